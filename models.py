@@ -1,0 +1,1049 @@
+"""The schema: every record type of the console, its Chinese labels and its screen options.
+
+Screen options live in ``Meta.admin`` (one namespaced key: peewee stores every
+``Meta`` attribute on ``_meta`` and crashes on ``fields``/``columns``):
+
+    label       Chinese name of the record type (menu entry, page titles)
+    category    Chinese menu category
+    list        list columns (own fields or ``fk.field``)
+    search      searchable text fields, related ones as ``fk.field``
+    filters     filterable fields (FK, choices, booleans, dates, numbers)
+    readonly    fields shown on the form but never written by it
+    inline      child record types edited on the parent's form (class names)
+    lookup      text fields searched when another form picks this record
+    auto_number (field, pattern) filled on first save, e.g. ('code', 'KH{year}-{seq:06d}')
+    sensitive   personal fields that later layers mask and encrypt
+    hidden      True for technical tables without a screen
+"""
+import datetime
+import re
+from contextvars import ContextVar
+
+from peewee import BooleanField
+from peewee import CharField
+from peewee import DatabaseProxy
+from peewee import DateField
+from peewee import DateTimeField
+from peewee import DecimalField
+from peewee import DeferredForeignKey
+from peewee import ForeignKeyField
+from peewee import IntegerField
+from peewee import ManyToManyField
+from peewee import TextField
+from playhouse.signals import Model as SignalModel
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError
+from argon2.exceptions import VerificationError
+
+db = DatabaseProxy()
+
+# Who is writing: set by the web request (or CLI) so BaseModel can fill created_by/updated_by.
+current_actor: ContextVar = ContextVar("current_actor", default=None)
+
+
+def utcnow():
+    """Return the current UTC time as a naive datetime (the stored form)."""
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+PASSWORD_HASHER = PasswordHasher()
+
+# ---------------------------------------------------------------- choices
+CLEARANCE = (("normal", "普通"), ("secret", "机密"), ("top_secret", "绝密"))
+CONFIDENTIALITY = CLEARANCE
+AUDIT_ACTIONS = (
+    ("create", "新增"), ("update", "修改"), ("delete", "删除"), ("approve", "批准"),
+    ("reject", "驳回"), ("login", "登录"), ("logout", "退出"), ("export", "导出"),
+    ("view_sensitive", "查看敏感信息"),
+)
+CUSTOMER_KIND = (("general", "一般客户"), ("special", "特殊客户"))
+CUSTOMER_TIER = (("strategic", "战略合作"), ("key", "关键"), ("general", "一般"), ("reserve", "储备"))
+GRADE = (("A", "A级"), ("B", "B级"), ("C", "C级"), ("D", "D级"))
+CUSTOMER_STAGE = (
+    ("prospect", "潜在"), ("first_purchase", "首次购买"), ("growth", "增长"),
+    ("retention", "维系"), ("churned", "流失"),
+)
+REGION = (("in_province", "省内"), ("out_of_province", "省外"))
+CHANNEL = (
+    ("phone", "电话"), ("email", "邮件"), ("visit", "走访"), ("qq", "QQ"),
+    ("wechat", "微信"), ("meeting", "会议"), ("sms", "短信"),
+)
+PLAN_STATUS = (("draft", "草稿"), ("submitted", "已提交"), ("approved", "已批准"))
+VISIT_PURPOSE = (
+    ("market_research", "市场调查"), ("competitor", "了解竞争对手"),
+    ("relationship", "客户保养"), ("new_customer", "开发新客户"),
+    ("new_product", "新产品推广"), ("coverage", "提高产品覆盖率"),
+)
+VISIT_KIND = (("visit", "拜访"), ("return", "回访"))
+SCORE = tuple((i, f"{i} 分") for i in range(1, 6))
+PARTNER_REGION = (("local", "本地"), ("out_of_town", "外地"))
+ADMISSION_STATUS = (("applied", "申请中"), ("inspected", "已考察"), ("admitted", "已准入"), ("refused", "未准入"))
+CONTRACT_KIND = (("distribution", "经销"), ("direct", "直销"))
+CONTRACT_STATUS = (
+    ("draft", "草拟"), ("pending", "待审批"), ("signed", "已签订"),
+    ("completed", "已履行"), ("terminated", "已终止"),
+)
+CREDIT_STATUS = (("active", "有效"), ("suspended", "暂停"), ("expired", "已失效"))
+FILE_KIND = (
+    ("customer", "客户档案"), ("new_vehicle", "新车档案"), ("after_sales", "售后档案"),
+    ("project", "项目档案"), ("title_deed", "权证"),
+)
+FILE_LOCATION = (("cabinet", "档案柜"), ("safe", "保险柜"))
+FILE_STATUS = (("in_store", "在库"), ("on_loan", "借出"), ("destroyed", "已销毁"))
+HANDOVER_KIND = (("sales", "销售"), ("after_sales", "售后"), ("project", "项目"))
+REQUEST_STATUS = (("pending", "待审批"), ("approved", "已批准"), ("rejected", "已驳回"))
+DESTRUCTION_METHOD = (("shred", "粉碎"), ("burn", "焚烧"), ("other", "其他"))
+COMPLAINT_CHANNEL = (
+    ("phone", "电话"), ("visit", "来访"), ("letter", "信函"), ("email", "邮件"),
+    ("web", "网络"), ("wechat", "微信"),
+)
+COMPLAINT_CATEGORY = (
+    ("product", "产品质量"), ("contract", "销售合同"), ("repair", "维修质量"),
+    ("service", "服务质量"), ("suggestion", "建议意见"),
+)
+COMPLAINT_DEMAND = (
+    ("discount", "减价"), ("return", "退货"), ("exchange", "换货"),
+    ("compensation", "赔偿"), ("criticism", "批评建议"),
+)
+SEVERITY = (("general", "一般"), ("major", "重大"))
+COMPLAINT_STATUS = (
+    ("received", "已受理"), ("investigating", "调查中"), ("solution_pending", "方案待批"),
+    ("replied", "已答复"), ("return_visit", "回访"), ("closed", "已结案"), ("rejected", "不成立"),
+)
+SATISFACTION = (("satisfied", "满意"), ("basically", "基本满意"), ("dissatisfied", "不满意"))
+SERVICE_KIND = (("install", "安装"), ("repair", "维修"))
+SERVICE_STATUS = (
+    ("pending", "待审批"), ("approved", "已批准"), ("dispatched", "已派工"),
+    ("completed", "已完工"), ("cancelled", "已取消"),
+)
+RECEPTION_STATUS = (("planned", "计划中"), ("pending", "待审批"), ("approved", "已批准"), ("done", "已完成"))
+MOVEOUT_STATUS = (("requested", "已申请"), ("signing", "会签中"), ("completed", "已迁出"), ("cancelled", "已取消"))
+TENANT_REQUEST_KIND = (("repair", "报修"), ("complaint", "投诉"), ("inquiry", "咨询"), ("emergency", "紧急"))
+TENANT_CHANNEL = (("phone", "电话"), ("visit", "来访"), ("wechat", "微信"), ("letter", "书面"))
+
+
+# ---------------------------------------------------------------- base
+class BaseModel(SignalModel):
+    """Carry the database, the audit columns and the optimistic-lock version."""
+
+    created_at = DateTimeField(default=utcnow, verbose_name="创建时间", index=True)
+    created_by = DeferredForeignKey("User", null=True, backref="+", on_delete="SET NULL", verbose_name="创建人")
+    updated_at = DateTimeField(default=utcnow, verbose_name="修改时间")
+    updated_by = DeferredForeignKey("User", null=True, backref="+", on_delete="SET NULL", verbose_name="修改人")
+    version = IntegerField(default=1, verbose_name="版本")
+
+    AUDIT_FIELDS = ("created_at", "created_by", "updated_at", "updated_by", "version")
+
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+    @classmethod
+    def admin_options(cls):
+        """Return this record type's screen options (``Meta.admin``)."""
+        return getattr(cls._meta, "admin", None) or {}
+
+    @classmethod
+    def label(cls):
+        """Return the Chinese name of this record type."""
+        return cls.admin_options().get("label", cls.__name__)
+
+    def save(self, *args, **kwargs):
+        """Stamp the audit columns, bump the version and fill the auto number."""
+        actor = current_actor.get()
+        now = utcnow()
+        if self._pk is None or kwargs.get("force_insert"):
+            self.created_at = self.created_at or now
+            if actor is not None and self.created_by_id is None:
+                self.created_by = actor
+            self._fill_auto_number()
+        else:
+            self.version = (self.version or 0) + 1
+        self.updated_at = now
+        if actor is not None:
+            self.updated_by = actor
+        return super().save(*args, **kwargs)
+
+    def _fill_auto_number(self):
+        spec = self.admin_options().get("auto_number")
+        if not spec:
+            return
+        field_name, pattern = spec
+        if getattr(self, field_name):
+            return
+        year = (self.created_at or utcnow()).year
+        prefix = pattern.split("{seq")[0].format(year=year)
+        field = getattr(type(self), field_name)
+        last = (type(self).select(field).where(field.startswith(prefix))
+                .order_by(field.desc()).limit(1).scalar())
+        seq = 1
+        if last:
+            match = re.search(r"(\d+)$", last)
+            seq = int(match.group(1)) + 1 if match else 1
+        setattr(self, field_name, pattern.format(year=year, seq=seq))
+
+    def choice_label(self, field_name):
+        """Return the Chinese label of a choice field's current value."""
+        value = getattr(self, field_name)
+        return dict(getattr(type(self), field_name).choices or ()).get(value, value)
+
+
+# ---------------------------------------------------------------- organisation
+class Role(BaseModel):
+    code = CharField(unique=True, max_length=32, verbose_name="代码")
+    name = CharField(max_length=64, verbose_name="名称")
+
+    class Meta:
+        admin = dict(
+            label="角色", category="组织与系统",
+            list=("code", "name"), search=("code", "name"), lookup=("name", "code"),
+        )
+
+    def __str__(self):
+        return self.name
+
+
+class Department(BaseModel):
+    name = CharField(max_length=100, verbose_name="名称")
+    parent = ForeignKeyField("self", null=True, backref="children", on_delete="SET NULL", verbose_name="上级部门")
+    manager = DeferredForeignKey("User", null=True, backref="managed_departments", on_delete="SET NULL",
+                                 verbose_name="部门经理")
+
+    class Meta:
+        admin = dict(
+            label="部门", category="组织与系统",
+            list=("name", "parent", "manager"), search=("name",), filters=("parent", "manager"),
+            lookup=("name",),
+        )
+
+    def __str__(self):
+        return self.name
+
+
+class User(BaseModel):
+    username = CharField(unique=True, max_length=64, verbose_name="用户名")
+    display_name = CharField(max_length=64, verbose_name="姓名")
+    password_hash = CharField(max_length=255, default="", verbose_name="密码摘要")
+    department = ForeignKeyField(Department, null=True, backref="users", on_delete="SET NULL", verbose_name="部门")
+    roles = ManyToManyField(Role, backref="users", through_model=None)
+    active = BooleanField(default=True, verbose_name="启用")
+    clearance = CharField(max_length=16, choices=CLEARANCE, default="normal", verbose_name="保密级别")
+    last_login = DateTimeField(null=True, verbose_name="最近登录")
+    failed_logins = IntegerField(default=0, verbose_name="连续登录失败次数")
+    locked_until = DateTimeField(null=True, verbose_name="锁定至")
+
+    class Meta:
+        admin = dict(
+            label="用户", category="组织与系统",
+            list=("username", "display_name", "department", "clearance", "active", "last_login"),
+            search=("username", "display_name", "department.name"),
+            filters=("department", "clearance", "active", "last_login"),
+            readonly=("last_login", "failed_logins"),
+            form_exclude=("password_hash",),
+            lookup=("display_name", "username"),
+        )
+
+    def __str__(self):
+        return self.display_name or self.username
+
+    # flask-login protocol
+    @property
+    def is_authenticated(self):
+        return True
+
+    @property
+    def is_active(self):
+        return bool(self.active)
+
+    @property
+    def is_anonymous(self):
+        return False
+
+    def get_id(self):
+        return str(self.id)
+
+    def set_password(self, raw):
+        """Store an argon2id hash of ``raw`` (RFC 9106 low-memory profile)."""
+        self.password_hash = PASSWORD_HASHER.hash(raw)
+
+    def check_password(self, raw):
+        """Return True when ``raw`` matches the stored hash."""
+        if not self.password_hash:
+            return False
+        try:
+            return PASSWORD_HASHER.verify(self.password_hash, raw)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def role_codes(self):
+        """Return the set of role codes this user holds."""
+        return {r.code for r in self.roles}
+
+
+UserRole = User.roles.get_through_model()
+
+
+class AuditLog(BaseModel):
+    at = DateTimeField(default=utcnow, index=True, verbose_name="时间")
+    user = ForeignKeyField(User, null=True, backref="audit_logs", on_delete="SET NULL", verbose_name="用户")
+    action = CharField(max_length=16, choices=AUDIT_ACTIONS, verbose_name="操作")
+    model = CharField(max_length=64, default="", verbose_name="对象类型")
+    record_id = CharField(max_length=64, default="", verbose_name="记录编号")
+    changes = TextField(default="", verbose_name="变更内容")
+    ip = CharField(max_length=64, default="", verbose_name="IP地址")
+
+    class Meta:
+        admin = dict(
+            label="操作日志", category="组织与系统",
+            list=("at", "user", "action", "model", "record_id", "ip"),
+            search=("model", "record_id", "ip", "user.display_name"),
+            filters=("user", "action", "model", "at"),
+            readonly=("at", "user", "action", "model", "record_id", "changes", "ip"),
+        )
+
+    def __str__(self):
+        return f"{self.choice_label('action')} {self.model} #{self.record_id}"
+
+
+# ---------------------------------------------------------------- customers
+class Customer(BaseModel):
+    code = CharField(unique=True, max_length=32, verbose_name="客户编号")
+    name = CharField(max_length=200, verbose_name="客户名称")
+    kind = CharField(max_length=16, choices=CUSTOMER_KIND, default="general", verbose_name="客户类别")
+    tier = CharField(max_length=16, choices=CUSTOMER_TIER, default="general", verbose_name="客户层级")
+    grade = CharField(max_length=1, choices=GRADE, default="C", verbose_name="客户等级")
+    stage = CharField(max_length=16, choices=CUSTOMER_STAGE, default="prospect", verbose_name="生命周期阶段")
+    region = CharField(max_length=16, choices=REGION, default="in_province", verbose_name="地域")
+    industry = CharField(max_length=64, default="", verbose_name="行业")
+    address = CharField(max_length=255, default="", verbose_name="地址")
+    phone = CharField(max_length=32, default="", verbose_name="电话")
+    website = CharField(max_length=255, default="", verbose_name="网站")
+    credit_note = TextField(default="", verbose_name="信用状况")
+    owner = ForeignKeyField(User, null=True, backref="customers", on_delete="SET NULL", verbose_name="负责人")
+    department = ForeignKeyField(Department, null=True, backref="customers", on_delete="SET NULL",
+                                 verbose_name="所属部门")
+    confidentiality = CharField(max_length=16, choices=CONFIDENTIALITY, default="normal", verbose_name="密级")
+    consent_at = DateTimeField(null=True, verbose_name="告知同意时间")
+    licence_no = CharField(max_length=64, default="", verbose_name="营业执照号")
+    tax_no = CharField(max_length=64, default="", verbose_name="税务登记号")
+    id_number = CharField(max_length=255, default="", verbose_name="身份证号")
+    bank_account = CharField(max_length=255, default="", verbose_name="银行账号")
+    approved_by = ForeignKeyField(User, null=True, backref="approved_customers", on_delete="SET NULL",
+                                  verbose_name="建档确认人")
+    last_contact_at = DateTimeField(null=True, verbose_name="最近联系时间")
+
+    class Meta:
+        admin = dict(
+            label="客户", category="客户",
+            list=("code", "name", "tier", "grade", "stage", "region", "owner", "department", "last_contact_at"),
+            search=("code", "name", "phone", "industry", "address", "owner.display_name"),
+            filters=("tier", "grade", "stage", "region", "kind", "owner", "department", "confidentiality",
+                     "last_contact_at", "created_at"),
+            readonly=("code",),
+            inline=("Contact",),
+            lookup=("name", "code"),
+            auto_number=("code", "KH{year}-{seq:06d}"),
+            sensitive=("id_number", "bank_account"),
+        )
+
+    def __str__(self):
+        return self.name
+
+
+class Contact(BaseModel):
+    customer = ForeignKeyField(Customer, backref="contacts", on_delete="CASCADE", verbose_name="客户")
+    name = CharField(max_length=64, verbose_name="姓名")
+    title = CharField(max_length=64, default="", verbose_name="职务")
+    mobile = CharField(max_length=32, default="", verbose_name="手机")
+    phone = CharField(max_length=32, default="", verbose_name="电话(含区号)")
+    email = CharField(max_length=128, default="", verbose_name="电子邮箱")
+    birthday = DateField(null=True, verbose_name="生日")
+    is_primary = BooleanField(default=False, verbose_name="主要联系人")
+
+    class Meta:
+        admin = dict(
+            label="联系人", category="客户",
+            list=("name", "customer", "title", "mobile", "phone", "email", "is_primary"),
+            search=("name", "mobile", "phone", "email", "customer.name"),
+            filters=("customer", "is_primary", "birthday"),
+            lookup=("name", "mobile"),
+        )
+
+    def __str__(self):
+        return self.name
+
+
+class Communication(BaseModel):
+    customer = ForeignKeyField(Customer, backref="communications", on_delete="CASCADE", verbose_name="客户")
+    at = DateTimeField(default=utcnow, verbose_name="沟通时间")
+    channel = CharField(max_length=16, choices=CHANNEL, default="phone", verbose_name="沟通方式")
+    by = ForeignKeyField(User, null=True, backref="communications", on_delete="SET NULL", verbose_name="经办人")
+    summary = TextField(verbose_name="沟通内容")
+    follow_up = TextField(default="", verbose_name="后续跟进")
+
+    class Meta:
+        admin = dict(
+            label="沟通记录", category="客户",
+            list=("at", "customer", "channel", "by", "summary"),
+            search=("summary", "follow_up", "customer.name"),
+            filters=("customer", "channel", "by", "at"),
+        )
+
+    def __str__(self):
+        return f"{self.choice_label('channel')}沟通 {self.at:%Y-%m-%d}" if self.at else "沟通记录"
+
+
+class VisitPlan(BaseModel):
+    owner = ForeignKeyField(User, backref="visit_plans", on_delete="CASCADE", verbose_name="业务员")
+    month = CharField(max_length=7, verbose_name="计划月份")
+    status = CharField(max_length=16, choices=PLAN_STATUS, default="draft", verbose_name="状态")
+
+    class Meta:
+        admin = dict(
+            label="拜访计划", category="客户",
+            list=("month", "owner", "status"),
+            search=("month", "owner.display_name"),
+            filters=("owner", "status"),
+            inline=("Visit",),
+            lookup=("month",),
+        )
+
+    def __str__(self):
+        return f"{self.month} 拜访计划"
+
+
+class Visit(BaseModel):
+    plan = ForeignKeyField(VisitPlan, null=True, backref="visits", on_delete="SET NULL", verbose_name="拜访计划")
+    customer = ForeignKeyField(Customer, backref="visits", on_delete="CASCADE", verbose_name="客户")
+    purpose = CharField(max_length=32, choices=VISIT_PURPOSE, default="relationship", verbose_name="拜访目的")
+    visited_on = DateField(verbose_name="拜访日期")
+    kind = CharField(max_length=16, choices=VISIT_KIND, default="visit", verbose_name="类型")
+    report = TextField(default="", verbose_name="拜访报告")
+    report_submitted_on = DateField(null=True, verbose_name="报告提交日期")
+    reviewed_by = ForeignKeyField(User, null=True, backref="reviewed_visits", on_delete="SET NULL",
+                                  verbose_name="审阅人")
+
+    class Meta:
+        admin = dict(
+            label="拜访", category="客户",
+            list=("visited_on", "customer", "kind", "purpose", "plan", "report_submitted_on", "reviewed_by"),
+            search=("report", "customer.name"),
+            filters=("customer", "kind", "purpose", "visited_on", "report_submitted_on"),
+        )
+
+    def __str__(self):
+        return f"{self.choice_label('kind')} {self.visited_on}"
+
+
+class SatisfactionSurvey(BaseModel):
+    customer = ForeignKeyField(Customer, backref="surveys", on_delete="CASCADE", verbose_name="客户")
+    period = CharField(max_length=8, verbose_name="调查期间")
+    quality = IntegerField(choices=SCORE, default=5, verbose_name="质量评分")
+    price = IntegerField(choices=SCORE, default=5, verbose_name="价格评分")
+    service = IntegerField(choices=SCORE, default=5, verbose_name="服务评分")
+    comments = TextField(default="", verbose_name="意见")
+
+    class Meta:
+        admin = dict(
+            label="满意度调查", category="客户",
+            list=("period", "customer", "quality", "price", "service"),
+            search=("period", "comments", "customer.name"),
+            filters=("customer", "period", "quality", "price", "service"),
+        )
+
+    def __str__(self):
+        return f"{self.period} 满意度调查"
+
+
+class Partner(BaseModel):
+    name = CharField(max_length=200, verbose_name="名称")
+    region = CharField(max_length=16, choices=PARTNER_REGION, default="local", verbose_name="地域")
+    grade = CharField(max_length=1, choices=GRADE, default="C", verbose_name="等级(内部)")
+    admission_status = CharField(max_length=16, choices=ADMISSION_STATUS, default="applied", verbose_name="准入状态")
+    inspected_on = DateField(null=True, verbose_name="考察日期")
+    last_visit_on = DateField(null=True, verbose_name="最近走访日期")
+
+    class Meta:
+        admin = dict(
+            label="联营合作方", category="客户",
+            list=("name", "region", "grade", "admission_status", "inspected_on", "last_visit_on"),
+            search=("name",),
+            filters=("region", "grade", "admission_status", "last_visit_on"),
+            lookup=("name",),
+        )
+
+    def __str__(self):
+        return self.name
+
+
+# ---------------------------------------------------------------- credit and sales
+class Contract(BaseModel):
+    customer = ForeignKeyField(Customer, backref="contracts", on_delete="RESTRICT", verbose_name="客户")
+    number = CharField(unique=True, max_length=64, verbose_name="合同编号")
+    kind = CharField(max_length=16, choices=CONTRACT_KIND, default="distribution", verbose_name="合同类型")
+    amount = DecimalField(max_digits=14, decimal_places=2, default=0, verbose_name="合同金额(元)")
+    signed_on = DateField(null=True, verbose_name="签订日期")
+    status = CharField(max_length=16, choices=CONTRACT_STATUS, default="draft", verbose_name="状态")
+    has_settlement_terms = BooleanField(default=True, verbose_name="含结算条款")
+
+    class Meta:
+        admin = dict(
+            label="合同", category="销售与授信",
+            list=("number", "customer", "kind", "amount", "signed_on", "status"),
+            search=("number", "customer.name"),
+            filters=("customer", "kind", "status", "amount", "signed_on"),
+            lookup=("number",),
+        )
+
+    def __str__(self):
+        return self.number
+
+
+class CreditLine(BaseModel):
+    customer = ForeignKeyField(Customer, backref="credit_lines", on_delete="RESTRICT", verbose_name="客户")
+    limit = DecimalField(max_digits=14, decimal_places=2, verbose_name="授信额度(元)")
+    valid_from = DateField(verbose_name="生效日期")
+    valid_to = DateField(verbose_name="截止日期")
+    status = CharField(max_length=16, choices=CREDIT_STATUS, default="active", verbose_name="状态")
+
+    class Meta:
+        admin = dict(
+            label="授信", category="销售与授信",
+            list=("customer", "limit", "valid_from", "valid_to", "status"),
+            search=("customer.name",),
+            filters=("customer", "status", "limit", "valid_to"),
+        )
+
+    def __str__(self):
+        return f"授信 {self.limit} 元({self.valid_from}~{self.valid_to})"
+
+
+class Shipment(BaseModel):
+    customer = ForeignKeyField(Customer, backref="shipments", on_delete="RESTRICT", verbose_name="客户")
+    invoice_no = CharField(max_length=64, verbose_name="发票号")
+    amount = DecimalField(max_digits=14, decimal_places=2, verbose_name="金额(元)")
+    shipped_on = DateField(verbose_name="发货日期")
+    over_limit = BooleanField(default=False, verbose_name="超授信")
+    prepaid = BooleanField(default=False, verbose_name="预付款")
+    signed_by = ForeignKeyField(User, null=True, backref="signed_shipments", on_delete="SET NULL",
+                                verbose_name="签发人")
+
+    class Meta:
+        admin = dict(
+            label="开票发货", category="销售与授信",
+            list=("invoice_no", "customer", "amount", "shipped_on", "over_limit", "prepaid", "signed_by"),
+            search=("invoice_no", "customer.name"),
+            filters=("customer", "over_limit", "prepaid", "amount", "shipped_on"),
+            readonly=("over_limit",),
+            lookup=("invoice_no",),
+        )
+
+    def __str__(self):
+        return f"发票 {self.invoice_no}"
+
+
+class Payment(BaseModel):
+    customer = ForeignKeyField(Customer, backref="payments", on_delete="RESTRICT", verbose_name="客户")
+    amount = DecimalField(max_digits=14, decimal_places=2, verbose_name="金额(元)")
+    received_on = DateField(verbose_name="回款日期")
+    shipment = ForeignKeyField(Shipment, null=True, backref="payments", on_delete="SET NULL",
+                               verbose_name="对应发货")
+
+    class Meta:
+        admin = dict(
+            label="回款", category="销售与授信",
+            list=("received_on", "customer", "amount", "shipment"),
+            search=("customer.name", "shipment.invoice_no"),
+            filters=("customer", "amount", "received_on"),
+        )
+
+    def __str__(self):
+        return f"回款 {self.amount} 元 {self.received_on}"
+
+
+# ---------------------------------------------------------------- archives
+class ArchiveFile(BaseModel):
+    number = CharField(unique=True, max_length=64, verbose_name="档案编号")
+    title = CharField(max_length=200, verbose_name="题名")
+    customer = ForeignKeyField(Customer, null=True, backref="archive_files", on_delete="RESTRICT",
+                               verbose_name="客户")
+    kind = CharField(max_length=16, choices=FILE_KIND, default="customer", verbose_name="档案类别")
+    confidentiality = CharField(max_length=16, choices=CONFIDENTIALITY, default="normal", verbose_name="密级")
+    location = CharField(max_length=16, choices=FILE_LOCATION, default="cabinet", verbose_name="存放位置")
+    pages = IntegerField(default=1, verbose_name="页数")
+    status = CharField(max_length=16, choices=FILE_STATUS, default="in_store", verbose_name="状态")
+    retain_until = DateField(null=True, verbose_name="保管期限至")
+    keywords = CharField(max_length=255, default="", verbose_name="关键词")
+
+    class Meta:
+        admin = dict(
+            label="档案", category="档案",
+            list=("number", "title", "customer", "kind", "confidentiality", "location", "status", "retain_until"),
+            search=("number", "title", "keywords", "customer.name"),
+            filters=("customer", "kind", "confidentiality", "location", "status", "pages", "retain_until"),
+            inline=("ArchiveItem",),
+            lookup=("number", "title"),
+        )
+
+    def __str__(self):
+        return f"{self.number} {self.title}"
+
+
+class ArchiveItem(BaseModel):
+    file = ForeignKeyField(ArchiveFile, backref="items", on_delete="CASCADE", verbose_name="档案")
+    name = CharField(max_length=200, verbose_name="材料名称")
+    present = BooleanField(default=True, verbose_name="已归档")
+    customer_signed = BooleanField(default=False, verbose_name="客户已签字")
+    staff_signed = BooleanField(default=False, verbose_name="经办人已签字")
+
+    class Meta:
+        admin = dict(
+            label="档案清单项", category="档案",
+            list=("file", "name", "present", "customer_signed", "staff_signed"),
+            search=("name", "file.number", "file.title"),
+            filters=("file", "present", "customer_signed", "staff_signed"),
+        )
+
+    def __str__(self):
+        return self.name
+
+
+class Handover(BaseModel):
+    file = ForeignKeyField(ArchiveFile, backref="handovers", on_delete="RESTRICT", verbose_name="档案")
+    handed_by = ForeignKeyField(User, null=True, backref="handovers", on_delete="SET NULL", verbose_name="移交人")
+    kind = CharField(max_length=16, choices=HANDOVER_KIND, default="sales", verbose_name="移交类别")
+    event_on = DateField(verbose_name="业务发生日期")
+    handed_on = DateField(null=True, verbose_name="移交日期")
+    due_on = DateField(null=True, verbose_name="应移交日期")
+    missing_items = IntegerField(default=0, verbose_name="缺失项数")
+
+    class Meta:
+        admin = dict(
+            label="档案移交", category="档案",
+            list=("file", "kind", "handed_by", "event_on", "due_on", "handed_on", "missing_items"),
+            search=("file.number", "file.title", "handed_by.display_name"),
+            filters=("kind", "handed_by", "event_on", "due_on", "handed_on"),
+            readonly=("due_on",),
+        )
+
+    def __str__(self):
+        return f"{self.choice_label('kind')}档案移交 {self.event_on}"
+
+
+class AccessRequest(BaseModel):
+    applicant = ForeignKeyField(User, null=True, backref="access_requests", on_delete="SET NULL",
+                                verbose_name="申请人")
+    external_name = CharField(max_length=100, default="", verbose_name="外部查阅人")
+    intro_letter_no = CharField(max_length=64, default="", verbose_name="介绍信编号")
+    file = ForeignKeyField(ArchiveFile, backref="access_requests", on_delete="RESTRICT", verbose_name="档案")
+    purpose = CharField(max_length=200, default="", verbose_name="查阅目的")
+    reason = TextField(default="", verbose_name="查阅理由")
+    dept_head_signed = BooleanField(default=False, verbose_name="部门负责人已签字")
+    status = CharField(max_length=16, choices=REQUEST_STATUS, default="pending", verbose_name="状态")
+
+    class Meta:
+        admin = dict(
+            label="查阅申请", category="档案",
+            list=("file", "applicant", "external_name", "purpose", "dept_head_signed", "status", "created_at"),
+            search=("external_name", "purpose", "file.number", "applicant.display_name"),
+            filters=("file", "applicant", "status", "dept_head_signed", "created_at"),
+        )
+
+    def __str__(self):
+        return f"查阅申请 #{self.id}"
+
+
+class BorrowRequest(BaseModel):
+    borrower = ForeignKeyField(User, backref="borrow_requests", on_delete="RESTRICT", verbose_name="借阅人")
+    file = ForeignKeyField(ArchiveFile, backref="borrow_requests", on_delete="RESTRICT", verbose_name="档案")
+    copies = IntegerField(default=1, verbose_name="份数")
+    reason = TextField(default="", verbose_name="借阅理由")
+    days = IntegerField(default=1, verbose_name="借阅天数")
+    dept_head_signed = BooleanField(default=False, verbose_name="部门负责人已签字")
+    status = CharField(max_length=16, choices=REQUEST_STATUS, default="pending", verbose_name="状态")
+
+    class Meta:
+        admin = dict(
+            label="借阅申请", category="档案",
+            list=("file", "borrower", "copies", "days", "dept_head_signed", "status", "created_at"),
+            search=("reason", "file.number", "file.title", "borrower.display_name"),
+            filters=("file", "borrower", "status", "days", "created_at"),
+        )
+
+    def __str__(self):
+        return f"借阅申请 #{self.id}({self.days} 天)"
+
+
+class Loan(BaseModel):
+    request = ForeignKeyField(BorrowRequest, null=True, backref="loans", on_delete="SET NULL",
+                              verbose_name="借阅申请")
+    file = ForeignKeyField(ArchiveFile, backref="loans", on_delete="RESTRICT", verbose_name="档案")
+    borrower = ForeignKeyField(User, backref="loans", on_delete="RESTRICT", verbose_name="借阅人")
+    copies = IntegerField(default=1, verbose_name="份数")
+    lent_at = DateTimeField(default=utcnow, verbose_name="借出时间")
+    due_at = DateTimeField(verbose_name="应还时间")
+    returned_at = DateTimeField(null=True, verbose_name="归还时间")
+    returned_complete = BooleanField(default=False, verbose_name="归还完整")
+    checked_by = ForeignKeyField(User, null=True, backref="checked_loans", on_delete="SET NULL",
+                                 verbose_name="核验人")
+
+    class Meta:
+        admin = dict(
+            label="外借登记", category="档案",
+            list=("file", "borrower", "copies", "lent_at", "due_at", "returned_at", "returned_complete",
+                  "checked_by"),
+            search=("file.number", "file.title", "borrower.display_name"),
+            filters=("file", "borrower", "returned_complete", "lent_at", "due_at", "returned_at"),
+        )
+
+    def __str__(self):
+        return f"外借 #{self.id}"
+
+
+class Destruction(BaseModel):
+    file = ForeignKeyField(ArchiveFile, backref="destructions", on_delete="RESTRICT", verbose_name="档案")
+    reason = TextField(verbose_name="销毁原因")
+    approved_by = ForeignKeyField(User, null=True, backref="approved_destructions", on_delete="SET NULL",
+                                  verbose_name="批准人")
+    destroyed_on = DateField(null=True, verbose_name="销毁日期")
+    method = CharField(max_length=16, choices=DESTRUCTION_METHOD, default="shred", verbose_name="销毁方式")
+
+    class Meta:
+        admin = dict(
+            label="销毁记录", category="档案",
+            list=("file", "reason", "approved_by", "destroyed_on", "method"),
+            search=("reason", "file.number", "file.title"),
+            filters=("file", "method", "destroyed_on"),
+        )
+
+    def __str__(self):
+        return f"销毁记录 #{self.id}"
+
+
+class Inspection(BaseModel):
+    on = DateField(verbose_name="检查日期")
+    inspector = ForeignKeyField(User, null=True, backref="inspections", on_delete="SET NULL", verbose_name="检查人")
+    findings = TextField(default="", verbose_name="检查情况")
+    repairs = TextField(default="", verbose_name="修复措施")
+
+    class Meta:
+        admin = dict(
+            label="保管检查", category="档案",
+            list=("on", "inspector", "findings", "repairs"),
+            search=("findings", "repairs"),
+            filters=("inspector", "on"),
+        )
+
+    def __str__(self):
+        return f"保管检查 {self.on}"
+
+
+class Penalty(BaseModel):
+    user = ForeignKeyField(User, backref="penalties", on_delete="RESTRICT", verbose_name="责任人")
+    rule = CharField(max_length=16, verbose_name="依据条款")
+    amount = DecimalField(max_digits=10, decimal_places=2, verbose_name="罚款金额(元)")
+    on = DateField(verbose_name="日期")
+    source = CharField(max_length=64, default="", verbose_name="来源记录")
+    note = TextField(default="", verbose_name="说明")
+
+    class Meta:
+        admin = dict(
+            label="罚款记录", category="档案",
+            list=("on", "user", "rule", "amount", "source", "note"),
+            search=("rule", "note", "user.display_name"),
+            filters=("user", "rule", "amount", "on"),
+        )
+
+    def __str__(self):
+        return f"{self.rule} 罚款 {self.amount} 元"
+
+
+# ---------------------------------------------------------------- complaints
+class Complaint(BaseModel):
+    number = CharField(unique=True, max_length=32, verbose_name="投诉编号")
+    received_at = DateTimeField(default=utcnow, verbose_name="受理时间")
+    channel = CharField(max_length=16, choices=COMPLAINT_CHANNEL, default="phone", verbose_name="投诉渠道")
+    complainant = CharField(max_length=100, verbose_name="投诉人")
+    customer = ForeignKeyField(Customer, null=True, backref="complaints", on_delete="RESTRICT", verbose_name="客户")
+    plate_no = CharField(max_length=16, default="", verbose_name="车牌号")
+    category = CharField(max_length=16, choices=COMPLAINT_CATEGORY, verbose_name="投诉类别")
+    demand = CharField(max_length=16, choices=COMPLAINT_DEMAND, default="criticism", verbose_name="客户诉求")
+    severity = CharField(max_length=16, choices=SEVERITY, default="general", verbose_name="严重程度")
+    content = TextField(verbose_name="投诉内容")
+    department = ForeignKeyField(Department, null=True, backref="complaints", on_delete="SET NULL",
+                                 verbose_name="责任部门")
+    assignee = ForeignKeyField(User, null=True, backref="assigned_complaints", on_delete="SET NULL",
+                               verbose_name="承办人")
+    status = CharField(max_length=16, choices=COMPLAINT_STATUS, default="received", verbose_name="状态")
+    due_at = DateTimeField(null=True, verbose_name="结案期限")
+    onsite_due_at = DateTimeField(null=True, verbose_name="现场处理期限")
+    closed_at = DateTimeField(null=True, verbose_name="结案时间")
+    satisfaction = CharField(max_length=16, choices=SATISFACTION, null=True, verbose_name="客户满意度")
+    rejection_reason = TextField(default="", verbose_name="不成立原因(已向客户说明)")
+
+    class Meta:
+        admin = dict(
+            label="投诉", category="投诉",
+            list=("number", "received_at", "complainant", "customer", "category", "severity", "status",
+                  "assignee", "due_at"),
+            search=("number", "complainant", "plate_no", "content", "customer.name"),
+            filters=("customer", "category", "severity", "status", "department", "assignee", "received_at",
+                     "due_at"),
+            readonly=("number", "due_at", "onsite_due_at"),
+            inline=("ComplaintUpdate",),
+            lookup=("number", "complainant"),
+            auto_number=("number", "TS{year}-{seq:06d}"),
+        )
+
+    def __str__(self):
+        return f"{self.number} {self.complainant}"
+
+
+class ComplaintUpdate(BaseModel):
+    complaint = ForeignKeyField(Complaint, backref="updates", on_delete="CASCADE", verbose_name="投诉")
+    at = DateTimeField(default=utcnow, verbose_name="时间")
+    by = ForeignKeyField(User, null=True, backref="complaint_updates", on_delete="SET NULL", verbose_name="经办人")
+    note = TextField(verbose_name="处理进展")
+    notified_customer = BooleanField(default=False, verbose_name="已告知客户")
+
+    class Meta:
+        admin = dict(
+            label="处理进展", category="投诉",
+            list=("at", "complaint", "by", "note", "notified_customer"),
+            search=("note", "complaint.number"),
+            filters=("complaint", "by", "notified_customer", "at"),
+        )
+
+    def __str__(self):
+        return f"处理进展 {self.at:%Y-%m-%d %H:%M}" if self.at else "处理进展"
+
+
+class Investigation(BaseModel):
+    complaint = ForeignKeyField(Complaint, backref="investigations", on_delete="CASCADE", verbose_name="投诉")
+    started_at = DateTimeField(default=utcnow, verbose_name="调查开始时间")
+    cause = TextField(default="", verbose_name="原因")
+    process = TextField(default="", verbose_name="调查过程")
+    responsible_person = CharField(max_length=64, default="", verbose_name="责任人")
+    conclusion = TextField(default="", verbose_name="调查结论")
+    countermeasures = TextField(default="", verbose_name="纠正预防措施")
+
+    class Meta:
+        admin = dict(
+            label="调查报告", category="投诉",
+            list=("complaint", "started_at", "responsible_person", "conclusion"),
+            search=("cause", "conclusion", "responsible_person", "complaint.number"),
+            filters=("complaint", "started_at"),
+        )
+
+    def __str__(self):
+        return f"调查报告 #{self.id}"
+
+
+class Solution(BaseModel):
+    complaint = ForeignKeyField(Complaint, backref="solutions", on_delete="CASCADE", verbose_name="投诉")
+    proposal = TextField(verbose_name="处理方案")
+    compensation_amount = DecimalField(max_digits=12, decimal_places=2, default=0, verbose_name="赔偿金额(元)")
+    approved_by = ForeignKeyField(User, null=True, backref="approved_solutions", on_delete="SET NULL",
+                                  verbose_name="批准人(总经理)")
+    approved_at = DateTimeField(null=True, verbose_name="批准时间")
+    customer_reply = TextField(default="", verbose_name="客户答复")
+
+    class Meta:
+        admin = dict(
+            label="处理方案", category="投诉",
+            list=("complaint", "proposal", "compensation_amount", "approved_by", "approved_at"),
+            search=("proposal", "customer_reply", "complaint.number"),
+            filters=("complaint", "approved_by", "compensation_amount", "approved_at"),
+        )
+
+    def __str__(self):
+        return f"处理方案 #{self.id}"
+
+
+# ---------------------------------------------------------------- service, reception, tenants, people
+class ServiceOrder(BaseModel):
+    number = CharField(unique=True, max_length=32, verbose_name="单号")
+    kind = CharField(max_length=16, choices=SERVICE_KIND, default="repair", verbose_name="类型")
+    customer = ForeignKeyField(Customer, backref="service_orders", on_delete="RESTRICT", verbose_name="客户")
+    address = CharField(max_length=255, default="", verbose_name="地址")
+    contact_phone = CharField(max_length=32, default="", verbose_name="联系电话")
+    product_model = CharField(max_length=64, default="", verbose_name="产品型号")
+    purchase_date = DateField(null=True, verbose_name="购买日期")
+    fault = TextField(default="", verbose_name="故障描述")
+    technician = ForeignKeyField(User, null=True, backref="service_orders", on_delete="SET NULL",
+                                 verbose_name="技术员")
+    old_terminal_no = CharField(max_length=64, default="", verbose_name="原终端号")
+    new_terminal_no = CharField(max_length=64, default="", verbose_name="新终端号")
+    old_sim = CharField(max_length=32, default="", verbose_name="原SIM卡号")
+    new_sim = CharField(max_length=32, default="", verbose_name="新SIM卡号")
+    fee = DecimalField(max_digits=10, decimal_places=2, default=0, verbose_name="费用(元)")
+    status = CharField(max_length=16, choices=SERVICE_STATUS, default="pending", verbose_name="状态")
+
+    class Meta:
+        admin = dict(
+            label="服务派工单", category="服务与接待",
+            list=("number", "kind", "customer", "product_model", "technician", "fee", "status"),
+            search=("number", "address", "product_model", "fault", "customer.name"),
+            filters=("customer", "kind", "status", "technician", "purchase_date", "fee"),
+            readonly=("number",),
+            lookup=("number",),
+            auto_number=("number", "FW{year}-{seq:05d}"),
+        )
+
+    def __str__(self):
+        return f"{self.number} {self.choice_label('kind')}"
+
+
+class Reception(BaseModel):
+    visitor_org = CharField(max_length=200, verbose_name="来访单位")
+    customer = ForeignKeyField(Customer, null=True, backref="receptions", on_delete="RESTRICT", verbose_name="客户")
+    visit_on = DateField(null=True, verbose_name="接待日期")
+    guest_class = CharField(max_length=1, choices=GRADE, default="C", verbose_name="接待等级")
+    guests = IntegerField(default=1, verbose_name="来宾人数")
+    companions = IntegerField(default=1, verbose_name="陪同人数")
+    host = ForeignKeyField(User, null=True, backref="receptions", on_delete="SET NULL", verbose_name="接待人")
+    cost_per_person = DecimalField(max_digits=10, decimal_places=2, default=0, verbose_name="人均费用(元)")
+    gifts = CharField(max_length=200, default="", verbose_name="礼品")
+    gift_value = DecimalField(max_digits=10, decimal_places=2, default=0, verbose_name="礼品价值(元)")
+    status = CharField(max_length=16, choices=RECEPTION_STATUS, default="planned", verbose_name="状态")
+
+    class Meta:
+        admin = dict(
+            label="接待", category="服务与接待",
+            list=("visit_on", "visitor_org", "customer", "guest_class", "guests", "companions", "host",
+                  "cost_per_person", "status"),
+            search=("visitor_org", "gifts", "customer.name"),
+            filters=("customer", "guest_class", "host", "status", "visit_on", "cost_per_person"),
+        )
+
+    def __str__(self):
+        return f"{self.visitor_org} 接待"
+
+
+class MoveOut(BaseModel):
+    tenant = ForeignKeyField(Customer, backref="move_outs", on_delete="RESTRICT", verbose_name="租户")
+    unit = CharField(max_length=64, verbose_name="单元")
+    requested_on = DateField(verbose_name="申请日期")
+    keys_returned = BooleanField(default=False, verbose_name="钥匙已交回")
+    arrears_cleared = BooleanField(default=False, verbose_name="欠费已结清")
+    unit_restored = BooleanField(default=False, verbose_name="单元已复原")
+    damage_note = TextField(default="", verbose_name="损坏情况")
+    damage_amount = DecimalField(max_digits=10, decimal_places=2, default=0, verbose_name="赔偿金额(元)")
+    parking_released = BooleanField(default=False, verbose_name="车位已退")
+    engineering_signed = BooleanField(default=False, verbose_name="工程部已签")
+    finance_signed = BooleanField(default=False, verbose_name="财务部已签")
+    security_signed = BooleanField(default=False, verbose_name="保安部已签")
+    status = CharField(max_length=16, choices=MOVEOUT_STATUS, default="requested", verbose_name="状态")
+
+    class Meta:
+        admin = dict(
+            label="客户迁出", category="服务与接待",
+            list=("tenant", "unit", "requested_on", "keys_returned", "arrears_cleared", "unit_restored",
+                  "status"),
+            search=("unit", "damage_note", "tenant.name"),
+            filters=("tenant", "status", "keys_returned", "arrears_cleared", "requested_on"),
+        )
+
+    def __str__(self):
+        return f"{self.unit} 迁出"
+
+
+class TenantRequest(BaseModel):
+    customer = ForeignKeyField(Customer, backref="tenant_requests", on_delete="RESTRICT", verbose_name="客户")
+    at = DateTimeField(default=utcnow, verbose_name="时间")
+    channel = CharField(max_length=16, choices=TENANT_CHANNEL, default="phone", verbose_name="渠道")
+    kind = CharField(max_length=16, choices=TENANT_REQUEST_KIND, default="inquiry", verbose_name="类别")
+    content = TextField(verbose_name="内容")
+    handled_by = ForeignKeyField(User, null=True, backref="tenant_requests", on_delete="SET NULL",
+                                 verbose_name="处理人")
+    closed_at = DateTimeField(null=True, verbose_name="关闭时间")
+
+    class Meta:
+        admin = dict(
+            label="诉求记录", category="服务与接待",
+            list=("at", "customer", "kind", "channel", "handled_by", "closed_at"),
+            search=("content", "customer.name"),
+            filters=("customer", "kind", "channel", "handled_by", "at", "closed_at"),
+        )
+
+    def __str__(self):
+        return f"{self.choice_label('kind')}诉求 #{self.id}"
+
+
+class Attendance(BaseModel):
+    user = ForeignKeyField(User, backref="attendances", on_delete="RESTRICT", verbose_name="员工")
+    day = DateField(verbose_name="日期")
+    minutes_late = IntegerField(default=0, verbose_name="迟到分钟")
+    absent = BooleanField(default=False, verbose_name="旷工")
+    fine = DecimalField(max_digits=10, decimal_places=2, default=0, verbose_name="罚款(元)")
+
+    class Meta:
+        indexes = ((("user", "day"), True),)
+        admin = dict(
+            label="考勤", category="组织与系统",
+            list=("day", "user", "minutes_late", "absent", "fine"),
+            search=("user.display_name",),
+            filters=("user", "absent", "minutes_late", "day"),
+            readonly=("fine",),
+        )
+
+    def __str__(self):
+        return f"考勤 {self.day}"
+
+
+class QCGroup(BaseModel):
+    topic = CharField(max_length=200, verbose_name="课题")
+    registered_on = DateField(verbose_name="注册日期")
+    members = ManyToManyField(User, backref="qc_groups")
+
+    class Meta:
+        admin = dict(
+            label="QC小组", category="服务与接待",
+            list=("topic", "registered_on"),
+            search=("topic",),
+            filters=("registered_on",),
+            inline=("QCActivity",),
+            lookup=("topic",),
+        )
+
+    def __str__(self):
+        return self.topic
+
+
+QCGroupMember = QCGroup.members.get_through_model()
+
+
+class QCActivity(BaseModel):
+    group = ForeignKeyField(QCGroup, backref="activities", on_delete="CASCADE", verbose_name="QC小组")
+    on = DateField(verbose_name="活动日期")
+    minutes = TextField(default="", verbose_name="活动记录")
+
+    class Meta:
+        admin = dict(
+            label="QC活动记录", category="服务与接待",
+            list=("on", "group", "minutes"),
+            search=("minutes", "group.topic"),
+            filters=("group", "on"),
+        )
+
+    def __str__(self):
+        return f"QC活动 {self.on}"
+
+
+# Labels of many-to-many fields (peewee's ManyToManyField takes no verbose_name).
+User.roles.verbose_name = "角色"
+QCGroup.members.verbose_name = "成员"
+
+MODELS = (
+    Role, Department, User, UserRole, AuditLog,
+    Customer, Contact, Communication, VisitPlan, Visit, SatisfactionSurvey, Partner,
+    Contract, CreditLine, Shipment, Payment,
+    ArchiveFile, ArchiveItem, Handover, AccessRequest, BorrowRequest, Loan, Destruction, Inspection, Penalty,
+    Complaint, ComplaintUpdate, Investigation, Solution,
+    ServiceOrder, Reception, MoveOut, TenantRequest, Attendance, QCGroup, QCGroupMember, QCActivity,
+)
+
+
+def create_tables():
+    """Create every table (idempotent) and, where the backend can, the deferred foreign keys."""
+    db.create_tables(MODELS, safe=True)
