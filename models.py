@@ -13,7 +13,7 @@ Screen options live in ``Meta.admin`` (one namespaced key: peewee stores every
     lookup      text fields searched when another form picks this record
     auto_number (field, pattern) filled on first save, e.g. ('code', 'KH{year}-{seq:06d}')
     sensitive   personal fields that later layers mask and encrypt
-    hidden      True for technical tables without a screen
+    read_only_screen  True when the screen lists and shows but never writes
 """
 import datetime
 import re
@@ -299,6 +299,7 @@ class AuditLog(BaseModel):
             search=("model", "record_id", "ip", "user.display_name"),
             filters=("user", "action", "model", "at"),
             readonly=("at", "user", "action", "model", "record_id", "changes", "ip"),
+            read_only_screen=True,
         )
 
     def __str__(self):

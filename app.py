@@ -1,0 +1,239 @@
+"""The console's application factory, database binding and command line."""
+import os
+import secrets
+import sys
+
+import click
+from flask import Flask
+from flask import g
+from flask import redirect
+from flask import render_template_string
+from flask import request
+from flask import session
+from flask import url_for
+from flask_babel import Babel
+from flask_login import LoginManager
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from flask_wtf.csrf import CSRFProtect
+from playhouse.db_url import connect
+
+import models
+from views import fields as view_fields
+from views.auth import LANGUAGES
+from views.auth import bp as auth_bp
+from views.registry import build_admin
+
+DEFAULTS = dict(
+    DATABASE_URL=None,
+    SECRET_KEY=None,
+    TESTING=False,
+    TIMEZONE="Asia/Shanghai",
+    BABEL_DEFAULT_LOCALE="zh_Hans_CN",
+    BABEL_DEFAULT_TIMEZONE="UTC",
+    SQLITE_BUSY_TIMEOUT_MS=10000,
+    LOGIN_MAX_FAILURES=5,
+    LOGIN_LOCK_MINUTES=15,
+    SESSION_COOKIE_HTTPONLY=True,
+    SESSION_COOKIE_SAMESITE="Lax",
+    WTF_CSRF_TIME_LIMIT=None,
+    WTF_I18N_ENABLED=True,
+    FLASK_ADMIN_FLUID_LAYOUT=True,
+)
+
+ERROR_PAGE = """<!DOCTYPE html><html lang="zh-CN"><head><meta charset="UTF-8"><title>{{ title }}</title>
+<link href="{{ url_for('admin.static', filename='bootstrap/bootstrap4/css/bootstrap.min.css') }}" rel="stylesheet">
+</head><body class="bg-light"><div class="container mt-5"><div class="alert alert-{{ kind }}">
+<h4>{{ title }}</h4><p>{{ message }}</p></div><a href="{{ url_for('admin.index') }}">返回工作台</a></div></body></html>"""
+
+
+def _secret_key(instance_path):
+    """Read the instance's secret key, creating it (mode 0600) on first run."""
+    path = os.path.join(instance_path, "secret_key")
+    if not os.path.exists(path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    with open(path) as fh:
+        return fh.read().strip()
+
+
+def open_database(url, busy_timeout_ms=10000):
+    """Open the database named by ``url`` (SQLite gets WAL, foreign keys, FULL sync, busy timeout)."""
+    if url.startswith("sqlite"):
+        return connect(url, pragmas={
+            "journal_mode": "wal",
+            "foreign_keys": 1,
+            "synchronous": 2,  # FULL: a committed approval survives a power cut
+            "busy_timeout": busy_timeout_ms,
+            "cache_size": -16000,
+        }, timeout=busy_timeout_ms / 1000)
+    return connect(url)
+
+
+def create_app(config: dict | None = None):
+    """Create the console: bind the database, create tables, register every screen."""
+    instance_path = (config or {}).get("INSTANCE_PATH") or os.environ.get("CONSOLE_INSTANCE_PATH")
+    app = Flask(__name__, instance_path=os.path.abspath(instance_path) if instance_path else None,
+                instance_relative_config=True)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_mapping(DEFAULTS)
+    for key in ("DATABASE_URL", "SECRET_KEY", "TIMEZONE"):
+        if os.environ.get(key):
+            app.config[key] = os.environ[key]
+    app.config.update(config or {})
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _secret_key(app.instance_path)
+    if not app.config["DATABASE_URL"]:
+        app.config["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "console.db")
+
+    database = open_database(app.config["DATABASE_URL"], app.config["SQLITE_BUSY_TIMEOUT_MS"])
+    models.db.initialize(database)
+    with models.db.connection_context():
+        models.create_tables()
+
+    @app.before_request
+    def _connect():
+        models.db.connect(reuse_if_open=True)
+        g.actor_token = models.current_actor.set(current_user.id if current_user.is_authenticated else None)
+
+    @app.teardown_request
+    def _close(exc):
+        token = g.pop("actor_token", None)
+        if token is not None:
+            models.current_actor.reset(token)
+        if not models.db.is_closed():
+            models.db.close()
+
+    _init_extensions(app)
+    app.register_blueprint(auth_bp)
+    build_admin(app)
+    _register_errors(app)
+    _register_cli(app)
+
+    @app.route("/")
+    def root():
+        return redirect(url_for("admin.index"))
+
+    return app
+
+
+def _init_extensions(app):
+    def select_locale():
+        lang = session.get("lang")
+        return lang if lang in LANGUAGES else app.config["BABEL_DEFAULT_LOCALE"]
+
+    Babel(app, locale_selector=select_locale)
+    CSRFProtect(app)
+    login = LoginManager(app)
+    login.login_view = "auth.login"
+    login.login_message = "请先登录。"
+    login.login_message_category = "info"
+
+    @login.user_loader
+    def load_user(user_id):
+        if not str(user_id).isdigit():
+            return None
+        models.db.connect(reuse_if_open=True)
+        user = models.User.get_or_none(models.User.id == int(user_id))
+        return user if user is not None and user.active else None
+
+    app.jinja_env.filters["localtime"] = view_fields.format_datetime
+
+
+def _register_errors(app):
+    def page(title, message, status, kind="danger"):
+        return render_template_string(ERROR_PAGE, title=title, message=message, kind=kind), status
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        return page("表单已过期", "表单校验失败(缺少或过期的安全令牌),请返回刷新页面后重试。", 400)
+
+    @app.errorhandler(403)
+    def forbidden(exc):
+        return page("没有权限", "您没有访问此页面的权限。", 403)
+
+    @app.errorhandler(404)
+    def not_found(exc):
+        return page("页面不存在", f"找不到页面 {request.path}。", 404, "warning")
+
+    @app.errorhandler(500)
+    def server_error(exc):
+        return page("系统错误", "处理请求时出错,操作未完成。请稍后重试或联系管理员。", 500)
+
+
+def ensure_admin(echo=print):
+    """Create the ``admin`` user with a random password when no user exists yet; print it once."""
+    if models.User.select().exists():
+        return None
+    password = secrets.token_urlsafe(12)
+    with models.db.atomic():
+        role, _ = models.Role.get_or_create(code="admin", defaults={"name": "系统管理员"})
+        user = models.User(username="admin", display_name="系统管理员", clearance="top_secret")
+        user.set_password(password)
+        user.save()
+        user.roles.add(role)
+    echo(f"已创建管理员账号:用户名 admin  密码 {password}(仅显示这一次,请登录后妥善保管)")
+    return password
+
+
+def _register_cli(app):
+    @app.cli.command("init-db")
+    def init_db():
+        """Create the tables (idempotent) and the first admin."""
+        with models.db.connection_context():
+            models.create_tables()
+            ensure_admin(click.echo)
+        click.echo("数据库已就绪。")
+
+    @app.cli.command("seed-demo")
+    def seed_demo():
+        """Fill the database with Chinese demo data and print the demo logins."""
+        import demo
+
+        with models.db.connection_context():
+            ensure_admin(click.echo)
+            created = demo.seed_demo()
+        if not created:
+            click.echo("数据库中已有客户数据,未重复生成演示数据。")
+        for username, password in created.items():
+            click.echo(f"演示账号:{username:<10} 密码 {password}")
+
+    @app.cli.command("create-user")
+    @click.argument("username")
+    @click.option("--role", "roles", multiple=True, required=True, help="角色代码,可多次指定")
+    @click.option("--password", prompt="密码", hide_input=True, confirmation_prompt=True)
+    @click.option("--name", "display_name", default=None, help="姓名")
+    def create_user(username, roles, password, display_name):
+        """Create a user with the given roles."""
+        with models.db.connection_context(), models.db.atomic():
+            if models.User.select().where(models.User.username == username).exists():
+                raise click.ClickException(f"用户名 {username} 已存在。")
+            found = list(models.Role.select().where(models.Role.code.in_(roles)))
+            missing = set(roles) - {r.code for r in found}
+            for code in missing:
+                found.append(models.Role.create(code=code, name=code))
+            user = models.User(username=username, display_name=display_name or username)
+            user.set_password(password)
+            user.save()
+            for role in found:
+                user.roles.add(role)
+        click.echo(f"已创建用户 {username}(角色:{'、'.join(sorted(roles))})。")
+
+
+def serve(host="127.0.0.1", port=5000):
+    """Start the console the way ``make run`` does: first start seeds demo data and prints the logins."""
+    app = create_app()
+    with models.db.connection_context():
+        password = ensure_admin()
+        if password is not None:
+            import demo
+
+            for username, pw in demo.seed_demo().items():
+                print(f"演示账号:{username:<10} 密码 {pw}")
+    print(f"客户管理控制台:http://{host}:{port}/  (用户名 admin;首次启动时打印的密码)", flush=True)
+    app.run(host=host, port=port, debug=False, use_reloader=False)
+
+
+if __name__ == "__main__":
+    serve(port=int(sys.argv[1]) if len(sys.argv) > 1 else 5000)

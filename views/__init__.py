@@ -1,0 +1,1 @@
+"""Screens: the generated registry, the shared base view and the custom pages."""

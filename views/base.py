@@ -1,0 +1,482 @@
+"""The shared base of every generated screen: login check, CSRF, transactions and the
+fixes Flask-Admin's peewee backend needs (labels, joins, filters, search, inlines, m2m)."""
+import logging
+
+from flask import flash
+from flask import redirect
+from flask import request
+from flask import url_for
+from flask_admin import AdminIndexView
+from flask_admin import BaseView
+from flask_admin import expose
+from flask_admin.babel import gettext
+from flask_admin.contrib.peewee import ModelView
+from flask_admin.contrib.peewee import filters as peewee_filters
+from flask_admin.contrib.peewee.form import CustomModelConverter
+from flask_admin.contrib.peewee.form import InlineModelConverter
+from flask_admin.contrib.peewee.form import InlineModelFormList
+from flask_admin.model.form import InlineFormAdmin
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from peewee import JOIN
+from peewee import BooleanField
+from peewee import CharField
+from peewee import DateField
+from peewee import DateTimeField
+from peewee import DecimalField
+from peewee import FloatField
+from peewee import ForeignKeyField
+from peewee import IntegerField
+from peewee import IntegrityError
+from peewee import TextField
+from wtforms import ValidationError
+
+import models
+from views import fields as vf
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 50
+
+
+class AdminForm(FlaskForm):
+    """Base of every generated form: Flask-WTF CSRF token and WTForms' Chinese messages."""
+
+
+class LoginRequiredMixin:
+    """Let only logged-in, active users in; send the others to the login page."""
+
+    def is_accessible(self):
+        return current_user.is_authenticated and current_user.is_active
+
+    def inaccessible_callback(self, name, **kwargs):
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.full_path))
+        return super().inaccessible_callback(name, **kwargs)
+
+
+class SecureView(LoginRequiredMixin, BaseView):
+    """Base of the custom pages."""
+
+
+class IndexView(LoginRequiredMixin, AdminIndexView):
+    """The console's home page: the record types with their counts."""
+
+    @expose("/")
+    def index(self):
+        groups = {}
+        for view in self.admin._views:
+            model = getattr(view, "model", None)
+            if model is None:
+                continue
+            groups.setdefault(view.category or "", []).append((view, model.select().count()))
+        return self.render("admin/home.html", groups=groups)
+
+
+class FixedInlineModelFormList(InlineModelFormList):
+    """Save inline rows so that new ones are really inserted (upstream #1718)."""
+
+    def save_related(self, obj):
+        model_id = getattr(obj, self._pk)
+        attr = getattr(self.model, self.prop)
+        existing = {str(getattr(v, self._pk)): v for v in self.model.select().where(attr == model_id)}
+        for field in self.entries:
+            field_id = field.get_pk()
+            is_created = not field_id or field_id not in existing
+            if is_created:
+                if self.should_delete(field):
+                    continue
+                child = self.model()
+            else:
+                child = existing[field_id]
+                if self.should_delete(field):
+                    child.delete_instance()
+                    continue
+            field.populate_obj(child, None)
+            if is_created:
+                # The hidden pk input populated '' which makes peewee UPDATE nothing.
+                setattr(child, self._pk, None)
+            setattr(child, self.prop, model_id)
+            child.save(force_insert=is_created)
+
+
+class FixedInlineModelConverter(InlineModelConverter):
+    inline_field_list_type = FixedInlineModelFormList
+
+
+class ModelConverter(CustomModelConverter):
+    """Form fields for the schema: local-time datetimes, Chinese choices."""
+
+    def __init__(self, view, additional=None):
+        super().__init__(view, additional)
+        self.converters[DateTimeField] = self.handle_local_datetime
+
+    def handle_local_datetime(self, model, field, **kwargs):
+        return field.name, vf.LocalDateTimeField(**kwargs)
+
+
+def field_of(model, path):
+    """Resolve ``'customer.name'`` into the list of fields it walks through."""
+    chain = []
+    current = model
+    for part in path.split("."):
+        field = current._meta.fields.get(part)
+        if field is None:
+            raise AttributeError(f"{current.__name__} has no field {part!r} (in {model.__name__}.{path})")
+        chain.append(field)
+        if isinstance(field, ForeignKeyField):
+            current = field.rel_model
+    return chain
+
+
+def condition_through(chain, make_clause):
+    """Build a condition on the first field of ``chain`` via subqueries over the rest."""
+    head, rest = chain[0], chain[1:]
+    if not rest:
+        return make_clause(head)
+    rel = head.rel_model
+    inner = condition_through(rest, make_clause)
+    return head.in_(rel.select(rel._meta.primary_key).where(inner))
+
+
+def lookup_fields(model):
+    """Return the text fields searched when a form picks a ``model`` record."""
+    opts = model.admin_options() if hasattr(model, "admin_options") else {}
+    names = opts.get("lookup") or [
+        n for n in opts.get("search", ()) if "." not in n
+    ]
+    if not names:
+        names = [f.name for f in model._meta.sorted_fields if isinstance(f, (CharField, TextField))][:1]
+    return [model._meta.fields[n] for n in names]
+
+
+class ModelAdmin(ModelView):
+    """Base of every generated screen."""
+
+    form_base_class = AdminForm
+    model_form_converter = ModelConverter
+    inline_model_form_converter = FixedInlineModelConverter
+    can_view_details = True
+    can_export = True
+    export_types = ["csv", "xlsx"]
+    page_size = PAGE_SIZE
+    can_set_page_size = True
+    column_display_pk = False
+    column_default_sort = ("id", True)
+    column_type_formatters = vf.LIST_TYPE_FORMATTERS
+    column_type_formatters_export = vf.EXPORT_TYPE_FORMATTERS
+    column_type_formatters_detail = vf.DETAIL_TYPE_FORMATTERS
+    details_modal = False
+    edit_modal = False
+    create_modal = False
+    # Fields filled by the system, never typed into a form.
+    form_excluded_columns = models.BaseModel.AUDIT_FIELDS
+
+    # The declared ``search`` paths, resolved to field chains in init_search.
+    search_paths = ()
+
+    def __init__(self, model, *args, **kwargs):
+        self._search_chains = []
+        super().__init__(model, *args, **kwargs)
+
+    # ---------------------------------------------------------------- access
+    def is_accessible(self):
+        return current_user.is_authenticated and current_user.is_active
+
+    def inaccessible_callback(self, name, **kwargs):
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.full_path))
+        return super().inaccessible_callback(name, **kwargs)
+
+    # ---------------------------------------------------------------- search
+    def init_search(self):
+        self._search_chains = [field_of(self.model, p) for p in self.search_paths]
+        return bool(self._search_chains)
+
+    def search_placeholder(self):
+        labels = []
+        for chain in self._search_chains:
+            labels.append("/".join(f.verbose_name or f.name for f in chain))
+        return "搜索:" + "、".join(labels)
+
+    def _apply_search(self, query, term):
+        for word in term.split():
+            stmt = None
+            for chain in self._search_chains:
+                clause = condition_through(chain, lambda f, w=word: f.contains(w))
+                stmt = clause if stmt is None else (stmt | clause)
+            query = query.where(stmt)
+        return query
+
+    # ---------------------------------------------------------------- filters
+    def scaffold_filters(self, name):
+        field = getattr(self.model, name, None) if isinstance(name, str) else name
+        if field is None:
+            raise AttributeError(f"{self.model.__name__} has no field {name!r} to filter on")
+        label = self.get_column_name(field.name)
+        if isinstance(field, ForeignKeyField):
+            rel = field.rel_model
+            fields = lookup_fields(rel)
+
+            def options():
+                order = fields[0] if fields else rel._meta.primary_key
+                return [(str(r.id), str(r)) for r in rel.select().order_by(order).limit(300)]
+
+            return [
+                vf.FilterRelatedContains(field, label, fields),
+                vf.FilterForeignKeyEqual(field, label, options=options),
+            ]
+        if field.choices:
+            choices = [(str(k), v) for k, v in field.choices]
+            return [
+                vf.FilterEqualOption(field, label, options=choices),
+                vf.FilterNotEqualOption(field, label, options=choices),
+            ]
+        if isinstance(field, DateTimeField):
+            return [vf.localise(f)(field, label) for f in self.filter_converter.datetime_filters]
+        if isinstance(field, DateField):
+            return [f(field, label) for f in self.filter_converter.date_filters]
+        if isinstance(field, BooleanField):
+            return [f(field, label) for f in self.filter_converter.bool_filters]
+        if isinstance(field, IntegerField):
+            return [f(field, label) for f in self.filter_converter.int_filters]
+        if isinstance(field, (DecimalField, FloatField)):
+            return [f(field, label) for f in self.filter_converter.float_filters]
+        if isinstance(field, (CharField, TextField)):
+            return [f(field, label) for f in self.filter_converter.strings]
+        raise TypeError(f"{self.model.__name__}.{field.name}: no filter for {type(field).__name__}")
+
+    # ---------------------------------------------------------------- list query
+    def _list_fk_fields(self):
+        result = []
+        for column in self._list_columns:
+            field = self.model._meta.fields.get(column[0])
+            if isinstance(field, ForeignKeyField):
+                result.append(field)
+        return result
+
+    def _with_related(self, query):
+        """Fetch the related rows shown in FK columns with the page query (one query a page)."""
+        aliases = {}
+        selected = [self.model]
+        for field in self._list_fk_fields():
+            alias = field.rel_model.alias()
+            query = query.join_from(self.model, alias, JOIN.LEFT_OUTER,
+                                    on=(field == getattr(alias, field.rel_field.name)), attr=field.name)
+            aliases[field.name] = alias
+            selected.append(alias)
+        return query.select(*selected), aliases
+
+    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
+        query = self.get_query()
+        if self._search_supported and search:
+            query = self._apply_search(query, search)
+        if self._filters:
+            for index, _name, value in filters or ():
+                flt = self._filters[index]
+                query = flt.apply(query, flt.clean(value))
+
+        count = query.count() if not self.simple_list_pager else None
+
+        query, aliases = self._with_related(query)
+        if sort_column is not None:
+            order = [(sort_column, sort_desc)]
+        else:
+            order = self._get_default_order() or []
+        clauses = []
+        for column, desc in order:
+            name = column if isinstance(column, str) else column.name
+            if name in aliases:
+                target = lookup_fields(aliases[name].model)
+                alias = aliases[name]
+                sort_field = getattr(alias, (target[0] if target else aliases[name].model._meta.primary_key).name)
+            else:
+                sort_field = self.model._meta.fields.get(name, self.model._meta.primary_key)
+            clauses.append(sort_field.desc() if desc else sort_field.asc())
+        if not any(column in ("id", self.model.id) for column, _ in order):
+            clauses.append(self.model._meta.primary_key.desc())  # stable paging
+        query = query.order_by(*clauses)
+
+        if page_size is None:
+            page_size = self.page_size
+        if page_size:
+            query = query.limit(page_size)
+            if page:
+                query = query.offset(page * page_size)
+        if execute:
+            query = list(query)
+        return count, query
+
+    def get_one(self, id):
+        """Return the record, or None for a malformed or unknown id (a message, never a 500)."""
+        try:
+            pk = int(str(id).strip())
+        except (TypeError, ValueError):
+            return None
+        return self.model.get_or_none(self.model._meta.primary_key == pk)
+
+    # ---------------------------------------------------------------- forms
+    def _m2m_fields(self):
+        return list(self.model._meta.manytomany.values())
+
+    def scaffold_form(self):
+        form_class = super().scaffold_form()
+        for m2m in self._m2m_fields():
+            field = vf.ManyToManyField(
+                label=getattr(m2m, "verbose_name", None) or m2m.name,
+                model=m2m.rel_model,
+                get_label=str,
+            )
+            setattr(form_class, m2m.name, field)
+        return form_class
+
+    def _save_m2m(self, form, obj):
+        for m2m in self._m2m_fields():
+            if m2m.name in form:
+                getattr(obj, m2m.name).add(form[m2m.name].data or [], clear_existing=True)
+
+    def _flash_failure(self, ex, verb):
+        if isinstance(ex, ValidationError):
+            flash(str(ex), "error")
+        elif isinstance(ex, IntegrityError):
+            flash(f"{verb}失败:数据与已有记录冲突或缺少必填项({ex})。", "error")
+        else:
+            log.exception("%s failed", verb)
+            flash(f"{verb}失败:{ex}", "error")
+
+    def create_model(self, form):
+        try:
+            with models.db.atomic():
+                model = self.model()
+                form.populate_obj(model)
+                self._on_model_change(form, model, True)
+                model.save(force_insert=True)
+                self._save_m2m(form, model)
+                self._save_inlines(form, model)
+        except Exception as ex:  # noqa: BLE001 - every failure becomes a message, the transaction rolled back
+            self._flash_failure(ex, "保存")
+            return False
+        self.after_model_change(form, model, True)
+        return model
+
+    def update_model(self, form, model):
+        try:
+            with models.db.atomic():
+                form.populate_obj(model)
+                self._on_model_change(form, model, False)
+                model.save()
+                self._save_m2m(form, model)
+                self._save_inlines(form, model)
+        except Exception as ex:  # noqa: BLE001
+            self._flash_failure(ex, "保存")
+            return False
+        self.after_model_change(form, model, False)
+        return True
+
+    @staticmethod
+    def _save_inlines(form, model):
+        for field in form._fields.values():
+            if field.type == "FixedInlineModelFormList":
+                field.save_related(model)
+
+    def dependants(self, obj):
+        """Return [(label, count)] of records that point at ``obj`` and block its deletion."""
+        result = []
+        for fk, rel_model in obj._meta.backrefs.items():
+            if (fk.on_delete or "").upper() in ("CASCADE", "SET NULL"):
+                continue
+            count = rel_model.select().where(fk == obj._pk).count()
+            if count:
+                label = rel_model.label() if hasattr(rel_model, "label") else rel_model.__name__
+                result.append((label, count))
+        return result
+
+    def delete_model(self, model):
+        blocking = self.dependants(model)
+        if blocking:
+            listing = "、".join(f"{label} {n} 条" for label, n in blocking)
+            flash(f"不能删除“{model}”:仍有{listing}引用它。", "error")
+            return False
+        try:
+            with models.db.atomic():
+                self.on_model_delete(model)
+                model.delete_instance()
+        except Exception as ex:  # noqa: BLE001
+            self._flash_failure(ex, "删除")
+            return False
+        self.after_model_delete(model)
+        return True
+
+    def action_delete(self, ids):
+        deleted = 0
+        for pk in ids:
+            obj = self.get_one(pk)
+            if obj is not None and self.delete_model(obj):
+                deleted += 1
+        if deleted:
+            flash(f"已删除 {deleted} 条记录。", "success")
+
+    def get_export_name(self, export_type="csv"):
+        from models import utcnow
+
+        return f"{self.model.__name__.lower()}_{utcnow():%Y%m%d_%H%M%S}.{export_type}"
+
+
+def build_view_class(model):
+    """Return the ``<Model>Admin`` class generated from ``model``'s ``Meta.admin``."""
+    opts = model.admin_options()
+    meta_fields = model._meta.fields
+    labels = {name: f.verbose_name or name for name, f in meta_fields.items()}
+    for m2m in model._meta.manytomany.values():
+        labels[m2m.name] = getattr(m2m, "verbose_name", None) or m2m.name
+    labels["id"] = "编号"
+
+    list_columns = list(opts.get("list") or [n for n in meta_fields if n not in models.BaseModel.AUDIT_FIELDS
+                                             and n != "id"])
+    readonly = tuple(opts.get("readonly", ()))
+    details = [n for n in meta_fields if n not in opts.get("form_exclude", ())]
+    details += [m.name for m in model._meta.manytomany.values()]
+
+    ajax_refs = {}
+    for name, field in meta_fields.items():
+        if isinstance(field, ForeignKeyField) and name not in models.BaseModel.AUDIT_FIELDS:
+            ajax_refs[name] = vf.LookupLoader(name, field.rel_model, fields=lookup_fields(field.rel_model),
+                                              placeholder="输入名称搜索…", minimum_input_length=0)
+
+    inline_models = []
+    for child_name in opts.get("inline", ()):
+        child = getattr(models, child_name)
+        child_refs = {}
+        for name, field in child._meta.fields.items():
+            if isinstance(field, ForeignKeyField) and field.rel_model is not model \
+                    and name not in models.BaseModel.AUDIT_FIELDS:
+                child_refs[name] = vf.LookupLoader(f"{child.__name__.lower()}.{name}", field.rel_model,
+                                                   fields=lookup_fields(field.rel_model),
+                                                   placeholder="输入名称搜索…", minimum_input_length=0)
+        inline_models.append(InlineFormAdmin(
+            child,
+            form_excluded_columns=list(models.BaseModel.AUDIT_FIELDS),
+            form_ajax_refs=child_refs,
+            form_label=child.label(),
+        ))
+
+    choices = {name: [(k, v) for k, v in f.choices] for name, f in meta_fields.items() if f.choices}
+
+    attrs = dict(
+        column_list=list_columns,
+        column_labels=labels,
+        column_choices=choices,
+        column_filters=list(opts.get("filters", ())),
+        column_details_list=details,
+        column_export_list=list_columns,
+        column_sortable_list=[c for c in list_columns if c in meta_fields],
+        search_paths=tuple(opts.get("search", ())),
+        column_searchable_list=list(opts.get("search", ())),
+        form_excluded_columns=list(models.BaseModel.AUDIT_FIELDS) + list(readonly) + list(opts.get("form_exclude", ())),
+        form_ajax_refs=ajax_refs,
+        inline_models=inline_models or None,
+        can_create=not opts.get("read_only_screen", False),
+        can_edit=not opts.get("read_only_screen", False),
+        can_delete=not opts.get("read_only_screen", False),
+    )
+    return type(f"{model.__name__}Admin", (ModelAdmin,), attrs)

@@ -1,0 +1,183 @@
+"""Form fields, formatters and filters shared by the generated screens."""
+import datetime
+import decimal
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from flask_admin.contrib.peewee import filters as peewee_filters
+from flask_admin.contrib.peewee.ajax import QueryAjaxModelLoader
+from flask_admin.form import DateTimePickerWidget
+from flask_admin.model import typefmt
+from markupsafe import Markup
+from markupsafe import escape
+from peewee import DoesNotExist
+from wtforms import fields
+from wtfpeewee.fields import ModelSelectMultipleField
+
+
+def local_zone():
+    """Return the configured display time zone (default Asia/Shanghai)."""
+    return ZoneInfo(current_app.config.get("TIMEZONE", "Asia/Shanghai"))
+
+
+def to_local(value):
+    """Convert a stored naive-UTC datetime into the display zone (naive)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=datetime.timezone.utc).astimezone(local_zone()).replace(tzinfo=None)
+
+
+def to_utc(value):
+    """Convert a naive datetime typed in the display zone into stored naive UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=local_zone()).astimezone(datetime.timezone.utc).replace(tzinfo=None)
+
+
+def format_datetime(value):
+    """Render a stored datetime in the display zone, to the minute."""
+    return "" if value is None else to_local(value).strftime("%Y-%m-%d %H:%M")
+
+
+class LocalDateTimeField(fields.DateTimeField):
+    """A datetime input typed and shown in the display zone, stored as UTC."""
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        kwargs.setdefault("widget", DateTimePickerWidget())
+        kwargs.setdefault("format", ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"])
+        super().__init__(label, validators, **kwargs)
+
+    def _value(self):
+        if self.raw_data:
+            return " ".join(self.raw_data)
+        return to_local(self.data).strftime("%Y-%m-%d %H:%M:%S") if self.data else ""
+
+    def process_formdata(self, valuelist):
+        if not valuelist or not valuelist[0].strip():
+            self.data = None
+            return
+        super().process_formdata(valuelist)
+        self.data = to_utc(self.data)
+
+
+class ManyToManyField(ModelSelectMultipleField):
+    """A multi-select for a peewee many-to-many; the view writes it after the row has an id."""
+
+    def populate_obj(self, obj, name):
+        pass
+
+
+# -------------------------------------------------------------- list/export formatters
+def _fmt_datetime(view, value, name=None):
+    return format_datetime(value)
+
+
+def _fmt_date(view, value, name=None):
+    return value.isoformat() if value else ""
+
+
+def _fmt_decimal(view, value, name=None):
+    return f"{value:,.2f}"
+
+
+def _fmt_bool_export(view, value, name=None):
+    return "是" if value else "否"
+
+
+def _fmt_none(view, value, name=None):
+    return ""
+
+
+_OWN_FORMATTERS = {
+    type(None): _fmt_none,
+    datetime.datetime: _fmt_datetime,
+    datetime.date: _fmt_date,
+    decimal.Decimal: _fmt_decimal,
+}
+LIST_TYPE_FORMATTERS = {**typefmt.BASE_FORMATTERS, **_OWN_FORMATTERS}
+DETAIL_TYPE_FORMATTERS = {**typefmt.DETAIL_FORMATTERS, **_OWN_FORMATTERS}
+EXPORT_TYPE_FORMATTERS = {**typefmt.EXPORT_FORMATTERS, **_OWN_FORMATTERS, bool: _fmt_bool_export}
+
+
+def badge(text, kind="secondary"):
+    """Return a Bootstrap badge with escaped text."""
+    return Markup(f'<span class="badge badge-{kind}">{escape(text)}</span>')
+
+
+# -------------------------------------------------------------- ajax lookups
+class LookupLoader(QueryAjaxModelLoader):
+    """Ajax loader that answers an unknown or malformed id with None instead of a 500."""
+
+    def get_one(self, pk):
+        try:
+            return self.model.get_by_id(int(pk))
+        except (DoesNotExist, TypeError, ValueError):
+            return None
+
+    def get_list(self, term, offset=0, limit=10):
+        query = self.model.select()
+        if term:
+            stmt = None
+            for field in self._cached_fields:
+                clause = field.contains(term)
+                stmt = clause if stmt is None else (stmt | clause)
+            query = query.where(stmt)
+        order = self._cached_fields[0] if self._cached_fields else self.model._meta.primary_key
+        return list(query.order_by(order).offset(offset).limit(limit))
+
+
+# -------------------------------------------------------------- filters
+class _LocalTimeMixin:
+    """Read datetimes typed into a filter in the display zone."""
+
+    def clean(self, value):
+        cleaned = super().clean(value)
+        if isinstance(cleaned, list):
+            return [to_utc(v) for v in cleaned]
+        return to_utc(cleaned)
+
+
+def localise(filter_class):
+    """Return ``filter_class`` reading its values in the display zone."""
+    return type(filter_class.__name__, (_LocalTimeMixin, filter_class), {})
+
+
+class FilterEqualOption(peewee_filters.FilterEqual):
+    """Equality on a choice field or foreign key, offered as a drop-down."""
+
+    def operation(self):
+        return "等于"
+
+
+class FilterNotEqualOption(peewee_filters.FilterNotEqual):
+    def operation(self):
+        return "不等于"
+
+
+class FilterForeignKeyEqual(FilterEqualOption):
+    """Equality on a foreign key: the value is the related row's id."""
+
+    def validate(self, value):
+        return str(value).isdigit()
+
+    def clean(self, value):
+        return int(value)
+
+
+class FilterRelatedContains(peewee_filters.BasePeeweeFilter):
+    """A foreign key whose related record's name contains the typed text."""
+
+    def __init__(self, column, name, lookup_fields):
+        super().__init__(column, name)
+        self.lookup_fields = lookup_fields
+
+    def apply(self, query, value):
+        rel = self.column.rel_model
+        stmt = None
+        for field in self.lookup_fields:
+            clause = field.contains(value)
+            stmt = clause if stmt is None else (stmt | clause)
+        return query.where(self.column.in_(rel.select(rel._meta.primary_key).where(stmt)))
+
+    def operation(self):
+        return "名称包含"
