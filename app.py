@@ -82,6 +82,8 @@ def create_app(config: dict | None = None):
         if os.environ.get(key):
             app.config[key] = os.environ[key]
     app.config.update(config or {})
+    if app.config.get("ARGON2_PARAMS"):
+        models.configure_password_hasher(**app.config["ARGON2_PARAMS"])
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _secret_key(app.instance_path)
     if not app.config["DATABASE_URL"]:

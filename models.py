@@ -48,6 +48,12 @@ def utcnow():
 
 PASSWORD_HASHER = PasswordHasher()
 
+
+def configure_password_hasher(**params):
+    """Replace the argon2 parameters (tests use a cheap profile; production keeps the RFC 9106 default)."""
+    global PASSWORD_HASHER
+    PASSWORD_HASHER = PasswordHasher(**params)
+
 # ---------------------------------------------------------------- choices
 CLEARANCE = (("normal", "普通"), ("secret", "机密"), ("top_secret", "绝密"))
 CONFIDENTIALITY = CLEARANCE

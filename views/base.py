@@ -37,6 +37,8 @@ from views import fields as vf
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
+# Attribute names of a WTForms form that a model field must not shadow.
+FORM_RESERVED_NAMES = frozenset({"process", "validate", "populate_obj", "data", "errors", "meta", "hidden_tag"})
 
 
 class AdminForm(FlaskForm):
@@ -321,6 +323,9 @@ class ModelAdmin(ModelView):
 
     def scaffold_form(self):
         form_class = super().scaffold_form()
+        for name, alias in self._renamed_fields().items():
+            info = self.model_form_converter(self).convert(self.model, self.model._meta.fields[name], None)
+            setattr(form_class, alias, info.field)
         for m2m in self._m2m_fields():
             field = vf.ManyToManyField(
                 label=getattr(m2m, "verbose_name", None) or m2m.name,
@@ -329,6 +334,23 @@ class ModelAdmin(ModelView):
             )
             setattr(form_class, m2m.name, field)
         return form_class
+
+    def _renamed_fields(self):
+        """Model fields whose names clash with WTForms' own attributes (e.g. ``process``)."""
+        return {name: name + "_field" for name in self.model._meta.fields if name in FORM_RESERVED_NAMES}
+
+    def _copy_renamed_into(self, form, obj):
+        for name, alias in self._renamed_fields().items():
+            if alias in form:
+                setattr(obj, name, form[alias].data)
+
+    def edit_form(self, obj=None):
+        form = super().edit_form(obj)
+        if obj is not None and request.method == "GET":
+            for name, alias in self._renamed_fields().items():
+                if alias in form:
+                    form[alias].data = getattr(obj, name)
+        return form
 
     def _save_m2m(self, form, obj):
         for m2m in self._m2m_fields():
@@ -349,6 +371,7 @@ class ModelAdmin(ModelView):
             with models.db.atomic():
                 model = self.model()
                 form.populate_obj(model)
+                self._copy_renamed_into(form, model)
                 self._on_model_change(form, model, True)
                 model.save(force_insert=True)
                 self._save_m2m(form, model)
@@ -363,6 +386,7 @@ class ModelAdmin(ModelView):
         try:
             with models.db.atomic():
                 form.populate_obj(model)
+                self._copy_renamed_into(form, model)
                 self._on_model_change(form, model, False)
                 model.save()
                 self._save_m2m(form, model)
@@ -472,7 +496,8 @@ def build_view_class(model):
         column_sortable_list=[c for c in list_columns if c in meta_fields],
         search_paths=tuple(opts.get("search", ())),
         column_searchable_list=list(opts.get("search", ())),
-        form_excluded_columns=list(models.BaseModel.AUDIT_FIELDS) + list(readonly) + list(opts.get("form_exclude", ())),
+        form_excluded_columns=(list(models.BaseModel.AUDIT_FIELDS) + list(readonly) + list(opts.get("form_exclude", ()))
+                               + [n for n in meta_fields if n in FORM_RESERVED_NAMES]),
         form_ajax_refs=ajax_refs,
         inline_models=inline_models or None,
         can_create=not opts.get("read_only_screen", False),

@@ -4,6 +4,7 @@ import decimal
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from flask import has_app_context
 from flask_admin.contrib.peewee import filters as peewee_filters
 from flask_admin.contrib.peewee.ajax import QueryAjaxModelLoader
 from flask_admin.form import DateTimePickerWidget
@@ -17,7 +18,8 @@ from wtfpeewee.fields import ModelSelectMultipleField
 
 def local_zone():
     """Return the configured display time zone (default Asia/Shanghai)."""
-    return ZoneInfo(current_app.config.get("TIMEZONE", "Asia/Shanghai"))
+    name = current_app.config.get("TIMEZONE") if has_app_context() else None
+    return ZoneInfo(name or "Asia/Shanghai")
 
 
 def to_local(value):

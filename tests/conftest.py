@@ -1,0 +1,86 @@
+"""Fixtures: a fresh app on a temporary SQLite file per test, clients logged in by role."""
+import os
+import re
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import models  # noqa: E402
+from app import create_app  # noqa: E402
+
+PASSWORD = "测试密码-Secret-2026"
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = create_app({
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        # Real argon2id, cheap parameters: a test suite logs in hundreds of times.
+        "ARGON2_PARAMS": {"time_cost": 1, "memory_cost": 1024, "parallelism": 1},
+    })
+    models.db.connect(reuse_if_open=True)
+    yield app
+    if not models.db.is_closed():
+        models.db.close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def csrf_token(client, url="/login"):
+    """Return the CSRF token the page at ``url`` hands out to this client's session."""
+    html = client.get(url).get_data(as_text=True)
+    match = CSRF_RE.search(html)
+    assert match, f"no csrf token on {url}"
+    return match.group(1) or match.group(2)
+
+
+def submit(client, url, data, follow_redirects=False):
+    """GET the form at ``url`` for its CSRF token, then POST ``data`` to it."""
+    data = dict(data)
+    data["csrf_token"] = csrf_token(client, url)
+    return client.post(url, data=data, follow_redirects=follow_redirects)
+
+
+def make_user(username, roles=("admin",), **fields):
+    """Create an active user with ``roles`` and the test password."""
+    user = models.User(username=username, display_name=fields.pop("display_name", username), **fields)
+    user.set_password(PASSWORD)
+    user.save()
+    for code in roles:
+        role, _ = models.Role.get_or_create(code=code, defaults={"name": code})
+        user.roles.add(role)
+    return user
+
+
+def login(client, username, password=PASSWORD):
+    """Log ``client`` in through the login form."""
+    response = client.post("/login", data={"username": username, "password": password,
+                                           "csrf_token": csrf_token(client, "/login")})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return response
+
+
+@pytest.fixture
+def login_as(client):
+    """Return a function that creates a user with ``role`` and logs the test client in as them."""
+    def _login_as(role="admin", **fields):
+        user = make_user(fields.pop("username", f"u_{role}"), roles=(role,), **fields)
+        login(client, user.username)
+        return user
+    return _login_as
+
+
+@pytest.fixture
+def admin_client(client, login_as):
+    login_as("admin", clearance="top_secret")
+    return client
