@@ -91,8 +91,9 @@ def create_app(config: dict | None = None):
 
     database = open_database(app.config["DATABASE_URL"], app.config["SQLITE_BUSY_TIMEOUT_MS"])
     models.db.initialize(database)
+    schema = app.config.get("SCHEMA") or models.MODELS
     with models.db.connection_context():
-        models.create_tables()
+        models.create_tables(schema)
 
     @app.before_request
     def _connect():
@@ -109,7 +110,7 @@ def create_app(config: dict | None = None):
 
     _init_extensions(app)
     app.register_blueprint(auth_bp)
-    build_admin(app)
+    build_admin(app, schema)
     _register_errors(app)
     _register_cli(app)
 

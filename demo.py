@@ -903,7 +903,8 @@ def _seed_inspections(ctx):
 
 # ---------------------------------------------------------------- complaints
 COMPLAINT_TEXTS = {
-    "product": ("所购{model}使用不到一个月即出现故障：{fault}", "批次产品外包装破损，部分零件缺失。"),
+    "product": ("所购{model}使用不到一个月即出现故障：{fault}", "批次产品外包装破损，部分零件缺失。",
+                "新装的{model}三天两头出问题：{fault}", "到货产品与样品不符，型号标签有误。"),
     "contract": ("合同约定的交货期已过十天，仍未收到全部货物。", "业务员承诺的随货赠品未兑现，与合同附件不符。",
                  "结算价格与合同约定不一致，多收货款。"),
     "repair": ("车辆（{plate}）在贵司维修后三天内同一故障再次出现。", "车辆（{plate}）保养后发现轮胎螺丝未拧紧，存在安全隐患。"),
@@ -941,7 +942,8 @@ def _seed_complaints(ctx):
             complainant = contact.name if contact and rng.random() < 0.8 else ctx.person()[0]
             received_at = ctx.office_time(ctx.day(rng.randint(*days_back[status])))
             department = ctx.departments[COMPLAINT_DEPARTMENT[category]]
-            staff = [u for u in ctx.users.values() if u.department_id == department.id and u.id != department.manager_id]
+            staff = [u for u in ctx.users.values()
+                     if u.department_id == department.id and u.id != department.manager_id]
             assignee = rng.choice(staff or [department.manager])
             in_province = customer is None or customer.region == "in_province"
             product_model = rng.choice(PRODUCT_MODELS)

@@ -1051,6 +1051,6 @@ MODELS = (
 )
 
 
-def create_tables():
-    """Create every table (idempotent) and, where the backend can, the deferred foreign keys."""
-    db.create_tables(MODELS, safe=True)
+def create_tables(schema=None):
+    """Create every table of ``schema`` (default MODELS); safe to run on every start."""
+    db.create_tables(MODELS if schema is None else schema, safe=True)

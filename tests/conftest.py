@@ -11,22 +11,34 @@ if ROOT not in sys.path:
 
 import models  # noqa: E402
 from app import create_app  # noqa: E402
+from app import open_database  # noqa: E402
 
 PASSWORD = "测试密码-Secret-2026"
-CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+CSRF_RE = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"')
+
+
+TEST_CONFIG = {
+    "TESTING": True,
+    "SECRET_KEY": "test-secret",
+    # Real argon2id, cheap parameters: a test suite logs in hundreds of times.
+    "ARGON2_PARAMS": {"time_cost": 1, "memory_cost": 1024, "parallelism": 1},
+}
+
+
+@pytest.fixture(scope="session")
+def shared_app(tmp_path_factory):
+    """One application for the session; each test binds it to a fresh database file."""
+    return create_app(dict(TEST_CONFIG, INSTANCE_PATH=str(tmp_path_factory.mktemp("instance"))))
 
 
 @pytest.fixture
-def app(tmp_path):
-    app = create_app({
-        "INSTANCE_PATH": str(tmp_path / "instance"),
-        "TESTING": True,
-        "SECRET_KEY": "test-secret",
-        # Real argon2id, cheap parameters: a test suite logs in hundreds of times.
-        "ARGON2_PARAMS": {"time_cost": 1, "memory_cost": 1024, "parallelism": 1},
-    })
-    models.db.connect(reuse_if_open=True)
-    yield app
+def app(shared_app, tmp_path):
+    """The app bound to a new temporary SQLite file with every table of MODELS."""
+    if not models.db.is_closed():
+        models.db.close()
+    models.db.initialize(open_database(f"sqlite:///{tmp_path / 'test.db'}"))
+    models.create_tables()
+    yield shared_app
     if not models.db.is_closed():
         models.db.close()
 
@@ -41,7 +53,7 @@ def csrf_token(client, url="/login"):
     html = client.get(url).get_data(as_text=True)
     match = CSRF_RE.search(html)
     assert match, f"no csrf token on {url}"
-    return match.group(1) or match.group(2)
+    return match.group(1)
 
 
 def submit(client, url, data, follow_redirects=False):

@@ -14,6 +14,7 @@ from peewee import IntegerField
 from peewee import TextField
 
 import models
+from views.fields import to_local
 
 _seq = itertools.count(1)
 
@@ -62,3 +63,34 @@ def make(model, **overrides):
     obj = build(model, **overrides)
     obj.save(force_insert=True)
     return obj
+
+
+def endpoint(model):
+    return f"/admin/{model.__name__.lower()}"
+
+
+def view_for(app, model):
+    return next(v for v in app.extensions["admin"][0]._views if getattr(v, "model", None) is model)
+
+
+def form_data(view, obj):
+    """Turn an unsaved record into what a person would type into its generated form."""
+    excluded = set(view.form_excluded_columns or ())
+    data = {}
+    for name, field in obj._meta.fields.items():
+        if field.primary_key or name in excluded:
+            continue
+        value = getattr(obj, field.name if not isinstance(field, ForeignKeyField) else field.name + "_id")
+        if isinstance(field, BooleanField):
+            if value:
+                data[name] = "y"
+            continue
+        if value is None:
+            data[name] = ""
+        elif isinstance(field, DateTimeField):
+            data[name] = to_local(value).strftime("%Y-%m-%d %H:%M:%S")
+        elif isinstance(value, datetime.date):
+            data[name] = value.isoformat()
+        else:
+            data[name] = str(value)
+    return data

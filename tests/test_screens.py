@@ -4,50 +4,19 @@ import decimal
 import re
 
 import pytest
-from peewee import BooleanField
-from peewee import DateTimeField
 from peewee import ForeignKeyField
 
 import models
 from conftest import submit
 from factories import build
+from factories import endpoint
+from factories import form_data
 from factories import make
-from views.fields import to_local
+from factories import view_for
 from views.registry import screen_models
 
 SCREENS = screen_models()
 CJK = re.compile(r"[\u4e00-\u9fff]")
-
-
-def endpoint(model):
-    return f"/admin/{model.__name__.lower()}"
-
-
-def view_for(app, model):
-    return next(v for v in app.extensions["admin"][0]._views if getattr(v, "model", None) is model)
-
-
-def form_data(view, obj):
-    """Turn an unsaved record into what a person would type into its generated form."""
-    excluded = set(view.form_excluded_columns or ())
-    data = {}
-    for name, field in obj._meta.fields.items():
-        if field.primary_key or name in excluded:
-            continue
-        value = getattr(obj, field.name if not isinstance(field, ForeignKeyField) else field.name + "_id")
-        if isinstance(field, BooleanField):
-            if value:
-                data[name] = "y"
-            continue
-        if value is None:
-            data[name] = ""
-        elif isinstance(field, DateTimeField):
-            data[name] = to_local(value).strftime("%Y-%m-%d %H:%M:%S")
-        elif isinstance(value, datetime.date):
-            data[name] = value.isoformat()
-        else:
-            data[name] = str(value)
-    return data
 
 
 def test_every_record_type_of_domain_has_a_screen():

@@ -19,6 +19,7 @@ from flask_admin.model.form import InlineFormAdmin
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from peewee import JOIN
+from peewee import AutoField
 from peewee import BooleanField
 from peewee import CharField
 from peewee import DateField
@@ -112,6 +113,9 @@ class ModelConverter(CustomModelConverter):
     def __init__(self, view, additional=None):
         super().__init__(view, additional)
         self.converters[DateTimeField] = self.handle_local_datetime
+        # wtfpeewee takes the first isinstance match: AutoField must win over IntegerField,
+        # or the hidden id of a new inline row is "required" and the row never saves.
+        self.converters = {AutoField: self.handle_pk, **self.converters}
 
     def handle_local_datetime(self, model, field, **kwargs):
         return field.name, vf.LocalDateTimeField(**kwargs)

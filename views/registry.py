@@ -18,8 +18,53 @@ def screen_models(schema=None):
     return sorted(with_screen, key=lambda m: order.get(m.admin_options().get("category"), len(order)))
 
 
+class ScreenOptionError(Exception):
+    """A screen option names a field its model does not have."""
+
+
+def check_options(model):
+    """Return the problems of ``model``'s screen options (unknown fields, bad paths)."""
+    opts = model.admin_options()
+    fields = model._meta.fields
+    problems = []
+
+    def known(path):
+        current = model
+        for part in path.split("."):
+            field = current._meta.fields.get(part) or current._meta.manytomany.get(part)
+            if field is None:
+                return False
+            current = getattr(field, "rel_model", current)
+        return True
+
+    for key in ("list", "search", "filters", "readonly", "lookup", "sensitive", "form_exclude"):
+        for name in opts.get(key, ()):
+            if not known(name):
+                problems.append(f"{model.__name__}: Meta.admin[{key!r}] names unknown field {name!r}")
+            elif key in ("filters", "readonly", "lookup", "sensitive", "form_exclude") and name not in fields:
+                problems.append(f"{model.__name__}: Meta.admin[{key!r}] must name an own field, not {name!r}")
+    for child_name in opts.get("inline", ()):
+        child = getattr(models, child_name, None)
+        if child is None or not any(getattr(f, "rel_model", None) is model for f in child._meta.fields.values()):
+            problems.append(f"{model.__name__}: Meta.admin['inline'] names {child_name!r}, not a child model")
+    spec = opts.get("auto_number")
+    if spec and spec[0] not in fields:
+        problems.append(f"{model.__name__}: Meta.admin['auto_number'] names unknown field {spec[0]!r}")
+    if opts.get("category") not in CATEGORIES:
+        problems.append(f"{model.__name__}: Meta.admin['category'] {opts.get('category')!r} is not a menu category")
+    return problems
+
+
+def check_schema(schema=None):
+    """Raise ScreenOptionError listing every screen option that names a missing field."""
+    problems = [p for m in screen_models(schema) for p in check_options(m)]
+    if problems:
+        raise ScreenOptionError("\n".join(problems))
+
+
 def build_admin(app, schema=None):
     """Create the Admin with one generated view per record type of ``schema``."""
+    check_schema(schema)
     admin = Admin(
         app,
         name="客户管理",
