@@ -113,6 +113,7 @@ def create_app(config: dict | None = None):
     build_admin(app, schema)
     _register_errors(app)
     _register_cli(app)
+    _register_password_cli(app)
 
     @app.route("/")
     def root():
@@ -176,7 +177,7 @@ def ensure_admin(echo=print):
         user.set_password(password)
         user.save()
         user.roles.add(role)
-    echo(f"已创建管理员账号:用户名 admin  密码 {password}(仅显示这一次,请登录后妥善保管)")
+    echo(f"已创建管理员账号:用户名 admin  密码 {password}  (仅显示这一次,请登录后妥善保管)")
     return password
 
 
@@ -224,6 +225,23 @@ def _register_cli(app):
         click.echo(f"已创建用户 {username}(角色:{'、'.join(sorted(roles))})。")
 
 
+def _register_password_cli(app):
+    @app.cli.command("set-password")
+    @click.argument("username")
+    @click.option("--password", prompt="新密码", hide_input=True, confirmation_prompt=True)
+    def set_password(username, password):
+        """Set a user's password (and unlock the account)."""
+        with models.db.connection_context(), models.db.atomic():
+            user = models.User.get_or_none(models.User.username == username)
+            if user is None:
+                raise click.ClickException(f"用户 {username} 不存在。")
+            user.set_password(password)
+            user.failed_logins = 0
+            user.locked_until = None
+            user.save()
+        click.echo(f"已重设用户 {username} 的密码。")
+
+
 def serve(host="127.0.0.1", port=5000):
     """Start the console the way ``make run`` does: first start seeds demo data and prints the logins."""
     app = create_app()
@@ -234,7 +252,8 @@ def serve(host="127.0.0.1", port=5000):
 
             for username, pw in demo.seed_demo().items():
                 print(f"演示账号:{username:<10} 密码 {pw}")
-    print(f"客户管理控制台:http://{host}:{port}/  (用户名 admin;首次启动时打印的密码)", flush=True)
+    print(f"客户管理控制台:http://{host}:{port}/  用户名 admin,密码见首次启动时的输出;"
+          f"忘记密码可运行 flask --app app set-password admin", flush=True)
     app.run(host=host, port=port, debug=False, use_reloader=False)
 
 

@@ -1,10 +1,14 @@
 """Turn the schema (``models.MODELS``) into Flask-Admin screens."""
+import os
+
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
 import models
 from views.base import IndexView
 from views.base import build_view_class
+
+TRANSLATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "translations")
 
 # Menu order of the categories; a record type names its category in ``Meta.admin``.
 CATEGORIES = ("客户", "档案", "投诉", "销售与授信", "服务与接待", "组织与系统")
@@ -70,6 +74,7 @@ def build_admin(app, schema=None):
         name="客户管理",
         theme=Bootstrap4Theme(base_template="admin/console_base.html", fluid=True),
         index_view=IndexView(name="工作台", url="/admin"),
+        translations_path=TRANSLATIONS,
     )
     for model in screen_models(schema):
         opts = model.admin_options()
