@@ -9,6 +9,7 @@ from flask import url_for
 from flask_admin import AdminIndexView
 from flask_admin import BaseView
 from flask_admin import expose
+from flask_admin.actions import action
 from flask_admin.babel import gettext
 from flask_admin.contrib.peewee import ModelView
 from flask_admin.contrib.peewee import filters as peewee_filters
@@ -435,6 +436,7 @@ class ModelAdmin(ModelView):
         self.after_model_delete(model)
         return True
 
+    @action("delete", "删除", "确定要删除所选记录吗?")
     def action_delete(self, ids):
         deleted = 0
         for pk in ids:

@@ -1,0 +1,32 @@
+"""SQLite is opened with WAL, foreign keys, FULL sync and a busy timeout; deletes work."""
+import models
+from conftest import csrf_token
+from factories import make
+
+
+def test_sqlite_pragmas(app):
+    assert models.db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert models.db.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert models.db.execute_sql("PRAGMA synchronous").fetchone()[0] == 2
+    assert models.db.execute_sql("PRAGMA busy_timeout").fetchone()[0] >= 1000
+
+
+def test_delete_and_mass_delete_through_the_list(app, admin_client):
+    one = make(models.Partner, name="合作方一")
+    two = make(models.Partner, name="合作方二")
+    three = make(models.Partner, name="合作方三")
+    token = csrf_token(admin_client, "/admin/partner/")
+    response = admin_client.post("/admin/partner/delete/", data={"id": one.id, "csrf_token": token})
+    assert response.status_code == 302
+    assert models.Partner.get_or_none(models.Partner.id == one.id) is None
+    response = admin_client.post("/admin/partner/action/", data={
+        "action": "delete", "rowid": [str(two.id), str(three.id)], "csrf_token": token})
+    assert response.status_code == 302
+    assert models.Partner.select().count() == 0
+
+
+def test_post_without_csrf_token_changes_nothing(app, admin_client):
+    partner = make(models.Partner, name="保留")
+    response = admin_client.post("/admin/partner/delete/", data={"id": partner.id})
+    assert response.status_code == 400
+    assert models.Partner.get_or_none(models.Partner.id == partner.id) is not None
