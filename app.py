@@ -19,6 +19,7 @@ from flask_wtf.csrf import CSRFProtect
 from playhouse.db_url import connect
 
 import models
+import policies  # noqa: F401 - declares every rule and connects its receivers
 from views import fields as view_fields
 from views.auth import LANGUAGES
 from views.auth import bp as auth_bp
@@ -94,6 +95,7 @@ def create_app(config: dict | None = None):
     schema = app.config.get("SCHEMA") or models.MODELS
     with models.db.connection_context():
         models.create_tables(schema)
+        policies.calendar.seed_holidays()
 
     @app.before_request
     def _connect():

@@ -1037,6 +1037,94 @@ class QCActivity(BaseModel):
         return f"QC活动 {self.on}"
 
 
+# ---------------------------------------------------------------- policy engine
+HOLIDAY_KIND = (("holiday", "法定节假日"), ("workday", "调休上班"))
+RULE_EVENT_KIND = (("block", "拦截"), ("compute", "计算"), ("flag", "提醒"), ("approve", "送审"), ("notify", "通知"))
+APPROVAL_STATUS = (("pending", "待审批"), ("approved", "已批准"), ("rejected", "已驳回"), ("withdrawn", "已撤回"))
+
+
+class Holiday(BaseModel):
+    day = DateField(unique=True, verbose_name="日期")
+    kind = CharField(max_length=16, choices=HOLIDAY_KIND, default="holiday", verbose_name="类型")
+    name = CharField(max_length=64, default="", verbose_name="名称")
+
+    class Meta:
+        admin = dict(
+            label="节假日安排", category="组织与系统",
+            list=("day", "kind", "name"), search=("name",), filters=("kind", "day"),
+        )
+
+    def __str__(self):
+        return f"{self.day} {self.name or self.choice_label('kind')}"
+
+
+class RuleSetting(BaseModel):
+    rule = CharField(unique=True, max_length=16, verbose_name="条款编号")
+    enabled = BooleanField(default=True, verbose_name="启用")
+    params = TextField(default="{}", verbose_name="参数(JSON)")
+
+    class Meta:
+        admin = dict(
+            label="制度参数(原始)", category="组织与系统",
+            list=("rule", "enabled", "params", "updated_at", "updated_by"), search=("rule",),
+            filters=("enabled",), readonly=("rule",), read_only_screen=True,
+        )
+
+    def __str__(self):
+        return self.rule
+
+
+class RuleEvent(BaseModel):
+    rule = CharField(max_length=16, index=True, verbose_name="条款编号")
+    kind = CharField(max_length=16, choices=RULE_EVENT_KIND, verbose_name="类型")
+    at = DateTimeField(default=utcnow, index=True, verbose_name="时间")
+    model = CharField(max_length=64, default="", verbose_name="对象类型")
+    record_id = CharField(max_length=64, default="", verbose_name="记录编号")
+    note = TextField(default="", verbose_name="说明")
+
+    class Meta:
+        admin = dict(
+            label="规则触发记录", category="组织与系统",
+            list=("at", "rule", "kind", "model", "record_id", "note"), search=("rule", "model", "note"),
+            filters=("kind", "rule", "at"), read_only_screen=True,
+        )
+
+    def __str__(self):
+        return f"{self.rule} {self.choice_label('kind')}"
+
+
+class Approval(BaseModel):
+    target_model = CharField(max_length=64, index=True, verbose_name="对象类型")
+    target_id = IntegerField(index=True, verbose_name="记录编号")
+    rule = CharField(max_length=16, verbose_name="依据条款")
+    step = IntegerField(default=1, verbose_name="步骤")
+    required_role = CharField(max_length=32, verbose_name="审批角色")
+    department = ForeignKeyField(Department, null=True, backref="approvals", on_delete="SET NULL",
+                                 verbose_name="审批部门")
+    status = CharField(max_length=16, choices=APPROVAL_STATUS, default="pending", index=True, verbose_name="状态")
+    summary = CharField(max_length=255, default="", verbose_name="摘要")
+    requested_by = ForeignKeyField(User, null=True, backref="requested_approvals", on_delete="SET NULL",
+                                   verbose_name="申请人")
+    requested_at = DateTimeField(default=utcnow, verbose_name="申请时间")
+    decided_by = ForeignKeyField(User, null=True, backref="decided_approvals", on_delete="SET NULL",
+                                 verbose_name="审批人")
+    decided_at = DateTimeField(null=True, verbose_name="审批时间")
+    comment = TextField(default="", verbose_name="审批意见")
+
+    class Meta:
+        indexes = ((("status", "required_role", "requested_at"), False),)
+        admin = dict(
+            label="审批记录", category="组织与系统",
+            list=("requested_at", "rule", "target_model", "target_id", "summary", "required_role", "status",
+                  "requested_by", "decided_by"),
+            search=("rule", "target_model", "summary"),
+            filters=("rule", "status", "required_role", "requested_at"), read_only_screen=True,
+        )
+
+    def __str__(self):
+        return f"{self.rule} 审批 #{self.id}"
+
+
 # Labels of many-to-many fields (peewee's ManyToManyField takes no verbose_name).
 User.roles.verbose_name = "角色"
 QCGroup.members.verbose_name = "成员"
@@ -1048,6 +1136,7 @@ MODELS = (
     ArchiveFile, ArchiveItem, Handover, AccessRequest, BorrowRequest, Loan, Destruction, Inspection, Penalty,
     Complaint, ComplaintUpdate, Investigation, Solution,
     ServiceOrder, Reception, MoveOut, TenantRequest, Attendance, QCGroup, QCGroupMember, QCActivity,
+    Holiday, RuleSetting, RuleEvent, Approval,
 )
 
 

@@ -10,6 +10,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 import models  # noqa: E402
+import policies  # noqa: E402
 from app import create_app  # noqa: E402
 from app import open_database  # noqa: E402
 
@@ -38,6 +39,7 @@ def app(shared_app, tmp_path):
         models.db.close()
     models.db.initialize(open_database(f"sqlite:///{tmp_path / 'test.db'}"))
     models.create_tables()
+    policies.calendar.seed_holidays()
     yield shared_app
     if not models.db.is_closed():
         models.db.close()

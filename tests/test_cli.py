@@ -48,8 +48,11 @@ def test_seed_demo_fills_every_record_type_and_prints_logins(app):
     assert result.exit_code == 0, result.output
     for username in ("gm", "manager", "archivist", "service", "sales", "clerk"):
         assert f"演示账号:{username}" in result.output
+    # Engine tables fill up as people work (settings changed, rules fired, approvals asked).
+    engine_tables = {models.RuleSetting, models.RuleEvent, models.Approval}
     for model in models.MODELS:
-        assert model.select().count() > 0, model.__name__
+        if model not in engine_tables:
+            assert model.select().count() > 0, model.__name__
     assert models.Customer.select().count() >= 50
     assert {c.status for c in models.Complaint.select()} == {k for k, _ in models.COMPLAINT_STATUS}
     overdue = models.Loan.select().where(models.Loan.returned_at.is_null(), models.Loan.due_at < models.utcnow())

@@ -34,6 +34,7 @@ from peewee import TextField
 from wtforms import ValidationError
 
 import models
+import policies
 from views import fields as vf
 
 log = logging.getLogger(__name__)
@@ -312,6 +313,10 @@ class ModelAdmin(ModelView):
                 query = query.offset(page * page_size)
         if execute:
             query = list(query)
+            if policies.FLAGS.get(self.model):
+                marks = policies.flags_for(self.model, [row.id for row in query])
+                for row in query:
+                    row.policy_flags = marks.get(row.id, [])
         return count, query
 
     def get_one(self, id):
@@ -362,6 +367,17 @@ class ModelAdmin(ModelView):
             if m2m.name in form:
                 getattr(obj, m2m.name).add(form[m2m.name].data or [], clear_existing=True)
 
+    def _report_violation(self, form, exc, obj):
+        """Show each refusal at its field (or at the top), count it, and keep the form."""
+        policies.log_blocked(exc, obj)
+        renamed = self._renamed_fields()
+        for violation in exc.violations:
+            name = renamed.get(violation.field, violation.field)
+            if name and name in form:
+                form[name].errors = list(form[name].errors or ()) + [violation.message]
+            else:
+                flash(violation.message, "error")
+
     def _flash_failure(self, ex, verb):
         if isinstance(ex, ValidationError):
             flash(str(ex), "error")
@@ -381,6 +397,9 @@ class ModelAdmin(ModelView):
                 model.save(force_insert=True)
                 self._save_m2m(form, model)
                 self._save_inlines(form, model)
+        except policies.PolicyViolation as exc:
+            self._report_violation(form, exc, model)
+            return False
         except Exception as ex:  # noqa: BLE001 - every failure becomes a message, the transaction rolled back
             self._flash_failure(ex, "保存")
             return False
@@ -396,6 +415,11 @@ class ModelAdmin(ModelView):
                 model.save()
                 self._save_m2m(form, model)
                 self._save_inlines(form, model)
+        except policies.PolicyViolation as exc:
+            self._report_violation(form, exc, model)
+            # The transaction rolled back: forget the in-memory changes too.
+            model.__data__.update(type(model).get_by_id(model._pk).__data__)
+            return False
         except Exception as ex:  # noqa: BLE001
             self._flash_failure(ex, "保存")
             return False
@@ -430,6 +454,11 @@ class ModelAdmin(ModelView):
             with models.db.atomic():
                 self.on_model_delete(model)
                 model.delete_instance()
+        except policies.PolicyViolation as exc:
+            policies.log_blocked(exc, model)
+            for violation in exc.violations:
+                flash(violation.message, "error")
+            return False
         except Exception as ex:  # noqa: BLE001
             self._flash_failure(ex, "删除")
             return False
@@ -491,14 +520,20 @@ def build_view_class(model):
         ))
 
     choices = {name: [(k, v) for k, v in f.choices] for name, f in meta_fields.items() if f.choices}
+    formatters = {}
+    if policies.FLAGS.get(model):
+        list_columns.append("policy_flags")
+        labels["policy_flags"] = "提醒"
+        formatters["policy_flags"] = vf.format_flags
 
     attrs = dict(
         column_list=list_columns,
+        column_formatters=formatters,
         column_labels=labels,
         column_choices=choices,
         column_filters=list(opts.get("filters", ())),
         column_details_list=details,
-        column_export_list=list_columns,
+        column_export_list=[c for c in list_columns if c != "policy_flags"],
         column_sortable_list=[c for c in list_columns if c in meta_fields],
         search_paths=tuple(opts.get("search", ())),
         column_searchable_list=list(opts.get("search", ())),

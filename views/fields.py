@@ -183,3 +183,11 @@ class FilterRelatedContains(peewee_filters.BasePeeweeFilter):
 
     def operation(self):
         return "名称包含"
+
+
+def format_flags(view, context, model, name):
+    """Render the rules that flag this row as coloured badges (id and title on hover)."""
+    marks = getattr(model, "policy_flags", None) or []
+    return Markup(" ".join(
+        f'<span class="badge badge-{badge}" title="{escape(rule.title)}({escape(rule.source)})">'
+        f'{escape(rule.id)}</span>' for rule, badge in marks))

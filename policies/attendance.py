@@ -1,0 +1,1 @@
+"""Rules of the attendance area (see DOMAIN.md)."""

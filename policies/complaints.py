@@ -1,0 +1,1 @@
+"""Rules of the complaints area (see DOMAIN.md)."""

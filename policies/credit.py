@@ -1,0 +1,1 @@
+"""Rules of the credit area (see DOMAIN.md)."""

@@ -1,0 +1,1 @@
+"""Rules of the customers area (see DOMAIN.md)."""

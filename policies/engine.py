@@ -1,0 +1,175 @@
+"""The rule engine: declared rules, their settings, violations and events.
+
+A rule is declared once with ``rule(...)``: id, Chinese title, source citation,
+action kind and default settings. Area modules connect named ``playhouse.signals``
+receivers (``@pre_save(sender=Loan, name="ARC-1")``) that call ``R.refuse(...)``
+for a block, set fields for a compute, or ``approvals.require(...)`` for an approval.
+
+Order inside one save (the save's own transaction):
+1. pre_save receivers of the area modules, in import order (policies/__init__.py);
+   a block rule only *records* its violation, so every violation of one save is found;
+2. the engine's last pre_save receiver ("policy-violations") raises them together
+   as one ``PolicyViolation`` and the save (with everything written before it) rolls back;
+3. the row is written; post_save receivers run (computes on other rows, approvals).
+"""
+import json
+
+from playhouse.signals import pre_save
+
+import models
+
+BLOCK = "block"
+APPROVE = "approve"
+COMPUTE = "compute"
+FLAG = "flag"
+NOTIFY = "notify"
+REPORT = "report"
+ACTION = "action"
+
+ACTION_LABELS = {
+    BLOCK: "拦截", APPROVE: "审批", COMPUTE: "计算", FLAG: "提醒", NOTIFY: "通知", REPORT: "报表", ACTION: "操作",
+}
+
+RULES = {}
+
+
+class PolicyViolation(Exception):
+    """A block rule refused a save; ``violations`` holds every refusal of that save."""
+
+    def __init__(self, rule_id, message, field=None, violations=None):
+        self.rule_id = rule_id
+        self.message = message
+        self.field = field
+        self.violations = violations or [self]
+        super().__init__("；".join(v.message for v in self.violations))
+
+
+class Rule:
+    """One numbered rule of DOMAIN.md."""
+
+    def __init__(self, rule_id, title, source, action, settings=None, quote="", labels=None, area=""):
+        self.id = rule_id
+        self.title = title
+        self.source = source
+        self.action = action
+        self.defaults = dict(settings or {})
+        self.labels = dict(labels or {})
+        self.quote = quote
+        self.area = area
+
+    def __repr__(self):
+        return f"<Rule {self.id}>"
+
+    # ------------------------------------------------------------ settings
+    def _row(self):
+        return models.RuleSetting.get_or_none(models.RuleSetting.rule == self.id)
+
+    def settings(self):
+        """Return the current settings: defaults overlaid by what an admin stored."""
+        row = self._row()
+        values = dict(self.defaults)
+        if row is not None and row.params:
+            try:
+                stored = json.loads(row.params)
+            except ValueError:
+                stored = {}
+            values.update({k: v for k, v in stored.items() if k in self.defaults})
+        return values
+
+    def get(self, name):
+        """Return one current setting (effective at once, no restart)."""
+        return self.settings()[name]
+
+    def on(self):
+        """Return True unless an admin switched this rule off."""
+        row = self._row()
+        return row is None or bool(row.enabled)
+
+    def configure(self, enabled=None, **params):
+        """Store new settings for this rule (through save(), so it is audited)."""
+        unknown = set(params) - set(self.defaults)
+        if unknown:
+            raise KeyError(f"{self.id} has no setting {sorted(unknown)}")
+        row = self._row() or models.RuleSetting(rule=self.id, params="{}")
+        stored = json.loads(row.params or "{}")
+        stored.update(params)
+        row.params = json.dumps(stored, ensure_ascii=False)
+        if enabled is not None:
+            row.enabled = enabled
+        row.save()
+        return row
+
+    # ------------------------------------------------------------ outcomes
+    def citation(self):
+        return f"({self.id},{self.source})"
+
+    def message(self, text):
+        """Return ``text`` with the rule id and source appended, as shown to a person."""
+        return f"{text}{self.citation()}"
+
+    def refuse(self, instance, text, field=None):
+        """Record that this block rule refuses ``instance``'s save (raised at the end of pre_save)."""
+        pending = instance.__dict__.setdefault("_policy_violations", [])
+        pending.append(PolicyViolation(self.id, self.message(text), field))
+
+    def record(self, kind, instance=None, note=""):
+        """Write a RuleEvent (compute/approve/notify) in the current transaction."""
+        models.RuleEvent.create(
+            rule=self.id, kind=kind, note=note,
+            model=type(instance).__name__ if instance is not None else "",
+            record_id=str(instance._pk) if instance is not None and instance._pk is not None else "",
+        )
+
+
+def rule(rule_id, title, source, action, settings=None, quote="", labels=None):
+    """Declare a rule once; return it."""
+    if rule_id in RULES:
+        raise ValueError(f"rule {rule_id} declared twice")
+    area = rule_id.split("-")[0]
+    RULES[rule_id] = Rule(rule_id, title, source, action, settings, quote, labels, area)
+    return RULES[rule_id]
+
+
+def log_blocked(exc, instance=None):
+    """Count each refusal of ``exc`` (call after the refused transaction rolled back)."""
+    for violation in exc.violations:
+        models.RuleEvent.create(
+            rule=violation.rule_id, kind=BLOCK, note=violation.message,
+            model=type(instance).__name__ if instance is not None else "",
+        )
+
+
+def connect_raiser():
+    """Connect the last pre_save receiver, which raises every recorded violation together."""
+
+    @pre_save(name="policy-violations")
+    def raise_violations(sender, instance, created):
+        pending = instance.__dict__.pop("_policy_violations", None)
+        if pending:
+            first = pending[0]
+            raise PolicyViolation(first.rule_id, first.message, first.field, violations=pending)
+
+    return raise_violations
+
+
+# ---------------------------------------------------------------- flags
+FLAGS = {}
+
+
+def flag(rule_obj, model, query, badge="warning"):
+    """Declare that ``rule_obj`` flags the rows of ``model`` returned by ``query()`` (a ModelSelect)."""
+    FLAGS.setdefault(model, []).append((rule_obj, query, badge))
+
+
+def flags_for(model, ids):
+    """Return {id: [(rule, badge), ...]} for the rows ``ids`` of ``model`` (one query per flag rule)."""
+    result = {}
+    if not ids:
+        return result
+    for rule_obj, query, badge in FLAGS.get(model, ()):
+        if not rule_obj.on():
+            continue
+        flagged = query().select(model.id).where(model.id.in_(list(ids)))
+        for row in flagged.tuples():
+            result.setdefault(row[0], []).append((rule_obj, badge))
+    return result

@@ -1,0 +1,1 @@
+"""Rules of the moveout area (see DOMAIN.md)."""

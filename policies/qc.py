@@ -1,0 +1,1 @@
+"""Rules of the qc area (see DOMAIN.md)."""

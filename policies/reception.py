@@ -1,0 +1,1 @@
+"""Rules of the reception area (see DOMAIN.md)."""

@@ -1,0 +1,1 @@
+"""Rules of the service area (see DOMAIN.md)."""
