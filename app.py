@@ -20,6 +20,7 @@ from playhouse.db_url import connect
 
 import models
 import policies  # noqa: F401 - declares every rule and connects its receivers
+from views import access
 from views import fields as view_fields
 from views.auth import LANGUAGES
 from views.auth import bp as auth_bp
@@ -96,6 +97,7 @@ def create_app(config: dict | None = None):
     with models.db.connection_context():
         models.create_tables(schema)
         policies.calendar.seed_holidays()
+        access.seed_permissions(schema)
 
     @app.before_request
     def _connect():

@@ -128,6 +128,30 @@ TENANT_REQUEST_KIND = (("repair", "报修"), ("complaint", "投诉"), ("inquiry"
 TENANT_CHANNEL = (("phone", "电话"), ("visit", "来访"), ("wechat", "微信"), ("letter", "书面"))
 
 
+# ---------------------------------------------------------------- default rights
+# Rights by menu category, role -> letters: v view, c create, e edit, d delete, x export.
+# A model may override single roles with Meta.admin["permissions"]; admins edit the stored matrix.
+CATEGORY_PERMISSIONS = {
+    "客户": {"admin": "vcedx", "gm": "vx", "manager": "vcedx", "sales": "vcex", "service": "vcex",
+             "clerk": "vce", "archivist": "v"},
+    "档案": {"admin": "vcedx", "gm": "vx", "manager": "vcex", "archivist": "vcedx", "clerk": "vce"},
+    "投诉": {"admin": "vcedx", "gm": "vx", "manager": "vcedx", "service": "vcedx", "clerk": "vce", "sales": "v"},
+    "销售与授信": {"admin": "vcedx", "gm": "vx", "manager": "vcedx", "sales": "vcex", "clerk": "vce"},
+    "服务与接待": {"admin": "vcedx", "gm": "vx", "manager": "vcedx", "service": "vcex", "sales": "vce",
+                  "clerk": "vce"},
+    "组织与系统": {"admin": "vcedx", "gm": "v"},
+}
+PERMISSION_LETTERS = {"v": "view", "c": "create", "e": "edit", "d": "delete", "x": "export"}
+
+
+def default_permissions(model):
+    """Return {role code: set of actions} that ``model`` grants by default."""
+    opts = model.admin_options()
+    table = dict(CATEGORY_PERMISSIONS.get(opts.get("category"), {"admin": "vcedx"}))
+    table.update(opts.get("permissions", {}))
+    return {role: {PERMISSION_LETTERS[c] for c in letters} for role, letters in table.items()}
+
+
 # ---------------------------------------------------------------- base
 class BaseModel(SignalModel):
     """Carry the database, the audit columns and the optimistic-lock version."""
@@ -289,6 +313,26 @@ class User(BaseModel):
 UserRole = User.roles.get_through_model()
 
 
+PERMISSION_ACTIONS = (("view", "查看"), ("create", "新增"), ("edit", "修改"), ("delete", "删除"), ("export", "导出"))
+
+
+class Permission(BaseModel):
+    role = ForeignKeyField(Role, backref="permissions", on_delete="CASCADE", verbose_name="角色")
+    model = CharField(max_length=64, verbose_name="对象类型")
+    action = CharField(max_length=16, choices=PERMISSION_ACTIONS, verbose_name="操作")
+
+    class Meta:
+        indexes = ((("role", "model", "action"), True),)
+        admin = dict(
+            label="权限", category="组织与系统",
+            list=("role", "model", "action"), search=("model", "role.name"), filters=("role", "action"),
+            read_only_screen=True,
+        )
+
+    def __str__(self):
+        return f"{self.role_id}:{self.model}:{self.action}"
+
+
 class AuditLog(BaseModel):
     at = DateTimeField(default=utcnow, index=True, verbose_name="时间")
     user = ForeignKeyField(User, null=True, backref="audit_logs", on_delete="SET NULL", verbose_name="用户")
@@ -300,7 +344,7 @@ class AuditLog(BaseModel):
 
     class Meta:
         admin = dict(
-            label="操作日志", category="组织与系统",
+            label="操作日志", permissions={"admin": "vx", "gm": "v"}, category="组织与系统",
             list=("at", "user", "action", "model", "record_id", "ip"),
             search=("model", "record_id", "ip", "user.display_name"),
             filters=("user", "action", "model", "at"),
@@ -584,7 +628,9 @@ class ArchiveFile(BaseModel):
 
     class Meta:
         admin = dict(
-            label="档案", category="档案",
+            label="档案", permissions={"admin": "vcex", "archivist": "vcex", "manager": "vcex"}, category="档案",
+            # ARC-11: files are never deleted, only destroyed after approval.
+            can_delete=False,
             list=("number", "title", "customer", "kind", "confidentiality", "location", "status", "retain_until"),
             search=("number", "title", "keywords", "customer.name"),
             filters=("customer", "kind", "confidentiality", "location", "status", "pages", "retain_until"),
@@ -650,7 +696,7 @@ class AccessRequest(BaseModel):
 
     class Meta:
         admin = dict(
-            label="查阅申请", category="档案",
+            label="查阅申请", permissions={"sales": "vc", "service": "vc", "gm": "vcx"}, category="档案",
             list=("file", "applicant", "external_name", "purpose", "dept_head_signed", "status", "created_at"),
             search=("external_name", "purpose", "file.number", "applicant.display_name"),
             filters=("file", "applicant", "status", "dept_head_signed", "created_at"),
@@ -671,7 +717,7 @@ class BorrowRequest(BaseModel):
 
     class Meta:
         admin = dict(
-            label="借阅申请", category="档案",
+            label="借阅申请", permissions={"sales": "vc", "service": "vc", "gm": "vcx"}, category="档案",
             list=("file", "borrower", "copies", "days", "dept_head_signed", "status", "created_at"),
             search=("reason", "file.number", "file.title", "borrower.display_name"),
             filters=("file", "borrower", "status", "days", "created_at"),
@@ -987,7 +1033,7 @@ class Attendance(BaseModel):
     class Meta:
         indexes = ((("user", "day"), True),)
         admin = dict(
-            label="考勤", category="组织与系统",
+            label="考勤", permissions={"manager": "vx", "clerk": "vce"}, category="组织与系统",
             list=("day", "user", "minutes_late", "absent", "fine"),
             search=("user.display_name",),
             filters=("user", "absent", "minutes_late", "day"),
@@ -1130,7 +1176,7 @@ User.roles.verbose_name = "角色"
 QCGroup.members.verbose_name = "成员"
 
 MODELS = (
-    Role, Department, User, UserRole, AuditLog,
+    Role, Department, User, UserRole, Permission, AuditLog,
     Customer, Contact, Communication, VisitPlan, Visit, SatisfactionSurvey, Partner,
     Contract, CreditLine, Shipment, Payment,
     ArchiveFile, ArchiveItem, Handover, AccessRequest, BorrowRequest, Loan, Destruction, Inspection, Penalty,

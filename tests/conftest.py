@@ -11,6 +11,7 @@ if ROOT not in sys.path:
 
 import models  # noqa: E402
 import policies  # noqa: E402
+from views import access  # noqa: E402
 from app import create_app  # noqa: E402
 from app import open_database  # noqa: E402
 
@@ -40,6 +41,7 @@ def app(shared_app, tmp_path):
     models.db.initialize(open_database(f"sqlite:///{tmp_path / 'test.db'}"))
     models.create_tables()
     policies.calendar.seed_holidays()
+    access.seed_permissions(models.MODELS)
     yield shared_app
     if not models.db.is_closed():
         models.db.close()

@@ -2,7 +2,9 @@
 fixes Flask-Admin's peewee backend needs (labels, joins, filters, search, inlines, m2m)."""
 import logging
 
+from flask import abort
 from flask import flash
+from flask import has_request_context
 from flask import redirect
 from flask import request
 from flask import url_for
@@ -35,11 +37,17 @@ from wtforms import ValidationError
 
 import models
 import policies
+from views import access
 from views import fields as vf
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
+# The right each Flask-Admin endpoint needs (action_view is decided by the action posted).
+ENDPOINT_ACTIONS = {
+    "index_view": "view", "details_view": "view", "ajax_lookup": "view", "create_view": "create",
+    "edit_view": "edit", "ajax_update": "edit", "delete_view": "delete", "export": "export",
+}
 # Attribute names of a WTForms form that a model field must not shadow.
 FORM_RESERVED_NAMES = frozenset({"process", "validate", "populate_obj", "data", "errors", "meta", "hidden_tag"})
 
@@ -72,9 +80,9 @@ class IndexView(LoginRequiredMixin, AdminIndexView):
         groups = {}
         for view in self.admin._views:
             model = getattr(view, "model", None)
-            if model is None:
+            if model is None or not view.is_accessible():
                 continue
-            groups.setdefault(view.category or "", []).append((view, model.select().count()))
+            groups.setdefault(view.category or "", []).append((view, view.get_query().count()))
         return self.render("admin/home.html", groups=groups)
 
 
@@ -188,13 +196,56 @@ class ModelAdmin(ModelView):
         super().__init__(model, *args, **kwargs)
 
     # ---------------------------------------------------------------- access
+    # What the screen offers at all (from Meta.admin); the user's rights narrow it per request.
+    static_can_create = True
+    static_can_edit = True
+    static_can_delete = True
+    static_can_export = True
+
+    def allowed(self, action):
+        """Return True when the current user holds ``action`` on this record type."""
+        return (current_user.is_authenticated and current_user.is_active
+                and access.can(current_user, self.model, action))
+
+    @property
+    def can_create(self):
+        return self.static_can_create and (not has_request_context() or self.allowed("create"))
+
+    @property
+    def can_edit(self):
+        return self.static_can_edit and (not has_request_context() or self.allowed("edit"))
+
+    @property
+    def can_delete(self):
+        return self.static_can_delete and (not has_request_context() or self.allowed("delete"))
+
+    @property
+    def can_export(self):
+        return self.static_can_export and (not has_request_context() or self.allowed("export"))
+
     def is_accessible(self):
-        return current_user.is_authenticated and current_user.is_active
+        return self.allowed("view")
 
     def inaccessible_callback(self, name, **kwargs):
         if not current_user.is_authenticated:
             return redirect(url_for("auth.login", next=request.full_path))
-        return super().inaccessible_callback(name, **kwargs)
+        return abort(403)
+
+    def _handle_view(self, name, **kwargs):
+        refused = super()._handle_view(name, **kwargs)
+        if refused is not None:
+            return refused
+        action = ENDPOINT_ACTIONS.get(name, "view")
+        if name == "action_view":
+            action = "delete" if request.form.get("action") == "delete" else "edit"
+        flag = {"create": "can_create", "edit": "can_edit", "delete": "can_delete", "export": "can_export"}.get(action)
+        if flag and not getattr(self, flag):
+            return abort(403)
+        return None
+
+    def get_query(self):
+        """Return the rows the current user may see (every list, count, export and lookup starts here)."""
+        return access.scope(self.model, self.model.select())
 
     # ---------------------------------------------------------------- search
     def init_search(self):
@@ -325,7 +376,7 @@ class ModelAdmin(ModelView):
             pk = int(str(id).strip())
         except (TypeError, ValueError):
             return None
-        return self.model.get_or_none(self.model._meta.primary_key == pk)
+        return self.get_query().where(self.model._meta.primary_key == pk).first()
 
     # ---------------------------------------------------------------- forms
     def _m2m_fields(self):
@@ -541,8 +592,8 @@ def build_view_class(model):
                                + [n for n in meta_fields if n in FORM_RESERVED_NAMES]),
         form_ajax_refs=ajax_refs,
         inline_models=inline_models or None,
-        can_create=not opts.get("read_only_screen", False),
-        can_edit=not opts.get("read_only_screen", False),
-        can_delete=not opts.get("read_only_screen", False),
+        static_can_create=not opts.get("read_only_screen", False),
+        static_can_edit=not opts.get("read_only_screen", False),
+        static_can_delete=not opts.get("read_only_screen", False) and opts.get("can_delete", True),
     )
     return type(f"{model.__name__}Admin", (ModelAdmin,), attrs)

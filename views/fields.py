@@ -110,14 +110,19 @@ def badge(text, kind="secondary"):
 class LookupLoader(QueryAjaxModelLoader):
     """Ajax loader that answers an unknown or malformed id with None instead of a 500."""
 
+    def _query(self):
+        from views import access
+
+        return access.scope(self.model, self.model.select())
+
     def get_one(self, pk):
         try:
-            return self.model.get_by_id(int(pk))
+            return self._query().where(self.model._meta.primary_key == int(pk)).get()
         except (DoesNotExist, TypeError, ValueError):
             return None
 
     def get_list(self, term, offset=0, limit=10):
-        query = self.model.select()
+        query = self._query()
         if term:
             stmt = None
             for field in self._cached_fields:

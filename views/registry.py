@@ -7,6 +7,7 @@ from flask_admin.theme import Bootstrap4Theme
 import models
 from views.base import IndexView
 from views.base import build_view_class
+from views.policy_views import register_policy_views
 
 TRANSLATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "translations")
 
@@ -81,4 +82,5 @@ def build_admin(app, schema=None):
         view_class = build_view_class(model)
         admin.add_view(view_class(model, name=opts["label"], category=opts.get("category"),
                                   endpoint=model.__name__.lower()))
+    register_policy_views(admin)
     return admin
