@@ -103,12 +103,16 @@ def create_app(config: dict | None = None):
     def _connect():
         models.db.connect(reuse_if_open=True)
         g.actor_token = models.current_actor.set(current_user.id if current_user.is_authenticated else None)
+        g.ip_token = models.current_ip.set(request.remote_addr or "")
 
     @app.teardown_request
     def _close(exc):
         token = g.pop("actor_token", None)
         if token is not None:
             models.current_actor.reset(token)
+        ip_token = g.pop("ip_token", None)
+        if ip_token is not None:
+            models.current_ip.reset(ip_token)
         if not models.db.is_closed():
             models.db.close()
 

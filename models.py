@@ -16,6 +16,7 @@ Screen options live in ``Meta.admin`` (one namespaced key: peewee stores every
     read_only_screen  True when the screen lists and shows but never writes
 """
 import datetime
+import json
 import re
 from contextvars import ContextVar
 
@@ -30,6 +31,7 @@ from peewee import ForeignKeyField
 from peewee import IntegerField
 from peewee import ManyToManyField
 from peewee import TextField
+from peewee import fn
 from playhouse.signals import Model as SignalModel
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError
@@ -39,6 +41,8 @@ db = DatabaseProxy()
 
 # Who is writing: set by the web request (or CLI) so BaseModel can fill created_by/updated_by.
 current_actor: ContextVar = ContextVar("current_actor", default=None)
+# The client address of the web request, for the audit log.
+current_ip: ContextVar = ContextVar("current_ip", default="")
 
 
 def utcnow():
@@ -355,6 +359,13 @@ class AuditLog(BaseModel):
     def __str__(self):
         return f"{self.choice_label('action')} {self.model} #{self.record_id}"
 
+    def changes_dict(self):
+        """Return the stored changes as {field: [old, new]}."""
+        try:
+            return json.loads(self.changes) if self.changes else {}
+        except ValueError:
+            return {}
+
 
 # ---------------------------------------------------------------- customers
 class Customer(BaseModel):
@@ -399,6 +410,27 @@ class Customer(BaseModel):
 
     def __str__(self):
         return self.name
+
+    @classmethod
+    def missing_return_visit(cls, now=None):
+        """Return customers who complained this (Beijing) year with no return visit on or after their last complaint (CMP-8)."""
+        from policies.complaints import to_local
+        from policies.complaints import year_bounds
+
+        now = now or utcnow()
+        start, end = year_bounds(to_local(now).year)
+        complained = (Complaint.select(Complaint.customer, fn.MAX(Complaint.received_at))
+                      .where(Complaint.customer.is_null(False), Complaint.received_at >= start,
+                             Complaint.received_at < end)
+                      .group_by(Complaint.customer))
+        visited = dict(Visit.select(Visit.customer, fn.MAX(Visit.visited_on))
+                       .where(Visit.kind == "return").group_by(Visit.customer).tuples())
+        missing = []
+        for customer_id, received_at in complained.tuples():
+            last_visit = visited.get(customer_id)
+            if last_visit is None or last_visit < to_local(received_at).date():
+                missing.append(customer_id)
+        return cls.select().where(cls.id.in_(missing))
 
 
 class Contact(BaseModel):
@@ -851,6 +883,57 @@ class Complaint(BaseModel):
     def __str__(self):
         return f"{self.number} {self.complainant}"
 
+    # Statuses in which a complaint is finished (no deadline runs any more).
+    FINAL_STATUSES = ("closed", "rejected")
+
+    @classmethod
+    def still_open(cls):
+        """Return the complaints not yet closed or rejected."""
+        return cls.select().where(cls.status.not_in(cls.FINAL_STATUSES))
+
+    @classmethod
+    def overdue(cls, now=None):
+        """Return open complaints past their close deadline (CMP-2)."""
+        return cls.still_open().where(cls.due_at < (now or utcnow()))
+
+    @classmethod
+    def onsite_overdue(cls, now=None):
+        """Return open complaints past their on-site deadline with no progress recorded yet (CMP-3)."""
+        return cls.still_open().where(cls.onsite_due_at < (now or utcnow()),
+                                      cls.id.not_in(ComplaintUpdate.select(ComplaintUpdate.complaint)))
+
+    @classmethod
+    def solution_late(cls, now=None):
+        """Return open complaints whose investigation started too many working days ago with no solution (CMP-4)."""
+        from policies.complaints import solution_due_at
+
+        now = now or utcnow()
+        started = (Investigation.select(Investigation.complaint, Investigation.started_at)
+                   .join(cls)
+                   .where(cls.status.not_in(cls.FINAL_STATUSES),
+                          cls.id.not_in(Solution.select(Solution.complaint)))
+                   .order_by(Investigation.started_at))
+        first = {}
+        for complaint_id, started_at in started.tuples():
+            first.setdefault(complaint_id, started_at)
+        late = [pk for pk, started_at in first.items() if solution_due_at(started_at) < now]
+        return cls.select().where(cls.id.in_(late))
+
+    @classmethod
+    def progress_lacking(cls, now=None):
+        """Return open complaints older than 7 days told of progress fewer than N times in the last 7 days (CMP-7)."""
+        from policies import RULES
+        from policies.complaints import PROGRESS_WINDOW_DAYS
+
+        now = now or utcnow()
+        since = now - datetime.timedelta(days=PROGRESS_WINDOW_DAYS)
+        informed = (ComplaintUpdate.select(ComplaintUpdate.complaint)
+                    .where(ComplaintUpdate.notified_customer == True,  # noqa: E712
+                           ComplaintUpdate.at > since, ComplaintUpdate.at <= now)
+                    .group_by(ComplaintUpdate.complaint)
+                    .having(fn.COUNT(ComplaintUpdate.id) >= RULES["CMP-7"].get("min_updates")))
+        return cls.still_open().where(cls.received_at < since, cls.id.not_in(informed))
+
 
 class ComplaintUpdate(BaseModel):
     complaint = ForeignKeyField(Complaint, backref="updates", on_delete="CASCADE", verbose_name="投诉")
@@ -1043,6 +1126,27 @@ class Attendance(BaseModel):
     def __str__(self):
         return f"考勤 {self.day}"
 
+    @classmethod
+    def resignation_flag(cls):
+        """Return the absence days from the 4th of one user in one calendar month on (ATT-1)."""
+        from policies import RULES
+        limit = RULES["ATT-1"].get("max_absence_days")
+        counts = {}
+        ids = []
+        rows = (cls.select(cls.id, cls.user, cls.day).where(cls.absent == True)  # noqa: E712
+                .order_by(cls.user, cls.day).tuples())
+        for pk, user_id, day in rows:
+            key = (user_id, day.year, day.month)
+            counts[key] = counts.get(key, 0) + 1
+            if counts[key] > limit:
+                ids.append(pk)
+        return cls.select().where(cls.id.in_(ids))
+
+    @classmethod
+    def resigning_users(cls):
+        """Return the users with a 4th absence day in one calendar month (ATT-1: automatic resignation)."""
+        return User.select().where(User.id.in_(cls.resignation_flag().select(cls.user)))
+
 
 class QCGroup(BaseModel):
     topic = CharField(max_length=200, verbose_name="课题")
@@ -1061,6 +1165,28 @@ class QCGroup(BaseModel):
 
     def __str__(self):
         return self.topic
+
+    @classmethod
+    def quiet_since(cls, since):
+        """Return the groups registered before ``since`` with no activity on or after it."""
+        recent = QCActivity.select(QCActivity.group).where(QCActivity.on >= since)
+        return cls.select().where(cls.registered_on < since, cls.id.not_in(recent))
+
+    @classmethod
+    def inactive(cls, today=None):
+        """Return the groups with no activity in the last month (QC-1: meet at least monthly)."""
+        from policies import RULES
+        from policies import qc
+        today = today or qc.local_today()
+        return cls.quiet_since(qc.months_before(today, RULES["QC-1"].get("meeting_months")))
+
+    @classmethod
+    def paused_too_long(cls, today=None):
+        """Return the groups with no activity for more than 6 months (QC-1)."""
+        from policies import RULES
+        from policies import qc
+        today = today or qc.local_today()
+        return cls.quiet_since(qc.months_before(today, RULES["QC-1"].get("max_pause_months")))
 
 
 QCGroupMember = QCGroup.members.get_through_model()

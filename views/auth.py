@@ -18,6 +18,7 @@ from wtforms import StringField
 from wtforms.validators import DataRequired
 
 import models
+from policies import audit
 
 bp = Blueprint("auth", __name__)
 
@@ -51,6 +52,7 @@ def login():
         user = models.User.get_or_none(models.User.username == form.username.data.strip())
         now = models.utcnow()
         if user is not None and user.locked_until and user.locked_until > now:
+            audit.log("login", "User", user.id, {"结果": ["", "账号锁定中,拒绝登录"]}, user=user)
             flash("该账号因多次登录失败已被临时锁定,请稍后再试。", "error")
         elif user is None or not user.check_password(form.password.data) or not user.active:
             if user is not None:
@@ -58,14 +60,20 @@ def login():
                 if user.failed_logins >= current_app.config["LOGIN_MAX_FAILURES"]:
                     user.locked_until = now + datetime.timedelta(minutes=current_app.config["LOGIN_LOCK_MINUTES"])
                     user.failed_logins = 0
+                # Login bookkeeping is not an edit of the user record: no version bump, no update row.
                 models.User.update(failed_logins=user.failed_logins, locked_until=user.locked_until) \
                     .where(models.User.id == user.id).execute()
+                outcome = "密码错误,账号已锁定" if user.locked_until and user.locked_until > now else "密码错误或账号停用"
+                audit.log("login", "User", user.id, {"结果": ["", outcome]}, user=user)
+            else:
+                audit.log("login", "User", "", {"结果": ["", f"用户名不存在:{form.username.data.strip()[:64]}"]})
             flash("用户名或密码不正确,或账号已停用。", "error")
         else:
             models.User.update(last_login=now, failed_logins=0, locked_until=None) \
                 .where(models.User.id == user.id).execute()
             session.clear()
             login_user(user)
+            audit.log("login", "User", user.id, {"结果": ["", "成功"]}, user=user)
             return redirect(safe_next(request.args.get("next"), default))
     return render_template("login.html", form=form)
 
@@ -73,6 +81,8 @@ def login():
 @bp.route("/logout", methods=["POST"])
 def logout():
     """Log out and end the session."""
+    if current_user.is_authenticated:
+        audit.log("logout", "User", current_user.id, user=current_user.id)
     logout_user()
     session.clear()
     flash("您已退出登录。", "info")

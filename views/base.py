@@ -183,6 +183,7 @@ class ModelAdmin(ModelView):
     column_type_formatters_export = vf.EXPORT_TYPE_FORMATTERS
     column_type_formatters_detail = vf.DETAIL_TYPE_FORMATTERS
     details_modal = False
+    details_template = "admin/model/details_history.html"
     edit_modal = False
     create_modal = False
     # Fields filled by the system, never typed into a form.
@@ -525,6 +526,19 @@ class ModelAdmin(ModelView):
                 deleted += 1
         if deleted:
             flash(f"已删除 {deleted} 条记录。", "success")
+
+    def history(self, obj):
+        """Return the audit rows of ``obj`` for its details page."""
+        return list(policies.audit.history(obj))
+
+    @expose("/export/<export_type>/")
+    def export(self, export_type):
+        """Export the filtered list, and write who exported what into the audit log."""
+        response = super().export(export_type)
+        if getattr(response, "status_code", 0) == 200:
+            policies.audit.log("export", self.model.__name__, "",
+                               {"格式": ["", export_type], "条件": ["", request.query_string.decode()[:500]]})
+        return response
 
     def get_export_name(self, export_type="csv"):
         from models import utcnow

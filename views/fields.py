@@ -98,7 +98,15 @@ _OWN_FORMATTERS = {
 }
 LIST_TYPE_FORMATTERS = {**typefmt.BASE_FORMATTERS, **_OWN_FORMATTERS}
 DETAIL_TYPE_FORMATTERS = {**typefmt.DETAIL_FORMATTERS, **_OWN_FORMATTERS}
-EXPORT_TYPE_FORMATTERS = {**typefmt.EXPORT_FORMATTERS, **_OWN_FORMATTERS, bool: _fmt_bool_export}
+def neutralise_formula(view, value, name=None):
+    """Prefix a cell that a spreadsheet would run as a formula (= + - @, tab, CR) with a quote."""
+    if value and value[0] in "=+-@\t\r":
+        return "'" + value
+    return value
+
+
+EXPORT_TYPE_FORMATTERS = {**typefmt.EXPORT_FORMATTERS, **_OWN_FORMATTERS, bool: _fmt_bool_export,
+                          str: neutralise_formula}
 
 
 def badge(text, kind="secondary"):
