@@ -32,7 +32,10 @@ from peewee import IntegerField
 from peewee import ManyToManyField
 from peewee import TextField
 from peewee import fn
+from peewee import Model as PeeweeModel
 from playhouse.signals import Model as SignalModel
+from playhouse.signals import post_save
+from playhouse.signals import pre_save
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError
 from argon2.exceptions import VerificationError
@@ -157,6 +160,20 @@ def default_permissions(model):
 
 
 # ---------------------------------------------------------------- base
+class StaleEdit(Exception):
+    """Someone else saved the record after it was loaded; nothing was written."""
+
+    def __init__(self, instance):
+        self.instance = instance
+        current = type(instance).get_or_none(type(instance)._meta.primary_key == instance._pk)
+        self.current = current
+        who = str(current.updated_by) if current is not None and current.updated_by_id else "其他用户"
+        when = current.updated_at if current is not None else None
+        self.who = who
+        self.when = when
+        super().__init__(f"该记录已被{who}修改,您的修改未保存。")
+
+
 class BaseModel(SignalModel):
     """Carry the database, the audit columns and the optimistic-lock version."""
 
@@ -183,20 +200,44 @@ class BaseModel(SignalModel):
         return cls.admin_options().get("label", cls.__name__)
 
     def save(self, *args, **kwargs):
-        """Stamp the audit columns, bump the version and fill the auto number."""
+        """Stamp the audit columns and fill the auto number; update only the version we loaded.
+
+        The UPDATE carries ``WHERE version = <loaded version>``: if someone saved the row in
+        between, nothing is written and ``StaleEdit`` is raised (no lost update, no audit row).
+        """
         actor = current_actor.get()
         now = utcnow()
-        if self._pk is None or kwargs.get("force_insert"):
+        created = self._pk is None or bool(kwargs.get("force_insert"))
+        expected = None
+        if created:
             self.created_at = self.created_at or now
             if actor is not None and self.created_by_id is None:
                 self.created_by = actor
             self._fill_auto_number()
         else:
-            self.version = (self.version or 0) + 1
+            expected = self.version or 0
+            self.version = expected + 1
         self.updated_at = now
         if actor is not None:
             self.updated_by = actor
-        return super().save(*args, **kwargs)
+        pre_save.send(self, created=created)
+        self.__dict__["_expected_version"] = expected
+        try:
+            rows = PeeweeModel.save(self, *args, **kwargs)
+        finally:
+            self.__dict__.pop("_expected_version", None)
+        if not created and not rows:
+            self.version = expected
+            raise StaleEdit(self)
+        post_save.send(self, created=created)
+        return rows
+
+    def _pk_expr(self):
+        expr = super()._pk_expr()
+        expected = self.__dict__.get("_expected_version")
+        if expected is not None:
+            expr = expr & (type(self).version == expected)
+        return expr
 
     def _fill_auto_number(self):
         spec = self.admin_options().get("auto_number")
@@ -714,6 +755,14 @@ class Handover(BaseModel):
     def __str__(self):
         return f"{self.choice_label('kind')}档案移交 {self.event_on}"
 
+    @classmethod
+    def late(cls, today=None):
+        """Return the handovers still not made after their due date, or made after it (ARC-8)."""
+        if today is None:
+            from policies.archives import local_today
+            today = local_today()
+        return cls.select().where((cls.handed_on.is_null() & (cls.due_on < today)) | (cls.handed_on > cls.due_on))
+
 
 class AccessRequest(BaseModel):
     applicant = ForeignKeyField(User, null=True, backref="access_requests", on_delete="SET NULL",
@@ -745,6 +794,8 @@ class BorrowRequest(BaseModel):
     reason = TextField(default="", verbose_name="借阅理由")
     days = IntegerField(default=1, verbose_name="借阅天数")
     dept_head_signed = BooleanField(default=False, verbose_name="部门负责人已签字")
+    # ARC-10: copying or excerpting a file needs the GM's approval.
+    copy_requested = BooleanField(default=False, verbose_name="申请复印/摘录")
     status = CharField(max_length=16, choices=REQUEST_STATUS, default="pending", verbose_name="状态")
 
     class Meta:
@@ -769,6 +820,8 @@ class Loan(BaseModel):
     due_at = DateTimeField(verbose_name="应还时间")
     returned_at = DateTimeField(null=True, verbose_name="归还时间")
     returned_complete = BooleanField(default=False, verbose_name="归还完整")
+    # ARC-9 (处罚 7): the archivist found the file lost or damaged; the ledger line stays open (ARC-6).
+    lost_or_damaged = BooleanField(default=False, verbose_name="遗失/毁损")
     checked_by = ForeignKeyField(User, null=True, backref="checked_loans", on_delete="SET NULL",
                                  verbose_name="核验人")
 
@@ -783,6 +836,11 @@ class Loan(BaseModel):
 
     def __str__(self):
         return f"外借 #{self.id}"
+
+    @classmethod
+    def overdue(cls, now=None):
+        """Return the open loans past their due time (ARC-7)."""
+        return cls.select().where(cls.returned_at.is_null(), cls.due_at < (now or utcnow()))
 
 
 class Destruction(BaseModel):
@@ -822,10 +880,32 @@ class Inspection(BaseModel):
     def __str__(self):
         return f"保管检查 {self.on}"
 
+    @classmethod
+    def due(cls, today=None):
+        """Return (whether a storage inspection is due, the date it fell due; None if never inspected) (ARC-12)."""
+        from policies import RULES
+        from policies.archives import add_months
+        from policies.archives import local_today
+        rule = RULES["ARC-12"]
+        if not rule.on():
+            return False, None
+        last = cls.select(cls.on).order_by(cls.on.desc()).limit(1).scalar()
+        if last is None:
+            return True, None
+        due_on = add_months(last, rule.get("months"))
+        return (today or local_today()) >= due_on, due_on
+
 
 class Penalty(BaseModel):
+    # What was violated (ARC-9, 000 篇八 处罚); empty for a penalty entered by hand.
+    VIOLATION = (
+        ("late", "逾期移交"), ("late_repeat", "逾期未改正(再次违规)"), ("customer_signature", "缺客户签字"),
+        ("staff_signature", "缺经办人签字"), ("lost", "档案遗失/毁损"),
+    )
+
     user = ForeignKeyField(User, backref="penalties", on_delete="RESTRICT", verbose_name="责任人")
     rule = CharField(max_length=16, verbose_name="依据条款")
+    violation = CharField(max_length=32, choices=VIOLATION, null=True, verbose_name="违规类型")
     amount = DecimalField(max_digits=10, decimal_places=2, verbose_name="罚款金额(元)")
     on = DateField(verbose_name="日期")
     source = CharField(max_length=64, default="", verbose_name="来源记录")
@@ -834,9 +914,9 @@ class Penalty(BaseModel):
     class Meta:
         admin = dict(
             label="罚款记录", category="档案",
-            list=("on", "user", "rule", "amount", "source", "note"),
+            list=("on", "user", "rule", "violation", "amount", "source", "note"),
             search=("rule", "note", "user.display_name"),
-            filters=("user", "rule", "amount", "on"),
+            filters=("user", "rule", "violation", "amount", "on"),
         )
 
     def __str__(self):

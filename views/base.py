@@ -131,6 +131,14 @@ class ModelConverter(CustomModelConverter):
         return field.name, vf.LocalDateTimeField(**kwargs)
 
 
+def _comparable(value):
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool):
+        return value
+    return str(value)
+
+
 def field_of(model, path):
     """Resolve ``'customer.name'`` into the list of fields it walks through."""
     chain = []
@@ -385,6 +393,7 @@ class ModelAdmin(ModelView):
 
     def scaffold_form(self):
         form_class = super().scaffold_form()
+        form_class.version = vf.VersionField()
         for name, alias in self._renamed_fields().items():
             info = self.model_form_converter(self).convert(self.model, self.model._meta.fields[name], None)
             setattr(form_class, alias, info.field)
@@ -418,6 +427,28 @@ class ModelAdmin(ModelView):
         for m2m in self._m2m_fields():
             if m2m.name in form:
                 getattr(obj, m2m.name).add(form[m2m.name].data or [], clear_existing=True)
+
+    def _report_conflict(self, form, exc):
+        """Tell who saved the record in between, and show both values of each conflicting field."""
+        when = vf.format_datetime(exc.when) if exc.when else ""
+        flash(f"保存失败:该记录已于 {when} 被 {exc.who} 修改,您的修改未保存。"
+              "请核对下列字段后刷新页面重新修改。", "error")
+        current = exc.current
+        if current is None:
+            return
+        renamed = self._renamed_fields()
+        for name in current._meta.fields:
+            field = form._fields.get(renamed.get(name, name))
+            if field is None or name in models.BaseModel.AUDIT_FIELDS or field.type == "HiddenField":
+                continue
+            theirs = getattr(current, name + "_id" if name in current._meta.fields and
+                             hasattr(current._meta.fields[name], "rel_model") else name)
+            mine = field.data
+            mine_id = getattr(mine, "id", mine)
+            if _comparable(mine_id) != _comparable(theirs):
+                shown = current.choice_label(name) if current._meta.fields[name].choices else \
+                    (str(getattr(current, name)) if getattr(current, name) is not None else "(空)")
+                field.errors = list(field.errors or ()) + [f"当前已保存的值:{shown};您填写的值:{mine if mine not in (None, '') else '(空)'}"]
 
     def _report_violation(self, form, exc, obj):
         """Show each refusal at its field (or at the top), count it, and keep the form."""
@@ -461,12 +492,18 @@ class ModelAdmin(ModelView):
     def update_model(self, form, model):
         try:
             with models.db.atomic():
+                if form.version.data:
+                    # Save against the version the person loaded, not the one just read.
+                    model.version = int(form.version.data)
                 form.populate_obj(model)
                 self._copy_renamed_into(form, model)
                 self._on_model_change(form, model, False)
                 model.save()
                 self._save_m2m(form, model)
                 self._save_inlines(form, model)
+        except models.StaleEdit as exc:
+            self._report_conflict(form, exc)
+            return False
         except policies.PolicyViolation as exc:
             self._report_violation(form, exc, model)
             # The transaction rolled back: forget the in-memory changes too.

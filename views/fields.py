@@ -62,6 +62,13 @@ class LocalDateTimeField(fields.DateTimeField):
         self.data = to_utc(self.data)
 
 
+class VersionField(fields.HiddenField):
+    """The record version the edit form was loaded with (optimistic locking); never copied onto the row."""
+
+    def populate_obj(self, obj, name):
+        pass
+
+
 class ManyToManyField(ModelSelectMultipleField):
     """A multi-select for a peewee many-to-many; the view writes it after the row has an id."""
 
