@@ -16,6 +16,7 @@ from flask_login import LoginManager
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from flask_wtf.csrf import CSRFProtect
+from cryptography.fernet import Fernet
 from playhouse.db_url import connect
 
 import models
@@ -49,13 +50,13 @@ ERROR_PAGE = """<!DOCTYPE html><html lang="zh-CN"><head><meta charset="UTF-8"><t
 <h4>{{ title }}</h4><p>{{ message }}</p></div><a href="{{ url_for('admin.index') }}">返回工作台</a></div></body></html>"""
 
 
-def _secret_key(instance_path):
-    """Read the instance's secret key, creating it (mode 0600) on first run."""
-    path = os.path.join(instance_path, "secret_key")
+def _secret_key(instance_path, name="secret_key", make=lambda: secrets.token_hex(32)):
+    """Read a key file of the instance, creating it (mode 0600) on first run."""
+    path = os.path.join(instance_path, name)
     if not os.path.exists(path):
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))
+            fh.write(make())
     with open(path) as fh:
         return fh.read().strip()
 
@@ -80,7 +81,7 @@ def create_app(config: dict | None = None):
                 instance_relative_config=True)
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.from_mapping(DEFAULTS)
-    for key in ("DATABASE_URL", "SECRET_KEY", "TIMEZONE"):
+    for key in ("DATABASE_URL", "SECRET_KEY", "TIMEZONE", "FIELD_ENCRYPTION_KEY"):
         if os.environ.get(key):
             app.config[key] = os.environ[key]
     app.config.update(config or {})
@@ -88,6 +89,10 @@ def create_app(config: dict | None = None):
         models.configure_password_hasher(**app.config["ARGON2_PARAMS"])
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _secret_key(app.instance_path)
+    if not app.config.get("FIELD_ENCRYPTION_KEY"):
+        app.config["FIELD_ENCRYPTION_KEY"] = _secret_key(app.instance_path, "field_key",
+                                                         lambda: Fernet.generate_key().decode())
+    models.configure_cipher(app.config["FIELD_ENCRYPTION_KEY"])
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "console.db")
 

@@ -37,6 +37,8 @@ from playhouse.signals import Model as SignalModel
 from playhouse.signals import post_save
 from playhouse.signals import pre_save
 from argon2 import PasswordHasher
+from cryptography.fernet import Fernet
+from cryptography.fernet import InvalidToken
 from argon2.exceptions import InvalidHashError
 from argon2.exceptions import VerificationError
 
@@ -60,6 +62,35 @@ def configure_password_hasher(**params):
     """Replace the argon2 parameters (tests use a cheap profile; production keeps the RFC 9106 default)."""
     global PASSWORD_HASHER
     PASSWORD_HASHER = PasswordHasher(**params)
+
+# ---------------------------------------------------------------- encrypted fields
+_CIPHER = None
+
+
+def configure_cipher(key):
+    """Set the Fernet key used for sensitive fields (CUS-3: encrypted at rest)."""
+    global _CIPHER
+    _CIPHER = Fernet(key)
+
+
+class EncryptedField(TextField):
+    """Text stored encrypted with Fernet; Python code sees the plain value."""
+
+    def db_value(self, value):
+        if value is None or value == "":
+            return value
+        if _CIPHER is None:
+            raise RuntimeError("encryption key not configured (models.configure_cipher)")
+        return _CIPHER.encrypt(str(value).encode()).decode()
+
+    def python_value(self, value):
+        if not value or _CIPHER is None:
+            return value
+        try:
+            return _CIPHER.decrypt(value.encode()).decode()
+        except InvalidToken:
+            return "(无法解密)"
+
 
 # ---------------------------------------------------------------- choices
 CLEARANCE = (("normal", "普通"), ("secret", "机密"), ("top_secret", "绝密"))
@@ -429,8 +460,8 @@ class Customer(BaseModel):
     consent_at = DateTimeField(null=True, verbose_name="告知同意时间")
     licence_no = CharField(max_length=64, default="", verbose_name="营业执照号")
     tax_no = CharField(max_length=64, default="", verbose_name="税务登记号")
-    id_number = CharField(max_length=255, default="", verbose_name="身份证号")
-    bank_account = CharField(max_length=255, default="", verbose_name="银行账号")
+    id_number = EncryptedField(default="", verbose_name="身份证号")
+    bank_account = EncryptedField(default="", verbose_name="银行账号")
     approved_by = ForeignKeyField(User, null=True, backref="approved_customers", on_delete="SET NULL",
                                   verbose_name="建档确认人")
     last_contact_at = DateTimeField(null=True, verbose_name="最近联系时间")
@@ -451,6 +482,59 @@ class Customer(BaseModel):
 
     def __str__(self):
         return self.name
+
+    @classmethod
+    def contact_overdue(cls, today=None):
+        """Return strategic/key customers not contacted for [7] days and general ones for [30] (CUS-1)."""
+        from policies import RULES
+        from policies.customers import KEY_TIERS
+        from policies.customers import local_midnight
+        from policies.customers import local_today
+        today = today or local_today()
+        rule = RULES["CUS-1"]
+        last = fn.COALESCE(cls.last_contact_at, cls.created_at)
+        key_cutoff = local_midnight(today - datetime.timedelta(days=rule.get("key_days")))
+        general_cutoff = local_midnight(today - datetime.timedelta(days=rule.get("general_days")))
+        return cls.select().where((cls.tier.in_(KEY_TIERS) & (last < key_cutoff))
+                                  | ((cls.tier == "general") & (last < general_cutoff)))
+
+    @classmethod
+    def churn_risk(cls, today=None):
+        """Return customers with no communication and no shipment for [90] days (CUS-5)."""
+        from policies import RULES
+        from policies.customers import local_midnight
+        from policies.customers import local_today
+        cutoff_on = (today or local_today()) - datetime.timedelta(days=RULES["CUS-5"].get("days"))
+        cutoff_at = local_midnight(cutoff_on)
+        talked = Communication.select(Communication.customer).where(Communication.at >= cutoff_at)
+        bought = Shipment.select(Shipment.customer).where(Shipment.shipped_on >= cutoff_on)
+        return cls.select().where(cls.created_at < cutoff_at, cls.id.not_in(talked), cls.id.not_in(bought))
+
+    @classmethod
+    def survey_due(cls, today=None):
+        """Return established customers without a satisfaction survey in the last [6] months (VIS-3)."""
+        from policies import RULES
+        from policies.customers import local_midnight
+        from policies.customers import local_today
+        from policies.customers import months_before
+        cutoff_at = local_midnight(months_before(today or local_today(), RULES["VIS-3"].get("months")))
+        surveyed = SatisfactionSurvey.select(SatisfactionSurvey.customer).where(
+            SatisfactionSurvey.created_at >= cutoff_at)
+        return cls.select().where(cls.stage != "prospect", cls.created_at < cutoff_at, cls.id.not_in(surveyed))
+
+    @classmethod
+    def on_hold(cls, today=None):
+        """Return customers whose invoices are unpaid beyond [30] days: older shipments exceed payments (CRD-5)."""
+        from policies import RULES
+        from policies.customers import local_today
+        today = today or local_today()
+        cutoff = today - datetime.timedelta(days=RULES["CRD-5"].get("days"))
+        shipped = Shipment.select(fn.SUM(Shipment.amount)).where(Shipment.customer == cls.id,
+                                                                 Shipment.shipped_on < cutoff)
+        paid = Payment.select(fn.SUM(Payment.amount)).where(Payment.customer == cls.id,
+                                                            Payment.received_on <= today)
+        # Half a fen of tolerance: SQLite sums DECIMAL columns as floats.
+        return cls.select().where(fn.COALESCE(shipped, 0) - fn.COALESCE(paid, 0) > 0.005)
 
     @classmethod
     def missing_return_visit(cls, now=None):
@@ -535,6 +619,12 @@ class VisitPlan(BaseModel):
     def __str__(self):
         return f"{self.month} 拜访计划"
 
+    @classmethod
+    def late(cls, today=None):
+        """Return plans still not submitted after the end of the month before theirs (VIS-1)."""
+        from policies.customers import local_today
+        return cls.select().where(cls.status == "draft", cls.month <= f"{today or local_today():%Y-%m}")
+
 
 class Visit(BaseModel):
     plan = ForeignKeyField(VisitPlan, null=True, backref="visits", on_delete="SET NULL", verbose_name="拜访计划")
@@ -557,6 +647,21 @@ class Visit(BaseModel):
 
     def __str__(self):
         return f"{self.choice_label('kind')} {self.visited_on}"
+
+    @classmethod
+    def report_late(cls, today=None):
+        """Return visits whose report is missing [2] days after the visit or came in later than that (VIS-2)."""
+        from peewee import PostgresqlDatabase
+        from policies import RULES
+        from policies.customers import local_today
+        days = RULES["VIS-2"].get("days")
+        missing = cls.report_submitted_on.is_null() & (
+            cls.visited_on < (today or local_today()) - datetime.timedelta(days=days))
+        if isinstance(db.obj, PostgresqlDatabase):
+            gap = cls.report_submitted_on - cls.visited_on
+        else:
+            gap = fn.julianday(cls.report_submitted_on) - fn.julianday(cls.visited_on)
+        return cls.select().where(missing | (cls.report_submitted_on.is_null(False) & (gap > days)))
 
 
 class SatisfactionSurvey(BaseModel):
@@ -598,6 +703,17 @@ class Partner(BaseModel):
 
     def __str__(self):
         return self.name
+
+    @classmethod
+    def visit_overdue(cls, today=None):
+        """Return admitted out-of-town partners not visited (or inspected) for [6] months (VIS-4)."""
+        from policies import RULES
+        from policies.customers import local_today
+        from policies.customers import months_before
+        cutoff = months_before(today or local_today(), RULES["VIS-4"].get("months"))
+        last = fn.COALESCE(cls.last_visit_on, cls.inspected_on)
+        return cls.select().where(cls.region == "out_of_town", cls.admission_status == "admitted",
+                                  last.is_null() | (last < cutoff))
 
 
 # ---------------------------------------------------------------- credit and sales

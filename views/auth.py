@@ -73,6 +73,7 @@ def login():
                 .where(models.User.id == user.id).execute()
             session.clear()
             login_user(user)
+            session["login_at"] = now.isoformat()
             audit.log("login", "User", user.id, {"结果": ["", "成功"]}, user=user)
             return redirect(safe_next(request.args.get("next"), default))
     return render_template("login.html", form=form)

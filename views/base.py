@@ -1,8 +1,11 @@
 """The shared base of every generated screen: login check, CSRF, transactions and the
 fixes Flask-Admin's peewee backend needs (labels, joins, filters, search, inlines, m2m)."""
+import datetime
 import logging
 
 from flask import abort
+from flask import current_app
+from flask import session
 from flask import flash
 from flask import has_request_context
 from flask import redirect
@@ -564,6 +567,34 @@ class ModelAdmin(ModelView):
         if deleted:
             flash(f"已删除 {deleted} 条记录。", "success")
 
+    # ---------------------------------------------------------------- sensitive fields (CUS-3)
+    sensitive_fields = ()
+
+    def recent_login(self):
+        """Return True when the user logged in within the reveal window."""
+        stamp = session.get("login_at")
+        if not stamp:
+            return False
+        minutes = current_app.config.get("REVEAL_RECENT_LOGIN_MINUTES", 15)
+        return models.utcnow() - datetime.datetime.fromisoformat(stamp) < datetime.timedelta(minutes=minutes)
+
+    @expose("/reveal/", methods=("POST",))
+    def reveal_view(self):
+        """Show one sensitive value unmasked, after a recent login or the password again; audited."""
+        name = request.form.get("field", "")
+        obj = self.get_one(request.form.get("id", ""))
+        back = self.get_url(".details_view", id=obj.id) if obj is not None else self.get_url(".index_view")
+        if obj is None or name not in self.sensitive_fields:
+            flash("记录不存在或该字段不可查看。", "error")
+            return redirect(back)
+        if not self.recent_login() and not current_user.check_password(request.form.get("password", "")):
+            flash("查看敏感信息需要重新输入登录密码。", "error")
+            return redirect(back)
+        policies.audit.log("view_sensitive", self.model.__name__, obj.id, {name: ["", "已查看明文"]})
+        label = self.column_labels.get(name, name)
+        return self.render("admin/model/reveal.html", model=obj, label=label, value=getattr(obj, name) or "(空)",
+                           back=back)
+
     def history(self, obj):
         """Return the audit rows of ``obj`` for its details page."""
         return list(policies.audit.history(obj))
@@ -623,6 +654,9 @@ def build_view_class(model):
 
     choices = {name: [(k, v) for k, v in f.choices] for name, f in meta_fields.items() if f.choices}
     formatters = {}
+    sensitive = tuple(opts.get("sensitive", ()))
+    for name in sensitive:
+        formatters[name] = vf.format_masked
     if policies.FLAGS.get(model):
         list_columns.append("policy_flags")
         labels["policy_flags"] = "提醒"
@@ -631,6 +665,10 @@ def build_view_class(model):
     attrs = dict(
         column_list=list_columns,
         column_formatters=formatters,
+        column_formatters_detail={n: vf.format_masked for n in sensitive},
+        column_formatters_export={n: vf.format_masked for n in sensitive},
+        form_overrides={n: vf.SensitiveField for n in sensitive},
+        sensitive_fields=sensitive,
         column_labels=labels,
         column_choices=choices,
         column_filters=list(opts.get("filters", ())),

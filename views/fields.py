@@ -15,6 +15,8 @@ from peewee import DoesNotExist
 from wtforms import fields
 from wtfpeewee.fields import ModelSelectMultipleField
 
+from policies.audit import mask
+
 
 def local_zone():
     """Return the configured display time zone (default Asia/Shanghai)."""
@@ -211,3 +213,28 @@ def format_flags(view, context, model, name):
     return Markup(" ".join(
         f'<span class="badge badge-{badge}" title="{escape(rule.title)}({escape(rule.source)})">'
         f'{escape(rule.id)}</span>' for rule, badge in marks))
+
+
+def format_masked(view, context, model, name):
+    """Show a sensitive field masked in lists, details and exports."""
+    return mask(getattr(model, name))
+
+
+class SensitiveField(fields.StringField):
+    """An input for a sensitive value: never pre-filled; left blank keeps the stored value."""
+
+    def _value(self):
+        return ""
+
+    def process_data(self, value):
+        self.stored = value
+        self.data = value
+
+    def populate_obj(self, obj, name):
+        if self.raw_data and self.raw_data[0].strip():
+            setattr(obj, name, self.raw_data[0].strip())
+
+    def __call__(self, **kwargs):
+        if getattr(self, "stored", None):
+            kwargs.setdefault("placeholder", f"已保存:{mask(self.stored)}(留空则不修改)")
+        return super().__call__(**kwargs)

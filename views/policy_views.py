@@ -10,6 +10,7 @@ from flask import url_for
 from flask_admin import expose
 from flask_login import current_user
 from peewee import fn
+from werkzeug.routing import BuildError
 
 import models
 import policies
@@ -57,13 +58,17 @@ def event_counts(days=COUNT_WINDOW_DAYS):
 
 
 def flag_counts():
-    """Return {rule id: [(model label, endpoint, count, badge), ...]} of the rows each flag rule flags now."""
+    """Return {rule id: [(model label, list url or None, count, badge), ...]} of the rows each flag rule flags now."""
     result = {}
     for model, entries in policies.FLAGS.items():
         opts = model.admin_options() if hasattr(model, "admin_options") else {}
         label = opts.get("label") or model._meta.table_name
+        try:
+            url = url_for(f"{model.__name__.lower()}.index_view")
+        except BuildError:
+            url = None
         for rule_obj, query, badge in entries:
-            result.setdefault(rule_obj.id, []).append((label, model.__name__.lower(), query().count(), badge))
+            result.setdefault(rule_obj.id, []).append((label, url, query().count(), badge))
     return result
 
 
