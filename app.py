@@ -24,6 +24,7 @@ import policies  # noqa: F401 - declares every rule and connects its receivers
 from views import access
 from views import fields as view_fields
 from views.auth import LANGUAGES
+from views.auth import password_problem
 from views.auth import bp as auth_bp
 from views.registry import build_admin
 
@@ -39,6 +40,9 @@ DEFAULTS = dict(
     LOGIN_LOCK_MINUTES=15,
     SESSION_COOKIE_HTTPONLY=True,
     SESSION_COOKIE_SAMESITE="Lax",
+    # Set SESSION_COOKIE_SECURE=1 when the console is served over https.
+    SESSION_COOKIE_SECURE=False,
+    REVEAL_RECENT_LOGIN_MINUTES=15,
     WTF_CSRF_TIME_LIMIT=None,
     WTF_I18N_ENABLED=True,
     FLASK_ADMIN_FLUID_LAYOUT=True,
@@ -84,6 +88,8 @@ def create_app(config: dict | None = None):
     for key in ("DATABASE_URL", "SECRET_KEY", "TIMEZONE", "FIELD_ENCRYPTION_KEY"):
         if os.environ.get(key):
             app.config[key] = os.environ[key]
+    if os.environ.get("SESSION_COOKIE_SECURE") in ("1", "true", "yes"):
+        app.config["SESSION_COOKIE_SECURE"] = True
     app.config.update(config or {})
     if app.config.get("ARGON2_PARAMS"):
         models.configure_password_hasher(**app.config["ARGON2_PARAMS"])
@@ -148,14 +154,41 @@ def _init_extensions(app):
     login.login_message_category = "info"
 
     @login.user_loader
-    def load_user(user_id):
-        if not str(user_id).isdigit():
+    def load_user(cookie_id):
+        # The cookie carries "id:session_token": logout, deactivation and a new password rotate the token.
+        user_id, _, token = str(cookie_id).partition(":")
+        if not user_id.isdigit() or not token:
             return None
         models.db.connect(reuse_if_open=True)
         user = models.User.get_or_none(models.User.id == int(user_id))
-        return user if user is not None and user.active else None
+        if user is None or not user.active or not secrets.compare_digest(user.session_token, token):
+            return None
+        return user
 
     app.jinja_env.filters["localtime"] = view_fields.format_datetime
+
+    @app.before_request
+    def _force_password_change():
+        if (current_user.is_authenticated and current_user.must_change_password
+                and request.endpoint not in ("auth.change_password", "auth.logout", "static", "admin.static")):
+            return redirect(url_for("auth.change_password"))
+        return None
+
+    @app.before_request
+    def _csp_nonce():
+        g.csp_nonce = secrets.token_urlsafe(16)
+
+    @app.after_request
+    def _security_headers(response):
+        nonce = g.get("csp_nonce", "")
+        response.headers.setdefault("Content-Security-Policy", (
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            f"script-src 'self' 'nonce-{nonce}'; object-src 'none'; base-uri 'self'; "
+            "form-action 'self'; frame-ancestors 'none'"))
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
 
 
 def _register_errors(app):
@@ -223,6 +256,9 @@ def _register_cli(app):
     @click.option("--name", "display_name", default=None, help="姓名")
     def create_user(username, roles, password, display_name):
         """Create a user with the given roles."""
+        problem = password_problem(password)
+        if problem:
+            raise click.ClickException(problem)
         with models.db.connection_context(), models.db.atomic():
             if models.User.select().where(models.User.username == username).exists():
                 raise click.ClickException(f"用户名 {username} 已存在。")
@@ -244,6 +280,9 @@ def _register_password_cli(app):
     @click.option("--password", prompt="新密码", hide_input=True, confirmation_prompt=True)
     def set_password(username, password):
         """Set a user's password (and unlock the account)."""
+        problem = password_problem(password)
+        if problem:
+            raise click.ClickException(problem)
         with models.db.connection_context(), models.db.atomic():
             user = models.User.get_or_none(models.User.username == username)
             if user is None:

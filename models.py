@@ -18,6 +18,7 @@ Screen options live in ``Meta.admin`` (one namespaced key: peewee stores every
 import datetime
 import json
 import re
+import secrets
 from contextvars import ContextVar
 
 from peewee import BooleanField
@@ -337,6 +338,9 @@ class User(BaseModel):
     last_login = DateTimeField(null=True, verbose_name="最近登录")
     failed_logins = IntegerField(default=0, verbose_name="连续登录失败次数")
     locked_until = DateTimeField(null=True, verbose_name="锁定至")
+    must_change_password = BooleanField(default=False, verbose_name="下次登录须改密码")
+    # Part of the login cookie: changing it ends every existing session of the user.
+    session_token = CharField(max_length=64, default=lambda: secrets.token_hex(16), verbose_name="会话令牌")
 
     class Meta:
         admin = dict(
@@ -345,7 +349,7 @@ class User(BaseModel):
             search=("username", "display_name", "department.name"),
             filters=("department", "clearance", "active", "last_login"),
             readonly=("last_login", "failed_logins"),
-            form_exclude=("password_hash",),
+            form_exclude=("password_hash", "session_token"),
             lookup=("display_name", "username"),
         )
 
@@ -366,11 +370,16 @@ class User(BaseModel):
         return False
 
     def get_id(self):
-        return str(self.id)
+        return f"{self.id}:{self.session_token}"
+
+    def end_sessions(self):
+        """Invalidate every existing login cookie of this user."""
+        self.session_token = secrets.token_hex(16)
 
     def set_password(self, raw):
         """Store an argon2id hash of ``raw`` (RFC 9106 low-memory profile)."""
         self.password_hash = PASSWORD_HASHER.hash(raw)
+        self.end_sessions()
 
     def check_password(self, raw):
         """Return True when ``raw`` matches the stored hash."""

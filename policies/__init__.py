@@ -11,6 +11,7 @@ from policies.engine import connect_raiser
 from policies.engine import flags_for
 from policies.engine import log_blocked
 from policies import audit  # noqa: F401
+from policies import accounts  # noqa: F401
 from policies import approvals  # noqa: F401
 from policies import calendar  # noqa: F401
 from policies import archives  # noqa: F401

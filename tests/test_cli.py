@@ -21,7 +21,7 @@ def test_create_user_with_role_and_password(app, client):
     assert user.role_codes() == {"clerk"} and user.display_name == "小李"
     login(client, "xiaoli", "Lu-ru-2026!")
     assert client.get("/admin/").status_code == 200
-    again = runner.invoke(args=["create-user", "xiaoli", "--role", "clerk", "--password", "x"])
+    again = runner.invoke(args=["create-user", "xiaoli", "--role", "clerk", "--password", "Another-pass-9"])
     assert again.exit_code != 0 and "已存在" in again.output
 
 

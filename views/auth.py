@@ -1,5 +1,6 @@
 """Login, logout and language choice."""
 import datetime
+import secrets
 
 from flask import Blueprint
 from flask import current_app
@@ -11,6 +12,7 @@ from flask import session
 from flask import url_for
 from flask_login import current_user
 from flask_login import login_user
+from flask_login import login_required
 from flask_login import logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField
@@ -28,6 +30,28 @@ LANGUAGES = ("zh_Hans_CN", "en")
 class LoginForm(FlaskForm):
     username = StringField("用户名", validators=[DataRequired(message="请输入用户名。")])
     password = PasswordField("密码", validators=[DataRequired(message="请输入密码。")])
+
+
+# The most common passwords (global lists and Chinese favourites); refused outright.
+COMMON_PASSWORDS = frozenset("""
+123456 1234567 12345678 123456789 1234567890 111111 11111111 000000 00000000 666666 66666666 888888
+88888888 123123 123321 654321 987654321 112233 121212 147258369 159753 520520 5201314 1314520 woaini
+woaini1314 password password1 password123 passw0rd p@ssw0rd qwerty qwerty123 qwertyuiop abc123 abc12345
+abcd1234 a123456 a12345678 aa123456 iloveyou admin admin123 admin888 root1234 letmein welcome 1qaz2wsx
+1q2w3e4r zxcvbnm asdfghjkl 123qwe qwe123 123abc changeme sunshine princess dragon monkey football
+baseball superman trustno1 master
+""".split())
+
+
+def password_problem(raw):
+    """Return a Chinese reason why ``raw`` is not an acceptable password, or None."""
+    if len(raw) < 8:
+        return "密码至少需要 8 个字符。"
+    if len(raw) > 1024:
+        return "密码不能超过 1024 个字符。"
+    if raw.lower() in COMMON_PASSWORDS or len(set(raw)) < 3:
+        return "该密码过于常见或简单,请换一个。"
+    return None
 
 
 def safe_next(target, default):
@@ -74,6 +98,9 @@ def login():
             session.clear()
             login_user(user)
             session["login_at"] = now.isoformat()
+            if user.must_change_password:
+                flash("管理员已重设您的密码,请先设置新密码。", "info")
+                return redirect(url_for("auth.change_password"))
             audit.log("login", "User", user.id, {"结果": ["", "成功"]}, user=user)
             return redirect(safe_next(request.args.get("next"), default))
     return render_template("login.html", form=form)
@@ -81,13 +108,48 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
-    """Log out and end the session."""
+    """Log out and end the session (every login cookie of the user stops working)."""
     if current_user.is_authenticated:
         audit.log("logout", "User", current_user.id, user=current_user.id)
+        # Rotating the token is session bookkeeping, not an edit of the user record.
+        models.User.update(session_token=secrets.token_hex(16)).where(models.User.id == current_user.id).execute()
     logout_user()
     session.clear()
     flash("您已退出登录。", "info")
     return redirect(url_for("auth.login"))
+
+
+class ChangePasswordForm(FlaskForm):
+    current = PasswordField("当前密码", validators=[DataRequired(message="请输入当前密码。")])
+    new = PasswordField("新密码", validators=[DataRequired(message="请输入新密码。")])
+    confirm = PasswordField("确认新密码", validators=[DataRequired(message="请再次输入新密码。")])
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    """Let the logged-in user set a new password (forced after an admin reset)."""
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        problem = password_problem(form.new.data)
+        if not current_user.check_password(form.current.data):
+            form.current.errors.append("当前密码不正确。")
+        elif problem:
+            form.new.errors.append(problem)
+        elif form.new.data != form.confirm.data:
+            form.confirm.errors.append("两次输入的新密码不一致。")
+        else:
+            user = models.User.get_by_id(current_user.id)
+            with models.db.atomic():
+                user.set_password(form.new.data)
+                user.must_change_password = False
+                user.save()
+            session.clear()
+            login_user(user)
+            session["login_at"] = models.utcnow().isoformat()
+            flash("密码已修改,其他设备上的登录已失效。", "success")
+            return redirect(url_for("admin.index"))
+    return render_template("password.html", form=form)
 
 
 @bp.route("/lang/<code>")

@@ -614,8 +614,8 @@ class ModelAdmin(ModelView):
         return f"{self.model.__name__.lower()}_{utcnow():%Y%m%d_%H%M%S}.{export_type}"
 
 
-def build_view_class(model):
-    """Return the ``<Model>Admin`` class generated from ``model``'s ``Meta.admin``."""
+def build_view_class(model, base=None):
+    """Return the ``<Model>Admin`` class generated from ``model``'s ``Meta.admin`` (over ``base``)."""
     opts = model.admin_options()
     meta_fields = model._meta.fields
     labels = {name: f.verbose_name or name for name, f in meta_fields.items()}
@@ -685,4 +685,4 @@ def build_view_class(model):
         static_can_edit=not opts.get("read_only_screen", False),
         static_can_delete=not opts.get("read_only_screen", False) and opts.get("can_delete", True),
     )
-    return type(f"{model.__name__}Admin", (ModelAdmin,), attrs)
+    return type(f"{model.__name__}Admin", (base or ModelAdmin,), attrs)

@@ -1,15 +1,20 @@
 """Turn the schema (``models.MODELS``) into Flask-Admin screens."""
 import os
 
+from flask import g
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
 import models
 from views.base import IndexView
 from views.base import build_view_class
+from views.users import UserAdmin
 from views.policy_views import register_policy_views
 
 TRANSLATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "translations")
+
+# Record types whose screen adds behaviour: their own <Model>Admin base class.
+CUSTOM_BASES = {"User": UserAdmin}
 
 # Menu order of the categories; a record type names its category in ``Meta.admin``.
 CATEGORIES = ("客户", "档案", "投诉", "销售与授信", "服务与接待", "组织与系统")
@@ -76,10 +81,11 @@ def build_admin(app, schema=None):
         theme=Bootstrap4Theme(base_template="admin/console_base.html", fluid=True),
         index_view=IndexView(name="工作台", url="/admin"),
         translations_path=TRANSLATIONS,
+        csp_nonce_generator=lambda: g.get("csp_nonce", ""),
     )
     for model in screen_models(schema):
         opts = model.admin_options()
-        view_class = build_view_class(model)
+        view_class = build_view_class(model, CUSTOM_BASES.get(model.__name__))
         admin.add_view(view_class(model, name=opts["label"], category=opts.get("category"),
                                   endpoint=model.__name__.lower()))
     register_policy_views(admin)
