@@ -8,6 +8,7 @@ from flask_admin.theme import Bootstrap4Theme
 import models
 from views.base import IndexView
 from views.base import build_view_class
+from views.permissions import PermissionMatrixView
 from views.users import UserAdmin
 from views.policy_views import register_policy_views
 
@@ -89,4 +90,6 @@ def build_admin(app, schema=None):
         admin.add_view(view_class(model, name=opts["label"], category=opts.get("category"),
                                   endpoint=model.__name__.lower()))
     register_policy_views(admin)
+    admin.add_view(PermissionMatrixView(name="权限矩阵", category="组织与系统", endpoint="permissions",
+                                        url="/admin/permission-matrix"))
     return admin
