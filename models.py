@@ -252,10 +252,14 @@ class BaseModel(SignalModel):
         self.updated_at = now
         if actor is not None:
             self.updated_by = actor
-        pre_save.send(self, created=created)
         self.__dict__["_expected_version"] = expected
         try:
+            pre_save.send(self, created=created)
             rows = PeeweeModel.save(self, *args, **kwargs)
+        except Exception:
+            if not created:
+                self.version = expected  # a refused save leaves the object as it was loaded
+            raise
         finally:
             self.__dict__.pop("_expected_version", None)
         if not created and not rows:
@@ -547,7 +551,7 @@ class Customer(BaseModel):
 
     @classmethod
     def missing_return_visit(cls, now=None):
-        """Return customers who complained this (Beijing) year with no return visit on or after their last complaint (CMP-8)."""
+        """Return customers who complained this (Beijing) year without a return visit since (CMP-8)."""
         from policies.complaints import to_local
         from policies.complaints import year_bounds
 
@@ -1126,7 +1130,7 @@ class Complaint(BaseModel):
 
     @classmethod
     def progress_lacking(cls, now=None):
-        """Return open complaints older than 7 days told of progress fewer than N times in the last 7 days (CMP-7)."""
+        """Return open complaints older than 7 days told of progress too rarely in the last 7 days (CMP-7)."""
         from policies import RULES
         from policies.complaints import PROGRESS_WINDOW_DAYS
 
