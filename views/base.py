@@ -50,6 +50,7 @@ PAGE_SIZE = 50
 ENDPOINT_ACTIONS = {
     "index_view": "view", "details_view": "view", "ajax_lookup": "view", "create_view": "create",
     "edit_view": "edit", "ajax_update": "edit", "delete_view": "delete", "export": "export",
+    "reveal_view": "view", "reset_password_view": "edit", "personal_data_view": "export", "anonymise_view": "edit",
 }
 # Attribute names of a WTForms form that a model field must not shadow.
 FORM_RESERVED_NAMES = frozenset({"process", "validate", "populate_obj", "data", "errors", "meta", "hidden_tag"})

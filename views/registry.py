@@ -8,6 +8,7 @@ from flask_admin.theme import Bootstrap4Theme
 import models
 from views.base import IndexView
 from views.base import build_view_class
+from views.customers import CustomerAdmin
 from views.permissions import PermissionMatrixView
 from views.users import UserAdmin
 from views.policy_views import register_policy_views
@@ -15,7 +16,7 @@ from views.policy_views import register_policy_views
 TRANSLATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "translations")
 
 # Record types whose screen adds behaviour: their own <Model>Admin base class.
-CUSTOM_BASES = {"User": UserAdmin}
+CUSTOM_BASES = {"User": UserAdmin, "Customer": CustomerAdmin}
 
 # Menu order of the categories; a record type names its category in ``Meta.admin``.
 CATEGORIES = ("客户", "档案", "投诉", "销售与授信", "服务与接待", "组织与系统")
