@@ -1,6 +1,7 @@
 """Fixtures: a fresh app on a temporary SQLite file per test, clients logged in by role."""
 import os
 import re
+import shutil
 import sys
 
 import pytest
@@ -33,15 +34,29 @@ def shared_app(tmp_path_factory):
     return create_app(dict(TEST_CONFIG, INSTANCE_PATH=str(tmp_path_factory.mktemp("instance"))))
 
 
-@pytest.fixture
-def app(shared_app, tmp_path):
-    """The app bound to a new temporary SQLite file with every table of MODELS."""
+@pytest.fixture(scope="session")
+def template_db(shared_app, tmp_path_factory):
+    """A database file with every table of MODELS, the holidays and the permission matrix, built once."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
     if not models.db.is_closed():
         models.db.close()
-    models.db.initialize(open_database(f"sqlite:///{tmp_path / 'test.db'}"))
+    models.db.initialize(open_database(f"sqlite:///{path}"))
     models.create_tables()
     policies.calendar.seed_holidays()
     access.seed_permissions(models.MODELS)
+    models.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    models.db.execute_sql("PRAGMA journal_mode=DELETE")
+    models.db.close()
+    return path
+
+
+@pytest.fixture
+def app(shared_app, template_db, tmp_path):
+    """The app bound to a new temporary SQLite file (a copy of the template) for this test."""
+    if not models.db.is_closed():
+        models.db.close()
+    shutil.copyfile(template_db, tmp_path / "test.db")
+    models.db.initialize(open_database(f"sqlite:///{tmp_path / 'test.db'}"))
     yield shared_app
     if not models.db.is_closed():
         models.db.close()
