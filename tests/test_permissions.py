@@ -97,3 +97,38 @@ def test_only_admins_open_the_matrix(app, client):
     before = models.Permission.select().count()
     client.post("/admin/permission-matrix/", data={"csrf_token": csrf_token(client, "/admin/")})
     assert models.Permission.select().count() == before
+
+
+# Who may open each custom page (every URL rule that is not a generated screen must be listed).
+CUSTOM_PAGES = {
+    "admin.index": set(ROLES),
+    "policy_catalogue.index": set(ROLES),
+    "policy_settings.index": {"admin"},
+    "permissions.index": {"admin"},
+}
+PUBLIC_OR_SELF = {"static", "admin.static", "root", "auth.login", "auth.logout", "auth.change_password",
+                  "auth.set_language"}
+
+
+def test_every_custom_page_is_declared_and_enforced(app, client):
+    screens = {m.__name__.lower() for m in screen_models()}
+    rules = [r for r in app.url_map.iter_rules() if r.endpoint.split(".")[0] not in screens]
+    undeclared = {r.endpoint for r in rules} - set(CUSTOM_PAGES) - PUBLIC_OR_SELF
+    assert not undeclared, f"declare who may open {undeclared}"
+    for role in ROLES:
+        other = app.test_client()
+        make_user(f"page_{role}", roles=(role,))
+        login(other, f"page_{role}")
+        token = csrf_token(other, "/admin/")
+        for rule in rules:
+            if rule.endpoint not in CUSTOM_PAGES:
+                continue
+            for method in rule.methods - {"HEAD", "OPTIONS"}:
+                before = (models.Permission.select().count(), models.RuleSetting.select().count())
+                response = other.open(rule.rule, method=method, data={"csrf_token": token} if method == "POST" else None)
+                if role in CUSTOM_PAGES[rule.endpoint]:
+                    # An empty POST may be refused as incomplete (400), never as forbidden or a crash.
+                    assert response.status_code in (200, 302, 400), (role, method, rule.rule)
+                else:
+                    assert response.status_code == 403, (role, method, rule.rule, response.status_code)
+                    assert (models.Permission.select().count(), models.RuleSetting.select().count()) == before
