@@ -1,1 +1,335 @@
-"""Rules of the complaints area (see DOMAIN.md)."""
+"""Rules of the complaints area: recording, deadlines, workflow, notices, report (000 篇四/十一, 003 第十六/十七条).
+
+Stored datetimes are naive UTC; "days", "months" and "years" are calendar notions of
+Beijing time, converted with the helpers below (policies never import flask).
+"""
+import calendar as month_calendar
+import datetime
+from zoneinfo import ZoneInfo
+
+from playhouse.signals import post_save
+from playhouse.signals import pre_save
+
+import models
+from policies import approvals
+from policies import calendar
+from policies.engine import APPROVE
+from policies.engine import BLOCK
+from policies.engine import COMPUTE
+from policies.engine import FLAG
+from policies.engine import NOTIFY
+from policies.engine import REPORT
+from policies.engine import flag
+from policies.engine import rule
+
+LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
+
+# Repair complaints are always about a vehicle; product complaints may concern a terminal or a part
+# (000 篇七), so only repair complaints must carry a plate number (CMP-1).
+VEHICLE_CATEGORIES = ("repair",)
+
+# The workflow of DOMAIN.md "Complaint": where each status may move next.
+TRANSITIONS = {
+    "received": ("investigating", "rejected"),
+    "investigating": ("solution_pending",),
+    "solution_pending": ("replied",),
+    "replied": ("return_visit",),
+    "return_visit": ("closed",),
+    "closed": (),
+    "rejected": (),
+}
+FINAL_STATUSES = ("closed", "rejected")
+# A new complaint starts as received: it may be saved as received or make its first move at once.
+START_STATUS = "received"
+
+# CMP-7 counts the customer notices of a rolling window of this many days (fixed by the source).
+PROGRESS_WINDOW_DAYS = 7
+
+CMP_1 = rule(
+    "CMP-1", "投诉登记要素", "000 篇十一 流程1", BLOCK,
+    quote="客戶關(guān)系顧問或客戶關(guān)系經(jīng)理詳細記錄客戶投訴內(nèi)容,包括投訴時間、投訴內(nèi)容、投訴人、投訴人車牌號等信息,認真傾聽,保持冷靜;同情理解并安慰客戶。",
+)
+CMP_2 = rule(
+    "CMP-2", "投诉结案期限", "000 篇四 第二十六条", COMPUTE, settings={"days": 7},
+    labels={"days": "受理后结案期限(天)"},
+    quote="投訴處理期限:至接到投訴7天結(jié)案。",
+)
+CMP_3 = rule(
+    "CMP-3", "现场处理时限", "003 第十六条(三)3", COMPUTE,
+    settings={"in_province_hours": 24, "out_of_province_hours": 48},
+    labels={"in_province_hours": "省内现场处理时限(小时)", "out_of_province_hours": "省外现场处理时限(小时)"},
+    quote="各项服务投诉需进行现场处理,依据事件性质和紧急程度,从接到投诉受理单起,省内不超出二十四小时、省外不超出48小时。",
+)
+CMP_4 = rule(
+    "CMP-4", "提出解决办法时限", "000 篇十一 流程3", FLAG, settings={"working_days": 1},
+    labels={"working_days": "调查开始后提出方案时限(工作日)"},
+    quote="投訴受理責(zé)任人調(diào)查原因。查明出現(xiàn)客戶投訴的具體原因和具體責(zé)任者,在一個工作日內(nèi)提出解決辦法。",
+)
+CMP_5 = rule(
+    "CMP-5", "重大投诉即时通报", "000 篇十一 重大流程2", NOTIFY,
+    quote="客戶關(guān)系經(jīng)理將投訴內(nèi)容迅速傳遞給責(zé)任部門經(jīng)理、總經(jīng)理,并立即召緊急會議,商磋解決辦法。",
+)
+CMP_6 = rule(
+    "CMP-6", "处理方案总经理批准", "000 篇十一 流程4", APPROVE,
+    quote="投訴解決辦法經(jīng)總經(jīng)理同意后,客戶關(guān)系專員或客戶關(guān)系經(jīng)理迅速通知客戶,并盡快反饋客戶反應(yīng)。",
+)
+CMP_7 = rule(
+    "CMP-7", "处理进展反馈频次", "003 第十六条(三)2", FLAG, settings={"min_updates": 2},
+    labels={"min_updates": "每7天最少告知客户次数"},
+    quote="受理单位应将处理进程和结果根据投诉性质,每七天不少于2次反馈主管业务部门、用户。",
+)
+CMP_8 = rule(
+    "CMP-8", "投诉客户全部回访", "003 第十七条(三)1", FLAG,
+    quote="对当年投诉用户实现100%回访",
+)
+CMP_9 = rule(
+    "CMP-9", "投诉月度统计报表", "000 篇四 第二十七条", REPORT, settings={"report_day": 10},
+    labels={"report_day": "上月报表截止日(每月几日)"},
+    quote="行政人事部應(yīng)于每月初10日內(nèi)填報投訴統(tǒng)計表,呈報總經(jīng)理審核。",
+)
+CMP_10 = rule(
+    "CMP-10", "投诉流转与不成立说明", "000 篇四 第七条", BLOCK,
+    quote="各門店接到投訴后,應(yīng)確認其投訴理由是否成立,呈報上級主管裁定是否受理。如屬客戶原因,應(yīng)迅速答復(fù)客戶,婉轉(zhuǎn)講明理由,請客戶諒解。",
+)
+
+
+# ---------------------------------------------------------------- Beijing time
+def to_local(value):
+    """Convert a stored naive-UTC datetime into naive Beijing time."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=datetime.timezone.utc).astimezone(LOCAL_ZONE).replace(tzinfo=None)
+
+
+def to_utc(value):
+    """Convert a naive Beijing-time datetime into the stored naive UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=LOCAL_ZONE).astimezone(datetime.timezone.utc).replace(tzinfo=None)
+
+
+def local_today(now=None):
+    """Return today's date in Beijing (``now`` is naive UTC, default the current time)."""
+    return to_local(now or models.utcnow()).date()
+
+
+def month_bounds(year, month):
+    """Return the naive-UTC [start, end) of the Beijing calendar month."""
+    start = datetime.datetime(year, month, 1)
+    end = datetime.datetime(year + month // 12, month % 12 + 1, 1)
+    return to_utc(start), to_utc(end)
+
+
+def year_bounds(year):
+    """Return the naive-UTC [start, end) of the Beijing calendar year."""
+    return to_utc(datetime.datetime(year, 1, 1)), to_utc(datetime.datetime(year + 1, 1, 1))
+
+
+def solution_due_at(started_at):
+    """Return when a solution is due (CMP-4): the same Beijing clock time, N working days after the start."""
+    local = to_local(started_at)
+    due_day = calendar.add_working_days(local.date(), CMP_4.get("working_days"))
+    return to_utc(datetime.datetime.combine(due_day, local.time()))
+
+
+# ---------------------------------------------------------------- helpers
+def _label(status):
+    return dict(models.COMPLAINT_STATUS).get(status, status)
+
+
+def _stored(instance, created):
+    """Return the row as stored before this save (None for a new complaint)."""
+    if created or instance._pk is None:
+        return None
+    return models.Complaint.get_or_none(models.Complaint.id == instance._pk)
+
+
+def _mark(instance, key):
+    instance.__dict__.setdefault("_complaint_rules", set()).add(key)
+
+
+def _has_gm_approved_solution(complaint_id):
+    return (models.Solution.select()
+            .join(models.User, on=(models.Solution.approved_by == models.User.id))
+            .join(models.UserRole, on=(models.UserRole.user == models.User.id))
+            .join(models.Role, on=(models.UserRole.role == models.Role.id))
+            .where(models.Solution.complaint == complaint_id, models.Role.code == "gm")
+            .exists())
+
+
+def transition_errors(complaint, target, before=None):
+    """Return [(rule, message, field)] forbidding a move of ``complaint`` to ``target`` (the board asks the same).
+
+    ``before`` is the status moved from: by default the stored one (``received`` for a new complaint).
+    """
+    if before is None:
+        stored = _stored(complaint, complaint._pk is None)
+        before = stored.status if stored is not None else START_STATUS
+    if target == before:
+        return []
+    errors = []
+    if CMP_10.on() and target not in TRANSITIONS.get(before, ()):
+        if target == "rejected":
+            text = f"只有「{_label('received')}」的投诉才能判定为不成立,当前为「{_label(before)}」"
+        else:
+            text = f"投诉状态不能从「{_label(before)}」改为「{_label(target)}」"
+        return [(CMP_10, text, "status")]
+    if target == "solution_pending" and CMP_4.on():
+        has_investigation = complaint._pk is not None and models.Investigation.select().where(
+            models.Investigation.complaint == complaint._pk).exists()
+        if not has_investigation:
+            errors.append((CMP_4, "转入方案待批前须先填写调查报告", "status"))
+    if target == "replied" and CMP_6.on():
+        if complaint._pk is None or not _has_gm_approved_solution(complaint._pk):
+            errors.append((CMP_6, "答复客户前处理方案须经总经理批准", "status"))
+    return errors
+
+
+# ---------------------------------------------------------------- CMP-1
+@pre_save(sender=models.Complaint, name="CMP-1")
+def complaint_records_the_essentials(sender, instance, created):
+    """Refuse a complaint without receipt time, content, complainant, category or (repairs) plate number."""
+    # The first complaint receiver: forget outcomes noted by an earlier, refused save of this instance.
+    instance.__dict__.pop("_complaint_rules", None)
+    if not CMP_1.on():
+        return
+    if instance.received_at is None:
+        CMP_1.refuse(instance, "请填写受理时间", field="received_at")
+    if not (instance.content or "").strip():
+        CMP_1.refuse(instance, "请填写投诉内容", field="content")
+    if not (instance.complainant or "").strip():
+        CMP_1.refuse(instance, "请填写投诉人", field="complainant")
+    if not instance.category:
+        CMP_1.refuse(instance, "请选择投诉类别", field="category")
+    elif instance.category in VEHICLE_CATEGORIES and not (instance.plate_no or "").strip():
+        CMP_1.refuse(instance, "维修质量投诉须填写投诉人车牌号", field="plate_no")
+
+
+# ---------------------------------------------------------------- CMP-2, CMP-3
+@pre_save(sender=models.Complaint, name="CMP-2")
+def compute_close_deadline(sender, instance, created):
+    """Compute due_at: the receipt time plus the close period."""
+    if not CMP_2.on() or instance.received_at is None:
+        return
+    due = instance.received_at + datetime.timedelta(days=CMP_2.get("days"))
+    if created or due != instance.due_at:
+        instance.due_at = due
+        _mark(instance, "CMP-2")
+
+
+@pre_save(sender=models.Complaint, name="CMP-2/closed_at")
+def stamp_closed_at(sender, instance, created):
+    """Compute closed_at when a complaint is closed or rejected (a fact the report needs, not switchable)."""
+    if instance.status in FINAL_STATUSES and instance.closed_at is None:
+        instance.closed_at = models.utcnow()
+
+
+@pre_save(sender=models.Complaint, name="CMP-3")
+def compute_onsite_deadline(sender, instance, created):
+    """Compute onsite_due_at: 24 h after receipt in the province, 48 h outside (no customer: in-province)."""
+    if not CMP_3.on() or instance.received_at is None:
+        return
+    customer = instance.customer if instance.customer_id is not None else None
+    out_of_province = customer is not None and customer.region == "out_of_province"
+    hours = CMP_3.get("out_of_province_hours" if out_of_province else "in_province_hours")
+    due = instance.received_at + datetime.timedelta(hours=hours)
+    if created or due != instance.onsite_due_at:
+        instance.onsite_due_at = due
+        _mark(instance, "CMP-3")
+
+
+# ---------------------------------------------------------------- workflow: CMP-10 with CMP-4/6/8 guards
+@pre_save(sender=models.Complaint, name="CMP-10")
+def complaint_follows_the_workflow(sender, instance, created):
+    """Refuse a forbidden status move, a move missing its prerequisite, and a rejection without reason."""
+    stored = _stored(instance, created)
+    before = stored.status if stored is not None else START_STATUS
+    for rule_obj, text, field in transition_errors(instance, instance.status, before):
+        rule_obj.refuse(instance, text, field=field)
+    if CMP_10.on() and instance.status == "rejected" and not (instance.rejection_reason or "").strip():
+        CMP_10.refuse(instance, "投诉不成立须填写已向客户说明的原因", field="rejection_reason")
+    if CMP_8.on() and instance.status == "closed" and not instance.satisfaction:
+        CMP_8.refuse(instance, "结案前须回访并记录客户满意度", field="satisfaction")
+
+
+# ---------------------------------------------------------------- CMP-5
+@pre_save(sender=models.Complaint, name="CMP-5")
+def notice_major_complaint(sender, instance, created):
+    """Note that a complaint is newly major (created so, or changed to major)."""
+    if not CMP_5.on() or instance.severity != "major":
+        return
+    stored = _stored(instance, created)
+    if stored is None or stored.severity != "major":
+        _mark(instance, "CMP-5")
+
+
+@post_save(sender=models.Complaint, name="CMP-5")
+def complaint_outcomes(sender, instance, created):
+    """Notify the department manager and the GM of a newly major complaint; count computed deadlines."""
+    marks = instance.__dict__.pop("_complaint_rules", set())
+    for rule_id, rule_obj in (("CMP-2", CMP_2), ("CMP-3", CMP_3)):
+        if rule_id in marks:
+            rule_obj.record(COMPUTE, instance)
+    if "CMP-5" in marks:
+        approvals.require(instance, "CMP-5", ["manager", "gm"], department=instance.department_id,
+                          summary=f"重大投诉 {instance.number} {instance.complainant}"[:255])
+
+
+# ---------------------------------------------------------------- CMP-6
+@post_save(sender=models.Solution, name="CMP-6")
+def solution_needs_gm(sender, instance, created):
+    """Ask the GM to approve a new solution before the customer is told."""
+    if not created or not CMP_6.on():
+        return
+    approvals.require(instance, "CMP-6", ["gm"],
+                      summary=f"{instance.complaint.number} 处理方案:{instance.proposal}"[:255])
+
+
+# ---------------------------------------------------------------- CMP-9
+def report_due(today=None):
+    """Return the date by which last month's statistics report is due (the report_day of ``today``'s month)."""
+    today = today or local_today()
+    last_day = month_calendar.monthrange(today.year, today.month)[1]
+    return datetime.date(today.year, today.month, min(CMP_9.get("report_day"), last_day))
+
+
+def monthly_report(year, month, now=None):
+    """Return the statistics of complaints received in the Beijing month: counts, average close hours, overdue."""
+    now = now or models.utcnow()
+    start, end = month_bounds(year, month)
+    rows = list(models.Complaint.select().where(models.Complaint.received_at >= start,
+                                                models.Complaint.received_at < end)
+                .order_by(models.Complaint.received_at))
+    departments = {d.id: d.name for d in models.Department.select()}
+    by_category = {code: 0 for code, _ in models.COMPLAINT_CATEGORY}
+    by_severity = {code: 0 for code, _ in models.SEVERITY}
+    by_department = {}
+    close_hours = []
+    overdue = 0
+    for row in rows:
+        by_category[row.category] = by_category.get(row.category, 0) + 1
+        by_severity[row.severity] = by_severity.get(row.severity, 0) + 1
+        name = departments.get(row.department_id, "未指定")
+        by_department[name] = by_department.get(name, 0) + 1
+        if row.status == "closed" and row.closed_at is not None:
+            close_hours.append((row.closed_at - row.received_at).total_seconds() / 3600)
+        # Overdue: closed (or rejected) after the deadline, or still open past it.
+        finished = row.closed_at if row.status in FINAL_STATUSES and row.closed_at is not None else now
+        if row.due_at is not None and row.due_at < finished:
+            overdue += 1
+    next_month = datetime.date(year + month // 12, month % 12 + 1, 1)
+    return {
+        "year": year, "month": month, "total": len(rows),
+        "by_category": by_category, "by_department": by_department, "by_severity": by_severity,
+        "average_close_hours": round(sum(close_hours) / len(close_hours), 1) if close_hours else None,
+        "overdue": overdue,
+        "due_on": report_due(next_month),
+    }
+
+
+# ---------------------------------------------------------------- flags
+flag(CMP_2, models.Complaint, models.Complaint.overdue, badge="danger")
+flag(CMP_3, models.Complaint, models.Complaint.onsite_overdue, badge="danger")
+flag(CMP_4, models.Complaint, models.Complaint.solution_late, badge="warning")
+flag(CMP_7, models.Complaint, models.Complaint.progress_lacking, badge="warning")
+flag(CMP_8, models.Customer, models.Customer.missing_return_visit, badge="warning")

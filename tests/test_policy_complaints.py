@@ -1,0 +1,404 @@
+"""Complaint rules at their boundaries: recording, deadlines, workflow guards, notices, flags, monthly report."""
+import datetime
+import os
+
+import pytest
+
+import models
+import policies
+from conftest import make_user
+from conftest import submit
+from factories import form_data
+from factories import make
+from factories import view_for
+from policies import complaints
+
+SOURCES = "/work/shared/policy-sources"
+
+
+def bj(*args):
+    """Return the stored (naive UTC) form of a Beijing wall-clock time."""
+    return complaints.to_utc(datetime.datetime(*args))
+
+
+def complaint(**fields):
+    fields.setdefault("complainant", "张先生")
+    fields.setdefault("content", "投诉内容")
+    fields.setdefault("category", "service")
+    return make(models.Complaint, **fields)
+
+
+def gm_user():
+    return models.User.get_or_none(models.User.username == "zongjingli") or make_user("zongjingli", roles=("gm",))
+
+
+def move(item, *statuses, gm=None):
+    """Move ``item`` along ``statuses``, creating what each step needs."""
+    for status in statuses:
+        if status == "solution_pending" and not item.investigations.exists():
+            make(models.Investigation, complaint=item)
+        if status == "replied" and not item.solutions.exists():
+            make(models.Solution, complaint=item, proposal="免费返修", approved_by=gm or gm_user())
+        if status == "closed":
+            item.satisfaction = item.satisfaction or "satisfied"
+        item.status = status
+        item.save()
+    return item
+
+
+def refused(rule_id, action):
+    with pytest.raises(policies.PolicyViolation) as exc:
+        action()
+    assert rule_id in {v.rule_id for v in exc.value.violations}, exc.value.violations
+    return exc.value
+
+
+def reload(item):
+    """Read ``item`` back as stored, as the form does after a refusal (the refused changes are dropped)."""
+    return type(item).get_by_id(item.id)
+
+
+def form_post(app, admin_client, model, obj):
+    data = form_data(view_for(app, model), obj)
+    return submit(admin_client, f"/admin/{model.__name__.lower()}/new/", data)
+
+
+# ---------------------------------------------------------------- catalogue
+def test_every_complaint_rule_is_declared_once_with_its_source():
+    ids = {rid for rid in policies.RULES if rid.startswith("CMP-")}
+    assert ids == {f"CMP-{n}" for n in range(1, 11)}
+    assert policies.RULES["CMP-2"].defaults == {"days": 7}
+    assert policies.RULES["CMP-3"].defaults == {"in_province_hours": 24, "out_of_province_hours": 48}
+    assert policies.RULES["CMP-9"].source == "000 篇四 第二十七条"
+
+
+@pytest.mark.skipif(not os.path.isdir(SOURCES), reason="policy sources not available")
+def test_quotes_are_verbatim_from_the_sources():
+    text = "".join(open(os.path.join(SOURCES, name), encoding="utf-8").read()
+                   for name in os.listdir(SOURCES) if name.endswith(".txt"))
+    for rid in (f"CMP-{n}" for n in range(1, 11)):
+        assert policies.RULES[rid].quote in text, rid
+
+
+def test_flags_show_on_the_lists_and_follow_the_switch(app):
+    customer = make(models.Customer, name="逾期客户")
+    item = complaint(customer=customer, received_at=models.utcnow() - datetime.timedelta(days=10))
+    shown = {rule.id for rule, _ in policies.flags_for(models.Complaint, [item.id]).get(item.id, [])}
+    assert shown == {"CMP-2", "CMP-3", "CMP-7"}
+    assert [r.id for r, _ in policies.flags_for(models.Customer, [customer.id])[customer.id]] == ["CMP-8"]
+    policies.RULES["CMP-2"].configure(enabled=False)
+    shown = {rule.id for rule, _ in policies.flags_for(models.Complaint, [item.id]).get(item.id, [])}
+    assert shown == {"CMP-3", "CMP-7"}
+
+
+# ---------------------------------------------------------------- CMP-1
+def test_cmp1_missing_fields_each_refused_via_save(app):
+    item = models.Complaint(received_at=None, complainant=" ", content="", category="service")
+    exc = refused("CMP-1", item.save)
+    fields = {v.field for v in exc.violations if v.rule_id == "CMP-1"}
+    assert fields == {"received_at", "complainant", "content"}
+    assert "请填写投诉内容(CMP-1,000 篇十一 流程1)" in str(exc)
+    assert models.Complaint.select().count() == 0
+
+
+def test_cmp1_plate_required_for_repairs_only(app):
+    refused("CMP-1", lambda: complaint(category="repair", plate_no=""))
+    complaint(category="repair", plate_no="粤B12345")
+    complaint(category="product", plate_no="")
+    assert models.Complaint.select().count() == 2
+
+
+def test_cmp1_refused_in_the_generated_form_at_the_field(app, admin_client):
+    obj = models.Complaint(received_at=bj(2026, 3, 2, 9, 0), complainant="李女士", content="维修后故障再现",
+                           category="repair", plate_no="", status="received")
+    response = form_post(app, admin_client, models.Complaint, obj)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "维修质量投诉须填写投诉人车牌号(CMP-1,000 篇十一 流程1)" in html
+    assert 'id="plate_no"' in html and "is-invalid" in html
+    assert models.Complaint.select().count() == 0
+
+
+# ---------------------------------------------------------------- CMP-2
+def test_cmp2_due_seven_days_after_receipt_and_overdue_after_it(app):
+    received = bj(2026, 3, 31, 23, 30)
+    item = complaint(received_at=received)
+    assert item.due_at == received + datetime.timedelta(days=7)
+    assert complaints.to_local(item.due_at) == datetime.datetime(2026, 4, 7, 23, 30)
+    assert list(models.Complaint.overdue(now=item.due_at - datetime.timedelta(minutes=1))) == []
+    assert list(models.Complaint.overdue(now=item.due_at + datetime.timedelta(minutes=1))) == [item]
+    move(item, "investigating", "solution_pending", "replied", "return_visit", "closed")
+    assert item.closed_at is not None
+    assert list(models.Complaint.overdue(now=item.due_at + datetime.timedelta(days=1))) == []
+    # Computed once on creation; later saves leave the same deadline and count nothing.
+    assert models.RuleEvent.select().where(models.RuleEvent.rule == "CMP-2",
+                                           models.RuleEvent.kind == "compute").count() == 1
+
+
+def test_cmp2_setting_changes_the_next_computation(app):
+    policies.RULES["CMP-2"].configure(days=10)
+    received = bj(2026, 5, 6, 10, 0)
+    assert complaint(received_at=received).due_at == received + datetime.timedelta(days=10)
+
+
+def test_cmp2_rejected_complaint_is_not_overdue(app):
+    item = complaint(received_at=bj(2026, 3, 1, 9, 0))
+    item.rejection_reason = "系客户自行改装所致,已向客户说明"
+    item.status = "rejected"
+    item.save()
+    assert list(models.Complaint.overdue(now=bj(2026, 4, 1, 9, 0))) == []
+
+
+# ---------------------------------------------------------------- CMP-3
+def test_cmp3_onsite_deadline_by_region(app):
+    received = bj(2026, 3, 2, 9, 0)
+    inside = make(models.Customer, name="省内客户", region="in_province")
+    outside = make(models.Customer, name="省外客户", region="out_of_province")
+    assert complaint(received_at=received, customer=inside).onsite_due_at == received + datetime.timedelta(hours=24)
+    assert complaint(received_at=received, customer=outside).onsite_due_at == received + datetime.timedelta(hours=48)
+    assert complaint(received_at=received).onsite_due_at == received + datetime.timedelta(hours=24)
+
+
+def test_cmp3_onsite_overdue_until_the_first_update(app):
+    received = bj(2026, 3, 2, 9, 0)
+    item = complaint(received_at=received)
+    due = received + datetime.timedelta(hours=24)
+    assert list(models.Complaint.onsite_overdue(now=due - datetime.timedelta(minutes=1))) == []
+    assert list(models.Complaint.onsite_overdue(now=due + datetime.timedelta(minutes=1))) == [item]
+    make(models.ComplaintUpdate, complaint=item, at=due + datetime.timedelta(hours=1), note="已到现场")
+    assert list(models.Complaint.onsite_overdue(now=due + datetime.timedelta(hours=2))) == []
+
+
+# ---------------------------------------------------------------- CMP-4
+def test_cmp4_solution_due_one_working_day_after_start_across_weekend_and_holiday(app):
+    # Friday 3 April 2026 10:00; 4-6 April is 清明 (Saturday, Sunday, Monday): due Tuesday 7 April 10:00.
+    item = complaint(received_at=bj(2026, 4, 2, 9, 0))
+    move(item, "investigating")
+    make(models.Investigation, complaint=item, started_at=bj(2026, 4, 3, 10, 0))
+    assert list(models.Complaint.solution_late(now=bj(2026, 4, 7, 9, 59))) == []
+    assert list(models.Complaint.solution_late(now=bj(2026, 4, 7, 10, 1))) == [item]
+    make(models.Solution, complaint=item, proposal="更换新品")
+    assert list(models.Complaint.solution_late(now=bj(2026, 4, 8, 10, 0))) == []
+
+
+def test_cmp4_make_up_saturday_counts_as_a_working_day(app):
+    # Friday 9 October 2026; Saturday 10 October is a 国庆 make-up working day.
+    item = complaint(received_at=bj(2026, 10, 9, 8, 0))
+    make(models.Investigation, complaint=item, started_at=bj(2026, 10, 9, 10, 0))
+    assert list(models.Complaint.solution_late(now=bj(2026, 10, 10, 9, 59))) == []
+    assert list(models.Complaint.solution_late(now=bj(2026, 10, 10, 10, 1))) == [item]
+
+
+def test_cmp4_solution_pending_needs_an_investigation(app):
+    item = move(complaint(), "investigating")
+    item.status = "solution_pending"
+    exc = refused("CMP-4", item.save)
+    assert "转入方案待批前须先填写调查报告(CMP-4,000 篇十一 流程3)" in str(exc)
+    item = reload(item)
+    assert item.status == "investigating"
+    make(models.Investigation, complaint=item)
+    item.status = "solution_pending"
+    item.save()
+    assert models.Complaint.get_by_id(item.id).status == "solution_pending"
+
+
+# ---------------------------------------------------------------- CMP-5
+def pending(rule_id, target):
+    return [(a.step, a.required_role) for a in models.Approval.select().where(
+        models.Approval.rule == rule_id, models.Approval.target_id == target.id,
+        models.Approval.status == "pending").order_by(models.Approval.step)]
+
+
+def test_cmp5_major_complaint_notifies_manager_and_gm(app):
+    general = complaint(severity="general")
+    assert pending("CMP-5", general) == []
+    major = complaint(severity="major")
+    assert pending("CMP-5", major) == [(1, "manager"), (2, "gm")]
+    major.content = "补充说明"
+    major.save()
+    assert len(pending("CMP-5", major)) == 2
+
+
+def test_cmp5_when_severity_becomes_major(app):
+    item = complaint(severity="general")
+    item.severity = "major"
+    item.save()
+    assert pending("CMP-5", item) == [(1, "manager"), (2, "gm")]
+
+
+# ---------------------------------------------------------------- CMP-6
+def test_cmp6_a_new_solution_asks_the_gm(app):
+    item = move(complaint(), "investigating")
+    make(models.Investigation, complaint=item)
+    solution = make(models.Solution, complaint=item, proposal="赔偿误工损失")
+    assert pending("CMP-6", solution) == [(1, "gm")]
+    solution.customer_reply = "同意"
+    solution.save()
+    assert len(pending("CMP-6", solution)) == 1
+
+
+def test_cmp6_reply_needs_a_solution_approved_by_a_gm(app):
+    item = move(complaint(), "investigating", "solution_pending")
+    manager = make_user("jingli", roles=("manager",))
+    solution = make(models.Solution, complaint=item, proposal="退货", approved_by=manager)
+    item.status = "replied"
+    exc = refused("CMP-6", item.save)
+    assert "答复客户前处理方案须经总经理批准(CMP-6,000 篇十一 流程4)" in str(exc)
+    solution.approved_by = gm_user()
+    solution.save()
+    item = reload(item)
+    item.status = "replied"
+    item.save()
+    assert models.Complaint.get_by_id(item.id).status == "replied"
+
+
+# ---------------------------------------------------------------- CMP-7
+def test_cmp7_two_customer_notices_in_the_last_seven_days(app):
+    now = bj(2026, 6, 20, 12, 0)
+    item = complaint(received_at=now - datetime.timedelta(days=8))
+    young = complaint(received_at=now - datetime.timedelta(days=6))
+    make(models.ComplaintUpdate, complaint=item, at=now - datetime.timedelta(days=1), note="告知进展",
+         notified_customer=True)
+    make(models.ComplaintUpdate, complaint=item, at=now - datetime.timedelta(days=2), note="内部记录",
+         notified_customer=False)
+    late = make(models.ComplaintUpdate, complaint=item, at=now - datetime.timedelta(days=7, minutes=1),
+                note="告知进展", notified_customer=True)
+    assert list(models.Complaint.progress_lacking(now=now)) == [item]
+    late.at = now - datetime.timedelta(days=6, hours=23)
+    late.save()
+    assert list(models.Complaint.progress_lacking(now=now)) == []
+    assert young not in list(models.Complaint.progress_lacking(now=now))
+
+
+def test_cmp7_finished_complaints_are_not_flagged(app):
+    now = bj(2026, 6, 20, 12, 0)
+    item = complaint(received_at=now - datetime.timedelta(days=10))
+    move(item, "investigating", "solution_pending", "replied", "return_visit", "closed")
+    assert list(models.Complaint.progress_lacking(now=now)) == []
+
+
+# ---------------------------------------------------------------- CMP-8
+def test_cmp8_complainant_needs_a_return_visit_after_the_complaint(app):
+    now = bj(2026, 8, 1, 12, 0)
+    customer = make(models.Customer, name="回访客户")
+    quiet = make(models.Customer, name="无投诉客户")
+    complaint(customer=customer, received_at=bj(2026, 7, 10, 23, 30))
+    make(models.Visit, customer=customer, kind="return", visited_on=datetime.date(2026, 7, 9))
+    make(models.Visit, customer=customer, kind="visit", visited_on=datetime.date(2026, 7, 20))
+    assert list(models.Customer.missing_return_visit(now=now)) == [customer]
+    make(models.Visit, customer=customer, kind="return", visited_on=datetime.date(2026, 7, 10))
+    assert list(models.Customer.missing_return_visit(now=now)) == []
+    assert quiet not in list(models.Customer.missing_return_visit(now=now))
+
+
+def test_cmp8_this_year_is_the_beijing_year(app):
+    now = bj(2026, 3, 1, 12, 0)
+    last_year = make(models.Customer, name="去年投诉")
+    new_year = make(models.Customer, name="元旦投诉")
+    complaint(customer=last_year, received_at=bj(2025, 12, 31, 23, 30))
+    complaint(customer=new_year, received_at=bj(2026, 1, 1, 0, 30))  # 2025-12-31 16:30 UTC
+    assert list(models.Customer.missing_return_visit(now=now)) == [new_year]
+
+
+def test_cmp8_closing_needs_the_satisfaction_answer(app):
+    item = move(complaint(), "investigating", "solution_pending", "replied", "return_visit")
+    item.status = "closed"
+    exc = refused("CMP-8", item.save)
+    assert exc.violations[0].field == "satisfaction"
+    item = reload(item)
+    item.status = "closed"
+    item.satisfaction = "basically"
+    item.save()
+    assert models.Complaint.get_by_id(item.id).closed_at is not None
+
+
+# ---------------------------------------------------------------- CMP-9
+def test_cmp9_monthly_report_counts_by_beijing_month(app):
+    sales = make(models.Department, name="销售部")
+    last_evening = complaint(received_at=bj(2026, 3, 31, 23, 30), category="repair", plate_no="粤A00001",
+                             severity="major", department=sales)
+    complaint(received_at=bj(2026, 3, 1, 0, 30), category="service")   # 2026-02-28 16:30 UTC
+    complaint(received_at=bj(2026, 4, 1, 0, 30), category="service")   # 2026-03-31 16:30 UTC
+    complaint(received_at=bj(2026, 2, 28, 23, 59), category="product")
+    move(last_evening, "investigating", "solution_pending", "replied", "return_visit")
+    last_evening.satisfaction = "satisfied"
+    last_evening.closed_at = last_evening.received_at + datetime.timedelta(hours=36)
+    move(last_evening, "closed")
+    report = complaints.monthly_report(2026, 3, now=bj(2026, 4, 20, 0, 0))
+    assert report["total"] == 2
+    assert report["by_category"]["repair"] == 1 and report["by_category"]["service"] == 1
+    assert report["by_category"]["product"] == 0
+    assert report["by_department"] == {"销售部": 1, "未指定": 1}
+    assert report["by_severity"] == {"general": 1, "major": 1}
+    assert report["average_close_hours"] == 36.0
+    assert report["overdue"] == 1   # the open one received on 1 March
+    assert report["due_on"] == datetime.date(2026, 4, 10)
+    assert complaints.monthly_report(2026, 4, now=bj(2026, 4, 20, 0, 0))["total"] == 1
+    assert complaints.monthly_report(2026, 2, now=bj(2026, 4, 20, 0, 0))["total"] == 1
+
+
+def test_cmp9_month_end_complaint_typed_in_the_form_stays_in_its_month(app, admin_client):
+    obj = models.Complaint(received_at=bj(2026, 1, 31, 23, 30), complainant="王先生", content="服务态度差",
+                           category="service", status="received")
+    response = form_post(app, admin_client, models.Complaint, obj)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    stored = models.Complaint.get()
+    assert stored.received_at == datetime.datetime(2026, 1, 31, 15, 30)
+    assert complaints.monthly_report(2026, 1)["total"] == 1
+    assert complaints.monthly_report(2026, 2)["total"] == 0
+
+
+def test_cmp9_report_due_on_the_tenth_of_the_next_month(app):
+    assert complaints.report_due(datetime.date(2026, 4, 1)) == datetime.date(2026, 4, 10)
+    assert complaints.report_due(datetime.date(2026, 4, 30)) == datetime.date(2026, 4, 10)
+    policies.RULES["CMP-9"].configure(report_day=31)
+    assert complaints.report_due(datetime.date(2026, 2, 3)) == datetime.date(2026, 2, 28)
+
+
+# ---------------------------------------------------------------- CMP-10 and the workflow
+def test_cmp10_rejection_needs_the_reason_via_save(app):
+    item = complaint()
+    item.status = "rejected"
+    exc = refused("CMP-10", item.save)
+    assert "投诉不成立须填写已向客户说明的原因(CMP-10,000 篇四 第七条)" in str(exc)
+    assert exc.violations[0].field == "rejection_reason"
+    item = reload(item)
+    assert item.status == "received"
+    item.status = "rejected"
+    item.rejection_reason = "已超出质保期,已向客户说明"
+    item.save()
+    stored = models.Complaint.get_by_id(item.id)
+    assert stored.status == "rejected" and stored.closed_at is not None
+
+
+def test_cmp10_rejection_only_from_received(app):
+    item = move(complaint(), "investigating")
+    item.rejection_reason = "投诉不实,已说明"
+    item.status = "rejected"
+    exc = refused("CMP-10", item.save)
+    assert "才能判定为不成立" in str(exc)
+
+
+def test_cmp10_rejection_without_reason_refused_in_the_form(app, admin_client):
+    obj = models.Complaint(received_at=bj(2026, 3, 2, 9, 0), complainant="赵女士", content="要求退货",
+                           category="service", status="rejected", rejection_reason="")
+    response = form_post(app, admin_client, models.Complaint, obj)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "投诉不成立须填写已向客户说明的原因(CMP-10,000 篇四 第七条)" in html
+    assert models.Complaint.select().count() == 0
+
+
+def test_cmp10_workflow_moves_only_one_step_forward(app):
+    item = complaint()
+    item.status = "replied"
+    refused("CMP-10", item.save)
+    new = models.Complaint(complainant="孙先生", content="x", category="service", status="closed",
+                           satisfaction="satisfied")
+    refused("CMP-10", new.save)
+    item = reload(item)
+    move(item, "investigating", "solution_pending", "replied", "return_visit", "closed")
+    item.status = "investigating"
+    refused("CMP-10", item.save)
+    assert complaints.transition_errors(item, "received", before="investigating")
+    assert complaints.transition_errors(item, "investigating", before="received") == []
