@@ -285,15 +285,6 @@ def _money(value):
     return Decimal(value).quantize(Decimal("0.01"))
 
 
-def _add_working_days(day, count):
-    """Return the date ``count`` working days (Mon–Fri) after ``day``."""
-    while count > 0:
-        day += datetime.timedelta(days=1)
-        if day.weekday() < 5:
-            count -= 1
-    return day
-
-
 def _month_start(day, shift=0):
     """Return the first day of the month ``shift`` months from ``day``'s month."""
     index = day.year * 12 + day.month - 1 + shift
@@ -453,7 +444,9 @@ def _seed_customers(ctx, count=64):
             owner=owner,
             department=owner.department,
             confidentiality=confidentiality,
-            consent_at=created_at + datetime.timedelta(minutes=rng.randint(5, 90)) if rng.random() < 0.88 else None,
+            # CUS-3: an ID number or bank account is kept only with the customer's consent recorded.
+            consent_at=(created_at + datetime.timedelta(minutes=rng.randint(5, 90))
+                        if rng.random() < 0.88 or i in sensitive_idx else None),
             licence_no=credit if rng.random() < 0.85 else "",
             tax_no=credit if rng.random() < 0.8 else "",
             id_number=_id_number(rng, id_region) if i in sensitive_idx else "",
@@ -469,11 +462,11 @@ def _seed_customers(ctx, count=64):
     with _acting_as(ctx.users["sales"]):
         for fields, slug, area_code, city, last_days_ago, created_on in specs:
             customer = models.Customer.create(**fields)
-            ctx.customers.append(customer)
             ctx.city_of[customer.id] = city
             _seed_contacts(ctx, customer, slug, area_code)
-            customer.last_contact_at = _seed_communications(ctx, customer, last_days_ago, created_on)
-            customer.save()
+            # CUS-1 computes last_contact_at from each communication; keep the row as saved.
+            _seed_communications(ctx, customer, last_days_ago, created_on)
+            ctx.customers.append(models.Customer.get_by_id(customer.id))
 
 
 def _seed_contacts(ctx, customer, slug, area_code):
@@ -489,7 +482,7 @@ def _seed_contacts(ctx, customer, slug, area_code):
             phone=ctx.landline(area_code) if rng.random() < 0.7 else "",
             email=f"{mail}@{slug}.com" if rng.random() < 0.8 else "",
             birthday=datetime.date(rng.randint(1962, 1996), rng.randint(1, 12), rng.randint(1, 28))
-            if rng.random() < 0.6 else None,
+            if rng.random() < 0.6 and customer.consent_at else None,  # CUS-3
             is_primary=n == 0,
         )
         if n == 0:
@@ -532,6 +525,8 @@ def _seed_visits(ctx):
                     plan.status = "submitted"
                     plan.save()
                 if status == "approved":
+                    # VIS-1: the department manager reviewed the submitted plan before the month began.
+                    _confirm_approvals(ctx, plan, ctx.at(start - datetime.timedelta(days=1), 17), "同意。")
                     plan.status = "approved"
                     plan.save()
                 for customer in rng.sample(own_customers, rng.randint(4, 6)):
@@ -597,30 +592,61 @@ def _seed_partners(ctx):
 
 
 # ---------------------------------------------------------------- credit and sales
+def _confirm_approvals(ctx, record, at, comment):
+    """Approve the pending approvals of ``record`` as its department's manager did at ``at``."""
+    for approval in models.Approval.select().where(
+            models.Approval.target_model == type(record).__name__, models.Approval.target_id == record.id,
+            models.Approval.status == "pending"):
+        department = approval.department
+        decider = department.manager if department is not None and department.manager_id else ctx.users["manager"]
+        decided_at = ctx.past(at)
+        with _acting_as(decider):
+            approval.requested_at = min(approval.requested_at, decided_at - datetime.timedelta(hours=3))
+            approval.status = "approved"
+            approval.decided_by = decider
+            approval.decided_at = decided_at
+            approval.comment = comment
+            approval.save()
+
+
 def _seed_sales(ctx):
     """Create contracts, credit lines, shipments and payments."""
     rng = ctx.rng
     seq_by_year = {}
     statuses = ctx.spread([c for c, _ in models.CONTRACT_STATUS], 60, weights=(1, 2, 6, 4, 1))
+    archived = {f.customer_id for f in ctx.files if f.kind == "customer"}
     credit_customers = []
     with _acting_as(ctx.users["sales"]):
         for customer in ctx.customers:
             if customer.stage == "prospect" and rng.random() < 0.7:
                 continue
+            documented = customer.licence_no and customer.tax_no and customer.bank_account
+            signed_before = False
             for _ in range(rng.randint(1, 2)):
                 status = statuses.pop() if statuses else "signed"
                 big = rng.random() < 0.4
                 amount = rng.randrange(100000, 800000, 1000) if big else rng.randrange(8000, 99000, 500)
+                if not documented and not signed_before and status not in ("draft", "terminated"):
+                    # CTR-2: without licence, tax and bank documents a new customer signs only small contracts.
+                    amount = min(amount, rng.randrange(8000, 49500, 500))
                 signed_on = None
                 if status in ("signed", "completed", "terminated"):
                     signed_on = ctx.day(rng.randint(20, 500))
                 year = (signed_on or ctx.today).year
                 seq_by_year[year] = seq_by_year.get(year, 0) + 1
-                models.Contract.create(customer=customer, number=f"HT{year}-{seq_by_year[year]:04d}",
-                                       kind=rng.choice(("distribution", "distribution", "direct")),
-                                       amount=_money(amount), signed_on=signed_on, status=status,
-                                       has_settlement_terms=rng.random() < 0.9)
-            if customer.stage != "prospect" and customer.licence_no and len(credit_customers) < len(ctx.customers) // 2:
+                contract = models.Contract.create(customer=customer, number=f"HT{year}-{seq_by_year[year]:04d}",
+                                                  kind=rng.choice(("distribution", "distribution", "direct")),
+                                                  amount=_money(amount), signed_on=signed_on, status=status,
+                                                  has_settlement_terms=rng.random() < 0.9)
+                if signed_on is not None and contract.status != status:
+                    # CTR-1: the manager approved the large contract before it was signed.
+                    _confirm_approvals(ctx, contract, ctx.at(signed_on - datetime.timedelta(days=1), 15), "同意签订。")
+                    contract.status = status
+                    contract.save()
+                signed_before = signed_before or status in ("signed", "completed")
+            # CRD-1: credit only for a customer with an archive, a licence and a signed contract.
+            if (customer.stage != "prospect" and customer.licence_no and customer.id in archived and signed_before
+                    and len(credit_customers) < len(ctx.customers) // 2):
                 credit_customers.append(customer)
         for customer in ctx.customers:
             if customer in credit_customers:
@@ -636,20 +662,28 @@ def _seed_credit_customer(ctx, customer):
     valid_from = ctx.day(rng.randint(30, 500))
     valid_to = valid_from + datetime.timedelta(days=365)
     status = "expired" if valid_to < ctx.today else ("suspended" if rng.random() < 0.12 else "active")
-    models.CreditLine.create(customer=customer, limit=_money(limit), valid_from=valid_from, valid_to=valid_to,
-                             status=status)
+    # The line was active while the shipments below were made (CRD-4); it expires or is suspended after.
+    line = models.CreditLine.create(customer=customer, limit=_money(limit), valid_from=valid_from, valid_to=valid_to,
+                                    status="active")
     outstanding = Decimal(0)
-    days = sorted((rng.randint(3, min(300, (ctx.today - valid_from).days)) for _ in range(rng.randint(1, 4))),
-                  reverse=True)
+    first, last = max(3, (ctx.today - valid_to).days), min(300, (ctx.today - valid_from).days)
+    days = sorted((rng.randint(first, last) for _ in range(rng.randint(2, 5))), reverse=True)
     for days_ago in days:
         shipped_on = ctx.day(days_ago)
         amount = _money(limit * rng.uniform(0.15, 0.65))
         prepaid = rng.random() < 0.15
         over_limit = not prepaid and outstanding + amount > limit
+        if over_limit and amount * 3 >= limit:
+            # CRD-3: an over-limit shipment must stay under a third of the limit.
+            amount = _money(limit * rng.uniform(0.15, 0.32))
+            over_limit = outstanding + amount > limit
         shipment = models.Shipment.create(
             customer=customer, invoice_no=ctx.next_invoice(), amount=amount, shipped_on=shipped_on,
             over_limit=over_limit, prepaid=prepaid,
             signed_by=ctx.departments[customer.owner.department.name].manager if over_limit else customer.owner)
+        if days_ago > 5:
+            # CRD-3/CRD-5: the regional manager signed the over-limit or on-hold shipment.
+            _confirm_approvals(ctx, shipment, ctx.at(shipped_on, 9), "同意发货，月底前回款。")
         if prepaid:
             models.Payment.create(customer=customer, amount=amount, received_on=shipped_on - datetime.timedelta(days=2),
                                   shipment=shipment)
@@ -664,6 +698,9 @@ def _seed_credit_customer(ctx, customer):
             received_on = min(shipped_on + datetime.timedelta(days=rng.randint(5, 40)), ctx.day(1))
             models.Payment.create(customer=customer, amount=paid, received_on=received_on, shipment=shipment)
         outstanding += amount - paid
+    if status != "active":
+        line.status = status
+        line.save()
 
 
 def _seed_prepaid_shipments(ctx, customer):
@@ -684,9 +721,10 @@ def _seed_archive_files(ctx):
     rng = ctx.rng
     vehicle_customers = [c for c in ctx.customers if c.industry in ("汽车销售", "交通运输", "物流运输")]
     project_customers = [c for c in ctx.customers if c.industry in ("建筑工程", "建材", "机械制造", "银行")]
-    plan = (("customer", 10), ("new_vehicle", 8), ("after_sales", 6), ("project", 5))
+    # Customer archives for a third of the customers: CRD-1 grants credit only to archived customers.
+    plan = (("customer", 22), ("new_vehicle", 8), ("after_sales", 6), ("project", 5))
     prefixes = {"customer": "KHDA", "new_vehicle": "XCDA", "after_sales": "SHDA"}
-    levels = ctx.spread([c for c, _ in models.CONFIDENTIALITY], 29, weights=(7, 2, 1))
+    levels = ctx.spread([c for c, _ in models.CONFIDENTIALITY], sum(n for _, n in plan), weights=(7, 2, 1))
     seq = {}
     projects = []
     with _acting_as(ctx.users["archivist"]):
@@ -733,49 +771,36 @@ def _create_file(ctx, number, title, customer, kind, level, opened_on):
 
 
 def _seed_handovers(ctx):
-    """Create handovers (ARC-8): on time, late and still missing, with ARC-9 penalties."""
+    """Create handovers (ARC-8): on time, late and still missing; ARC-9 computes their penalties."""
+    from policies.archives import handover_due_on
     rng = ctx.rng
     kinds = {"new_vehicle": "sales", "after_sales": "after_sales", "project": "project"}
     outcomes = ctx.spread(("on_time", "late", "missing"), 19, weights=(6, 3, 1))
-    penalties = []
     with _acting_as(ctx.users["archivist"]):
         for archive in ctx.files:
             kind = kinds.get(archive.kind)
             if kind is None:
                 continue
-            event_on = ctx.day(rng.randint(4, 100))
+            outcome = outcomes.pop() if outcomes else "on_time"
+            # A still-missing file is recent: ARC-9 fines it again every working day until it is handed over.
+            event_on = ctx.day(rng.randint(8, 12) if outcome == "missing" else rng.randint(4, 100))
+            due_on = handover_due_on(kind, event_on)
             if kind == "sales":
-                due_on = _add_working_days(event_on, 3)
                 handed_by = archive.customer.owner
             elif kind == "after_sales":
-                due_on = _add_working_days(event_on, 1)
                 handed_by = rng.choice(ctx.users_with("service"))
             else:
-                due_on = event_on + datetime.timedelta(days=5)
                 handed_by = ctx.users["manager"]
-            outcome = outcomes.pop() if outcomes else "on_time"
             handed_on = None
             if outcome == "on_time":
                 handed_on = due_on - datetime.timedelta(days=rng.randint(0, 1))
             elif outcome == "late":
-                handed_on = due_on + datetime.timedelta(days=rng.randint(2, 9))
+                handed_on = due_on + datetime.timedelta(days=rng.randint(1, 4))
             if handed_on is not None and handed_on >= ctx.today:
                 handed_on = ctx.day(1)
             items = list(archive.items)
-            handover = models.Handover.create(file=archive, handed_by=handed_by, kind=kind, event_on=event_on,
-                                              handed_on=handed_on, due_on=due_on,
-                                              missing_items=sum(1 for item in items if not item.present))
-            if handed_on is not None and handed_on > due_on:
-                penalties.append((handed_by, Decimal(50), handed_on, handover,
-                                  f"{archive.number} 逾期 {(handed_on - due_on).days} 天移交"))
-            unsigned = [item for item in items if not item.customer_signed]
-            if handed_on is not None and unsigned:
-                rate = Decimal(50) if kind == "after_sales" else Decimal(20)
-                penalties.append((handed_by, rate * len(unsigned), handed_on, handover,
-                                  f"{archive.number} {len(unsigned)} 项材料缺客户签字"))
-        for user, amount, on, handover, note in penalties[:8]:
-            models.Penalty.create(user=user, rule="ARC-9", amount=_money(amount), on=on,
-                                  source=f"Handover#{handover.id}", note=note)
+            models.Handover.create(file=archive, handed_by=handed_by, kind=kind, event_on=event_on,
+                                   handed_on=handed_on, missing_items=sum(1 for item in items if not item.present))
 
 
 def _seed_destructions(ctx):
@@ -787,9 +812,10 @@ def _seed_destructions(ctx):
         for archive, reason in zip(candidates, reasons):
             archive.retain_until = ctx.day(rng.randint(40, 200))
             archive.save()
-            models.Destruction.create(file=archive, reason=reason, approved_by=ctx.users["gm"],
-                                      destroyed_on=ctx.day(rng.randint(5, 30)),
-                                      method=rng.choice([c for c, _ in models.DESTRUCTION_METHOD]))
+            destruction = models.Destruction.create(file=archive, reason=reason, approved_by=ctx.users["gm"],
+                                                    destroyed_on=ctx.day(rng.randint(5, 30)),
+                                                    method=rng.choice([c for c, _ in models.DESTRUCTION_METHOD]))
+            _decide_approvals(ctx, destruction, "approved", ctx.at(destruction.destroyed_on, 9), "同意销毁。")
             archive.status = "destroyed"
             archive.save()
 
@@ -810,14 +836,24 @@ def _seed_access_requests(ctx):
     with _acting_as(ctx.users["archivist"]):
         for username, purpose, reason in internal:
             status = statuses.pop()
-            models.AccessRequest.create(applicant=ctx.users[username], file=rng.choice(files), purpose=purpose,
-                                        reason=reason, dept_head_signed=status != "rejected" or rng.random() < 0.5,
-                                        status=status, created_at=ctx.office_time(ctx.day(rng.randint(1, 40))))
+            request = models.AccessRequest.create(
+                applicant=ctx.users[username], file=rng.choice(files), purpose=purpose, reason=reason,
+                dept_head_signed=status != "rejected" or rng.random() < 0.5, status=status,
+                created_at=ctx.office_time(ctx.day(rng.randint(1, 40))))
+            _decide_access(ctx, request)
         for name, letter, purpose, reason in external:
             status = statuses.pop()
-            models.AccessRequest.create(external_name=name, intro_letter_no=letter, file=rng.choice(files),
-                                        purpose=purpose, reason=reason, dept_head_signed=True, status=status,
-                                        created_at=ctx.office_time(ctx.day(rng.randint(1, 40))))
+            request = models.AccessRequest.create(
+                external_name=name, intro_letter_no=letter, file=rng.choice(files), purpose=purpose, reason=reason,
+                dept_head_signed=True, status=status, created_at=ctx.office_time(ctx.day(rng.randint(1, 40))))
+            _decide_access(ctx, request)
+
+
+def _decide_access(ctx, request):
+    """Decide the ARC-3 approvals of a classified file's access request that is no longer pending."""
+    if request.status != "pending":
+        _decide_approvals(ctx, request, request.status, request.created_at + datetime.timedelta(hours=3),
+                          "同意查阅。" if request.status == "approved" else "手续不全，不予查阅。")
 
 
 def _seed_loans(ctx):
@@ -845,6 +881,7 @@ def _seed_loans(ctx):
             request = models.BorrowRequest.create(
                 borrower=borrower, file=archive, copies=rng.randint(1, 2), reason=rng.choice(reasons), days=days,
                 dept_head_signed=True, status="pending", created_at=lent_at - datetime.timedelta(hours=3))
+            _decide_approvals(ctx, request, "approved", lent_at - datetime.timedelta(hours=1))
             request.status = "approved"
             request.save()
             _lend(ctx, archive, borrower, request, lent_at, days, state)
@@ -859,9 +896,9 @@ def _seed_loans(ctx):
                 borrower = rng.choice(cleared if archive.confidentiality != "normal" else staff)
                 request = models.BorrowRequest.create(
                     borrower=borrower, file=archive, copies=1, reason=rng.choice(reasons), days=rng.randint(1, 3),
-                    dept_head_signed=status == "pending" or rng.random() < 0.5, status="pending",
-                    created_at=ctx.office_time(ctx.day(rng.randint(0, 6))))
+                    dept_head_signed=True, status="pending", created_at=ctx.office_time(ctx.day(rng.randint(0, 6))))
                 if status == "rejected":
+                    _decide_approvals(ctx, request, "rejected", request.created_at + datetime.timedelta(hours=2))
                     request.status = "rejected"
                     request.save()
 
@@ -872,8 +909,7 @@ def _lend(ctx, archive, borrower, request, lent_at, days, state):
     due_at = lent_at + datetime.timedelta(days=days)
     loan = models.Loan.create(request=request, file=archive, borrower=borrower,
                               copies=request.copies if request else 1, lent_at=lent_at, due_at=due_at)
-    archive.status = "on_loan"
-    archive.save()
+    # ARC-2 keeps the file's status in step with the ledger (on loan now, in store after a complete return).
     if state == "returned":
         back_on = lent_at.date() + datetime.timedelta(days=rng.randint(0, days))
         returned_at = ctx.at(back_on, rng.randint(9, 16), rng.choice((0, 20, 40)))
@@ -883,8 +919,20 @@ def _lend(ctx, archive, borrower, request, lent_at, days, state):
         loan.returned_complete = True
         loan.checked_by = ctx.users["archivist"]
         loan.save()
-        archive.status = "in_store"
-        archive.save()
+
+
+def _decide_approvals(ctx, record, status, at, comment=None):
+    """Decide the pending approvals of ``record`` (ARC-3/5/10/11) as the GM or the sales manager would have."""
+    for approval in models.Approval.select().where(
+            models.Approval.target_model == type(record).__name__, models.Approval.target_id == record.id,
+            models.Approval.status == "pending"):
+        decider = ctx.users["gm"] if approval.required_role == "gm" else ctx.users["manager"]
+        with _acting_as(decider):
+            approval.status = status
+            approval.decided_by = decider
+            approval.decided_at = ctx.past(at)
+            approval.comment = comment or ("同意借阅。" if status == "approved" else "理由不充分，暂不外借。")
+            approval.save()
 
 
 def _seed_inspections(ctx):
@@ -1048,13 +1096,27 @@ def _seed_service_orders(ctx):
                 product_model=product_model, purchase_date=ctx.day(rng.randint(30, 900)),
                 fault="新车加装，按标准方案安装调试。" if kind == "install" else rng.choice(PRODUCT_FAULTS[product_model]),
                 technician=rng.choice(technicians) if status != "pending" else None,
-                fee=_money(rng.choice((0, 0, 80, 150, 260, 480))), status=status)
+                fee=_money(rng.choice((0, 0, 80, 150, 260, 480))),
+                status="cancelled" if status == "cancelled" else "pending")
             if kind == "repair" and rng.random() < 0.6:
                 order.old_terminal_no = f"ZD{rng.randint(10 ** 9, 10 ** 10 - 1)}"
                 order.new_terminal_no = f"ZD{rng.randint(10 ** 9, 10 ** 10 - 1)}"
                 if rng.random() < 0.6:
                     order.old_sim = f"8986{rng.randint(10 ** 15, 10 ** 16 - 1)}"
                     order.new_sim = f"8986{rng.randint(10 ** 15, 10 ** 16 - 1)}"
+            order.save()
+            if status in ("pending", "cancelled"):
+                continue
+            # SRV-1: the manager approved the new order before it was dispatched.
+            with _acting_as(ctx.users["manager"]):
+                for approval in models.Approval.select().where(
+                        models.Approval.target_model == "ServiceOrder", models.Approval.target_id == order.id,
+                        models.Approval.status == "pending"):
+                    approval.status = "approved"
+                    approval.decided_by = ctx.users["manager"]
+                    approval.decided_at = approval.requested_at + datetime.timedelta(hours=2)
+                    approval.save()
+            order.status = status
             order.save()
 
 
@@ -1076,12 +1138,23 @@ def _seed_receptions(ctx):
             days = rng.randint(-10, -1) if status == "planned" else rng.randint(1, 60)
             if status in ("pending", "approved"):
                 days = rng.randint(-12, -2)
-            models.Reception.create(
+            reception = models.Reception.create(
                 visitor_org=org, customer=customer, visit_on=ctx.day(days), guest_class=guest_class, guests=guests,
                 companions=companions + (1 if guest_class == "A" and rng.random() < 0.5 else 0),
                 host=hosts[0] if guest_class == "A" else rng.choice(hosts[1:]),
                 cost_per_person=_money(rng.randrange(cap[guest_class] // 2, cap[guest_class] + 1, 10)),
                 gifts=gifts, gift_value=_money(gift_value), status=status)
+            if status not in ("approved", "done"):
+                continue
+            # RCP-3: an important gift of an approved reception was approved by the gm.
+            with _acting_as(ctx.users["gm"]):
+                for approval in models.Approval.select().where(
+                        models.Approval.target_model == "Reception", models.Approval.target_id == reception.id,
+                        models.Approval.status == "pending"):
+                    approval.status = "approved"
+                    approval.decided_by = ctx.users["gm"]
+                    approval.decided_at = approval.requested_at + datetime.timedelta(hours=2)
+                    approval.save()
 
 
 def _seed_move_outs(ctx):
@@ -1221,8 +1294,8 @@ def seed_demo(today: datetime.date | None = None, rng_seed: int = 2026) -> dict[
         _seed_visits(ctx)
         _seed_surveys(ctx)
         _seed_partners(ctx)
-        _seed_sales(ctx)
         _seed_archive_files(ctx)
+        _seed_sales(ctx)
         _seed_handovers(ctx)
         _seed_destructions(ctx)
         _seed_access_requests(ctx)

@@ -1,1 +1,54 @@
-"""Rules of the moveout area (see DOMAIN.md)."""
+"""Rules of the move-out area: the checklist and the three departments' sign-off (001 第3篇)."""
+from playhouse.signals import post_save
+from playhouse.signals import pre_save
+
+import models
+from policies import approvals
+from policies.engine import BLOCK
+from policies.engine import rule
+
+MOV_1 = rule(
+    "MOV-1", "客户迁出会签", "001 第3篇 三/四", BLOCK,
+    quote="客戶服務部收到申請表后,通知工程部、保安部驗房,共同填寫客戶遷出申請表,并交到財務部(單元內若有損壞,應注明地點及應賠金額)。",
+)
+
+# What must hold before customer service closes a move-out (三 管理标准 2–4, 四 工作流程 3–4).
+CHECKLIST = (
+    ("keys_returned", "客户出入证及单元钥匙尚未交回"),
+    ("arrears_cleared", "客户尚有拖欠费用未结清"),
+    ("unit_restored", "房态尚未按物业要求恢复"),
+    ("engineering_signed", "工程部尚未验房签字"),
+    ("finance_signed", "财务部尚未结算签字"),
+    ("security_signed", "保安部尚未检查签字"),
+)
+# Role codes of the three departments that sign a move-out in parallel (四 工作流程 3–4).
+SIGN_OFF_ROLES = ["engineering", "finance", "security"]
+
+
+@pre_save(sender=models.MoveOut, name="MOV-1")
+def complete_after_checklist(sender, instance, created):
+    """Refuse completing a move-out before every checklist item and sign-off is done."""
+    if not MOV_1.on() or instance.status != "completed":
+        return
+    for name, message in CHECKLIST:
+        if not getattr(instance, name):
+            MOV_1.refuse(instance, f"{message}，不能办结迁出", field=name)
+
+
+@pre_save(sender=models.MoveOut, name="MOV-1/signing")
+def note_signing_starts(sender, instance, created):
+    """Note whether this save moves the move-out into signing."""
+    instance.__dict__.pop("_mov1_signing", None)
+    if not MOV_1.on() or instance.status != "signing":
+        return
+    stored = None if instance.id is None else models.MoveOut.get_or_none(models.MoveOut.id == instance.id)
+    if stored is None or stored.status != "signing":
+        instance.__dict__["_mov1_signing"] = True
+
+
+@post_save(sender=models.MoveOut, name="MOV-1/approve")
+def signing_asks_three_departments(sender, instance, created):
+    """Ask engineering, finance and security to sign the move-out."""
+    if instance.__dict__.pop("_mov1_signing", False):
+        approvals.require(instance, "MOV-1", SIGN_OFF_ROLES,
+                          summary=f"{instance.tenant.name} {instance.unit} 迁出会签"[:255])

@@ -1,1 +1,35 @@
-"""Rules of the qc area (see DOMAIN.md)."""
+"""Rules of QC groups: meet at least monthly, never pause more than half a year (001 第9篇 第五条)."""
+import datetime
+
+import models
+from policies.engine import FLAG
+from policies.engine import flag
+from policies.engine import rule
+
+# The source says "每月應不少于一次" without a setting of its own: one month is the meeting interval.
+QC_1 = rule(
+    "QC-1", "QC小组活动频次", "001 第9篇 第五条", FLAG,
+    settings={"meeting_months": 1, "max_pause_months": 6},
+    labels={"meeting_months": "活动间隔上限(月)", "max_pause_months": "停止活动上限(月)"},
+    quote="各質量管理(qc)小組停止活動不得超過半年,如遇特殊情需及時向公司綜合部進行原因說明。",
+)
+
+
+def local_today():
+    """Return today's date in the display zone (Asia/Shanghai)."""
+    from views.fields import to_local
+    return to_local(models.utcnow()).date()
+
+
+def months_before(day, months):
+    """Return the same day ``months`` calendar months before ``day`` (clamped to the month's end)."""
+    index = day.year * 12 + day.month - 1 - months
+    year, month = divmod(index, 12)
+    month += 1
+    following = datetime.date(year + month // 12, month % 12 + 1, 1)
+    last_day = (following - datetime.timedelta(days=1)).day
+    return datetime.date(year, month, min(day.day, last_day))
+
+
+flag(QC_1, models.QCGroup, models.QCGroup.inactive, badge="warning")
+flag(QC_1, models.QCGroup, models.QCGroup.paused_too_long, badge="danger")

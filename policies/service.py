@@ -1,1 +1,101 @@
-"""Rules of the service area (see DOMAIN.md)."""
+"""Rules of the service area: service orders, their approval and replacements (000 篇七)."""
+from peewee import ForeignKeyField
+from playhouse.signals import post_save
+from playhouse.signals import pre_save
+
+import models
+from policies import approvals
+from policies.engine import APPROVE
+from policies.engine import BLOCK
+from policies.engine import rule
+
+SRV_1 = rule(
+    "SRV-1", "维修服务单审批与登记", "000 篇七 2–3", APPROVE,
+    quote="經(jīng)gps事業(yè)部經(jīng)理審批《安裝任務(wù)派工單》和《維修服務(wù)單》,安排合適的維修人員。",
+)
+
+SRV_2 = rule(
+    "SRV-2", "更换终端与SIM卡登记", "000 篇七 5–6", BLOCK,
+    quote="如需返修,維護人員須將車牌號,故障現(xiàn)象寫在紙膠帶上粘貼在終端上,并將原終端號與更新的終端號填寫在《維修服務(wù)單》上。",
+)
+
+# 000 篇七 2: what the service desk writes down when a repair call comes in (applied to installs too).
+REQUIRED_FIELDS = (
+    ("customer", "请填写客户名称"),
+    ("address", "请填写具体地址"),
+    ("contact_phone", "请填写联系方式"),
+    ("product_model", "请填写商品型号"),
+    ("purchase_date", "请填写购买日期"),
+    ("fault", "请填写故障现象"),
+)
+# Statuses an order reaches only after the manager approved it.
+DISPATCHED = ("dispatched", "completed")
+
+# SRV-2: a repair order counts as a replacement (返修换机 / 换卡) as soon as either number of a pair is
+# entered; both numbers are then required. An install order records only the new terminal and SIM.
+PAIRS = (
+    ("old_terminal_no", "new_terminal_no", "更换终端须同时登记原终端号和新终端号"),
+    ("old_sim", "new_sim", "更换SIM卡须同时登记原SIM卡号和新SIM卡号"),
+)
+
+
+def _missing(instance, name):
+    field = instance._meta.fields[name]
+    if isinstance(field, ForeignKeyField):
+        return getattr(instance, field.object_id_name) is None
+    value = getattr(instance, name)
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+@pre_save(sender=models.ServiceOrder, name="SRV-1/fields")
+def order_records_the_call(sender, instance, created):
+    """Refuse a service order missing customer, address, contact, model, purchase date or fault."""
+    if not SRV_1.on():
+        return
+    for name, message in REQUIRED_FIELDS:
+        if _missing(instance, name):
+            SRV_1.refuse(instance, message, field=name)
+
+
+@pre_save(sender=models.ServiceOrder, name="SRV-1/dispatch")
+def dispatch_after_approval(sender, instance, created):
+    """Refuse dispatching an order the manager has not approved."""
+    if not SRV_1.on() or instance.status not in DISPATCHED:
+        return
+    if instance.id is None:
+        SRV_1.refuse(instance, "新建服务单须经部门经理审批后方可派工", field="status")
+        return
+    stored = models.ServiceOrder.get_or_none(models.ServiceOrder.id == instance.id)
+    if stored is not None and stored.status in DISPATCHED:
+        return
+    asked = models.Approval.select().where(
+        models.Approval.target_model == "ServiceOrder", models.Approval.target_id == instance.id,
+        models.Approval.rule == "SRV-1")
+    if asked.where(models.Approval.status == "pending").exists():
+        SRV_1.refuse(instance, "服务单尚待部门经理审批，不能派工", field="status")
+    elif asked.exists() and not asked.where(models.Approval.status == "approved").exists():
+        SRV_1.refuse(instance, "服务单未获部门经理批准，不能派工", field="status")
+
+
+@post_save(sender=models.ServiceOrder, name="SRV-1")
+def new_order_needs_manager(sender, instance, created):
+    """Ask a manager to approve each new service order."""
+    if not created or not SRV_1.on() or instance.status == "cancelled":
+        return
+    # The manager of the department that recorded the order decides (current_actor is a User or an id).
+    actor = models.current_actor.get()
+    recorder = models.User.get_or_none(models.User.id == getattr(actor, "id", actor)) if actor else None
+    approvals.require(instance, "SRV-1", ["manager"], department=recorder.department_id if recorder else None,
+                      summary=f"{instance.choice_label('kind')}单 {instance.number} {instance.product_model}"[:255])
+
+
+@pre_save(sender=models.ServiceOrder, name="SRV-2")
+def replacement_records_both_numbers(sender, instance, created):
+    """Refuse a replacement that records only one of the old and new terminal or SIM numbers."""
+    if not SRV_2.on() or instance.kind != "repair":
+        return
+    for old, new, message in PAIRS:
+        old_missing = _missing(instance, old)
+        new_missing = _missing(instance, new)
+        if old_missing != new_missing:
+            SRV_2.refuse(instance, message, field=old if old_missing else new)

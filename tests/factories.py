@@ -42,6 +42,31 @@ def default_value(model, field):
     raise TypeError(f"no default for {model.__name__}.{field.name}")
 
 
+# Values block rules require that the schema alone cannot tell, by model name (rule id in the comment).
+VALID = {
+    # ARC-4: a borrow request states its reason and carries the department head's sign-off.
+    "BorrowRequest": lambda: dict(reason="核对合同原件", dept_head_signed=True),
+    # SRV-1: a service order records address, contact, model, purchase date and fault.
+    "ServiceOrder": lambda: dict(address="杭州市西湖区文三路90号", contact_phone="13805710001", product_model="GT-06N",
+                                 purchase_date=datetime.date(2026, 1, 5), fault="终端无法定位"),
+    # CRD-1: an active credit line needs the customer's archive (with licence), a signed contract.
+    "CreditLine": lambda: dict(customer=credit_ready_customer()),
+    # CRD-4: a customer without a credit line ships only prepaid.
+    "Shipment": lambda: dict(prepaid=True),
+}
+
+
+def credit_ready_customer(**fields):
+    """Return a customer that may be granted credit (CRD-1): archive, licence number, signed contract."""
+    fields.setdefault("licence_no", f"91330100MA{next(_seq):08d}")
+    customer = make(models.Customer, **fields)
+    make(models.ArchiveFile, number=f"KHDA-T{customer.id:05d}", title=f"{customer.name}客户档案",
+         customer=customer, kind="customer")
+    make(models.Contract, customer=customer, number=f"HT-T{customer.id:05d}", amount=decimal.Decimal("20000"),
+         status="signed", signed_on=datetime.date(2026, 1, 5))
+    return customer
+
+
 def build(model, **overrides):
     """Return an unsaved ``model`` with every required field filled (FK targets are saved)."""
     auto = (model.admin_options().get("auto_number") or (None,))[0] if hasattr(model, "admin_options") else None
@@ -54,6 +79,7 @@ def build(model, **overrides):
         if field.null or field.default is not None:
             continue
         values[name] = default_value(model, field)
+    values.update(VALID.get(model.__name__, dict)())
     values.update(overrides)
     return model(**values)
 

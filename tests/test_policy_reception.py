@@ -1,0 +1,115 @@
+"""Reception rules at their boundaries: cost caps, companions, important gifts."""
+import decimal
+
+import pytest
+
+import models
+import policies
+from conftest import submit
+from factories import build
+from factories import form_data
+from factories import make
+from factories import view_for
+
+
+def reception(**fields):
+    fields.setdefault("visitor_org", "杭州市商务局考察团")
+    return build(models.Reception, **fields)
+
+
+def gm_approvals():
+    return models.Approval.select().where(models.Approval.rule == "RCP-3")
+
+
+@pytest.mark.parametrize("guest_class, cap", [("A", "500"), ("B", "300"), ("C", "200"), ("D", "150")])
+def test_rcp1_cap_allowed_one_cent_more_refused(app, guest_class, cap):
+    reception(guest_class=guest_class, cost_per_person=decimal.Decimal(cap)).save()
+    with pytest.raises(policies.PolicyViolation) as exc:
+        reception(guest_class=guest_class, cost_per_person=decimal.Decimal(cap) + decimal.Decimal("0.01")).save()
+    assert exc.value.rule_id == "RCP-1" and exc.value.field == "cost_per_person"
+    assert f"{guest_class}类接待人均费用不得超过 {cap} 元(RCP-1,000 篇六 三1)" in str(exc.value)
+    assert models.Reception.select().count() == 1
+
+
+def test_rcp1_refused_in_the_generated_form(app, admin_client):
+    data = form_data(view_for(app, models.Reception),
+                     reception(guest_class="B", guests=2, companions=1, cost_per_person=decimal.Decimal("300.01")))
+    response = submit(admin_client, "/admin/reception/new/", data)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "B类接待人均费用不得超过 300 元(RCP-1,000 篇六 三1)" in html
+    assert 'id="cost_per_person"' in html and "is-invalid" in html
+    assert models.Reception.select().count() == 0
+
+
+def test_rcp1_setting_and_switch_take_effect_at_once(app):
+    policies.RULES["RCP-1"].configure(cap_d=180)
+    reception(guest_class="D", cost_per_person=decimal.Decimal("180")).save()
+    with pytest.raises(policies.PolicyViolation):
+        reception(guest_class="D", cost_per_person=decimal.Decimal("181")).save()
+    policies.RULES["RCP-1"].configure(enabled=False)
+    reception(guest_class="D", cost_per_person=decimal.Decimal("999")).save()
+
+
+@pytest.mark.parametrize("guests, needed", [(4, 1), (5, 2), (10, 2), (11, 3)])
+def test_rcp2_companions_computed_when_left_at_zero(app, guests, needed):
+    row = reception(guests=guests, companions=0)
+    row.save()
+    assert models.Reception.get_by_id(row.id).companions == needed
+    assert models.RuleEvent.select().where(models.RuleEvent.rule == "RCP-2",
+                                           models.RuleEvent.kind == "compute").count() == 1
+
+
+@pytest.mark.parametrize("guests, needed", [(4, 1), (5, 2), (10, 2), (11, 3)])
+def test_rcp2_fewer_companions_refused(app, guests, needed):
+    reception(guests=guests, companions=needed).save()
+    if needed > 1:
+        with pytest.raises(policies.PolicyViolation) as exc:
+            reception(guests=guests, companions=needed - 1).save()
+        assert exc.value.rule_id == "RCP-2" and exc.value.field == "companions"
+        assert f"公司陪同人员不得少于 {needed} 人(RCP-2,000 篇六 三2)" in str(exc.value)
+    assert models.Reception.select().count() == 1
+
+
+def test_rcp2_more_companions_allowed_for_large_groups(app):
+    reception(guests=11, companions=5).save()
+    assert models.Reception.select().count() == 1
+
+
+def test_rcp2_refused_in_the_generated_form(app, admin_client):
+    data = form_data(view_for(app, models.Reception), reception(guests=5, companions=1))
+    response = submit(admin_client, "/admin/reception/new/", data)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "来宾 5 人，公司陪同人员不得少于 2 人(RCP-2,000 篇六 三2)" in html
+    assert 'id="companions"' in html and "is-invalid" in html
+    assert models.Reception.select().count() == 0
+
+
+def test_rcp2_empty_companions_in_the_form_are_computed(app, admin_client):
+    data = form_data(view_for(app, models.Reception), reception(guests=11))
+    data["companions"] = ""
+    response = submit(admin_client, "/admin/reception/new/", data)
+    assert response.status_code == 302
+    assert models.Reception.get().companions == 3
+
+
+def test_rcp3_gift_over_limit_asks_the_gm(app):
+    at_limit = make(models.Reception, visitor_org="甲", gifts="茶叶", gift_value=decimal.Decimal("1000"))
+    assert gm_approvals().count() == 0 and at_limit.status == "planned"
+    over = make(models.Reception, visitor_org="乙", gifts="茶具", gift_value=decimal.Decimal("1000.01"))
+    approval = gm_approvals().get()
+    assert (approval.target_model, approval.target_id, approval.required_role, approval.status) == \
+        ("Reception", over.id, "gm", "pending")
+    assert models.Reception.get_by_id(over.id).status == "pending"
+
+
+def test_rcp3_asks_once_when_the_gift_newly_exceeds_the_limit(app):
+    row = make(models.Reception, visitor_org="丙", gift_value=decimal.Decimal("800"))
+    assert gm_approvals().count() == 0
+    row.gift_value = decimal.Decimal("1200")
+    row.save()
+    assert gm_approvals().count() == 1
+    row.gift_value = decimal.Decimal("1500")
+    row.save()
+    assert gm_approvals().count() == 1

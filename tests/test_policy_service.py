@@ -1,0 +1,151 @@
+"""Service-order rules: what an order records, manager approval before dispatch, replacements."""
+import datetime
+
+import pytest
+
+import models
+import policies
+from conftest import submit
+from factories import build
+from factories import form_data
+from factories import make
+from factories import view_for
+
+
+def srv1_approvals(order=None):
+    query = models.Approval.select().where(models.Approval.rule == "SRV-1")
+    if order is not None:
+        query = query.where(models.Approval.target_id == order.id)
+    return query
+
+
+def decide(order, status):
+    for approval in srv1_approvals(order):
+        approval.status = status
+        approval.save()
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("address", "", "请填写具体地址"),
+    ("contact_phone", " ", "请填写联系方式"),
+    ("product_model", "", "请填写商品型号"),
+    ("purchase_date", None, "请填写购买日期"),
+    ("fault", "", "请填写故障现象"),
+])
+def test_srv1_each_missing_field_refused_via_save(app, name, value, message):
+    make(models.ServiceOrder)
+    with pytest.raises(policies.PolicyViolation) as exc:
+        build(models.ServiceOrder, **{name: value}).save()
+    assert exc.value.rule_id == "SRV-1" and exc.value.field == name
+    assert f"{message}(SRV-1,000 篇七 2–3)" in str(exc.value)
+    assert models.ServiceOrder.select().count() == 1
+
+
+def test_srv1_every_missing_field_reported_at_once(app):
+    order = build(models.ServiceOrder, address="", contact_phone="", product_model="", purchase_date=None, fault="")
+    with pytest.raises(policies.PolicyViolation) as exc:
+        order.save()
+    assert [v.field for v in exc.value.violations] == [
+        "address", "contact_phone", "product_model", "purchase_date", "fault"]
+
+
+def test_srv1_missing_fields_refused_in_the_generated_form(app, admin_client):
+    data = form_data(view_for(app, models.ServiceOrder), build(models.ServiceOrder, address="", fault=""))
+    response = submit(admin_client, "/admin/serviceorder/new/", data)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "请填写具体地址(SRV-1,000 篇七 2–3)" in html
+    assert "请填写故障现象(SRV-1,000 篇七 2–3)" in html
+    assert 'id="address"' in html and "is-invalid" in html
+    assert models.ServiceOrder.select().count() == 0
+    assert srv1_approvals().count() == 0
+
+
+def test_srv1_new_order_asks_a_manager(app):
+    order = make(models.ServiceOrder)
+    approval = srv1_approvals().get()
+    assert (approval.target_model, approval.target_id, approval.required_role, approval.status) == \
+        ("ServiceOrder", order.id, "manager", "pending")
+    order.fee = 80
+    order.save()
+    assert srv1_approvals().count() == 1
+
+
+def test_srv1_cancelled_order_asks_nobody(app):
+    make(models.ServiceOrder, status="cancelled")
+    assert srv1_approvals().count() == 0
+
+
+def test_srv1_not_dispatched_while_approval_pending(app):
+    order = make(models.ServiceOrder)
+    order.status = "dispatched"
+    with pytest.raises(policies.PolicyViolation) as exc:
+        order.save()
+    assert exc.value.field == "status"
+    assert "服务单尚待部门经理审批，不能派工(SRV-1,000 篇七 2–3)" in str(exc.value)
+    assert models.ServiceOrder.get_by_id(order.id).status == "pending"
+    decide(order, "approved")
+    order = models.ServiceOrder.get_by_id(order.id)
+    order.status = "dispatched"
+    order.save()
+    assert models.ServiceOrder.get_by_id(order.id).status == "dispatched"
+
+
+def test_srv1_not_dispatched_after_rejection(app):
+    order = make(models.ServiceOrder)
+    decide(order, "rejected")
+    order.status = "completed"
+    with pytest.raises(policies.PolicyViolation) as exc:
+        order.save()
+    assert "服务单未获部门经理批准，不能派工" in str(exc.value)
+
+
+def test_srv1_new_order_cannot_start_dispatched(app):
+    with pytest.raises(policies.PolicyViolation) as exc:
+        build(models.ServiceOrder, status="dispatched").save()
+    assert "新建服务单须经部门经理审批后方可派工" in str(exc.value)
+    assert models.ServiceOrder.select().count() == 0 and srv1_approvals().count() == 0
+
+
+def test_srv1_dispatch_refused_in_the_generated_edit_form(app, admin_client):
+    order = make(models.ServiceOrder)
+    data = form_data(view_for(app, models.ServiceOrder), order)
+    data["status"] = "dispatched"
+    response = submit(admin_client, f"/admin/serviceorder/edit/?id={order.id}", data)
+    assert response.status_code == 200
+    assert "服务单尚待部门经理审批，不能派工(SRV-1,000 篇七 2–3)" in response.get_data(as_text=True)
+    assert models.ServiceOrder.get_by_id(order.id).status == "pending"
+
+
+@pytest.mark.parametrize("fields, missing", [
+    (dict(old_terminal_no="ZD1000000001"), "new_terminal_no"),
+    (dict(new_terminal_no="ZD1000000002"), "old_terminal_no"),
+    (dict(old_sim="89860000000000000001"), "new_sim"),
+    (dict(new_sim="89860000000000000002"), "old_sim"),
+])
+def test_srv2_replacement_needs_both_numbers(app, fields, missing):
+    with pytest.raises(policies.PolicyViolation) as exc:
+        build(models.ServiceOrder, kind="repair", **fields).save()
+    assert exc.value.rule_id == "SRV-2" and exc.value.field == missing
+    assert "(SRV-2,000 篇七 5–6)" in str(exc.value)
+    assert models.ServiceOrder.select().count() == 0
+
+
+def test_srv2_both_or_neither_allowed_and_installs_record_only_new(app):
+    make(models.ServiceOrder, kind="repair")
+    make(models.ServiceOrder, kind="repair", old_terminal_no="ZD1", new_terminal_no="ZD2",
+         old_sim="8986001", new_sim="8986002")
+    make(models.ServiceOrder, kind="install", new_terminal_no="ZD3", new_sim="8986003",
+         purchase_date=datetime.date(2026, 3, 1))
+    assert models.ServiceOrder.select().count() == 3
+
+
+def test_srv2_refused_in_the_generated_form(app, admin_client):
+    data = form_data(view_for(app, models.ServiceOrder),
+                     build(models.ServiceOrder, kind="repair", old_terminal_no="ZD1000000001"))
+    response = submit(admin_client, "/admin/serviceorder/new/", data)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "更换终端须同时登记原终端号和新终端号(SRV-2,000 篇七 5–6)" in html
+    assert 'id="new_terminal_no"' in html and "is-invalid" in html
+    assert models.ServiceOrder.select().count() == 0
