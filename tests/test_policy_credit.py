@@ -1,0 +1,325 @@
+"""Credit and contract rules at their boundaries, through save() and through the generated form."""
+import datetime
+from decimal import Decimal
+
+import pytest
+
+import models
+import policies
+from conftest import submit
+from factories import credit_ready_customer
+from factories import form_data
+from factories import make
+from factories import view_for
+from policies.customers import local_today
+
+D = Decimal
+YEAR = datetime.date(2026, 1, 1)
+
+
+def approvals_for(record, rule_id):
+    return list(models.Approval.select().where(
+        models.Approval.target_model == type(record).__name__, models.Approval.target_id == record.id,
+        models.Approval.rule == rule_id))
+
+
+def credit_line(customer, limit, status="active", valid_from=YEAR, valid_to=datetime.date(2026, 12, 31)):
+    return make(models.CreditLine, customer=customer, limit=D(limit), status=status,
+                valid_from=valid_from, valid_to=valid_to)
+
+
+def ship(customer, amount, on=datetime.date(2026, 6, 1), prepaid=False, **extra):
+    return make(models.Shipment, customer=customer, invoice_no=extra.pop("invoice_no", f"INV-{amount}-{on}"),
+                amount=D(amount), shipped_on=on, prepaid=prepaid, **extra)
+
+
+def pay(customer, amount, on=datetime.date(2026, 6, 1)):
+    return make(models.Payment, customer=customer, amount=D(amount), received_on=on)
+
+
+def refused(rule_id, action):
+    with pytest.raises(policies.PolicyViolation) as exc:
+        action()
+    assert rule_id in {v.rule_id for v in exc.value.violations}, exc.value.violations
+    return exc.value
+
+
+# ---------------------------------------------------------------- CRD-1
+def test_crd1_granted_when_archive_licence_contract_and_last_year_cleared(app):
+    customer = credit_ready_customer()
+    last_year_end = datetime.date(local_today().year - 1, 12, 31)
+    ship(customer, "1000.00", on=last_year_end, prepaid=True)
+    pay(customer, "1000.00", on=last_year_end)
+    line = credit_line(customer, "50000")
+    assert line.id is not None
+
+
+def test_crd1_last_years_receivables_not_cleared_by_one_fen_or_by_a_payment_in_january(app):
+    customer = credit_ready_customer()
+    year = local_today().year
+    ship(customer, "1000.00", on=datetime.date(year - 1, 12, 31), prepaid=True)
+    pay(customer, "999.99", on=datetime.date(year - 1, 12, 31))
+    exc = refused("CRD-1", lambda: credit_line(customer, "50000"))
+    assert "客户上年度货款未清零(尚欠 0.01 元),不能授信(CRD-1,000 篇五 1.1)" in str(exc)
+    pay(customer, "0.01", on=datetime.date(year, 1, 1))  # received this year: last year still open
+    refused("CRD-1", lambda: credit_line(customer, "50000"))
+    assert models.CreditLine.select().count() == 0
+
+
+def test_crd1_needs_a_customer_archive_that_is_not_destroyed(app):
+    customer = make(models.Customer, licence_no="91330100MA0001")
+    make(models.Contract, customer=customer, number="HT-A", amount=D("20000"), status="signed")
+    exc = refused("CRD-1", lambda: credit_line(customer, "50000"))
+    assert "客户尚未建立客户档案" in str(exc)
+    make(models.ArchiveFile, number="KHDA-X", title="客户档案", customer=customer, kind="new_vehicle")
+    refused("CRD-1", lambda: credit_line(customer, "50000"))
+    make(models.ArchiveFile, number="KHDA-Y", title="客户档案", customer=customer, kind="customer")
+    credit_line(customer, "50000")
+
+
+def test_crd1_needs_licence_or_id_number_and_a_signed_contract(app):
+    customer = make(models.Customer)
+    make(models.ArchiveFile, number="KHDA-Z", title="客户档案", customer=customer, kind="customer")
+    make(models.Contract, customer=customer, number="HT-D", amount=D("20000"), status="draft")
+    exc = refused("CRD-1", lambda: credit_line(customer, "50000"))
+    messages = [v.message for v in exc.violations]
+    assert any("营业执照号或开户人身份证号" in m for m in messages)
+    assert any("尚未签订业务合同" in m for m in messages)
+    customer.consent_at = models.utcnow()
+    customer.id_number = "330106198001010011"
+    customer.save()
+    make(models.Contract, customer=customer, number="HT-C", amount=D("20000"), status="completed")
+    credit_line(customer, "50000")
+
+
+def test_crd1_only_checks_active_lines(app):
+    customer = make(models.Customer)
+    credit_line(customer, "50000", status="suspended")
+    assert models.CreditLine.select().count() == 1
+
+
+def test_crd1_refused_in_the_generated_form(app, admin_client):
+    customer = make(models.Customer, name="无档案客户", licence_no="91330100MA0002")
+    view = view_for(app, models.CreditLine)
+    data = form_data(view, models.CreditLine(customer=customer, limit=D("50000"), valid_from=YEAR,
+                                             valid_to=datetime.date(2026, 12, 31), status="active"))
+    response = submit(admin_client, "/admin/creditline/new/", data)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "客户尚未建立客户档案,不能授信(CRD-1,000 篇五 1.1)" in html
+    assert models.CreditLine.select().count() == 0
+
+
+# ---------------------------------------------------------------- CRD-2 / CRD-3
+def test_crd2_exactly_at_the_limit_is_within_it(app):
+    customer = credit_ready_customer()
+    credit_line(customer, "90000")
+    ship(customer, "70000")
+    pay(customer, "10000")
+    shipment = ship(customer, "30000")  # 60,000 outstanding + 30,000 = the limit
+    assert shipment.over_limit is False
+    assert models.Shipment.get_by_id(shipment.id).over_limit is False
+    assert approvals_for(shipment, "CRD-3") == []
+
+
+def test_crd3_exactly_a_third_of_the_limit_is_refused_a_fen_less_needs_the_manager(app):
+    customer = credit_ready_customer()
+    credit_line(customer, "90000")
+    ship(customer, "70000")
+    exc = refused("CRD-3", lambda: ship(customer, "30000.00"))
+    assert "本次发货额须小于授信额的 1/3(授信额 90,000.00 元)" in str(exc)
+    assert "(CRD-3,000 篇五 2.2)" in str(exc)
+    assert exc.field == "amount"
+    assert models.Shipment.select().count() == 1
+    shipment = ship(customer, "29999.99")
+    assert models.Shipment.get_by_id(shipment.id).over_limit is True
+    [approval] = approvals_for(shipment, "CRD-3")
+    assert approval.required_role == "manager" and approval.status == "pending"
+    assert models.RuleEvent.select().where(models.RuleEvent.rule == "CRD-2",
+                                           models.RuleEvent.kind == "compute").count() == 1
+
+
+def test_crd3_prepaid_shipment_is_neither_over_the_limit_nor_capped(app):
+    customer = credit_ready_customer()
+    credit_line(customer, "90000")
+    ship(customer, "70000")
+    shipment = ship(customer, "50000", prepaid=True)
+    assert shipment.over_limit is False
+    assert approvals_for(shipment, "CRD-3") == []
+
+
+def test_crd3_share_setting_takes_effect_without_restart(app):
+    customer = credit_ready_customer()
+    credit_line(customer, "90000")
+    ship(customer, "70000")
+    policies.RULES["CRD-3"].configure(divisor=2)
+    shipment = ship(customer, "44999.99")
+    assert shipment.over_limit is True
+    refused("CRD-3", lambda: ship(customer, "45000", invoice_no="INV-HALF"))
+
+
+def test_crd3_refused_in_the_generated_form(app, admin_client):
+    customer = credit_ready_customer(name="超授信客户")
+    credit_line(customer, "90000")
+    ship(customer, "70000")
+    view = view_for(app, models.Shipment)
+    data = form_data(view, models.Shipment(customer=customer, invoice_no="INV-FORM", amount=D("30000"),
+                                           shipped_on=datetime.date(2026, 6, 2)))
+    response = submit(admin_client, "/admin/shipment/new/", data)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "(CRD-3,000 篇五 2.2)" in html and "须小于授信额的 1/3" in html
+    assert models.Shipment.select().count() == 1
+
+
+# ---------------------------------------------------------------- CRD-4
+def test_crd4_without_a_credit_line_only_prepaid(app):
+    customer = make(models.Customer)
+    exc = refused("CRD-4", lambda: ship(customer, "100"))
+    assert "须现金(预付款)开票提货(CRD-4,000 篇五 1.4.1)" in str(exc)
+    assert exc.field == "prepaid"
+    ship(customer, "100", prepaid=True)
+    assert models.Shipment.select().count() == 1
+
+
+def test_crd4_line_valid_to_its_last_day_and_only_when_active(app):
+    customer = credit_ready_customer()
+    credit_line(customer, "90000", valid_to=datetime.date(2026, 6, 30))
+    ship(customer, "100", on=datetime.date(2026, 6, 30))
+    refused("CRD-4", lambda: ship(customer, "100", on=datetime.date(2026, 7, 1)))
+    other = credit_ready_customer()
+    credit_line(other, "90000", status="suspended")
+    refused("CRD-4", lambda: ship(other, "100"))
+
+
+def test_crd4_refused_in_the_generated_form(app, admin_client):
+    customer = make(models.Customer, name="未授信客户")
+    view = view_for(app, models.Shipment)
+    data = form_data(view, models.Shipment(customer=customer, invoice_no="INV-CASH", amount=D("100"),
+                                           shipped_on=datetime.date(2026, 6, 2), prepaid=False))
+    response = submit(admin_client, "/admin/shipment/new/", data)
+    assert response.status_code == 200
+    assert "(CRD-4,000 篇五 1.4.1)" in response.get_data(as_text=True)
+    assert models.Shipment.select().count() == 0
+
+
+def test_crd4_editing_an_old_shipment_after_the_line_expired_is_not_refused(app):
+    customer = credit_ready_customer()
+    line = credit_line(customer, "90000")
+    shipment = ship(customer, "100")
+    line.status = "expired"
+    line.save()
+    shipment.invoice_no = "INV-CORRECTED"
+    shipment.save()
+
+
+# ---------------------------------------------------------------- CRD-5
+def test_crd5_unpaid_thirty_days_is_fine_thirty_one_puts_on_hold(app):
+    customer = credit_ready_customer()
+    credit_line(customer, "500000")
+    ship(customer, "1000", on=datetime.date(2026, 3, 1))
+    on_day_30 = ship(customer, "100", on=datetime.date(2026, 3, 31))
+    assert approvals_for(on_day_30, "CRD-5") == []
+    on_day_31 = ship(customer, "100", on=datetime.date(2026, 4, 1))
+    [approval] = approvals_for(on_day_31, "CRD-5")
+    assert approval.required_role == "manager" and approval.status == "pending"
+
+
+def test_crd5_on_hold_query_at_the_boundary_and_payments_release(app):
+    customer = credit_ready_customer()
+    credit_line(customer, "500000")
+    ship(customer, "1000", on=datetime.date(2026, 3, 1))
+
+    def held(day):
+        return customer.id in {c.id for c in models.Customer.on_hold(today=day)}
+
+    assert not held(datetime.date(2026, 3, 31))
+    assert held(datetime.date(2026, 4, 1))
+    pay(customer, "999.99", on=datetime.date(2026, 3, 20))
+    assert held(datetime.date(2026, 4, 1))
+    pay(customer, "0.01", on=datetime.date(2026, 4, 2))
+    assert held(datetime.date(2026, 4, 1))  # not received yet on that day
+    assert not held(datetime.date(2026, 4, 2))
+
+
+# ---------------------------------------------------------------- CTR-1
+def test_ctr1_99999_asks_nothing_100000_waits_for_the_manager(app):
+    customer = make(models.Customer)
+    small = make(models.Contract, customer=customer, number="HT-S", amount=D("99999.99"), status="draft")
+    assert small.status == "draft" and approvals_for(small, "CTR-1") == []
+    big = make(models.Contract, customer=customer, number="HT-B", amount=D("100000"), status="draft")
+    assert models.Contract.get_by_id(big.id).status == "pending"
+    [approval] = approvals_for(big, "CTR-1")
+    assert approval.required_role == "manager" and approval.status == "pending"
+
+
+def test_ctr1_signed_becomes_pending_completed_keeps_its_status(app):
+    customer = make(models.Customer, licence_no="L", tax_no="T", bank_account="6222020200000000000",
+                    consent_at=models.utcnow())
+    signed = make(models.Contract, customer=customer, number="HT-SG", amount=D("150000"), status="signed")
+    assert models.Contract.get_by_id(signed.id).status == "pending"
+    done = make(models.Contract, customer=customer, number="HT-DN", amount=D("150000"), status="completed")
+    assert models.Contract.get_by_id(done.id).status == "completed"
+    assert len(approvals_for(done, "CTR-1")) == 1
+
+
+def test_ctr1_raising_the_amount_to_the_threshold_asks_once(app):
+    customer = make(models.Customer, licence_no="L", tax_no="T", bank_account="6222020200000000002",
+                    consent_at=models.utcnow())
+    contract = make(models.Contract, customer=customer, number="HT-R", amount=D("50000"), status="draft")
+    contract.amount = D("100000")
+    contract.save()
+    assert contract.status == "pending" and len(approvals_for(contract, "CTR-1")) == 1
+    contract.amount = D("120000")
+    contract.save()
+    assert len(approvals_for(contract, "CTR-1")) == 1
+
+
+def test_ctr1_through_the_generated_form(app, admin_client):
+    customer = make(models.Customer, name="大合同客户")
+    view = view_for(app, models.Contract)
+    data = form_data(view, models.Contract(customer=customer, number="HT-FORM", amount=D("100000"), status="draft"))
+    response = submit(admin_client, "/admin/contract/new/", data)
+    assert response.status_code == 302
+    contract = models.Contract.get(models.Contract.number == "HT-FORM")
+    assert contract.status == "pending" and len(approvals_for(contract, "CTR-1")) == 1
+
+
+# ---------------------------------------------------------------- CTR-2
+def test_ctr2_new_customer_without_documents_below_and_at_the_threshold(app):
+    customer = make(models.Customer, licence_no="91330100MA0003")
+    make(models.Contract, customer=customer, number="HT-49", amount=D("49999.99"), status="pending")
+    exc = refused("CTR-2", lambda: make(models.Contract, customer=customer, number="HT-50", amount=D("50000"),
+                                        status="signed"))
+    assert "须先在客户档案中登记税务登记号、银行账号(CTR-2,003 第二十八条(二))" in str(exc)
+    assert exc.field == "customer"
+    assert models.Contract.select().count() == 1
+
+
+def test_ctr2_a_draft_may_wait_for_the_documents_signing_may_not(app):
+    customer = make(models.Customer)
+    draft = make(models.Contract, customer=customer, number="HT-DR", amount=D("60000"), status="draft")
+    draft.status = "signed"
+    refused("CTR-2", draft.save)
+    assert models.Contract.get_by_id(draft.id).status == "draft"
+
+
+def test_ctr2_documents_on_file_or_an_earlier_signed_contract_pass(app):
+    documented = make(models.Customer, licence_no="L", tax_no="T", bank_account="6222020200000000001",
+                      consent_at=models.utcnow())
+    make(models.Contract, customer=documented, number="HT-OK", amount=D("60000"), status="signed")
+    known = make(models.Customer)
+    make(models.Contract, customer=known, number="HT-OLD", amount=D("10000"), status="completed")
+    make(models.Contract, customer=known, number="HT-NEXT", amount=D("60000"), status="signed")
+    assert models.Contract.select().count() == 3
+
+
+def test_ctr2_refused_in_the_generated_form(app, admin_client):
+    customer = make(models.Customer, name="新客户")
+    view = view_for(app, models.Contract)
+    data = form_data(view, models.Contract(customer=customer, number="HT-NEW", amount=D("50000"), status="signed",
+                                           signed_on=datetime.date(2026, 6, 1)))
+    response = submit(admin_client, "/admin/contract/new/", data)
+    assert response.status_code == 200
+    assert "(CTR-2,003 第二十八条(二))" in response.get_data(as_text=True)
+    assert models.Contract.select().count() == 0

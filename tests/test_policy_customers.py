@@ -1,0 +1,249 @@
+"""Customer, visit, survey and partner rules at their boundaries, through save() and the generated form."""
+import datetime
+
+import pytest
+
+import models
+import policies
+from conftest import submit
+from factories import form_data
+from factories import make
+from factories import view_for
+from policies.customers import local_midnight
+from policies.customers import local_today
+from policies.customers import months_before
+from policies.customers import survey_report_due
+
+TODAY = datetime.date(2026, 11, 20)
+LONG_AGO = datetime.datetime(2025, 1, 1)
+
+
+def beijing(day, hour, minute=0):
+    """Return the stored (naive UTC) form of a Beijing wall-clock time."""
+    return datetime.datetime.combine(day, datetime.time(hour, minute)) - datetime.timedelta(hours=8)
+
+
+def ids(query):
+    return {row.id for row in query}
+
+
+def approvals_for(record, rule_id):
+    return list(models.Approval.select().where(
+        models.Approval.target_model == type(record).__name__, models.Approval.target_id == record.id,
+        models.Approval.rule == rule_id))
+
+
+def days_ago(n):
+    return TODAY - datetime.timedelta(days=n)
+
+
+# ---------------------------------------------------------------- time helpers
+def test_local_today_turns_at_midnight_beijing():
+    assert local_today(datetime.datetime(2026, 11, 30, 15, 59)) == datetime.date(2026, 11, 30)
+    assert local_today(datetime.datetime(2026, 11, 30, 16, 0)) == datetime.date(2026, 12, 1)
+    assert local_midnight(datetime.date(2026, 12, 1)) == datetime.datetime(2026, 11, 30, 16, 0)
+    assert months_before(datetime.date(2026, 8, 31), 6) == datetime.date(2026, 2, 28)
+    assert months_before(datetime.date(2026, 3, 15), 6) == datetime.date(2025, 9, 15)
+
+
+# ---------------------------------------------------------------- CUS-1
+def test_cus1_key_customers_every_7_days_at_the_beijing_day_boundary(app):
+    # 23:30 Beijing on day -8 is still day -8 (stored as 15:30 UTC); 00:30 on day -7 is stored on day -8 UTC.
+    late = make(models.Customer, tier="key", created_at=LONG_AGO, last_contact_at=beijing(days_ago(8), 23, 30))
+    ok = make(models.Customer, tier="strategic", created_at=LONG_AGO, last_contact_at=beijing(days_ago(7), 0, 30))
+    assert late.last_contact_at.date() == ok.last_contact_at.date()
+    assert ids(models.Customer.contact_overdue(today=TODAY)) == {late.id}
+
+
+def test_cus1_general_customers_every_30_days_reserve_never(app):
+    ok = make(models.Customer, tier="general", created_at=LONG_AGO, last_contact_at=beijing(days_ago(30), 10))
+    late = make(models.Customer, tier="general", created_at=LONG_AGO, last_contact_at=beijing(days_ago(31), 10))
+    make(models.Customer, tier="reserve", created_at=LONG_AGO, last_contact_at=beijing(days_ago(300), 10))
+    never = make(models.Customer, tier="general", created_at=beijing(days_ago(31), 9))
+    fresh = make(models.Customer, tier="key", created_at=beijing(days_ago(7), 9))
+    flagged = ids(models.Customer.contact_overdue(today=TODAY))
+    assert flagged == {late.id, never.id}
+    assert ok.id not in flagged and fresh.id not in flagged
+
+
+def test_cus1_setting_takes_effect_and_the_flag_is_registered(app):
+    customer = make(models.Customer, tier="key", created_at=LONG_AGO, last_contact_at=beijing(days_ago(8), 10))
+    assert customer.id in ids(models.Customer.contact_overdue(today=TODAY))
+    policies.RULES["CUS-1"].configure(key_days=10)
+    assert customer.id not in ids(models.Customer.contact_overdue(today=TODAY))
+    assert any(r.id == "CUS-1" for r, _query, _badge in policies.FLAGS[models.Customer])
+
+
+def test_flags_are_registered_and_shown_through_flags_for(app):
+    registered = {(model, r.id) for model, entries in policies.FLAGS.items() for r, _q, _b in entries}
+    for model, rule_id in ((models.Customer, "CUS-1"), (models.Customer, "CUS-5"), (models.Customer, "VIS-3"),
+                           (models.Customer, "CRD-5"), (models.VisitPlan, "VIS-1"), (models.Visit, "VIS-2"),
+                           (models.Partner, "VIS-4")):
+        assert (model, rule_id) in registered
+    now = models.utcnow()
+    late = make(models.Customer, tier="key", created_at=LONG_AGO, last_contact_at=now - datetime.timedelta(days=9))
+    fine = make(models.Customer, tier="key", created_at=LONG_AGO, last_contact_at=now - datetime.timedelta(days=1))
+    flags = policies.flags_for(models.Customer, [late.id, fine.id])
+    assert "CUS-1" in [r.id for r, _badge in flags.get(late.id, [])]
+    assert "CUS-1" not in [r.id for r, _badge in flags.get(fine.id, [])]
+    policies.RULES["CUS-1"].configure(enabled=False)
+    assert "CUS-1" not in [r.id for r, _badge in policies.flags_for(models.Customer, [late.id]).get(late.id, [])]
+
+
+def test_cus1_a_saved_communication_computes_last_contact(app):
+    customer = make(models.Customer, created_at=LONG_AGO)
+    make(models.Communication, customer=customer, at=beijing(days_ago(3), 10), summary="电话回访")
+    assert models.Customer.get_by_id(customer.id).last_contact_at == beijing(days_ago(3), 10)
+    make(models.Communication, customer=customer, at=beijing(days_ago(20), 10), summary="补录旧记录")
+    assert models.Customer.get_by_id(customer.id).last_contact_at == beijing(days_ago(3), 10)
+    assert models.RuleEvent.select().where(models.RuleEvent.rule == "CUS-1",
+                                           models.RuleEvent.kind == "compute").count() == 1
+
+
+# ---------------------------------------------------------------- CUS-2
+def test_cus2_a_new_customer_waits_for_the_sales_director(app):
+    customer = make(models.Customer)
+    [approval] = approvals_for(customer, "CUS-2")
+    assert approval.required_role == "manager" and approval.status == "pending"
+    customer.name = "改名"
+    customer.save()
+    assert len(approvals_for(customer, "CUS-2")) == 1
+
+
+def test_cus2_a_confirmed_customer_asks_nothing(app):
+    director = make(models.User, username="director")
+    customer = make(models.Customer, approved_by=director)
+    assert approvals_for(customer, "CUS-2") == []
+
+
+# ---------------------------------------------------------------- CUS-3
+def test_cus3_id_number_and_bank_account_only_with_consent(app):
+    with pytest.raises(policies.PolicyViolation) as exc:
+        make(models.Customer, name="无同意", id_number="330106198001010011", bank_account="6222020200000000000")
+    assert exc.value.rule_id == "CUS-3" and exc.value.field == "consent_at"
+    assert "未记录客户告知同意时间,不得保存身份证号、银行账号(CUS-3,002 篇三 第二/三章)" in str(exc.value)
+    assert models.Customer.select().count() == 0
+    make(models.Customer, name="有同意", id_number="330106198001010011", consent_at=models.utcnow())
+    make(models.Customer, name="无个人信息")
+    assert models.Customer.select().count() == 2
+
+
+def test_cus3_dropping_consent_while_data_is_kept_is_refused(app):
+    customer = make(models.Customer, id_number="330106198001010011", consent_at=models.utcnow())
+    customer.consent_at = None
+    with pytest.raises(policies.PolicyViolation):
+        customer.save()
+    fresh = models.Customer.get_by_id(customer.id)
+    fresh.consent_at = None
+    fresh.id_number = ""
+    fresh.save()
+
+
+def test_cus3_contact_birthday_needs_consent_mobile_does_not(app):
+    customer = make(models.Customer)
+    make(models.Contact, customer=customer, name="张经理", mobile="13805710001")
+    with pytest.raises(policies.PolicyViolation) as exc:
+        make(models.Contact, customer=customer, name="李会计", birthday=datetime.date(1980, 5, 1))
+    assert exc.value.field == "birthday"
+    assert models.Contact.select().count() == 1
+    customer.consent_at = models.utcnow()
+    customer.save()
+    make(models.Contact, customer=customer, name="李会计", birthday=datetime.date(1980, 5, 1))
+
+
+def test_cus3_refused_in_the_generated_form(app, admin_client):
+    view = view_for(app, models.Customer)
+    data = form_data(view, models.Customer(name="表单客户", code="", id_number="330106198001010011"))
+    response = submit(admin_client, "/admin/customer/new/", data)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "不得保存身份证号(CUS-3,002 篇三 第二/三章)" in html
+    assert models.Customer.select().count() == 0
+
+
+def test_cus4_is_declared_as_an_action():
+    rule = policies.RULES["CUS-4"]
+    assert rule.action == "action" and rule.source == "002 篇三 第三章3"
+
+
+# ---------------------------------------------------------------- CUS-5
+def test_cus5_no_contact_and_no_purchase_for_90_days(app):
+    talked = make(models.Customer, created_at=LONG_AGO)
+    make(models.Communication, customer=talked, at=beijing(days_ago(90), 9), summary="电话")
+    silent = make(models.Customer, created_at=LONG_AGO)
+    make(models.Communication, customer=silent, at=beijing(days_ago(91), 23, 30), summary="电话")
+    bought = make(models.Customer, created_at=LONG_AGO)
+    make(models.Shipment, customer=bought, invoice_no="P-1", shipped_on=days_ago(90), prepaid=True)
+    lapsed = make(models.Customer, created_at=LONG_AGO)
+    make(models.Shipment, customer=lapsed, invoice_no="P-2", shipped_on=days_ago(91), prepaid=True)
+    make(models.Customer, created_at=beijing(days_ago(90), 9))  # new: not at risk yet
+    assert ids(models.Customer.churn_risk(today=TODAY)) == {silent.id, lapsed.id}
+
+
+# ---------------------------------------------------------------- VIS-1
+def test_vis1_a_submitted_plan_waits_for_the_manager_once(app):
+    plan = make(models.VisitPlan, month="2026-12", status="draft")
+    assert approvals_for(plan, "VIS-1") == []
+    plan.status = "submitted"
+    plan.save()
+    [approval] = approvals_for(plan, "VIS-1")
+    assert approval.required_role == "manager" and approval.status == "pending"
+    plan.save()
+    assert len(approvals_for(plan, "VIS-1")) == 1
+    direct = make(models.VisitPlan, month="2026-12", status="submitted")
+    assert len(approvals_for(direct, "VIS-1")) == 1
+
+
+def test_vis1_next_months_plan_late_from_the_first_of_that_month(app):
+    draft = make(models.VisitPlan, month="2026-12", status="draft")
+    make(models.VisitPlan, month="2026-12", status="submitted")
+    make(models.VisitPlan, month="2027-01", status="draft")
+    assert ids(models.VisitPlan.late(today=datetime.date(2026, 11, 30))) == set()
+    assert ids(models.VisitPlan.late(today=datetime.date(2026, 12, 1))) == {draft.id}
+
+
+# ---------------------------------------------------------------- VIS-2
+def test_vis2_report_due_two_days_after_the_visit(app):
+    visited = datetime.date(2026, 11, 2)
+    missing = make(models.Visit, visited_on=visited)
+    on_time = make(models.Visit, visited_on=visited, report="报告", report_submitted_on=datetime.date(2026, 11, 4))
+    late = make(models.Visit, visited_on=visited, report="报告", report_submitted_on=datetime.date(2026, 11, 5))
+    assert ids(models.Visit.report_late(today=datetime.date(2026, 11, 4))) == {late.id}
+    assert ids(models.Visit.report_late(today=datetime.date(2026, 11, 5))) == {missing.id, late.id}
+    assert on_time.id not in ids(models.Visit.report_late(today=datetime.date(2027, 1, 1)))
+
+
+# ---------------------------------------------------------------- VIS-3
+def test_vis3_survey_within_six_months(app):
+    recent = make(models.Customer, stage="retention", created_at=LONG_AGO)
+    make(models.SatisfactionSurvey, customer=recent, period="2026H1",
+         created_at=beijing(datetime.date(2026, 5, 20), 0, 10))
+    stale = make(models.Customer, stage="retention", created_at=LONG_AGO)
+    make(models.SatisfactionSurvey, customer=stale, period="2026H1",
+         created_at=beijing(datetime.date(2026, 5, 19), 23, 50))
+    never = make(models.Customer, stage="growth", created_at=LONG_AGO)
+    make(models.Customer, stage="prospect", created_at=LONG_AGO)
+    make(models.Customer, stage="first_purchase", created_at=beijing(datetime.date(2026, 5, 20), 9))
+    assert ids(models.Customer.survey_due(today=TODAY)) == {stale.id, never.id}
+
+
+def test_vis3_half_year_reports_due_10_july_and_10_january():
+    assert survey_report_due(datetime.date(2026, 7, 10)) == ("2026H1", datetime.date(2026, 7, 10))
+    assert survey_report_due(datetime.date(2026, 7, 11)) == ("2026H2", datetime.date(2027, 1, 10))
+    assert survey_report_due(datetime.date(2027, 1, 10)) == ("2026H2", datetime.date(2027, 1, 10))
+    assert survey_report_due(datetime.date(2027, 1, 11)) == ("2027H1", datetime.date(2027, 7, 10))
+
+
+# ---------------------------------------------------------------- VIS-4
+def test_vis4_out_of_town_partners_visited_every_six_months(app):
+    def partner(name, **fields):
+        return make(models.Partner, name=name, region="out_of_town", admission_status="admitted", **fields)
+
+    partner("上海汇通", last_visit_on=datetime.date(2026, 5, 20))
+    late = partner("苏州嘉禾", last_visit_on=datetime.date(2026, 5, 19))
+    never = partner("合肥广源")
+    partner("武汉众成", inspected_on=datetime.date(2026, 6, 1))
+    make(models.Partner, name="杭州瑞丰", region="local", admission_status="admitted",
+         last_visit_on=datetime.date(2025, 1, 1))
+    make(models.Partner, name="福州安泰", region="out_of_town", admission_status="refused")
+    assert ids(models.Partner.visit_overdue(today=TODAY)) == {late.id, never.id}
