@@ -83,11 +83,20 @@ def test_admin_edits_the_matrix_and_it_takes_effect(app, admin_client):
     granted = {f"{p.role_id}:{p.model}:{p.action}": "1" for p in models.Permission.select()
                if not (p.role_id == role.id and p.model == "Partner")}
     granted["csrf_token"] = csrf_token(admin_client, "/admin/permission-matrix/")
+    granted["matrix"] = "1"
     assert admin_client.post("/admin/permission-matrix/", data=granted).status_code == 302
     assert not access.can(clerk, "Partner", "view")
     assert other.get("/admin/partner/").status_code == 403
     assert models.AuditLog.select().where(models.AuditLog.model == "Permission",
                                           models.AuditLog.action == "delete").count() >= 3
+
+
+def test_admin_cannot_lock_themselves_out(app, admin_client):
+    token = csrf_token(admin_client, "/admin/permission-matrix/")
+    assert admin_client.post("/admin/permission-matrix/", data={"csrf_token": token}).status_code == 400
+    assert models.Permission.select().count() > 100
+    admin_client.post("/admin/permission-matrix/", data={"csrf_token": token, "matrix": "1"})
+    assert admin_client.get("/admin/permission-matrix/").status_code == 200
 
 
 def test_only_admins_open_the_matrix(app, client):

@@ -34,12 +34,18 @@ class PermissionMatrixView(SecureView):
         schema = self._schema()
         current = {(p.role_id, p.model, p.action): p for p in models.Permission.select()}
         if request.method == "POST":
+            if request.form.get("matrix") != "1":
+                return abort(400)  # not the matrix form: never read an empty post as "revoke everything"
             wanted = set()
             for role in roles:
                 for model in schema:
                     for action in access.ACTIONS:
                         if request.form.get(f"{role.id}:{model.__name__}:{action}"):
                             wanted.add((role.id, model.__name__, action))
+            admin_role = next((r for r in roles if r.code == "admin"), None)
+            if admin_role is not None:
+                # Admins always keep the right to manage the matrix itself (no lock-out).
+                wanted |= {(admin_role.id, "Permission", "view"), (admin_role.id, "Permission", "edit")}
             known = {m.__name__ for m in schema}
             added = removed = 0
             with models.db.atomic():
