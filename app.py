@@ -99,6 +99,7 @@ def create_app(config: dict | None = None):
         app.config["FIELD_ENCRYPTION_KEY"] = _secret_key(app.instance_path, "field_key",
                                                          lambda: Fernet.generate_key().decode())
     models.configure_cipher(app.config["FIELD_ENCRYPTION_KEY"])
+    policies.calendar.set_zone(app.config["TIMEZONE"])
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "console.db")
 

@@ -501,8 +501,8 @@ class Customer(BaseModel):
         """Return strategic/key customers not contacted for [7] days and general ones for [30] (CUS-1)."""
         from policies import RULES
         from policies.customers import KEY_TIERS
-        from policies.customers import local_midnight
-        from policies.customers import local_today
+        from policies.calendar import local_midnight
+        from policies.calendar import local_today
         today = today or local_today()
         rule = RULES["CUS-1"]
         last = fn.COALESCE(cls.last_contact_at, cls.created_at)
@@ -515,8 +515,8 @@ class Customer(BaseModel):
     def churn_risk(cls, today=None):
         """Return customers with no communication and no shipment for [90] days (CUS-5)."""
         from policies import RULES
-        from policies.customers import local_midnight
-        from policies.customers import local_today
+        from policies.calendar import local_midnight
+        from policies.calendar import local_today
         cutoff_on = (today or local_today()) - datetime.timedelta(days=RULES["CUS-5"].get("days"))
         cutoff_at = local_midnight(cutoff_on)
         talked = Communication.select(Communication.customer).where(Communication.at >= cutoff_at)
@@ -527,9 +527,9 @@ class Customer(BaseModel):
     def survey_due(cls, today=None):
         """Return established customers without a satisfaction survey in the last [6] months (VIS-3)."""
         from policies import RULES
-        from policies.customers import local_midnight
-        from policies.customers import local_today
-        from policies.customers import months_before
+        from policies.calendar import local_midnight
+        from policies.calendar import local_today
+        from policies.calendar import months_before
         cutoff_at = local_midnight(months_before(today or local_today(), RULES["VIS-3"].get("months")))
         surveyed = SatisfactionSurvey.select(SatisfactionSurvey.customer).where(
             SatisfactionSurvey.created_at >= cutoff_at)
@@ -539,7 +539,7 @@ class Customer(BaseModel):
     def on_hold(cls, today=None):
         """Return customers whose invoices are unpaid beyond [30] days: older shipments exceed payments (CRD-5)."""
         from policies import RULES
-        from policies.customers import local_today
+        from policies.calendar import local_today
         today = today or local_today()
         cutoff = today - datetime.timedelta(days=RULES["CRD-5"].get("days"))
         shipped = Shipment.select(fn.SUM(Shipment.amount)).where(Shipment.customer == cls.id,
@@ -552,7 +552,7 @@ class Customer(BaseModel):
     @classmethod
     def missing_return_visit(cls, now=None):
         """Return customers who complained this (Beijing) year without a return visit since (CMP-8)."""
-        from policies.complaints import to_local
+        from policies.calendar import to_local
         from policies.complaints import year_bounds
 
         now = now or utcnow()
@@ -635,7 +635,7 @@ class VisitPlan(BaseModel):
     @classmethod
     def late(cls, today=None):
         """Return plans still not submitted after the end of the month before theirs (VIS-1)."""
-        from policies.customers import local_today
+        from policies.calendar import local_today
         return cls.select().where(cls.status == "draft", cls.month <= f"{today or local_today():%Y-%m}")
 
 
@@ -666,7 +666,7 @@ class Visit(BaseModel):
         """Return visits whose report is missing [2] days after the visit or came in later than that (VIS-2)."""
         from peewee import PostgresqlDatabase
         from policies import RULES
-        from policies.customers import local_today
+        from policies.calendar import local_today
         days = RULES["VIS-2"].get("days")
         missing = cls.report_submitted_on.is_null() & (
             cls.visited_on < (today or local_today()) - datetime.timedelta(days=days))
@@ -721,8 +721,8 @@ class Partner(BaseModel):
     def visit_overdue(cls, today=None):
         """Return admitted out-of-town partners not visited (or inspected) for [6] months (VIS-4)."""
         from policies import RULES
-        from policies.customers import local_today
-        from policies.customers import months_before
+        from policies.calendar import local_today
+        from policies.calendar import months_before
         cutoff = months_before(today or local_today(), RULES["VIS-4"].get("months"))
         last = fn.COALESCE(cls.last_visit_on, cls.inspected_on)
         return cls.select().where(cls.region == "out_of_town", cls.admission_status == "admitted",
@@ -888,7 +888,7 @@ class Handover(BaseModel):
     def late(cls, today=None):
         """Return the handovers still not made after their due date, or made after it (ARC-8)."""
         if today is None:
-            from policies.archives import local_today
+            from policies.calendar import local_today
             today = local_today()
         return cls.select().where((cls.handed_on.is_null() & (cls.due_on < today)) | (cls.handed_on > cls.due_on))
 
@@ -1013,8 +1013,8 @@ class Inspection(BaseModel):
     def due(cls, today=None):
         """Return (whether a storage inspection is due, the date it fell due; None if never inspected) (ARC-12)."""
         from policies import RULES
-        from policies.archives import add_months
-        from policies.archives import local_today
+        from policies.calendar import add_months
+        from policies.calendar import local_today
         rule = RULES["ARC-12"]
         if not rule.on():
             return False, None
@@ -1385,17 +1385,17 @@ class QCGroup(BaseModel):
     def inactive(cls, today=None):
         """Return the groups with no activity in the last month (QC-1: meet at least monthly)."""
         from policies import RULES
-        from policies import qc
-        today = today or qc.local_today()
-        return cls.quiet_since(qc.months_before(today, RULES["QC-1"].get("meeting_months")))
+        from policies import calendar
+        today = today or calendar.local_today()
+        return cls.quiet_since(calendar.months_before(today, RULES["QC-1"].get("meeting_months")))
 
     @classmethod
     def paused_too_long(cls, today=None):
         """Return the groups with no activity for more than 6 months (QC-1)."""
         from policies import RULES
-        from policies import qc
-        today = today or qc.local_today()
-        return cls.quiet_since(qc.months_before(today, RULES["QC-1"].get("max_pause_months")))
+        from policies import calendar
+        today = today or calendar.local_today()
+        return cls.quiet_since(calendar.months_before(today, RULES["QC-1"].get("max_pause_months")))
 
 
 QCGroupMember = QCGroup.members.get_through_model()

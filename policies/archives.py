@@ -1,5 +1,4 @@
 """Rules of the archive area: loans, handovers, fines, inspections, title deeds (000 篇二/篇八, 001 第6篇)."""
-import calendar
 import datetime
 from decimal import Decimal
 
@@ -10,7 +9,9 @@ from playhouse.signals import pre_save
 
 import models
 from policies import approvals
+from policies.calendar import add_months
 from policies.calendar import add_working_days
+from policies.calendar import local_today
 from policies.engine import APPROVE
 from policies.engine import BLOCK
 from policies.engine import COMPUTE
@@ -102,18 +103,8 @@ SECRET_LEVELS = ("secret", "top_secret")
 
 
 # ---------------------------------------------------------------- helpers
-def local_today():
-    """Return today's date in the display time zone (stored datetimes are naive UTC)."""
-    from views.fields import to_local
-    return to_local(models.utcnow()).date()
 
 
-def add_months(day, months):
-    """Return the same day ``months`` months later (clamped to the month's last day)."""
-    index = day.year * 12 + day.month - 1 + months
-    year, month = divmod(index, 12)
-    month += 1
-    return datetime.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def _changed(instance, created, *names):

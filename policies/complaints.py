@@ -5,7 +5,6 @@ Beijing time, converted with the helpers below (policies never import flask).
 """
 import calendar as month_calendar
 import datetime
-from zoneinfo import ZoneInfo
 
 from playhouse.signals import post_save
 from playhouse.signals import pre_save
@@ -13,6 +12,9 @@ from playhouse.signals import pre_save
 import models
 from policies import approvals
 from policies import calendar
+from policies.calendar import local_today
+from policies.calendar import to_local
+from policies.calendar import to_utc
 from policies.engine import APPROVE
 from policies.engine import BLOCK
 from policies.engine import COMPUTE
@@ -22,7 +24,6 @@ from policies.engine import REPORT
 from policies.engine import flag
 from policies.engine import rule
 
-LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
 
 # Repair complaints are always about a vehicle; product complaints may concern a terminal or a part
 # (000 篇七), so only repair complaints must carry a plate number (CMP-1).
@@ -94,23 +95,10 @@ CMP_10 = rule(
 
 
 # ---------------------------------------------------------------- Beijing time
-def to_local(value):
-    """Convert a stored naive-UTC datetime into naive Beijing time."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=datetime.timezone.utc).astimezone(LOCAL_ZONE).replace(tzinfo=None)
 
 
-def to_utc(value):
-    """Convert a naive Beijing-time datetime into the stored naive UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=LOCAL_ZONE).astimezone(datetime.timezone.utc).replace(tzinfo=None)
 
 
-def local_today(now=None):
-    """Return today's date in Beijing (``now`` is naive UTC, default the current time)."""
-    return to_local(now or models.utcnow()).date()
 
 
 def month_bounds(year, month):

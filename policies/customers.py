@@ -3,15 +3,14 @@ surveys and partners (003 第十四/十五条, 000 篇三/十/十三, 002 篇二
 
 Stored datetimes are naive UTC; "days" and "months" are calendar days of Beijing time.
 """
-import calendar as month_calendar
 import datetime
-from zoneinfo import ZoneInfo
 
 from playhouse.signals import post_save
 from playhouse.signals import pre_save
 
 import models
 from policies import approvals
+from policies.calendar import local_today
 from policies.engine import ACTION
 from policies.engine import APPROVE
 from policies.engine import BLOCK
@@ -20,7 +19,6 @@ from policies.engine import FLAG
 from policies.engine import flag
 from policies.engine import rule
 
-LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
 
 # CUS-1 asks for contact at these tiers; reserve customers (储备用户) have no frequency in the source.
 KEY_TIERS = ("strategic", "key")
@@ -77,24 +75,10 @@ VIS_4 = rule(
 
 
 # ---------------------------------------------------------------- time helpers
-def local_today(now=None):
-    """Return today's date in Beijing time (``now`` is naive UTC)."""
-    now = now or models.utcnow()
-    return now.replace(tzinfo=datetime.timezone.utc).astimezone(LOCAL_ZONE).date()
 
 
-def local_midnight(day):
-    """Return the stored (naive UTC) form of 00:00 Beijing time on ``day``."""
-    start = datetime.datetime.combine(day, datetime.time(), tzinfo=LOCAL_ZONE)
-    return start.astimezone(datetime.timezone.utc).replace(tzinfo=None)
 
 
-def months_before(day, months):
-    """Return the same day ``months`` calendar months before ``day`` (clamped to the month's end)."""
-    index = day.year * 12 + day.month - 1 - int(months)
-    year, month = divmod(index, 12)
-    month += 1
-    return datetime.date(year, month, min(day.day, month_calendar.monthrange(year, month)[1]))
 
 
 def survey_report_due(today=None):

@@ -1,6 +1,4 @@
 """Rules of QC groups: meet at least monthly, never pause more than half a year (001 第9篇 第五条)."""
-import datetime
-
 import models
 from policies.engine import FLAG
 from policies.engine import flag
@@ -15,20 +13,8 @@ QC_1 = rule(
 )
 
 
-def local_today():
-    """Return today's date in the display zone (Asia/Shanghai)."""
-    from views.fields import to_local
-    return to_local(models.utcnow()).date()
 
 
-def months_before(day, months):
-    """Return the same day ``months`` calendar months before ``day`` (clamped to the month's end)."""
-    index = day.year * 12 + day.month - 1 - months
-    year, month = divmod(index, 12)
-    month += 1
-    following = datetime.date(year + month // 12, month % 12 + 1, 1)
-    last_day = (following - datetime.timedelta(days=1)).day
-    return datetime.date(year, month, min(day.day, last_day))
 
 
 flag(QC_1, models.QCGroup, models.QCGroup.inactive, badge="warning")

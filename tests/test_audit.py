@@ -5,7 +5,6 @@ import pytest
 
 import models
 import policies
-from conftest import PASSWORD
 from conftest import csrf_token
 from conftest import login
 from conftest import make_user

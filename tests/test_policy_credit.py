@@ -11,7 +11,7 @@ from factories import credit_ready_customer
 from factories import form_data
 from factories import make
 from factories import view_for
-from policies.customers import local_today
+from policies.calendar import local_today
 
 D = Decimal
 YEAR = datetime.date(2026, 1, 1)

@@ -9,9 +9,9 @@ from conftest import submit
 from factories import form_data
 from factories import make
 from factories import view_for
-from policies.customers import local_midnight
-from policies.customers import local_today
-from policies.customers import months_before
+from policies.calendar import local_midnight
+from policies.calendar import local_today
+from policies.calendar import months_before
 from policies.customers import survey_report_due
 
 TODAY = datetime.date(2026, 11, 20)

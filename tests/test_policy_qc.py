@@ -4,7 +4,7 @@ import datetime
 import models
 import policies
 from factories import make
-from policies import qc
+from policies import calendar
 
 TODAY = datetime.date(2026, 11, 15)
 
@@ -21,10 +21,10 @@ def topics(query):
 
 
 def test_qc1_months_before_clamps_to_month_end():
-    assert qc.months_before(TODAY, 1) == datetime.date(2026, 10, 15)
-    assert qc.months_before(TODAY, 6) == datetime.date(2026, 5, 15)
-    assert qc.months_before(datetime.date(2026, 3, 31), 1) == datetime.date(2026, 2, 28)
-    assert qc.months_before(datetime.date(2026, 1, 31), 2) == datetime.date(2025, 11, 30)
+    assert calendar.months_before(TODAY, 1) == datetime.date(2026, 10, 15)
+    assert calendar.months_before(TODAY, 6) == datetime.date(2026, 5, 15)
+    assert calendar.months_before(datetime.date(2026, 3, 31), 1) == datetime.date(2026, 2, 28)
+    assert calendar.months_before(datetime.date(2026, 1, 31), 2) == datetime.date(2025, 11, 30)
 
 
 def test_qc1_inactive_after_a_month_without_activity(app):

@@ -15,9 +15,7 @@ from flask_admin import AdminIndexView
 from flask_admin import BaseView
 from flask_admin import expose
 from flask_admin.actions import action
-from flask_admin.babel import gettext
 from flask_admin.contrib.peewee import ModelView
-from flask_admin.contrib.peewee import filters as peewee_filters
 from flask_admin.contrib.peewee.form import CustomModelConverter
 from flask_admin.contrib.peewee.form import InlineModelConverter
 from flask_admin.contrib.peewee.form import InlineModelFormList
@@ -185,7 +183,6 @@ class ModelAdmin(ModelView):
     model_form_converter = ModelConverter
     inline_model_form_converter = FixedInlineModelConverter
     can_view_details = True
-    can_export = True
     export_types = ["csv", "xlsx"]
     page_size = PAGE_SIZE
     can_set_page_size = True

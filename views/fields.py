@@ -1,10 +1,7 @@
 """Form fields, formatters and filters shared by the generated screens."""
 import datetime
 import decimal
-from zoneinfo import ZoneInfo
 
-from flask import current_app
-from flask import has_app_context
 from flask_admin.contrib.peewee import filters as peewee_filters
 from flask_admin.contrib.peewee.ajax import QueryAjaxModelLoader
 from flask_admin.form import DateTimePickerWidget
@@ -15,27 +12,15 @@ from peewee import DoesNotExist
 from wtforms import fields
 from wtfpeewee.fields import ModelSelectMultipleField
 
+from policies import calendar
 from policies.audit import mask
+from policies.calendar import to_local
+from policies.calendar import to_utc
 
 
 def local_zone():
     """Return the configured display time zone (default Asia/Shanghai)."""
-    name = current_app.config.get("TIMEZONE") if has_app_context() else None
-    return ZoneInfo(name or "Asia/Shanghai")
-
-
-def to_local(value):
-    """Convert a stored naive-UTC datetime into the display zone (naive)."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=datetime.timezone.utc).astimezone(local_zone()).replace(tzinfo=None)
-
-
-def to_utc(value):
-    """Convert a naive datetime typed in the display zone into stored naive UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=local_zone()).astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return calendar.LOCAL_ZONE
 
 
 def format_datetime(value):
