@@ -134,6 +134,7 @@ def create_app(config: dict | None = None):
     _register_errors(app)
     _register_cli(app)
     _register_password_cli(app)
+    _register_daily_cli(app)
 
     @app.route("/")
     def root():
@@ -293,6 +294,17 @@ def _register_password_cli(app):
             user.locked_until = None
             user.save()
         click.echo(f"已重设用户 {username} 的密码。")
+
+
+def _register_daily_cli(app):
+    @app.cli.command("daily-checks")
+    def daily_checks():
+        """Run the once-a-day rule work (ARC-9: fine handovers still not made after the correction day)."""
+        from policies import archives
+
+        with models.db.connection_context():
+            rows = archives.recount_uncorrected()
+        click.echo(f"档案移交逾期复计罚款:新增 {len(rows)} 条。")
 
 
 def serve(host="127.0.0.1", port=5000):
