@@ -1422,6 +1422,7 @@ class QCActivity(BaseModel):
 HOLIDAY_KIND = (("holiday", "法定节假日"), ("workday", "调休上班"))
 RULE_EVENT_KIND = (("block", "拦截"), ("compute", "计算"), ("flag", "提醒"), ("approve", "送审"), ("notify", "通知"))
 APPROVAL_STATUS = (("pending", "待审批"), ("approved", "已批准"), ("rejected", "已驳回"), ("withdrawn", "已撤回"))
+APPROVAL_KIND = (("approve", "审批"), ("notify", "知会"))
 
 
 class Holiday(BaseModel):
@@ -1479,7 +1480,9 @@ class Approval(BaseModel):
     target_id = IntegerField(index=True, verbose_name="记录编号")
     rule = CharField(max_length=16, verbose_name="依据条款")
     step = IntegerField(default=1, verbose_name="步骤")
-    required_role = CharField(max_length=32, verbose_name="审批角色")
+    kind = CharField(max_length=16, choices=APPROVAL_KIND, default="approve", verbose_name="类型")
+    # One role code, or several separated by "|" when any of them may decide (ARC-5: gm|deputy).
+    required_role = CharField(max_length=64, verbose_name="审批角色")
     department = ForeignKeyField(Department, null=True, backref="approvals", on_delete="SET NULL",
                                  verbose_name="审批部门")
     status = CharField(max_length=16, choices=APPROVAL_STATUS, default="pending", index=True, verbose_name="状态")
@@ -1493,7 +1496,10 @@ class Approval(BaseModel):
     comment = TextField(default="", verbose_name="审批意见")
 
     class Meta:
-        indexes = ((("status", "required_role", "requested_at"), False),)
+        indexes = (
+            (("status", "required_role", "requested_at"), False),
+            (("target_model", "target_id", "status"), False),
+        )
         admin = dict(
             label="审批记录", category="组织与系统",
             list=("requested_at", "rule", "target_model", "target_id", "summary", "required_role", "status",

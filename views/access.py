@@ -14,6 +14,8 @@ ACTIONS = tuple(code for code, _ in models.PERMISSION_ACTIONS)
 ROLE_NAMES = {
     "admin": "系统管理员", "gm": "总经理", "manager": "部门经理", "archivist": "档案管理员",
     "service": "客服专员", "sales": "销售/业务员", "clerk": "录入员",
+    # Approvers only (no screens by default): ARC-5's deputy GM, MOV-1's three sign-off departments.
+    "deputy": "副总经理", "engineering": "工程部", "finance": "财务部", "security": "保安部",
 }
 CLEARANCE_LEVELS = {
     "normal": ("normal",),
