@@ -17,5 +17,8 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+bench: $(STAMP)
+	$(PY) bench/bench_inbox.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -7,6 +7,7 @@ import secrets
 from decimal import Decimal
 
 import models
+from policies import approvals
 
 # Stored datetimes are naive UTC; office hours below are Beijing time (UTC+8).
 BEIJING_OFFSET = datetime.timedelta(hours=8)
@@ -19,6 +20,11 @@ ROLES = (
     ("service", "客服专员"),
     ("sales", "销售/业务员"),
     ("clerk", "录入员"),
+    # Approvers only: the deputy GM (ARC-5) and the three departments that sign a move-out (MOV-1).
+    ("deputy", "副总经理"),
+    ("engineering", "工程部"),
+    ("finance", "财务部"),
+    ("security", "保安部"),
 )
 
 # (name, parent name)
@@ -53,6 +59,10 @@ USERS = (
     ("xulei", "徐磊", "工程部", ("manager",), "secret", False),
     ("gaojing", "高静", "财务部", ("manager",), "secret", False),
     ("mayong", "马勇", "保安部", ("manager",), "secret", False),
+    ("deputy", "林国栋", "总经理办公室", ("deputy",), "top_secret", True),
+    ("engineering", "郭建华", "工程部", ("engineering",), "normal", True),
+    ("finance", "罗晓燕", "财务部", ("finance",), "normal", True),
+    ("security", "梁俊", "保安部", ("security",), "normal", True),
 )
 
 # department -> username of its manager
@@ -336,7 +346,7 @@ def _plate(rng, prefix):
 
 # ---------------------------------------------------------------- organisation
 def _seed_roles(ctx):
-    """Create the seven roles, reusing those that already exist."""
+    """Create the roles, reusing those that already exist."""
     for code, name in ROLES:
         role = models.Role.get_or_none(models.Role.code == code)
         if role is None:
@@ -451,17 +461,19 @@ def _seed_customers(ctx, count=64):
             tax_no=credit if rng.random() < 0.8 else "",
             id_number=_id_number(rng, id_region) if i in sensitive_idx else "",
             bank_account=_bank_account(rng) if i in sensitive_idx else "",
-            # CUS-2: the sales director of the owner's department confirms the archive.
-            approved_by=(ctx.departments[owner.department.name].manager
-                         if stage != "prospect" or rng.random() < 0.5 else None),
             created_at=created_at,
         )
-        specs.append((fields, slug, area_code, city, last_contact_days[i], created_on))
+        # CUS-2: the sales director of the owner's department confirms the archive; recent prospects still wait.
+        confirmed = stage != "prospect" or rng.random() < 0.5 or created_on < ctx.day(240)
+        specs.append((fields, slug, area_code, city, last_contact_days[i], created_on, confirmed))
     # Oldest first, so the auto-numbered codes grow with the creation date.
     specs.sort(key=lambda spec: spec[0]["created_at"])
     with _acting_as(ctx.users["sales"]):
-        for fields, slug, area_code, city, last_days_ago, created_on in specs:
+        for fields, slug, area_code, city, last_days_ago, created_on, confirmed in specs:
             customer = models.Customer.create(**fields)
+            _date_requests(customer, fields["created_at"])
+            if confirmed:
+                _confirm_approvals(ctx, customer, fields["created_at"] + datetime.timedelta(days=1), "档案齐全，确认建档。")
             ctx.city_of[customer.id] = city
             _seed_contacts(ctx, customer, slug, area_code)
             # CUS-1 computes last_contact_at from each communication; keep the row as saved.
@@ -522,13 +534,12 @@ def _seed_visits(ctx):
                 end = _month_start(this_month, shift + 1) - datetime.timedelta(days=1)
                 plan = models.VisitPlan.create(owner=owner, month=f"{start:%Y-%m}", status="draft")
                 if status != "draft":
+                    # VIS-1: submitting the plan asks the department manager, who approves it before the month.
                     plan.status = "submitted"
                     plan.save()
+                    _date_requests(plan, ctx.past(ctx.at(start - datetime.timedelta(days=4), 16)))
                 if status == "approved":
-                    # VIS-1: the department manager reviewed the submitted plan before the month began.
                     _confirm_approvals(ctx, plan, ctx.at(start - datetime.timedelta(days=1), 17), "同意。")
-                    plan.status = "approved"
-                    plan.save()
                 for customer in rng.sample(own_customers, rng.randint(4, 6)):
                     _seed_visit(ctx, plan, customer, start, end, reviewer)
 
@@ -592,21 +603,39 @@ def _seed_partners(ctx):
 
 
 # ---------------------------------------------------------------- credit and sales
-def _confirm_approvals(ctx, record, at, comment):
-    """Approve the pending approvals of ``record`` as its department's manager did at ``at``."""
-    for approval in models.Approval.select().where(
-            models.Approval.target_model == type(record).__name__, models.Approval.target_id == record.id,
-            models.Approval.status == "pending"):
-        department = approval.department
-        decider = department.manager if department is not None and department.manager_id else ctx.users["manager"]
-        decided_at = ctx.past(at)
+def _department_manager(ctx, approval):
+    """Return the manager of ``approval``'s department (else the sales director), who may decide it."""
+    department = approval.department
+    candidates = [department.manager] if department is not None and department.manager_id else []
+    candidates.append(ctx.users["manager"])
+    return next(user for user in candidates if approvals.refusal(approval, user) is None)
+
+
+def _confirm_approvals(ctx, record, at, comment, approve=True):
+    """Decide the pending approvals of ``record`` through the engine as its department's manager did at ``at``."""
+    decided_at = ctx.past(at)
+    model = type(record).__name__
+    for pending in list(approvals.pending_for(record)):
+        approval = models.Approval.get_by_id(pending.id)
+        if approval.status != "pending":
+            continue  # a rejection withdrew it
+        approval.requested_at = min(approval.requested_at, decided_at - datetime.timedelta(hours=3))
+        approval.save()
+        decider = _department_manager(ctx, approval)
+        started = models.utcnow()
         with _acting_as(decider):
-            approval.requested_at = min(approval.requested_at, decided_at - datetime.timedelta(hours=3))
-            approval.status = "approved"
-            approval.decided_by = decider
-            approval.decided_at = decided_at
-            approval.comment = comment
-            approval.save()
+            approvals.decide(approval.id, decider, approve, comment)
+        # Date the decision, the rows it closed and its audit entries as they happened, not at seeding time.
+        for row in models.Approval.select().where(models.Approval.target_model == model,
+                                                  models.Approval.target_id == record.id,
+                                                  models.Approval.decided_at >= started):
+            row.decided_at = decided_at
+            row.save()
+        for entry in models.AuditLog.select().where(models.AuditLog.model == model,
+                                                    models.AuditLog.record_id == str(record.id),
+                                                    models.AuditLog.at >= started):
+            entry.at = decided_at
+            entry.save()
 
 
 def _seed_sales(ctx):
@@ -624,9 +653,11 @@ def _seed_sales(ctx):
             signed_before = False
             for _ in range(rng.randint(1, 2)):
                 status = statuses.pop() if statuses else "signed"
-                big = rng.random() < 0.4
+                # CTR-1: only a large contract waits for approval; it is entered as a draft and the save asks.
+                big = status == "pending" or rng.random() < 0.4
+                entered = "draft" if status == "pending" else status
                 amount = rng.randrange(100000, 800000, 1000) if big else rng.randrange(8000, 99000, 500)
-                if not documented and not signed_before and status not in ("draft", "terminated"):
+                if not documented and not signed_before and entered not in ("draft", "terminated"):
                     # CTR-2: without licence, tax and bank documents a new customer signs only small contracts.
                     amount = min(amount, rng.randrange(8000, 49500, 500))
                 signed_on = None
@@ -636,13 +667,19 @@ def _seed_sales(ctx):
                 seq_by_year[year] = seq_by_year.get(year, 0) + 1
                 contract = models.Contract.create(customer=customer, number=f"HT{year}-{seq_by_year[year]:04d}",
                                                   kind=rng.choice(("distribution", "distribution", "direct")),
-                                                  amount=_money(amount), signed_on=signed_on, status=status,
+                                                  amount=_money(amount), signed_on=signed_on, status=entered,
                                                   has_settlement_terms=rng.random() < 0.9)
-                if signed_on is not None and contract.status != status:
-                    # CTR-1: the manager approved the large contract before it was signed.
+                if signed_on is not None and approvals.is_pending(contract):
+                    # CTR-1: the manager approved the large contract the day before it was signed.
+                    asked = ctx.at(signed_on - datetime.timedelta(days=3), 10)
+                    _date_requests(contract, asked)
                     _confirm_approvals(ctx, contract, ctx.at(signed_on - datetime.timedelta(days=1), 15), "同意签订。")
-                    contract.status = status
-                    contract.save()
+                    contract = models.Contract.get_by_id(contract.id)
+                    if contract.status != status:
+                        contract.status = status
+                        contract.save()
+                elif approvals.is_pending(contract):
+                    _date_requests(contract, ctx.office_time(ctx.day(rng.randint(1, 6))))
                 signed_before = signed_before or status in ("signed", "completed")
             # CRD-1: credit only for a customer with an archive, a licence and a signed contract.
             if (customer.stage != "prospect" and customer.licence_no and customer.id in archived and signed_before
@@ -677,13 +714,19 @@ def _seed_credit_customer(ctx, customer):
             # CRD-3: an over-limit shipment must stay under a third of the limit.
             amount = _money(limit * rng.uniform(0.15, 0.32))
             over_limit = outstanding + amount > limit
+        # CRD-3/CRD-5: an over-limit shipment or one to a customer on hold waits for the regional manager.
         shipment = models.Shipment.create(
             customer=customer, invoice_no=ctx.next_invoice(), amount=amount, shipped_on=shipped_on,
-            over_limit=over_limit, prepaid=prepaid,
-            signed_by=ctx.departments[customer.owner.department.name].manager if over_limit else customer.owner)
-        if days_ago > 5:
-            # CRD-3/CRD-5: the regional manager signed the over-limit or on-hold shipment.
-            _confirm_approvals(ctx, shipment, ctx.at(shipped_on, 9), "同意发货，月底前回款。")
+            over_limit=over_limit, prepaid=prepaid, signed_by=customer.owner)
+        if approvals.is_pending(shipment):
+            _date_requests(shipment, ctx.past(ctx.at(shipped_on - datetime.timedelta(days=1), 16)))
+            if days_ago <= 5:
+                continue  # still waiting for the signature: not shipped, nothing paid
+            refused = rng.random() < 0.15
+            comment = "前期货款未回笼，暂不发货。" if refused else "同意发货，月底前回款。"
+            _confirm_approvals(ctx, shipment, ctx.at(shipped_on, 9), comment, approve=not refused)
+            if refused:
+                continue  # cancelled: never shipped
         if prepaid:
             models.Payment.create(customer=customer, amount=amount, received_on=shipped_on - datetime.timedelta(days=2),
                                   shipment=shipment)
@@ -804,20 +847,29 @@ def _seed_handovers(ctx):
 
 
 def _seed_destructions(ctx):
-    """Destroy two expired customer files with approval records (ARC-11)."""
+    """Destroy two expired customer files after the GM's approval (ARC-11); a third awaits the GM."""
     rng = ctx.rng
-    candidates = [f for f in ctx.files if f.kind == "customer" and f.confidentiality == "normal"][:2]
-    reasons = ("保管期限届满，经鉴定无继续保存价值。", "客户已注销多年，档案已到期，经审批销毁。")
-    with _acting_as(ctx.users["archivist"]):
-        for archive, reason in zip(candidates, reasons):
+    candidates = [f for f in ctx.files if f.kind == "customer" and f.confidentiality == "normal"][:3]
+    reasons = ("保管期限届满，经鉴定无继续保存价值。", "客户已注销多年，档案已到期，经审批销毁。",
+               "保管期限已满，申请按规定销毁。")
+    for n, (archive, reason) in enumerate(zip(candidates, reasons)):
+        destroyed_on = ctx.day(rng.randint(5, 30)) if n < 2 else None
+        asked_on = destroyed_on - datetime.timedelta(days=rng.randint(1, 4)) if destroyed_on else ctx.day(1)
+        with _acting_as(ctx.users["archivist"]):
             archive.retain_until = ctx.day(rng.randint(40, 200))
             archive.save()
-            destruction = models.Destruction.create(file=archive, reason=reason, approved_by=ctx.users["gm"],
-                                                    destroyed_on=ctx.day(rng.randint(5, 30)),
+            destruction = models.Destruction.create(file=archive, reason=reason, created_at=ctx.at(asked_on, 16),
                                                     method=rng.choice([c for c, _ in models.DESTRUCTION_METHOD]))
-            _decide_approvals(ctx, destruction, "approved", ctx.at(destruction.destroyed_on, 9), "同意销毁。")
-            archive.status = "destroyed"
-            archive.save()
+        _date_approvals(destruction, ctx.at(asked_on, 16))
+        if destroyed_on is None:
+            continue
+        # The GM's approval marks the file destroyed (it is never deleted); it was shredded that morning.
+        _decide_approvals(ctx, destruction, "approved", ctx.at(destroyed_on, 9), "同意销毁。")
+        ctx.files[ctx.files.index(archive)] = models.ArchiveFile.get_by_id(archive.id)
+        with _acting_as(ctx.users["archivist"]):
+            destruction = models.Destruction.get_by_id(destruction.id)
+            destruction.destroyed_on = destroyed_on
+            destruction.save()
 
 
 def _seed_access_requests(ctx):
@@ -840,27 +892,29 @@ def _seed_access_requests(ctx):
                 applicant=ctx.users[username], file=rng.choice(files), purpose=purpose, reason=reason,
                 dept_head_signed=status != "rejected" or rng.random() < 0.5, status=status,
                 created_at=ctx.office_time(ctx.day(rng.randint(1, 40))))
-            _decide_access(ctx, request)
+            _decide_access(ctx, request, status)
         for name, letter, purpose, reason in external:
             status = statuses.pop()
             request = models.AccessRequest.create(
                 external_name=name, intro_letter_no=letter, file=rng.choice(files), purpose=purpose, reason=reason,
                 dept_head_signed=True, status=status, created_at=ctx.office_time(ctx.day(rng.randint(1, 40))))
-            _decide_access(ctx, request)
+            _decide_access(ctx, request, status)
 
 
-def _decide_access(ctx, request):
-    """Decide the ARC-3 approvals of a classified file's access request that is no longer pending."""
-    if request.status != "pending":
-        _decide_approvals(ctx, request, request.status, request.created_at + datetime.timedelta(hours=3),
-                          "同意查阅。" if request.status == "approved" else "手续不全，不予查阅。")
+def _decide_access(ctx, request, status):
+    """Decide the ARC-3 approvals of a classified file's access request as ``status`` says (normal files: typed)."""
+    _date_approvals(request, request.created_at)
+    if status != "pending":
+        _decide_approvals(ctx, request, status, request.created_at + datetime.timedelta(hours=3),
+                          "同意查阅。" if status == "approved" else "手续不全，不予查阅。")
 
 
 def _seed_loans(ctx):
     """Create borrow requests and the loan ledger: returned, open, and open-and-overdue loans."""
     rng = ctx.rng
     archivist = ctx.users["archivist"]
-    available = [f for f in ctx.files if f.status == "in_store"]
+    # Files awaiting destruction (ARC-11) are not lent.
+    available = [f for f in ctx.files if f.status == "in_store" and not f.destructions.exists()]
     rng.shuffle(available)
     normal = [f for f in available if f.confidentiality == "normal"]
     classified = [f for f in available if f.confidentiality != "normal"]
@@ -880,35 +934,39 @@ def _seed_loans(ctx):
             lent_at = ctx.past(ctx.at(ctx.day(lent_days_ago), rng.randint(9, 11), rng.choice((0, 15, 30, 45))))
             request = models.BorrowRequest.create(
                 borrower=borrower, file=archive, copies=rng.randint(1, 2), reason=rng.choice(reasons), days=days,
-                dept_head_signed=True, status="pending", created_at=lent_at - datetime.timedelta(hours=3))
+                dept_head_signed=True, copy_requested=n == 4, created_at=lent_at - datetime.timedelta(hours=3))
+            _date_approvals(request, request.created_at)
+            # ARC-3/ARC-5/ARC-10 approved: the request is approved and its loan opens.
             _decide_approvals(ctx, request, "approved", lent_at - datetime.timedelta(hours=1))
-            request.status = "approved"
-            request.save()
-            _lend(ctx, archive, borrower, request, lent_at, days, state)
-        # ARC-5: the GM borrows directly, without a request.
-        archive = normal.pop()
-        _lend(ctx, archive, ctx.users["gm"], None, ctx.past(ctx.at(ctx.day(15), 14)), 2, "returned")
+            _lend(ctx, request, lent_at, days, state)
+        # ARC-5: the GM borrows directly: the archivist records the request and the loan opens at once.
+        lent_at = ctx.past(ctx.at(ctx.day(15), 14))
+        request = models.BorrowRequest.create(
+            borrower=ctx.users["gm"], file=normal.pop(), copies=1, reason="审阅重点客户合作历史资料。", days=2,
+            dept_head_signed=True, created_at=lent_at)
+        _lend(ctx, request, lent_at, 2, "returned")
         for status, count in (("pending", 3), ("rejected", 2)):
-            for _ in range(count):
+            for n in range(count):
                 archive = rng.choice(ctx.files)
                 if archive.status == "destroyed":
                     continue
                 borrower = rng.choice(cleared if archive.confidentiality != "normal" else staff)
                 request = models.BorrowRequest.create(
                     borrower=borrower, file=archive, copies=1, reason=rng.choice(reasons), days=rng.randint(1, 3),
-                    dept_head_signed=True, status="pending", created_at=ctx.office_time(ctx.day(rng.randint(0, 6))))
+                    dept_head_signed=True, copy_requested=status == "pending" and n == 0,
+                    created_at=ctx.office_time(ctx.day(rng.randint(0, 6))))
+                _date_approvals(request, request.created_at)
                 if status == "rejected":
                     _decide_approvals(ctx, request, "rejected", request.created_at + datetime.timedelta(hours=2))
-                    request.status = "rejected"
-                    request.save()
 
 
-def _lend(ctx, archive, borrower, request, lent_at, days, state):
-    """Open a loan of ``archive`` and either return it complete or leave it open (file on loan)."""
+def _lend(ctx, request, lent_at, days, state):
+    """Date the loan the approved ``request`` opened, then return it complete or leave it open (file on loan)."""
     rng = ctx.rng
     due_at = lent_at + datetime.timedelta(days=days)
-    loan = models.Loan.create(request=request, file=archive, borrower=borrower,
-                              copies=request.copies if request else 1, lent_at=lent_at, due_at=due_at)
+    loan = request.loans.get()
+    loan.lent_at, loan.due_at, loan.created_at = lent_at, due_at, lent_at
+    loan.save()
     # ARC-2 keeps the file's status in step with the ledger (on loan now, in store after a complete return).
     if state == "returned":
         back_on = lent_at.date() + datetime.timedelta(days=rng.randint(0, days))
@@ -921,18 +979,66 @@ def _lend(ctx, archive, borrower, request, lent_at, days, state):
         loan.save()
 
 
+def _open_approvals(record):
+    """Return the pending approvals and notices of ``record``, in step order."""
+    return list(models.Approval.select().where(
+        models.Approval.target_model == type(record).__name__, models.Approval.target_id == record.id,
+        models.Approval.status == "pending").order_by(models.Approval.step, models.Approval.id))
+
+
+def _date_approvals(record, at):
+    """Date the open approvals of ``record`` as asked at ``at`` (stored UTC)."""
+    for approval in _open_approvals(record):
+        approval.requested_at = at
+        approval.save()
+
+
+def _approver(ctx, record, approval):
+    """Return who decides ``approval``: the department's manager, customer service's manager or the GM."""
+    roles = set(approval.required_role.split("|"))
+    if "manager" in roles:
+        if approval.department_id is not None and approval.department.manager_id is not None:
+            return approval.department.manager
+        # ARC-3 (000 篇二 第22条): the customer service manager approves, unless the file is for himself.
+        party = getattr(record, "borrower_id", None) or getattr(record, "applicant_id", None)
+        head = ctx.departments["客服部"].manager
+        return head if head.id != party else ctx.users["manager"]
+    if "deputy" in roles and "deputy" in ctx.users and ctx.rng.random() < 0.3:
+        return ctx.users["deputy"]
+    return ctx.users["gm"]
+
+
+# What the approver writes when the story gives no comment (approve, reject), by rule.
+DECISION_COMMENTS = {"ARC-10": ("同意复印，仅限工作使用，复印件用后交回档案室。", "原件可查阅，不同意复印。")}
+
+
 def _decide_approvals(ctx, record, status, at, comment=None):
-    """Decide the pending approvals of ``record`` (ARC-3/5/10/11) as the GM or the sales manager would have."""
-    for approval in models.Approval.select().where(
-            models.Approval.target_model == type(record).__name__, models.Approval.target_id == record.id,
-            models.Approval.status == "pending"):
-        decider = ctx.users["gm"] if approval.required_role == "gm" else ctx.users["manager"]
+    """Decide ``record``'s open approvals (ARC-3/5/10/11, CMP-5/6) through the engine, step by step, by ``at``."""
+    approve = status == "approved"
+    steps = len(_open_approvals(record))
+    when = ctx.past(at) - datetime.timedelta(minutes=40 * (steps - 1 if approve else 0))
+    while True:
+        approval = next((a for a in _open_approvals(record) if approvals.actionable(a)), None)
+        if approval is None:
+            return
+        decider = _approver(ctx, record, approval)
+        default = DECISION_COMMENTS.get(approval.rule, ("同意借阅。", "理由不充分，暂不外借。"))
+        started = models.utcnow()
+        last_log = models.AuditLog.select(models.AuditLog.id).order_by(models.AuditLog.id.desc()).scalar() or 0
         with _acting_as(decider):
-            approval.status = status
-            approval.decided_by = decider
-            approval.decided_at = ctx.past(at)
-            approval.comment = comment or ("同意借阅。" if status == "approved" else "理由不充分，暂不外借。")
-            approval.save()
+            approvals.decide(approval.id, decider, approve, comment or default[0 if approve else 1])
+        # The decision, the rows it closed and its audit entries happened at ``when``, not now.
+        for row in models.Approval.select().where(
+                models.Approval.target_model == approval.target_model, models.Approval.target_id == record.id,
+                models.Approval.decided_at >= started):
+            row.decided_at = when
+            row.save()
+        for entry in models.AuditLog.select().where(models.AuditLog.id > last_log):
+            entry.at = entry.created_at = when
+            entry.save()
+        if not approve:
+            return
+        when += datetime.timedelta(minutes=40)
 
 
 def _seed_inspections(ctx):
@@ -976,7 +1082,6 @@ def _seed_complaints(ctx):
     vehicle_customers = [c for c in ctx.customers if c.industry in ("汽车销售", "交通运输", "物流运输")]
     days_back = {"received": (0, 9), "investigating": (1, 10), "solution_pending": (2, 12), "replied": (4, 20),
                  "return_visit": (6, 40), "closed": (10, 150), "rejected": (3, 90)}
-    gm = ctx.users["gm"]
     with _acting_as(ctx.users["service"]):
         for n, status in enumerate(plan):
             category = categories[n]
@@ -1009,10 +1114,15 @@ def _seed_complaints(ctx):
             if status == "rejected":
                 _reject_complaint(ctx, complaint)
                 continue
-            _walk_complaint(ctx, complaint, order[:order.index(status) + 1], gm)
+            # CMP-5: the department's manager and the GM acknowledged a major complaint within the hour.
+            if complaint.severity == "major" and status != "received":
+                _date_approvals(complaint, received_at)
+                _decide_approvals(ctx, complaint, "approved", received_at + datetime.timedelta(minutes=50),
+                                  "已阅，请责任部门立即处理并随时报告进展。")
+            _walk_complaint(ctx, complaint, order[:order.index(status) + 1])
 
 
-def _walk_complaint(ctx, complaint, path, gm):
+def _walk_complaint(ctx, complaint, path):
     """Move ``complaint`` along ``path``, creating what each step needs."""
     rng = ctx.rng
     moment = complaint.received_at
@@ -1040,14 +1150,19 @@ def _walk_complaint(ctx, complaint, path, gm):
             investigation.conclusion = "投诉属实，责任在我方。"
             investigation.countermeasures = "对责任人进行培训，完善作业检查表。"
             investigation.save()
+            proposed_at = step(rng.randint(1, 8))
             solution = models.Solution.create(
-                complaint=complaint,
+                complaint=complaint, created_at=proposed_at,
                 proposal=rng.choice(("免费返修并延长质保 6 个月。", "更换同型号新品。", "按合同退还差价。",
                                      "赔偿误工损失并书面致歉。")),
                 compensation_amount=_money(rng.choice((0, 0, 200, 500, 1200, 3000))))
+            # CMP-6: the solution waits in the GM's inbox.
+            _date_approvals(solution, proposed_at)
         elif status == "replied":
-            solution.approved_by = gm
-            solution.approved_at = step(rng.randint(2, 20))
+            approved_at = step(rng.randint(2, 20))
+            _decide_approvals(ctx, solution, "approved", approved_at, "同意，尽快答复客户。")
+            solution = models.Solution.get_by_id(solution.id)
+            solution.approved_at = approved_at
             solution.save()
             models.ComplaintUpdate.create(complaint=complaint, at=step(rng.randint(1, 6)), by=by,
                                           note="处理方案经总经理批准，已答复客户。", notified_customer=True)
@@ -1079,12 +1194,37 @@ def _reject_complaint(ctx, complaint):
 
 
 # ---------------------------------------------------------------- service, reception, tenants, people
+def _date_requests(record, at):
+    """Date the pending approvals of ``record`` as asked at ``at`` (stored UTC)."""
+    for approval in approvals.pending_for(record):
+        approval.requested_at = at
+        approval.save()
+
+
+def _decide_as(ctx, record, username, approve, at, comment=""):
+    """Decide, through the engine, the pending approval of ``record`` that ``username`` may decide, dated ``at``."""
+    user = ctx.users[username]
+    approval = next(a for a in approvals.pending_for(record) if approvals.refusal(a, user) is None)
+    started = models.utcnow()
+    with _acting_as(user):
+        approvals.decide(approval.id, user, approve, comment)
+        # The decision and the rows it closed (a rejection withdraws the others) happened at ``at``.
+        for row in models.Approval.select().where(
+                models.Approval.target_model == approval.target_model, models.Approval.target_id == record.id,
+                models.Approval.decided_at >= started):
+            row.decided_at = ctx.past(at)
+            row.save()
+
+
 def _seed_service_orders(ctx):
-    """Create install and repair orders in every status; replacements record terminal and SIM numbers."""
+    """Create install and repair orders in every status; customer service's manager decides each (SRV-1)."""
     rng = ctx.rng
     statuses = ctx.spread([c for c, _ in models.SERVICE_STATUS], 14, weights=(2, 2, 2, 5, 1))
     technicians = [ctx.users["zhengqiang"], ctx.users["huangfang"]]
     vehicle_customers = [c for c in ctx.customers if c.industry in ("汽车销售", "交通运输", "物流运输")]
+    refusals = ("客户已自行送修，无需上门。", "与前一张服务单重复，已合并处理。", "设备已过保且客户不同意收费，暂不派工。")
+    # SRV-1: customer service (客服部) records the call, so its manager decides.
+    decider = ctx.departments["客服部"].manager.username
     with _acting_as(ctx.users["service"]):
         for n, status in enumerate(statuses):
             customer = rng.choice(vehicle_customers)
@@ -1095,9 +1235,7 @@ def _seed_service_orders(ctx):
                 kind=kind, customer=customer, address=customer.address, contact_phone=contact.mobile,
                 product_model=product_model, purchase_date=ctx.day(rng.randint(30, 900)),
                 fault="新车加装，按标准方案安装调试。" if kind == "install" else rng.choice(PRODUCT_FAULTS[product_model]),
-                technician=rng.choice(technicians) if status != "pending" else None,
-                fee=_money(rng.choice((0, 0, 80, 150, 260, 480))),
-                status="cancelled" if status == "cancelled" else "pending")
+                fee=_money(rng.choice((0, 0, 80, 150, 260, 480))))
             if kind == "repair" and rng.random() < 0.6:
                 order.old_terminal_no = f"ZD{rng.randint(10 ** 9, 10 ** 10 - 1)}"
                 order.new_terminal_no = f"ZD{rng.randint(10 ** 9, 10 ** 10 - 1)}"
@@ -1105,29 +1243,31 @@ def _seed_service_orders(ctx):
                     order.old_sim = f"8986{rng.randint(10 ** 15, 10 ** 16 - 1)}"
                     order.new_sim = f"8986{rng.randint(10 ** 15, 10 ** 16 - 1)}"
             order.save()
-            if status in ("pending", "cancelled"):
+            asked = ctx.office_time(ctx.day(rng.randint(0, 2) if status == "pending" else rng.randint(3, 45)))
+            _date_requests(order, asked)
+            if status == "pending":
                 continue
-            # SRV-1: the manager approved the new order before it was dispatched.
-            with _acting_as(ctx.users["manager"]):
-                for approval in models.Approval.select().where(
-                        models.Approval.target_model == "ServiceOrder", models.Approval.target_id == order.id,
-                        models.Approval.status == "pending"):
-                    approval.status = "approved"
-                    approval.decided_by = ctx.users["manager"]
-                    approval.decided_at = approval.requested_at + datetime.timedelta(hours=2)
-                    approval.save()
+            decided = asked + datetime.timedelta(hours=rng.randint(1, 4))
+            if status == "cancelled":
+                _decide_as(ctx, order, decider, False, decided, rng.choice(refusals))
+                continue
+            _decide_as(ctx, order, decider, True, decided, rng.choice(("同意，尽快安排。", "同意。", "")))
+            order = models.ServiceOrder.get_by_id(order.id)
+            order.technician = rng.choice(technicians)
             order.status = status
             order.save()
 
 
 def _seed_receptions(ctx):
-    """Create receptions of classes A–D within the cost and companion rules (RCP-1, RCP-2)."""
+    """Create receptions of classes A–D; the gm decides the important gifts (RCP-1, RCP-2, RCP-3)."""
     rng = ctx.rng
     cap = {"A": 500, "B": 300, "C": 200, "D": 150}
+    # "rejected": the gm turned the gift down and the clerk chose the company souvenir instead.
     visits = (("A", 12, "approved", "定制茶具礼盒", 1800), ("A", 6, "done", "西湖龙井礼盒", 680),
               ("B", 8, "done", "公司纪念品", 200), ("B", 3, "pending", "丝绸围巾礼盒", 1200),
               ("C", 4, "done", "", 0), ("C", 5, "planned", "公司台历", 60),
-              ("D", 2, "done", "", 0), ("D", 1, "planned", "", 0), ("B", 15, "approved", "公司纪念品", 150))
+              ("D", 2, "done", "", 0), ("D", 1, "planned", "", 0), ("B", 15, "approved", "公司纪念品", 150),
+              ("B", 6, "rejected", "紫砂茶具套装", 2600))
     hosts = [ctx.users[u] for u in ("gm", "manager", "sunhao", "sales", "wuxiaoli")]
     with _acting_as(ctx.users["clerk"]):
         for guest_class, guests, status, gifts, gift_value in visits:
@@ -1136,50 +1276,76 @@ def _seed_receptions(ctx):
                                                               "苏州嘉禾机电设备有限公司"))
             companions = 1 if guests < 5 else (2 if guests <= 10 else 3)
             days = rng.randint(-10, -1) if status == "planned" else rng.randint(1, 60)
-            if status in ("pending", "approved"):
+            if status in ("pending", "approved", "rejected"):
                 days = rng.randint(-12, -2)
+            # RCP-3: a gift over the limit makes the saved reception pending and asks the gm.
             reception = models.Reception.create(
                 visitor_org=org, customer=customer, visit_on=ctx.day(days), guest_class=guest_class, guests=guests,
                 companions=companions + (1 if guest_class == "A" and rng.random() < 0.5 else 0),
                 host=hosts[0] if guest_class == "A" else rng.choice(hosts[1:]),
                 cost_per_person=_money(rng.randrange(cap[guest_class] // 2, cap[guest_class] + 1, 10)),
-                gifts=gifts, gift_value=_money(gift_value), status=status)
-            if status not in ("approved", "done"):
+                gifts=gifts, gift_value=_money(gift_value), status="planned" if status == "rejected" else status)
+            if reception.status != "pending":
                 continue
-            # RCP-3: an important gift of an approved reception was approved by the gm.
-            with _acting_as(ctx.users["gm"]):
-                for approval in models.Approval.select().where(
-                        models.Approval.target_model == "Reception", models.Approval.target_id == reception.id,
-                        models.Approval.status == "pending"):
-                    approval.status = "approved"
-                    approval.decided_by = ctx.users["gm"]
-                    approval.decided_at = approval.requested_at + datetime.timedelta(hours=2)
-                    approval.save()
+            asked = ctx.office_time(ctx.day(rng.randint(1, 5)))
+            _date_requests(reception, asked)
+            decided = asked + datetime.timedelta(hours=rng.randint(2, 6))
+            if status == "approved":
+                _decide_as(ctx, reception, "gm", True, decided, "同意，重要客户，注意礼品包装。")
+            elif status == "rejected":
+                _decide_as(ctx, reception, "gm", False, decided, "礼品价值过高，请改送公司纪念品。")
+                reception = models.Reception.get_by_id(reception.id)
+                reception.gifts, reception.gift_value = "公司纪念品", _money(280)
+                reception.save()
 
 
 def _seed_move_outs(ctx):
-    """Create tenant move-outs in every state; completed ones have every sign-off (MOV-1)."""
+    """Create tenant move-outs in every state; engineering, finance and security sign through the engine (MOV-1)."""
     rng = ctx.rng
-    states = ("requested", "signing", "signing", "completed", "completed", "cancelled")
+    # "rejected": security refused to sign and the move-out went back to requested.
+    states = ("requested", "rejected", "signing", "signing", "completed", "completed", "cancelled")
     tenants = rng.sample([c for c in ctx.customers if c.kind == "general"], len(states))
-    with _acting_as(ctx.users["service"]):
-        for n, (status, tenant) in enumerate(zip(states, tenants)):
-            done = status == "completed"
-            signing = status == "signing"
-            damage = done and rng.random() < 0.5
-            models.MoveOut.create(
+    signers = ("engineering", "finance", "security")
+    notes = {"engineering": "已验房，水电设施完好。", "finance": "押金抵扣后费用已结清。", "security": "出入证、门禁卡已收回。"}
+    for n, (status, tenant) in enumerate(zip(states, tenants)):
+        done = status == "completed"
+        damage = done and rng.random() < 0.5
+        requested_on = ctx.day(rng.randint(30, 120) if done else rng.randint(3, 25))
+        with _acting_as(ctx.users["service"]):
+            move_out = models.MoveOut.create(
                 tenant=tenant, unit=f"{rng.choice('ABC')}座{rng.randint(2, 18)}{rng.randint(1, 12):02d}室",
-                requested_on=ctx.day(rng.randint(30, 120) if done else rng.randint(2, 25)),
-                keys_returned=done or (signing and n == 1),
-                arrears_cleared=done or signing,
-                unit_restored=done,
+                requested_on=requested_on, keys_returned=done or n in (1, 3),
                 damage_note="墙面有钉孔，地毯局部污损。" if damage else "",
                 damage_amount=_money(rng.choice((300, 800))) if damage else _money(0),
-                parking_released=done or (signing and rng.random() < 0.5),
-                engineering_signed=done or signing,
-                finance_signed=done or (signing and n == 2),
-                security_signed=done,
-                status=status)
+                status="cancelled" if status == "cancelled" else "requested")
+            if status in ("requested", "cancelled"):
+                continue
+            # Customer service sends the move-out to the three departments at once.
+            move_out.status = "signing"
+            move_out.save()
+        asked = ctx.office_time(requested_on + datetime.timedelta(days=1))
+        _date_requests(move_out, asked)
+        # The departments sign in any order; a signing one still waits for some of them.
+        order = rng.sample(signers, len(signers))
+        if status == "signing":
+            order = ["engineering"] + (["finance"] if n == 3 else [])
+        elif status == "rejected":
+            order = ["engineering", "security"]
+        for hours, role in enumerate(order, start=1):
+            at = asked + datetime.timedelta(hours=hours, minutes=rng.choice((0, 15, 30, 45)))
+            if status == "rejected" and role == "security":
+                _decide_as(ctx, move_out, role, False, at, "客户出入证未交回，暂不签字。")
+                break
+            _decide_as(ctx, move_out, role, True, at, notes[role])
+        if not done:
+            continue
+        # All three signed: customer service closes the move-out.
+        with _acting_as(ctx.users["service"]):
+            move_out = models.MoveOut.get_by_id(move_out.id)
+            move_out.keys_returned = move_out.arrears_cleared = move_out.unit_restored = True
+            move_out.parking_released = True
+            move_out.status = "completed"
+            move_out.save()
 
 
 def _seed_tenant_requests(ctx):
@@ -1257,16 +1423,7 @@ def _seed_audit_log(ctx):
     """Record the approvals and logins the demo story implies."""
     rng = ctx.rng
     entries = []
-    for contract in models.Contract.select().where(models.Contract.status == "signed",
-                                                   models.Contract.amount >= 100000).limit(5):
-        entries.append((ctx.users["manager"], "approve", "Contract", contract.id, {"status": ["pending", "signed"]},
-                        ctx.at(contract.signed_on, 11)))
-    for solution in models.Solution.select().where(models.Solution.approved_by.is_null(False)).limit(5):
-        entries.append((ctx.users["gm"], "approve", "Solution", solution.id,
-                        {"approved_by": [None, ctx.users["gm"].id]}, solution.approved_at))
-    for request in models.BorrowRequest.select().where(models.BorrowRequest.status == "rejected"):
-        entries.append((ctx.users["manager"], "reject", "BorrowRequest", request.id,
-                        {"status": ["pending", "rejected"]}, request.created_at + datetime.timedelta(hours=2)))
+    # CTR-1, CRD-3/5, CUS-2 and VIS-1 decisions are audited by the approvals engine itself.
     for customer in [c for c in ctx.customers if c.id_number][:3]:
         entries.append((ctx.users["gm"], "view_sensitive", "Customer", customer.id, {"field": "id_number"},
                         ctx.office_time(ctx.day(rng.randint(1, 20)))))

@@ -129,6 +129,8 @@ CONTRACT_STATUS = (
     ("completed", "已履行"), ("terminated", "已终止"),
 )
 CREDIT_STATUS = (("active", "有效"), ("suspended", "暂停"), ("expired", "已失效"))
+# CRD-3/CRD-5: a shipment waiting for the manager's signature is not counted as shipped.
+SHIPMENT_STATUS = (("pending", "待审批"), ("shipped", "已发货"), ("cancelled", "已取消"))
 FILE_KIND = (
     ("customer", "客户档案"), ("new_vehicle", "新车档案"), ("after_sales", "售后档案"),
     ("project", "项目档案"), ("title_deed", "权证"),
@@ -180,6 +182,10 @@ CATEGORY_PERMISSIONS = {
                   "clerk": "vce"},
     "组织与系统": {"admin": "vcedx", "gm": "v"},
 }
+# The deputy GM reads what the GM reads (ARC-5 stands in for the GM).
+for _rights in CATEGORY_PERMISSIONS.values():
+    if "gm" in _rights:
+        _rights.setdefault("deputy", _rights["gm"])
 PERMISSION_LETTERS = {"v": "view", "c": "create", "e": "edit", "d": "delete", "x": "export"}
 
 
@@ -486,7 +492,8 @@ class Customer(BaseModel):
             search=("code", "name", "phone", "industry", "address", "owner.display_name"),
             filters=("tier", "grade", "stage", "region", "kind", "owner", "department", "confidentiality",
                      "last_contact_at", "created_at"),
-            readonly=("code",),
+            # CUS-2: the confirming sales director is set by the approval, not typed in.
+            readonly=("code", "approved_by"),
             inline=("Contact",),
             lookup=("name", "code"),
             auto_number=("code", "KH{year}-{seq:06d}"),
@@ -520,7 +527,8 @@ class Customer(BaseModel):
         cutoff_on = (today or local_today()) - datetime.timedelta(days=RULES["CUS-5"].get("days"))
         cutoff_at = local_midnight(cutoff_on)
         talked = Communication.select(Communication.customer).where(Communication.at >= cutoff_at)
-        bought = Shipment.select(Shipment.customer).where(Shipment.shipped_on >= cutoff_on)
+        bought = Shipment.select(Shipment.customer).where(Shipment.shipped_on >= cutoff_on,
+                                                          Shipment.status != "cancelled")
         return cls.select().where(cls.created_at < cutoff_at, cls.id.not_in(talked), cls.id.not_in(bought))
 
     @classmethod
@@ -536,6 +544,11 @@ class Customer(BaseModel):
         return cls.select().where(cls.stage != "prospect", cls.created_at < cutoff_at, cls.id.not_in(surveyed))
 
     @classmethod
+    def unconfirmed(cls):
+        """Return customers whose archive no sales director has confirmed yet (CUS-2)."""
+        return cls.select().where(cls.approved_by.is_null())
+
+    @classmethod
     def on_hold(cls, today=None):
         """Return customers whose invoices are unpaid beyond [30] days: older shipments exceed payments (CRD-5)."""
         from policies import RULES
@@ -543,7 +556,8 @@ class Customer(BaseModel):
         today = today or local_today()
         cutoff = today - datetime.timedelta(days=RULES["CRD-5"].get("days"))
         shipped = Shipment.select(fn.SUM(Shipment.amount)).where(Shipment.customer == cls.id,
-                                                                 Shipment.shipped_on < cutoff)
+                                                                 Shipment.shipped_on < cutoff,
+                                                                 Shipment.status == "shipped")
         paid = Payment.select(fn.SUM(Payment.amount)).where(Payment.customer == cls.id,
                                                             Payment.received_on <= today)
         # Half a fen of tolerance: SQLite sums DECIMAL columns as floats.
@@ -780,19 +794,26 @@ class Shipment(BaseModel):
     prepaid = BooleanField(default=False, verbose_name="预付款")
     signed_by = ForeignKeyField(User, null=True, backref="signed_shipments", on_delete="SET NULL",
                                 verbose_name="签发人")
+    # Set by CRD-3/CRD-5 and their approvals, never typed in: only "shipped" counts as owed.
+    status = CharField(max_length=16, choices=SHIPMENT_STATUS, default="shipped", index=True, verbose_name="状态")
 
     class Meta:
         admin = dict(
             label="开票发货", category="销售与授信",
-            list=("invoice_no", "customer", "amount", "shipped_on", "over_limit", "prepaid", "signed_by"),
+            list=("invoice_no", "customer", "amount", "shipped_on", "status", "over_limit", "prepaid", "signed_by"),
             search=("invoice_no", "customer.name"),
-            filters=("customer", "over_limit", "prepaid", "amount", "shipped_on"),
-            readonly=("over_limit",),
+            filters=("customer", "status", "over_limit", "prepaid", "amount", "shipped_on"),
+            readonly=("over_limit", "status"),
             lookup=("invoice_no",),
         )
 
     def __str__(self):
         return f"发票 {self.invoice_no}"
+
+    @classmethod
+    def shipped(cls):
+        """Return the shipments that count as shipped: neither waiting for a signature nor cancelled (CRD-3/5)."""
+        return cls.select().where(cls.status == "shipped")
 
 
 class Payment(BaseModel):
@@ -933,6 +954,8 @@ class BorrowRequest(BaseModel):
             list=("file", "borrower", "copies", "days", "dept_head_signed", "status", "created_at"),
             search=("reason", "file.number", "file.title", "borrower.display_name"),
             filters=("file", "borrower", "status", "days", "created_at"),
+            # ARC-3/ARC-5/ARC-10: the status is the approvals' outcome, never typed in.
+            readonly=("status",),
         )
 
     def __str__(self):
@@ -986,6 +1009,8 @@ class Destruction(BaseModel):
             list=("file", "reason", "approved_by", "destroyed_on", "method"),
             search=("reason", "file.number", "file.title"),
             filters=("file", "method", "destroyed_on"),
+            # ARC-11: filled in when the GM approves the destruction.
+            readonly=("approved_by", "destroyed_on"),
         )
 
     def __str__(self):
@@ -1199,6 +1224,8 @@ class Solution(BaseModel):
             list=("complaint", "proposal", "compensation_amount", "approved_by", "approved_at"),
             search=("proposal", "customer_reply", "complaint.number"),
             filters=("complaint", "approved_by", "compensation_amount", "approved_at"),
+            # CMP-6: filled in when the GM approves the solution in the approvals inbox.
+            readonly=("approved_by", "approved_at"),
         )
 
     def __str__(self):
@@ -1282,7 +1309,9 @@ class MoveOut(BaseModel):
 
     class Meta:
         admin = dict(
-            label="客户迁出", category="服务与接待",
+            label="客户迁出",
+            # MOV-1's three sign-off departments open the move-outs they sign.
+            permissions={"engineering": "v", "finance": "v", "security": "v"}, category="服务与接待",
             list=("tenant", "unit", "requested_on", "keys_returned", "arrears_cleared", "unit_restored",
                   "status"),
             search=("unit", "damage_note", "tenant.name"),

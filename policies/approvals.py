@@ -91,18 +91,18 @@ def is_pending(record):
 
 
 def state(record):
-    """Return 'pending', 'approved', 'rejected' or None (never asked) for ``record``'s approvals."""
-    rows = list(_target_rows(type(record).__name__, record._pk).where(models.Approval.kind == "approve"))
+    """Return the outcome of ``record``'s latest request: 'pending', 'approved', 'rejected', 'withdrawn' or None."""
+    rows = list(_target_rows(type(record).__name__, record._pk)
+                .where(models.Approval.kind == "approve").order_by(models.Approval.id.desc()))
     if not rows:
         return None
-    statuses = {r.status for r in rows}
-    if "pending" in statuses:
+    if any(r.status == "pending" for r in rows):
         return "pending"
-    if "rejected" in statuses:
-        return "rejected"
-    if statuses == {"approved"}:
-        return "approved"
-    return "withdrawn" if statuses == {"withdrawn"} else "approved"
+    # Newest first: rows withdrawn alongside a rejection belong to that rejected request.
+    for row in rows:
+        if row.status in ("approved", "rejected"):
+            return row.status
+    return "withdrawn"
 
 
 def _roles_of(user):
@@ -131,7 +131,9 @@ def refusal(approval, user):
     if not held:
         names = "、".join(sorted(required))
         return f"需要由具有“{names}”角色的人员审批。"
-    if approval.department_id is not None and held == {"manager"} and user.department_id != approval.department_id:
+    # A manager decides for the department they sit in or the one that names them its manager.
+    if (approval.department_id is not None and held == {"manager"} and user.department_id != approval.department_id
+            and approval.department.manager_id != user.id):
         return "该申请须由所属部门的部门经理审批。"
     if not actionable(approval):
         return "前一审批步骤尚未完成。"
@@ -208,7 +210,9 @@ def _apply(approval, user):
     outcome = _OUTCOMES.get(type(record), {})
     if approval.status == "approved":
         _run(_STEP_HOOKS.get(approval.rule), record, approval)
-        if not pending_for(record).exists() and state(record) == "approved":
+        # The last open row of this request is approved (a rejection would have withdrawn it); an earlier
+        # refused or withdrawn request of the same record does not count against this one.
+        if not pending_for(record).exists():
             _run(outcome.get("approved"), record, user)
         return
     for other in pending_for(record):
@@ -236,7 +240,8 @@ def withdraw(record, user):
             row.comment = "申请人撤回"
             row.save()
         audit.log("update", type(record).__name__, record._pk, {"审批": ["待审批", "已撤回"]}, user=user)
-        _run(_OUTCOMES.get(type(record), {}).get("withdrawn"), record, user)
+        fresh = type(record).get_or_none(type(record)._meta.primary_key == record._pk)  # the caller's copy may be stale
+        _run(_OUTCOMES.get(type(record), {}).get("withdrawn"), fresh or record, user)
     return rows
 
 

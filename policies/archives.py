@@ -132,6 +132,30 @@ def _summary(text):
     return text[:255]
 
 
+def _open_loan_exists(file_id):
+    return models.Loan.select().where(models.Loan.file == file_id, models.Loan.returned_at.is_null()).exists()
+
+
+# ---------------------------------------------------------------- requests under approval (ARC-3, ARC-5, ARC-10)
+# A request is submitted when it is created, or when its requester saves it again after withdrawing it
+# (withdraw, edit, save: the approvals are asked afresh). A rejected request is final; a new one is filed.
+# Its status is the approvals' outcome: a person cannot set it once approval was asked.
+def _resubmitted(instance):
+    """Return True when ``instance`` was withdrawn from approval and is being saved again by a person."""
+    if approvals.DECIDING.get() or instance._pk is None:
+        return False
+    return (_stored_value(instance, "status") == "pending" and approvals.state(instance) is not None
+            and not approvals.is_pending(instance))
+
+
+def _refuse_status_edit(rule_obj, instance, created):
+    """Refuse a person's change of the status of a request whose approvals were asked."""
+    if created or approvals.DECIDING.get() or approvals.state(instance) is None:
+        return
+    if instance.status != _stored_value(instance, "status"):
+        rule_obj.refuse(instance, "申请状态由审批结果决定，不能直接修改", field="status")
+
+
 # ---------------------------------------------------------------- ARC-1 loan period
 @pre_save(sender=models.BorrowRequest, name="ARC-1/request")
 def borrow_days_within_limit(sender, instance, created):
@@ -208,10 +232,20 @@ def _clearance_roles(folder):
     return ["manager", "gm"] if folder.confidentiality == "top_secret" else ["manager"]
 
 
+@pre_save(sender=models.AccessRequest, name="ARC-3/submit")
+def submit_access_request(sender, instance, created):
+    """Start a new or resubmitted access request to a classified file as pending; refuse editing a decided status."""
+    _refuse_status_edit(ARC_3, instance, created)
+    submitted = created or _resubmitted(instance)
+    instance.__dict__["_arc_submitted"] = submitted
+    if submitted and ARC_3.on() and _clearance_roles(_file(instance.file_id)):
+        instance.status = "pending"
+
+
 @post_save(sender=models.BorrowRequest, name="ARC-3/borrow")
 def secret_borrow_needs_approval(sender, instance, created):
     """Ask a manager (and the GM for top secret) to approve borrowing a classified file."""
-    if not created or not ARC_3.on():
+    if not instance.__dict__.get("_arc_submitted") or not ARC_3.on():
         return
     folder = _file(instance.file_id)
     roles = _clearance_roles(folder)
@@ -224,7 +258,7 @@ def secret_borrow_needs_approval(sender, instance, created):
 @post_save(sender=models.AccessRequest, name="ARC-3/access")
 def secret_access_needs_approval(sender, instance, created):
     """Ask a manager (and the GM for top secret) to approve viewing a classified file."""
-    if not created or not ARC_3.on():
+    if not instance.__dict__.pop("_arc_submitted", False) or not ARC_3.on():
         return
     folder = _file(instance.file_id)
     roles = _clearance_roles(folder)
@@ -232,6 +266,22 @@ def secret_access_needs_approval(sender, instance, created):
         who = _user(instance.applicant_id) or instance.external_name
         approvals.require(instance, ARC_3.id, roles,
                           summary=_summary(f"{who} 查阅{folder.choice_label('confidentiality')}档案 {folder}"))
+
+
+def access_approved(request, user):
+    """Mark an access request approved once every ARC-3 step approved it."""
+    request.status = "approved"
+    request.save()
+
+
+def access_rejected(request, user):
+    """Mark an access request rejected."""
+    request.status = "rejected"
+    request.save()
+
+
+# A withdrawn access request stays pending, without approvals, until its requester saves it again.
+approvals.on_outcome(models.AccessRequest, approved=access_approved, rejected=access_rejected)
 
 
 # ---------------------------------------------------------------- ARC-4 the request's paperwork
@@ -259,18 +309,96 @@ def external_access_has_letter(sender, instance, created):
 
 
 # ---------------------------------------------------------------- ARC-5 staff loans need the GM
+# 001 第6篇 六(一): the chairman, the GM and the deputy GMs borrow directly through the archivist.
+DIRECT_BORROWERS = ("gm", "deputy")
+
+
+def _borrows_directly(user):
+    return user is not None and bool(user.role_codes() & set(DIRECT_BORROWERS))
+
+
+def _borrow_needs_approval(instance):
+    """Return True when submitting ``instance`` asks ARC-3, ARC-5 or ARC-10 for approval."""
+    return ((ARC_3.on() and bool(_clearance_roles(_file(instance.file_id))))
+            or (ARC_5.on() and not _borrows_directly(_user(instance.borrower_id)))
+            or (ARC_10.on() and bool(instance.copy_requested)))
+
+
+@pre_save(sender=models.BorrowRequest, name="ARC-5/submit")
+def submit_borrow_request(sender, instance, created):
+    """Start a new or resubmitted borrow request as pending, or approve it at once when no rule asks."""
+    _refuse_status_edit(ARC_5, instance, created)
+    submitted = created or _resubmitted(instance)
+    instance.__dict__["_arc_submitted"] = submitted
+    instance.__dict__["_arc_lend_now"] = False
+    if not submitted:
+        return
+    if _borrow_needs_approval(instance):
+        instance.status = "pending"
+        return
+    instance.status = "approved"
+    instance.__dict__["_arc_lend_now"] = True
+    # ARC-2 would refuse the loan opened below; say so at the request's own field.
+    if ARC_2.on() and instance.file_id is not None and _open_loan_exists(instance.file_id):
+        ARC_2.refuse(instance, "该档案已借出尚未归还，归还注销前不能再次借出", field="file")
+
+
 # "Created by a non-gm" is read as "borrowed by a non-gm": the GM borrows directly even when a clerk
 # types the request in, and a staff member's request needs the GM even when the GM typed it in.
 @post_save(sender=models.BorrowRequest, name="ARC-5")
 def staff_borrow_needs_gm(sender, instance, created):
-    """Ask the GM to approve a borrow request of anyone but the GM."""
-    if not created or not ARC_5.on():
+    """Ask the GM (or a deputy) to approve a borrow request of anyone but the GM or a deputy."""
+    if not instance.__dict__.pop("_arc_submitted", False) or not ARC_5.on():
         return
     borrower = _user(instance.borrower_id)
-    if borrower is not None and "gm" in borrower.role_codes():
+    if _borrows_directly(borrower):
         return
     approvals.require(instance, ARC_5.id, ["gm"],
                       summary=_summary(f"{borrower} 申请借阅 {_file(instance.file_id)} {instance.days} 天"))
+
+
+@post_save(sender=models.BorrowRequest, name="ARC-5/lend")
+def lend_without_approval(sender, instance, created):
+    """Open the loan at once when no rule asked for approval (the GM borrowing a normal file)."""
+    if instance.__dict__.pop("_arc_lend_now", False):
+        open_loan(instance)
+
+
+def open_loan(request):
+    """Open the loan of an approved borrow request: lent now, due after its days (ARC-2 puts the file on loan)."""
+    now = models.utcnow()
+    return models.Loan.create(request=request, file=request.file_id, borrower=request.borrower_id,
+                              copies=request.copies, lent_at=now, due_at=now + datetime.timedelta(days=request.days))
+
+
+def borrow_approved(request, user):
+    """Approve the request once every ARC-3/ARC-5/ARC-10 approval is given, and open its loan once."""
+    if request.status != "approved":
+        request.status = "approved"
+        request.save()
+    # A loan refused by ARC-1/ARC-2 (the file is out again, or destroyed) refuses the decision with it.
+    if not request.loans.exists():
+        open_loan(request)
+
+
+def borrow_rejected(request, user):
+    """Reject the request: no loan opens; a copy request turned down after the loan only clears copy_requested."""
+    if request.status == "approved":
+        request.copy_requested = False
+    else:
+        request.status = "rejected"
+    request.save()
+
+
+def borrow_withdrawn(request, user):
+    """Keep a withdrawn request pending for its requester to edit and resubmit; a withdrawn copy request lapses."""
+    if request.status == "approved" and request.copy_requested:
+        request.copy_requested = False
+        request.save()
+
+
+approvals.on_outcome(models.BorrowRequest, approved=borrow_approved, rejected=borrow_rejected,
+                     withdrawn=borrow_withdrawn)
 
 
 # ---------------------------------------------------------------- ARC-6 the archivist closes the ledger line
@@ -446,7 +574,7 @@ def recount_uncorrected(today=None):
 def note_new_copy_request(sender, instance, created):
     """Remember whether this save newly asks for copying or excerpting."""
     instance.__dict__["_arc10_new"] = bool(instance.copy_requested) and (
-        created or not _stored_value(instance, "copy_requested"))
+        instance.__dict__.get("_arc_submitted") or not _stored_value(instance, "copy_requested"))
 
 
 @post_save(sender=models.BorrowRequest, name="ARC-10")
@@ -458,12 +586,35 @@ def copy_needs_gm(sender, instance, created):
 
 
 # ---------------------------------------------------------------- ARC-11 destruction, never deletion
+# A destruction withdrawn by its requester is asked again when saved; a rejected one is final.
+@pre_save(sender=models.Destruction, name="ARC-11/submit")
+def note_destruction_submission(sender, instance, created):
+    """Note whether this save submits the destruction: new, or saved again after a withdrawal."""
+    instance.__dict__["_arc11_submitted"] = created or (
+        not approvals.DECIDING.get() and instance.approved_by_id is None and approvals.state(instance) == "withdrawn")
+
+
 @post_save(sender=models.Destruction, name="ARC-11")
 def destruction_needs_gm(sender, instance, created):
     """Ask the GM to approve a destruction."""
-    if created and ARC_11.on():
+    if instance.__dict__.pop("_arc11_submitted", False) and ARC_11.on():
         approvals.require(instance, ARC_11.id, ["gm"],
                           summary=_summary(f"销毁档案 {_file(instance.file_id)}：{instance.reason}"))
+
+
+def destruction_approved(destruction, user):
+    """Record the approving GM and today's date, and mark the file destroyed (it stays in the database)."""
+    destruction.approved_by = user
+    destruction.destroyed_on = local_today()
+    destruction.save()
+    folder = _file(destruction.file_id)
+    if folder is not None and folder.status != "destroyed":
+        folder.status = "destroyed"
+        folder.save()
+
+
+# A rejected or withdrawn destruction destroys nothing.
+approvals.on_outcome(models.Destruction, approved=destruction_approved)
 
 
 @pre_delete(sender=models.ArchiveFile, name="ARC-11/delete")

@@ -264,13 +264,45 @@ def complaint_outcomes(sender, instance, created):
 
 
 # ---------------------------------------------------------------- CMP-6
+# A solution is submitted when created (unless it arrives already approved by a GM, e.g. imported history)
+# or when its requester saves it again after withdrawing it. A rejected solution stays unapproved on
+# record; a revised one is proposed as a new solution.
+def _approved_by_gm(solution):
+    if solution.approved_by_id is None:
+        return False
+    approver = models.User.get_or_none(models.User.id == solution.approved_by_id)
+    return approver is not None and "gm" in approver.role_codes()
+
+
+@pre_save(sender=models.Solution, name="CMP-6/submit")
+def note_solution_submission(sender, instance, created):
+    """Note whether this save submits the solution to the GM."""
+    if created:
+        submitted = not _approved_by_gm(instance)
+    else:
+        submitted = (not approvals.DECIDING.get() and instance.approved_by_id is None
+                     and approvals.state(instance) == "withdrawn")
+    instance.__dict__["_cmp6_submitted"] = submitted
+
+
 @post_save(sender=models.Solution, name="CMP-6")
 def solution_needs_gm(sender, instance, created):
     """Ask the GM to approve a new solution before the customer is told."""
-    if not created or not CMP_6.on():
+    if not instance.__dict__.pop("_cmp6_submitted", False) or not CMP_6.on():
         return
     approvals.require(instance, "CMP-6", ["gm"],
                       summary=f"{instance.complaint.number} 处理方案:{instance.proposal}"[:255])
+
+
+def solution_approved(solution, user):
+    """Record the deciding GM as the approver: from now on the complaint may move to replied."""
+    solution.approved_by = user
+    solution.approved_at = models.utcnow()
+    solution.save()
+
+
+# A rejected or withdrawn solution stays unapproved (approved_by empty), so the reply stays refused.
+approvals.on_outcome(models.Solution, approved=solution_approved)
 
 
 # ---------------------------------------------------------------- CMP-9

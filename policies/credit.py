@@ -10,6 +10,7 @@ from playhouse.signals import pre_save
 
 import models
 from policies import approvals
+from policies.calendar import local_today
 from policies.engine import APPROVE
 from policies.engine import BLOCK
 from policies.engine import COMPUTE
@@ -18,6 +19,10 @@ from policies.engine import rule
 
 # A contract counts as signed (CRD-1, CTR-2) in these states.
 SIGNED_STATUSES = ("signed", "completed")
+# Shipment states (models.SHIPMENT_STATUS): only "shipped" is owed (CRD-1/2/3/5, Shipment.shipped()).
+SHIPPED = "shipped"
+PENDING = "pending"
+CANCELLED = "cancelled"
 
 CRD_1 = rule(
     "CRD-1", "授信资格", "000 篇五 1.1", BLOCK,
@@ -87,8 +92,8 @@ def _decimal(value):
 
 
 def outstanding(customer_id, exclude_shipment=None):
-    """Return what ``customer_id`` owes: all shipments (but ``exclude_shipment``) minus all payments."""
-    shipments = models.Shipment.select(models.Shipment.amount).where(models.Shipment.customer == customer_id)
+    """Return what ``customer_id`` owes: shipped shipments (but ``exclude_shipment``) minus all payments."""
+    shipments = models.Shipment.shipped().select(models.Shipment.amount).where(models.Shipment.customer == customer_id)
     if exclude_shipment is not None:
         shipments = shipments.where(models.Shipment.id != exclude_shipment)
     payments = models.Payment.select(models.Payment.amount).where(models.Payment.customer == customer_id)
@@ -122,6 +127,12 @@ def _shipment_terms_changed(instance, created):
     return _changed(instance, created, "customer_id", "amount", "shipped_on", "prepaid")
 
 
+def _submitted(instance, created):
+    """Return True when this save submits ``instance``: a new shipment, or a cancelled one whose terms changed."""
+    stored = _stored(instance, created)
+    return stored is None or (stored.status == CANCELLED and _shipment_terms_changed(instance, created))
+
+
 # ---------------------------------------------------------------- CRD-1
 @pre_save(sender=models.CreditLine, name="CRD-1")
 def credit_line_needs_archive_contract_and_cleared_year(sender, instance, created):
@@ -142,9 +153,8 @@ def credit_line_needs_archive_contract_and_cleared_year(sender, instance, create
         models.Contract.customer == customer.id, models.Contract.status.in_(SIGNED_STATUSES)).exists()
     if not signed:
         CRD_1.refuse(instance, "客户尚未签订业务合同(经销或直销),不能授信", field="customer")
-    from policies.customers import local_today
     year_start = datetime.date(local_today().year, 1, 1)
-    owed = (_sum(models.Shipment.select(models.Shipment.amount).where(
+    owed = (_sum(models.Shipment.shipped().select(models.Shipment.amount).where(
                 models.Shipment.customer == customer.id, models.Shipment.shipped_on < year_start))
             - _sum(models.Payment.select(models.Payment.amount).where(
                 models.Payment.customer == customer.id, models.Payment.received_on < year_start)))
@@ -156,6 +166,9 @@ def credit_line_needs_archive_contract_and_cleared_year(sender, instance, create
 @pre_save(sender=models.Shipment, name="CRD-2")
 def compute_over_limit(sender, instance, created):
     """Compute whether outstanding plus this shipment exceeds the active credit line."""
+    # Start from no request: a refused earlier save of this object may have left its marks.
+    instance.__dict__.pop("_crd3_request", None)
+    instance.__dict__.pop("_crd5_request", None)
     if not CRD_2.on() or not _shipment_terms_changed(instance, created):
         return
     _line, _exposure, over = over_limit(instance)
@@ -180,7 +193,7 @@ def over_limit_shipment_under_a_third(sender, instance, created):
                                f"(授信额 {limit:,.2f} 元),或先汇款后依款发货", field="amount")
         return
     stored = _stored(instance, created)
-    if stored is None or not stored.over_limit:
+    if stored is None or not stored.over_limit or stored.status == CANCELLED:
         instance.__dict__["_crd3_request"] = True
 
 
@@ -193,6 +206,25 @@ def no_credit_line_ships_prepaid(sender, instance, created):
         return
     if credit_line_on(instance.customer_id, instance.shipped_on) is None:
         CRD_4.refuse(instance, f"客户在 {instance.shipped_on} 无有效授信,须现金(预付款)开票提货", field="prepaid")
+
+
+@pre_save(sender=models.Shipment, name="CRD-5")
+def customer_on_hold_needs_manager(sender, instance, created):
+    """Mark a new shipment to a customer with invoices unpaid beyond [30] days for the manager's approval."""
+    if not CRD_5.on() or instance.customer_id is None or not _submitted(instance, created):
+        return
+    held = models.Customer.on_hold(today=instance.shipped_on).where(models.Customer.id == instance.customer_id)
+    if held.exists():
+        instance.__dict__["_crd5_request"] = True
+
+
+@pre_save(sender=models.Shipment, name="CRD-3/CRD-5 status")
+def shipment_waits_for_the_signature(sender, instance, created):
+    """Hold a shipment that asks for approval as pending; a submitted one that asks nothing is shipped."""
+    if instance.__dict__.get("_crd3_request") or instance.__dict__.get("_crd5_request"):
+        instance.status = PENDING
+    elif _submitted(instance, created) and (not created or instance.status == PENDING):
+        instance.status = SHIPPED
 
 
 @post_save(sender=models.Shipment, name="CRD-2/record")
@@ -210,18 +242,30 @@ def over_limit_needs_manager(sender, instance, created):
                           summary=f"超授信发货 {instance.customer} 发票 {instance.invoice_no} {instance.amount} 元")
 
 
-@post_save(sender=models.Shipment, name="CRD-5")
-def customer_on_hold_needs_manager(sender, instance, created):
-    """Ask the manager to approve a new shipment to a customer with invoices unpaid beyond the limit."""
-    if not created or not CRD_5.on():
-        return
-    held = models.Customer.on_hold(today=instance.shipped_on).where(models.Customer.id == instance.customer_id)
-    if held.exists():
+@post_save(sender=models.Shipment, name="CRD-5/approval")
+def on_hold_shipment_needs_manager(sender, instance, created):
+    """Ask the manager to approve a new shipment to a customer on hold."""
+    if instance.__dict__.pop("_crd5_request", False):
         approvals.require(instance, "CRD-5", ["manager"], department=instance.customer.department_id,
                           summary=f"欠款超 {CRD_5.get('days')} 天客户发货 {instance.customer} "
                                   f"发票 {instance.invoice_no} {instance.amount} 元")
 
 
+def _shipment_signed(shipment, user):
+    """Count the signed shipment as shipped, signed by the deciding manager (CRD-3, CRD-5)."""
+    shipment.status = SHIPPED
+    shipment.signed_by = user
+    shipment.save()
+
+
+def _shipment_cancelled(shipment, user):
+    """Cancel a refused or withdrawn shipment; changing its terms submits it again."""
+    shipment.status = CANCELLED
+    shipment.save()
+
+
+approvals.on_outcome(models.Shipment, approved=_shipment_signed, rejected=_shipment_cancelled,
+                     withdrawn=_shipment_cancelled)
 flag(CRD_5, models.Customer, models.Customer.on_hold, badge="danger")
 
 
@@ -255,9 +299,17 @@ def new_customer_contract_needs_documents(sender, instance, created):
                                f"须先在客户档案中登记{'、'.join(missing)}", field="customer")
 
 
+def _approved_before(record, rule_id):
+    """Return True when an approval of ``rule_id`` for ``record`` was granted."""
+    return models.Approval.select().where(
+        models.Approval.target_model == type(record).__name__, models.Approval.target_id == record._pk,
+        models.Approval.rule == rule_id, models.Approval.status == "approved").exists()
+
+
 @pre_save(sender=models.Contract, name="CTR-1")
 def large_contract_waits_for_approval(sender, instance, created):
-    """Put a contract reaching the approval amount into "pending" (on create or when its amount reaches it)."""
+    """Put a large contract into "pending" when created, raised to the amount, or put forward again from draft."""
+    instance.__dict__.pop("_ctr1_request", None)
     if not CTR_1.on() or instance.amount is None:
         return
     threshold = _decimal(CTR_1.get("min_amount"))
@@ -265,7 +317,9 @@ def large_contract_waits_for_approval(sender, instance, created):
         return
     stored = _stored(instance, created)
     if stored is not None and _decimal(stored.amount) >= threshold:
-        return
+        resubmitted = stored.status == "draft" and instance.status in ("pending", "signed")
+        if not resubmitted or _approved_before(instance, "CTR-1"):
+            return
     if instance.status in ("draft", "signed"):
         instance.status = "pending"
     instance.__dict__["_ctr1_request"] = True
@@ -277,3 +331,24 @@ def large_contract_needs_manager(sender, instance, created):
     if instance.__dict__.pop("_ctr1_request", False):
         approvals.require(instance, "CTR-1", ["manager"], department=instance.customer.department_id,
                           summary=f"合同 {instance.number} {instance.customer} {instance.amount} 元")
+
+
+def _contract_approved(contract, user):
+    """Sign the approved contract (dated today unless a signing date was entered)."""
+    if contract.status != "pending":
+        return
+    contract.status = "signed"
+    contract.signed_on = contract.signed_on or local_today()
+    contract.save()
+
+
+def _contract_back_to_draft(contract, user):
+    """Return a refused or withdrawn contract to draft; putting it forward again asks again."""
+    if contract.status != "pending":
+        return
+    contract.status = "draft"
+    contract.save()
+
+
+approvals.on_outcome(models.Contract, approved=_contract_approved, rejected=_contract_back_to_draft,
+                     withdrawn=_contract_back_to_draft)

@@ -116,13 +116,35 @@ def compute_last_contact(sender, instance, created):
 
 
 # ---------------------------------------------------------------- CUS-2
+def _last_confirmation(customer):
+    """Return the latest CUS-2 approval row of ``customer``, or None."""
+    return (models.Approval.select()
+            .where(models.Approval.target_model == "Customer", models.Approval.target_id == customer._pk,
+                   models.Approval.rule == "CUS-2")
+            .order_by(models.Approval.id.desc()).first())
+
+
 @post_save(sender=models.Customer, name="CUS-2")
 def new_customer_needs_confirmation(sender, instance, created):
-    """Ask the sales director to confirm a new customer archive (unless already confirmed)."""
-    if not created or not CUS_2.on() or instance.approved_by_id is not None:
+    """Ask the sales director to confirm a new archive, or one corrected after a rejection or withdrawal."""
+    if not CUS_2.on() or instance.approved_by_id is not None or approvals.DECIDING.get():
         return
+    if not created:
+        last = _last_confirmation(instance)
+        if last is None or last.status not in ("rejected", "withdrawn"):
+            return
     approvals.require(instance, "CUS-2", ["manager"], department=instance.department_id,
-                      summary=f"新建客户档案 {instance.code} {instance.name}")
+                      summary=f"{'新建' if created else '重新提交'}客户档案 {instance.code} {instance.name}")
+
+
+def _customer_confirmed(customer, user):
+    """Record the deciding manager as the one who confirmed the archive (CUS-2)."""
+    customer.approved_by = user
+    customer.save()
+
+
+# A refused or withdrawn archive stays unconfirmed (approved_by empty) and editable; saving it asks again.
+approvals.on_outcome(models.Customer, approved=_customer_confirmed)
 
 
 # ---------------------------------------------------------------- CUS-3
@@ -171,11 +193,13 @@ def contact_personal_data_needs_consent(sender, instance, created):
 # ---------------------------------------------------------------- VIS-1
 @pre_save(sender=models.VisitPlan, name="VIS-1")
 def detect_submitted_plan(sender, instance, created):
-    """Mark a visit plan that is being submitted, for the manager's approval after the save."""
-    if not VIS_1.on() or instance.status != "submitted":
+    """Mark a plan being submitted (or marked approved by hand: it is submitted instead) for the manager."""
+    instance.__dict__.pop("_vis1_request", None)
+    if not VIS_1.on() or instance.status not in ("submitted", "approved") or approvals.DECIDING.get():
         return
     stored = _stored(instance, created)
-    if stored is None or stored.status != "submitted":
+    if stored is None or stored.status != instance.status:
+        instance.status = "submitted"
         instance.__dict__["_vis1_request"] = True
 
 
@@ -187,8 +211,25 @@ def submitted_plan_needs_manager(sender, instance, created):
                           summary=f"{instance.owner} {instance.month} 拜访计划")
 
 
+def _plan_approved(plan, user):
+    """Mark the plan the manager approved as approved (VIS-1)."""
+    plan.status = "approved"
+    plan.save()
+
+
+def _plan_back_to_draft(plan, user):
+    """Return a refused or withdrawn plan to draft; submitting it again asks again."""
+    plan.status = "draft"
+    plan.save()
+
+
+approvals.on_outcome(models.VisitPlan, approved=_plan_approved, rejected=_plan_back_to_draft,
+                     withdrawn=_plan_back_to_draft)
+
+
 # ---------------------------------------------------------------- flags
 flag(CUS_1, models.Customer, models.Customer.contact_overdue, badge="warning")
+flag(CUS_2, models.Customer, models.Customer.unconfirmed, badge="secondary")
 flag(CUS_5, models.Customer, models.Customer.churn_risk, badge="danger")
 flag(VIS_1, models.VisitPlan, models.VisitPlan.late, badge="warning")
 flag(VIS_2, models.Visit, models.Visit.report_late, badge="warning")

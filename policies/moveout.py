@@ -21,8 +21,11 @@ CHECKLIST = (
     ("finance_signed", "财务部尚未结算签字"),
     ("security_signed", "保安部尚未检查签字"),
 )
-# Role codes of the three departments that sign a move-out in parallel (四 工作流程 3–4).
+# Role codes of the three departments that sign a move-out in parallel (四 工作流程 3–4), and the
+# checklist flag each one's approval ticks. The departments are roles so that a sign-off clerk, not
+# only the department's manager, may sign; the three Approval rows are all step 1 (CHAINS, parallel).
 SIGN_OFF_ROLES = ["engineering", "finance", "security"]
+SIGN_OFF_FLAGS = {"engineering": "engineering_signed", "finance": "finance_signed", "security": "security_signed"}
 
 
 @pre_save(sender=models.MoveOut, name="MOV-1")
@@ -52,3 +55,23 @@ def signing_asks_three_departments(sender, instance, created):
     if instance.__dict__.pop("_mov1_signing", False):
         approvals.require(instance, "MOV-1", SIGN_OFF_ROLES,
                           summary=f"{instance.tenant.name} {instance.unit} 迁出会签"[:255])
+
+
+def department_signed(move_out, approval):
+    """Tick the flag of the department whose sign-off was just approved (MOV-1)."""
+    setattr(move_out, SIGN_OFF_FLAGS[approval.required_role], True)
+    move_out.save()
+
+
+def sign_off_undone(move_out, user):
+    """Return the move-out to requested and clear the sign-offs; signing again asks all three anew (MOV-1)."""
+    move_out.status = "requested"
+    for name in SIGN_OFF_FLAGS.values():
+        setattr(move_out, name, False)
+    move_out.save()
+
+
+# Once all three signed, the move-out stays 会签中 until customer service completes it (the
+# checklist above still applies). A rejection by any department, or a withdrawal, ends the round.
+approvals.on_step("MOV-1", department_signed)
+approvals.on_outcome(models.MoveOut, rejected=sign_off_undone, withdrawn=sign_off_undone)

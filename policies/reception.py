@@ -38,6 +38,8 @@ RCP_3 = rule(
 )
 
 CAP_SETTING = {"A": "cap_a", "B": "cap_b", "C": "cap_c", "D": "cap_d"}
+# Statuses of a reception that went ahead: its gift was approved (or needed no approval).
+GIFT_CLEARED = ("approved", "done")
 
 
 def required_companions(guests):
@@ -84,19 +86,44 @@ def companions_per_guests(sender, instance, created):
 
 @pre_save(sender=models.Reception, name="RCP-3/pending")
 def important_gift_waits(sender, instance, created):
-    """Mark a planned reception pending when its gift newly needs the gm's approval."""
-    instance.__dict__.pop("_rcp3_newly", None)
-    if not RCP_3.on():
+    """Make a reception pending when its gift over the limit lacks the gm's approval; refuse marking it done."""
+    instance.__dict__.pop("_rcp3_asks", None)
+    # The engine's own outcome writes (approved, rejected, withdrawn) never ask again.
+    if not RCP_3.on() or approvals.DECIDING.get():
         return
     limit = _amount(RCP_3.get("gift_limit"))
+    if not _gift_needs_gm(instance, limit):
+        return
+    if instance.status == "done":
+        RCP_3.refuse(instance, f"礼品价值超过 {limit.normalize():f} 元且未经总经理批准，不能标记为已完成", field="status")
+        return
+    instance.status = "pending"
+    instance.__dict__["_rcp3_asks"] = True
+
+
+def _gift_needs_gm(instance, limit):
+    """Return True when this save leaves a gift over ``limit`` that the gm has not approved (RCP-3).
+
+    A gift stands once the gm approved it, as long as it is not raised; raising it asks again.
+    After a rejection or a withdrawal the reception is planned again and saving it with the gift
+    still over the limit is the resubmission: it asks the gm again. Lowering the gift asks nobody.
+    """
     if _amount(instance.gift_value) <= limit:
-        return
+        return False
     stored = None if instance.id is None else models.Reception.get_or_none(models.Reception.id == instance.id)
-    if stored is not None and _amount(stored.gift_value) > limit:
-        return
-    instance.__dict__["_rcp3_newly"] = True
-    if instance.status == "planned":
-        instance.status = "pending"
+    if stored is None or _amount(instance.gift_value) > _amount(stored.gift_value):
+        return True
+    # Receptions that went ahead before RCP-3 was switched on keep their gift.
+    return latest_gift_approval(instance) != "approved" and stored.status not in GIFT_CLEARED
+
+
+def latest_gift_approval(reception):
+    """Return the status of the latest RCP-3 request of ``reception``, or None if never asked."""
+    latest = (models.Approval.select(models.Approval.status)
+              .where(models.Approval.target_model == "Reception", models.Approval.target_id == reception.id,
+                     models.Approval.rule == "RCP-3")
+              .order_by(models.Approval.id.desc()).first())
+    return latest.status if latest is not None else None
 
 
 @post_save(sender=models.Reception, name="RCP-2/record")
@@ -109,6 +136,24 @@ def record_companions(sender, instance, created):
 @post_save(sender=models.Reception, name="RCP-3")
 def important_gift_needs_gm(sender, instance, created):
     """Ask the gm to approve a gift worth more than the limit."""
-    if instance.__dict__.pop("_rcp3_newly", False):
+    if instance.__dict__.pop("_rcp3_asks", False):
         approvals.require(instance, "RCP-3", ["gm"],
                           summary=f"{instance.visitor_org} 接待礼品「{instance.gifts}」价值 {instance.gift_value} 元"[:255])
+
+
+def gift_approved(reception, user):
+    """Confirm the reception once the gm approved its gift (RCP-3)."""
+    reception.status = "approved"
+    reception.save()
+
+
+def gift_not_approved(reception, user):
+    """Return the reception to planned with its gift unapproved after a rejection or withdrawal (RCP-3)."""
+    reception.status = "planned"
+    reception.save()
+
+
+# A planned reception with an unapproved gift cannot be marked done: lower the gift, or save it
+# again to resubmit it to the gm.
+approvals.on_outcome(models.Reception, approved=gift_approved, rejected=gift_not_approved,
+                     withdrawn=gift_not_approved)

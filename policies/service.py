@@ -29,7 +29,7 @@ REQUIRED_FIELDS = (
     ("fault", "请填写故障现象"),
 )
 # Statuses an order reaches only after the manager approved it.
-DISPATCHED = ("dispatched", "completed")
+APPROVED = ("approved", "dispatched", "completed")
 
 # SRV-2: a repair order counts as a replacement (返修换机 / 换卡) as soon as either number of a pair is
 # entered; both numbers are then required. An install order records only the new terminal and SIM.
@@ -59,32 +59,48 @@ def order_records_the_call(sender, instance, created):
 
 @pre_save(sender=models.ServiceOrder, name="SRV-1/dispatch")
 def dispatch_after_approval(sender, instance, created):
-    """Refuse dispatching an order the manager has not approved."""
-    if not SRV_1.on() or instance.status not in DISPATCHED:
+    """Refuse approving or dispatching an order by hand when the manager has not approved it."""
+    if not SRV_1.on() or instance.status not in APPROVED:
         return
     if instance.id is None:
         SRV_1.refuse(instance, "新建服务单须经部门经理审批后方可派工", field="status")
         return
     stored = models.ServiceOrder.get_or_none(models.ServiceOrder.id == instance.id)
-    if stored is not None and stored.status in DISPATCHED:
+    if stored is not None and stored.status in APPROVED:
         return
-    asked = models.Approval.select().where(
-        models.Approval.target_model == "ServiceOrder", models.Approval.target_id == instance.id,
-        models.Approval.rule == "SRV-1")
-    if asked.where(models.Approval.status == "pending").exists():
+    latest = latest_request(instance)
+    if latest == "pending":
         SRV_1.refuse(instance, "服务单尚待部门经理审批，不能派工", field="status")
-    elif asked.exists() and not asked.where(models.Approval.status == "approved").exists():
+    elif latest != "approved":
         SRV_1.refuse(instance, "服务单未获部门经理批准，不能派工", field="status")
 
 
+def latest_request(order):
+    """Return the status of the latest SRV-1 request of ``order``, or None if never asked."""
+    latest = (models.Approval.select(models.Approval.status)
+              .where(models.Approval.target_model == "ServiceOrder", models.Approval.target_id == order.id,
+                     models.Approval.rule == "SRV-1")
+              .order_by(models.Approval.id.desc()).first())
+    return latest.status if latest is not None else None
+
+
 @post_save(sender=models.ServiceOrder, name="SRV-1")
-def new_order_needs_manager(sender, instance, created):
-    """Ask a manager to approve each new service order."""
-    if not created or not SRV_1.on() or instance.status == "cancelled":
+def pending_order_needs_manager(sender, instance, created):
+    """Ask the recorder's department manager to approve a pending order that no request covers.
+
+    A new order asks at once. After a withdrawal the order is pending again and editable: saving it
+    is the resubmission and asks again. A rejected order is cancelled; setting it back to pending
+    (待审批) and saving resubmits it.
+    """
+    # The engine's own outcome writes never ask again.
+    if not SRV_1.on() or approvals.DECIDING.get() or instance.status != "pending":
+        return
+    if latest_request(instance) in ("pending", "approved"):
         return
     # The manager of the department that recorded the order decides (current_actor is a User or an id).
     actor = models.current_actor.get()
-    recorder = models.User.get_or_none(models.User.id == getattr(actor, "id", actor)) if actor else None
+    recorder_id = instance.created_by_id or getattr(actor, "id", actor)
+    recorder = models.User.get_or_none(models.User.id == recorder_id) if recorder_id else None
     approvals.require(instance, "SRV-1", ["manager"], department=recorder.department_id if recorder else None,
                       summary=f"{instance.choice_label('kind')}单 {instance.number} {instance.product_model}"[:255])
 
@@ -99,3 +115,25 @@ def replacement_records_both_numbers(sender, instance, created):
         new_missing = _missing(instance, new)
         if old_missing != new_missing:
             SRV_2.refuse(instance, message, field=old if old_missing else new)
+
+
+def order_approved(order, user):
+    """Mark the order approved so it may be dispatched (SRV-1)."""
+    order.status = "approved"
+    order.save()
+
+
+def order_rejected(order, user):
+    """Cancel the order the manager rejected (SRV-1)."""
+    order.status = "cancelled"
+    order.save()
+
+
+def order_withdrawn(order, user):
+    """Leave the withdrawn order pending and editable; saving it again resubmits it (SRV-1)."""
+    order.status = "pending"
+    order.save()
+
+
+approvals.on_outcome(models.ServiceOrder, approved=order_approved, rejected=order_rejected,
+                     withdrawn=order_withdrawn)

@@ -114,6 +114,10 @@ CUSTOM_PAGES = {
     "policy_catalogue.index": set(ROLES),
     "policy_settings.index": {"admin"},
     "permissions.index": {"admin"},
+    "approvals.index": set(ROLES),
+    "approvals.decide": set(ROLES),
+    "approvals.bulk": set(ROLES),
+    "approvals.withdraw": set(ROLES),
 }
 PUBLIC_OR_SELF = {"static", "admin.static", "root", "auth.login", "auth.logout", "auth.change_password",
                   "auth.set_language"}

@@ -1,4 +1,5 @@
 """Archive rules at their boundaries, through save() and through the generated form."""
+import contextlib
 import datetime
 import os
 from decimal import Decimal
@@ -14,6 +15,7 @@ from factories import build
 from factories import form_data
 from factories import make
 from factories import view_for
+from policies import approvals as engine
 from policies import archives
 
 NOW = datetime.datetime(2026, 11, 2, 1, 0)
@@ -30,7 +32,8 @@ def loan(days, hours=0, **extra):
 
 
 def approvals(rule_id, record=None):
-    query = models.Approval.select().where(models.Approval.rule == rule_id).order_by(models.Approval.step)
+    query = models.Approval.select().where(models.Approval.rule == rule_id).order_by(models.Approval.step,
+                                                                                      models.Approval.id)
     if record is not None:
         query = query.where(models.Approval.target_model == type(record).__name__,
                             models.Approval.target_id == record.id)
@@ -46,6 +49,58 @@ def refused_in_form(admin_client, model, obj, message):
     assert message in response.get_data(as_text=True)
     assert model.select().count() == before
     return response
+
+
+@contextlib.contextmanager
+def acting_as(user):
+    """Save the records inside the block as ``user`` (the requester of the approvals they ask)."""
+    token = models.current_actor.set(user)
+    try:
+        yield
+    finally:
+        models.current_actor.reset(token)
+
+
+def pending_rows(record, rule_id=None):
+    query = models.Approval.select().where(
+        models.Approval.target_model == type(record).__name__, models.Approval.target_id == record.id,
+        models.Approval.status == "pending").order_by(models.Approval.step, models.Approval.id)
+    if rule_id is not None:
+        query = query.where(models.Approval.rule == rule_id)
+    return list(query)
+
+
+def approve_all(record, user, rule_id=None):
+    """Approve, step by step, every pending approval of ``record`` as ``user``."""
+    while pending_rows(record, rule_id):
+        for row in pending_rows(record, rule_id):
+            if engine.actionable(row):
+                engine.decide(row.id, user, True)
+
+
+def reload(record):
+    return type(record).get_by_id(record.id)
+
+
+@pytest.fixture
+def people(app):
+    """The requester (a sales clerk), the borrower, a manager, the GM, a deputy GM and an archivist."""
+    return {
+        "clerk": make_user("luru", roles=("sales",)),
+        "staff": make_user("liuyang", roles=("sales",)),
+        "manager": make_user("jingli", roles=("manager",)),
+        "gm": make_user("zongjingli", roles=("gm",)),
+        "deputy": make_user("fuzong", roles=("deputy",)),
+        "archivist": make_user("zhangli", roles=("archivist",)),
+    }
+
+
+def borrow(people, level="normal", **fields):
+    """File a borrow request as the clerk (the requester of its approvals)."""
+    folder = fields.pop("file", None) or make(models.ArchiveFile, title="档案", confidentiality=level)
+    fields.setdefault("borrower", people["staff"])
+    with acting_as(people["clerk"]):
+        return make(models.BorrowRequest, file=folder, days=fields.pop("days", 2), **fields)
 
 
 @pytest.fixture
@@ -171,9 +226,103 @@ def test_arc3_classified_files_need_manager_and_gm(app, level, roles):
     access = make(models.AccessRequest, file=folder, applicant=make(models.User, username=f"a-{level}"))
     assert approvals("ARC-3", request) == roles
     assert approvals("ARC-3", access) == roles
+    # Below the threshold nothing is asked and the access request is not held (no lock).
+    if not roles:
+        access.reason = "改理由"
+        access.save()
+        assert approvals("ARC-3", access) == []
+
+
+def test_arc3_top_secret_manager_first_then_gm_then_the_loan_opens(people):
+    request = borrow(people, "top_secret")
+    manager_step, gm_step = pending_rows(request, "ARC-3")
+    assert (manager_step.step, manager_step.required_role) == (1, "manager")
+    assert (gm_step.step, gm_step.required_role) == (2, "gm")
+    with pytest.raises(engine.ApprovalError, match="前一审批步骤尚未完成"):
+        engine.decide(gm_step.id, people["gm"], True)
+    with pytest.raises(engine.ApprovalError, match="manager"):
+        engine.decide(manager_step.id, people["gm"], True)
+    engine.decide(manager_step.id, people["manager"], True)
+    engine.decide(gm_step.id, people["gm"], True)
+    # ARC-5 is still open: nothing is lent until every approval of the request is given.
+    assert reload(request).status == "pending" and models.Loan.select().count() == 0
+    engine.decide(pending_rows(request, "ARC-5")[0].id, people["gm"], True)
+    assert reload(request).status == "approved"
+    loan_row = models.Loan.get(models.Loan.request == request.id)
+    assert (loan_row.borrower_id, loan_row.file_id, loan_row.copies) == (people["staff"].id, request.file_id, 1)
+    assert loan_row.due_at - loan_row.lent_at == datetime.timedelta(days=2)
+    assert abs(loan_row.lent_at - models.utcnow()) < datetime.timedelta(minutes=1)
+    assert models.ArchiveFile.get_by_id(request.file_id).status == "on_loan"
+
+
+def test_arc3_manager_rejection_withdraws_the_rest_and_lends_nothing(people):
+    request = borrow(people, "top_secret")
+    with pytest.raises(engine.ApprovalError, match="驳回时必须填写审批意见"):
+        engine.decide(pending_rows(request, "ARC-3")[0].id, people["manager"], False)
+    engine.decide(pending_rows(request, "ARC-3")[0].id, people["manager"], False, "借阅理由不充分")
+    assert pending_rows(request) == []
+    assert reload(request).status == "rejected"
+    assert models.Loan.select().count() == 0
+    assert models.ArchiveFile.get_by_id(request.file_id).status == "in_store"
+
+
+def test_arc3_access_request_approved_or_rejected(people):
+    folder = make(models.ArchiveFile, number="F-AR", title="档案", confidentiality="secret")
+    with acting_as(people["clerk"]):
+        granted = make(models.AccessRequest, file=folder, applicant=people["staff"], status="approved")
+        refused_one = make(models.AccessRequest, file=folder, applicant=people["staff"])
+    # Typed-in statuses do not count: a classified request starts pending.
+    assert reload(granted).status == "pending"
+    engine.decide(pending_rows(granted)[0].id, people["manager"], True)
+    assert reload(granted).status == "approved"
+    engine.decide(pending_rows(refused_one)[0].id, people["manager"], False, "与工作无关")
+    refused_one = reload(refused_one)
+    assert refused_one.status == "rejected"
+    refused_one.status = "approved"
+    with pytest.raises(policies.PolicyViolation) as exc:
+        refused_one.save()
+    assert exc.value.field == "status" and "申请状态由审批结果决定" in str(exc.value)
+    # A normal file needs no approval: the archivist keeps deciding such requests by hand.
+    plain = make(models.AccessRequest, file=make(models.ArchiveFile, number="F-AN", title="档案"),
+                 applicant=people["staff"])
+    assert pending_rows(plain) == []
+    plain.status = "approved"
+    plain.save()
+
+
+def test_arc3_request_locked_while_pending_editable_after_withdrawal_then_resubmitted(people):
+    request = borrow(people, "secret")
     request.reason = "改理由"
-    request.save()
-    assert approvals("ARC-3", request) == roles
+    with pytest.raises(policies.PolicyViolation) as exc:
+        request.save()
+    assert "该记录正在等待审批" in str(exc.value)
+    with pytest.raises(policies.PolicyViolation):
+        reload(request).delete_instance()
+    with pytest.raises(engine.ApprovalError, match="只有申请人可以撤回"):
+        engine.withdraw(request, people["staff"])
+    engine.withdraw(request, people["clerk"])
+    request = reload(request)
+    assert request.status == "pending" and pending_rows(request) == []
+    assert engine.state(request) == "withdrawn"
+    # Editing and saving it again submits it afresh.
+    request.reason = "补充：核对原始合同"
+    with acting_as(people["clerk"]):
+        request.save()
+    assert [r.rule for r in pending_rows(request)] == ["ARC-3", "ARC-5"]
+    approve_all(request, people["manager"], "ARC-3")
+    approve_all(request, people["gm"], "ARC-5")
+    assert reload(request).status == "approved" and request.loans.count() == 1
+
+
+def test_arc3_approval_refused_while_the_file_is_still_out(people):
+    folder = make(models.ArchiveFile, number="F-OUT", title="档案")
+    request = borrow(people, file=folder)
+    loan(1, file=folder).save()
+    with pytest.raises(policies.PolicyViolation) as exc:
+        engine.decide(pending_rows(request, "ARC-5")[0].id, people["gm"], True)
+    assert exc.value.rule_id == "ARC-2"
+    # The decision was not stored: it can be taken once the file is back.
+    assert len(pending_rows(request)) == 1 and reload(request).status == "pending"
 
 
 # ---------------------------------------------------------------- ARC-4
@@ -214,9 +363,50 @@ def test_arc5_staff_request_needs_gm_the_gm_borrows_directly(app):
     staff = make_user("liuyang", roles=("sales",))
     gm = make_user("wangjianguo", roles=("gm",))
     staff_request = make(models.BorrowRequest, borrower=staff)
-    gm_request = make(models.BorrowRequest, borrower=gm)
-    assert approvals("ARC-5", staff_request) == [("gm", "pending")]
-    assert approvals("ARC-5", gm_request) == []
+    gm_request = make(models.BorrowRequest, borrower=gm, status="pending")
+    assert approvals("ARC-5", staff_request) == [("gm|deputy", "pending")]
+    assert models.BorrowRequest.get_by_id(staff_request.id).status == "pending"
+    assert not staff_request.loans.exists()
+    # The GM borrows a normal file directly: approved on creation, the loan opens at once.
+    assert approvals("ARC-5", gm_request) == [] and approvals("ARC-3", gm_request) == []
+    assert models.BorrowRequest.get_by_id(gm_request.id).status == "approved"
+    assert gm_request.loans.count() == 1
+    assert models.ArchiveFile.get_by_id(gm_request.file_id).status == "on_loan"
+
+
+def test_arc5_deputy_borrows_directly_and_may_approve_staff_loans(people):
+    direct = borrow(people, borrower=people["deputy"])
+    assert reload(direct).status == "approved" and direct.loans.count() == 1
+    request = borrow(people)
+    with pytest.raises(engine.ApprovalError):
+        engine.decide(pending_rows(request)[0].id, people["manager"], True)
+    engine.decide(pending_rows(request)[0].id, people["deputy"], True)
+    assert reload(request).status == "approved" and request.loans.count() == 1
+
+
+def test_arc5_requester_cannot_approve_own_request(people):
+    request = borrow(people, borrower=people["staff"])
+    gm_clerk = make_user("mishu", roles=("gm",))
+    with acting_as(gm_clerk):
+        own = make(models.BorrowRequest, borrower=people["staff"],
+                   file=make(models.ArchiveFile, number="F-OWN", title="档案"))
+    with pytest.raises(engine.ApprovalError, match="不能审批自己发起的申请"):
+        engine.decide(pending_rows(own)[0].id, gm_clerk, True)
+    engine.decide(pending_rows(request)[0].id, gm_clerk, True)
+    assert reload(request).status == "approved"
+
+
+def test_arc5_gm_direct_loan_refused_while_the_file_is_out(people):
+    folder = make(models.ArchiveFile, number="F-GMO", title="档案")
+    loan(1, file=folder).save()
+    with pytest.raises(policies.PolicyViolation) as exc:
+        borrow(people, file=folder, borrower=people["gm"])
+    assert exc.value.rule_id == "ARC-2" and exc.value.field == "file"
+
+
+def test_arc5_status_is_read_only_on_the_form(app):
+    view = view_for(app, models.BorrowRequest)
+    assert "status" in view.form_excluded_columns
 
 
 # ---------------------------------------------------------------- ARC-6
@@ -399,15 +589,38 @@ def test_arc9_switched_off_fines_nothing(app, today):
 
 # ---------------------------------------------------------------- ARC-10
 def test_arc10_copying_needs_gm_once(app):
-    plain = make(models.BorrowRequest)
-    assert approvals("ARC-10", plain) == []
+    gm = make_user("wangjianguo", roles=("gm",))
+    # The GM's own loan opens at once; copying from it still needs the GM's sign-off (asked once).
+    plain = make(models.BorrowRequest, borrower=gm)
+    assert approvals("ARC-10", plain) == [] and plain.loans.count() == 1
     plain.copy_requested = True
-    plain.save()
-    plain.reason = "还需要摘录"
     plain.save()
     assert approvals("ARC-10", plain) == [("gm", "pending")]
     copying = make(models.BorrowRequest, copy_requested=True)
     assert approvals("ARC-10", copying) == [("gm", "pending")]
+
+
+def test_arc10_copy_request_approved_with_the_loan_or_rejected(people):
+    request = borrow(people, copy_requested=True)
+    assert [r.rule for r in pending_rows(request)] == ["ARC-5", "ARC-10"]
+    engine.decide(pending_rows(request, "ARC-10")[0].id, people["gm"], True)
+    assert reload(request).status == "pending" and not request.loans.exists()
+    engine.decide(pending_rows(request, "ARC-5")[0].id, people["gm"], True)
+    assert reload(request).status == "approved" and request.loans.count() == 1
+    # A copy request made after the loan opened: rejecting it leaves the loan, clears the request.
+    direct = borrow(people, borrower=people["gm"])
+    direct = reload(direct)
+    direct.copy_requested = True
+    with acting_as(people["clerk"]):
+        direct.save()
+    engine.decide(pending_rows(direct, "ARC-10")[0].id, people["gm"], False, "不得复印")
+    direct = reload(direct)
+    assert (direct.status, direct.copy_requested, direct.loans.count()) == ("approved", False, 1)
+
+
+def test_arc10_not_asked_without_a_copy_request(people):
+    request = borrow(people, copy_requested=False)
+    assert pending_rows(request, "ARC-10") == []
 
 
 # ---------------------------------------------------------------- ARC-11
@@ -420,6 +633,44 @@ def test_arc11_destruction_needs_gm_and_files_are_never_deleted(app):
         spare.delete_instance()
     assert "档案不得删除，只能经审批销毁(ARC-11,000 篇二 第25条)" in str(exc.value)
     assert models.ArchiveFile.get_or_none(models.ArchiveFile.id == spare.id) is not None
+
+
+def test_arc11_approval_destroys_the_file_rejection_keeps_it(people, today):
+    kept = make(models.ArchiveFile, number="F-KEEP", title="档案")
+    gone = make(models.ArchiveFile, number="F-GONE", title="档案")
+    with acting_as(people["archivist"]):
+        refused_one = make(models.Destruction, file=kept, reason="到期")
+        approved_one = make(models.Destruction, file=gone, reason="到期")
+    engine.decide(pending_rows(refused_one)[0].id, people["gm"], False, "仍需保存")
+    assert reload(refused_one).approved_by_id is None and reload(refused_one).destroyed_on is None
+    assert models.ArchiveFile.get_by_id(kept.id).status == "in_store"
+    with pytest.raises(engine.ApprovalError):
+        engine.decide(pending_rows(approved_one)[0].id, people["manager"], True)
+    engine.decide(pending_rows(approved_one)[0].id, people["gm"], True)
+    approved_one = reload(approved_one)
+    assert (approved_one.approved_by_id, approved_one.destroyed_on) == (people["gm"].id, D(2026, 11, 2))
+    assert models.ArchiveFile.get_by_id(gone.id).status == "destroyed"
+    with pytest.raises(policies.PolicyViolation):
+        borrow(people, file=models.ArchiveFile.get_by_id(gone.id))
+
+
+def test_arc11_locked_while_pending_and_resubmitted_after_withdrawal(people):
+    with acting_as(people["archivist"]):
+        destruction = make(models.Destruction, file=make(models.ArchiveFile, number="F-W", title="档案"), reason="到期")
+    destruction.reason = "改原因"
+    with pytest.raises(policies.PolicyViolation, match="该记录正在等待审批"):
+        destruction.save()
+    engine.withdraw(destruction, people["archivist"])
+    destruction = reload(destruction)
+    destruction.reason = "保管期满，经鉴定无保存价值"
+    with acting_as(people["archivist"]):
+        destruction.save()
+    assert approvals("ARC-11", destruction) == [("gm", "withdrawn"), ("gm", "pending")]
+
+
+def test_arc11_approver_and_date_read_only_on_the_form(app):
+    excluded = view_for(app, models.Destruction).form_excluded_columns
+    assert "approved_by" in excluded and "destroyed_on" in excluded
 
 
 def test_arc11_refused_by_the_screens_delete(app, admin_client):

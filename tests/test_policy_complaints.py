@@ -1,4 +1,5 @@
 """Complaint rules at their boundaries: recording, deadlines, workflow guards, notices, flags, monthly report."""
+import contextlib
 import datetime
 import os
 
@@ -11,6 +12,7 @@ from conftest import submit
 from factories import form_data
 from factories import make
 from factories import view_for
+from policies import approvals as engine
 from policies import complaints
 
 SOURCES = "/work/shared/policy-sources"
@@ -44,6 +46,16 @@ def move(item, *statuses, gm=None):
         item.status = status
         item.save()
     return item
+
+
+@contextlib.contextmanager
+def engine_actor(user):
+    """Save inside the block as ``user`` (the requester of the approvals asked)."""
+    token = models.current_actor.set(user)
+    try:
+        yield
+    finally:
+        models.current_actor.reset(token)
 
 
 def refused(rule_id, action):
@@ -205,15 +217,24 @@ def test_cmp4_solution_pending_needs_an_investigation(app):
 # ---------------------------------------------------------------- CMP-5
 def pending(rule_id, target):
     return [(a.step, a.required_role) for a in models.Approval.select().where(
-        models.Approval.rule == rule_id, models.Approval.target_id == target.id,
-        models.Approval.status == "pending").order_by(models.Approval.step)]
+        models.Approval.rule == rule_id, models.Approval.target_model == type(target).__name__,
+        models.Approval.target_id == target.id,
+        models.Approval.status == "pending").order_by(models.Approval.step, models.Approval.id)]
+
+
+def rows(rule_id, target):
+    return list(models.Approval.select().where(
+        models.Approval.rule == rule_id, models.Approval.target_model == type(target).__name__,
+        models.Approval.target_id == target.id).order_by(models.Approval.id))
 
 
 def test_cmp5_major_complaint_notifies_manager_and_gm(app):
     general = complaint(severity="general")
     assert pending("CMP-5", general) == []
     major = complaint(severity="major")
-    assert pending("CMP-5", major) == [(1, "manager"), (2, "gm")]
+    # Both at once (not one after the other), as acknowledge items.
+    assert pending("CMP-5", major) == [(1, "manager"), (1, "gm")]
+    assert {a.kind for a in rows("CMP-5", major)} == {"notify"}
     major.content = "补充说明"
     major.save()
     assert len(pending("CMP-5", major)) == 2
@@ -223,33 +244,104 @@ def test_cmp5_when_severity_becomes_major(app):
     item = complaint(severity="general")
     item.severity = "major"
     item.save()
-    assert pending("CMP-5", item) == [(1, "manager"), (2, "gm")]
+    assert pending("CMP-5", item) == [(1, "manager"), (1, "gm")]
+
+
+def test_cmp5_notifications_do_not_lock_and_are_acknowledged_by_the_right_people(app):
+    after_sales = make(models.Department, name="售后服务部")
+    sales = make(models.Department, name="销售部")
+    own_manager = make_user("shouhou", roles=("manager",), department=after_sales)
+    other_manager = make_user("xiaoshou", roles=("manager",), department=sales)
+    item = complaint(severity="major", department=after_sales)
+    assert not engine.is_pending(item)
+    # The complaint goes on through its workflow while the notices are unread.
+    move(item, "investigating")
+    assert models.Complaint.get_by_id(item.id).status == "investigating"
+    manager_row, gm_row = rows("CMP-5", item)
+    with pytest.raises(engine.ApprovalError, match="所属部门的部门经理"):
+        engine.decide(manager_row.id, other_manager, True)
+    with pytest.raises(engine.ApprovalError, match="不能驳回"):
+        engine.decide(gm_row.id, gm_user(), False, "不同意")
+    engine.decide(manager_row.id, own_manager, True)
+    engine.decide(gm_row.id, gm_user(), True)
+    assert [(a.status, a.decided_by_id) for a in rows("CMP-5", item)] == [
+        ("approved", own_manager.id), ("approved", gm_user().id)]
+    assert pending("CMP-5", item) == []
+    assert models.Complaint.get_by_id(item.id).status == "investigating"
 
 
 # ---------------------------------------------------------------- CMP-6
-def test_cmp6_a_new_solution_asks_the_gm(app):
+def test_cmp6_a_new_solution_asks_the_gm_and_is_locked_until_decided(app):
     item = move(complaint(), "investigating")
     make(models.Investigation, complaint=item)
     solution = make(models.Solution, complaint=item, proposal="赔偿误工损失")
     assert pending("CMP-6", solution) == [(1, "gm")]
     solution.customer_reply = "同意"
-    solution.save()
+    exc = refused("CMP-6", solution.save)
+    assert "该记录正在等待审批" in str(exc)
     assert len(pending("CMP-6", solution)) == 1
 
 
-def test_cmp6_reply_needs_a_solution_approved_by_a_gm(app):
+def test_cmp6_gm_approval_lets_the_complaint_be_replied(app):
     item = move(complaint(), "investigating", "solution_pending")
+    service = make_user("kefu", roles=("service",))
     manager = make_user("jingli", roles=("manager",))
-    solution = make(models.Solution, complaint=item, proposal="退货", approved_by=manager)
+    with engine_actor(service):
+        solution = make(models.Solution, complaint=item, proposal="退货")
     item.status = "replied"
     exc = refused("CMP-6", item.save)
     assert "答复客户前处理方案须经总经理批准(CMP-6,000 篇十一 流程4)" in str(exc)
-    solution.approved_by = gm_user()
-    solution.save()
+    row = models.Approval.get(models.Approval.rule == "CMP-6", models.Approval.target_id == solution.id)
+    with pytest.raises(engine.ApprovalError):
+        engine.decide(row.id, manager, True)
+    engine.decide(row.id, gm_user(), True, "同意")
+    solution = models.Solution.get_by_id(solution.id)
+    assert solution.approved_by_id == gm_user().id
+    assert abs(solution.approved_at - models.utcnow()) < datetime.timedelta(minutes=1)
     item = reload(item)
     item.status = "replied"
     item.save()
     assert models.Complaint.get_by_id(item.id).status == "replied"
+
+
+def test_cmp6_rejected_solution_stays_unapproved_and_the_reply_refused(app):
+    item = move(complaint(), "investigating", "solution_pending")
+    solution = make(models.Solution, complaint=item, proposal="全额退款")
+    engine.decide(rows("CMP-6", solution)[0].id, gm_user(), False, "金额过高，改为换货")
+    assert models.Solution.get_by_id(solution.id).approved_by_id is None
+    item = reload(item)
+    item.status = "replied"
+    refused("CMP-6", item.save)
+    # A revised proposal is a new solution, asked again.
+    revised = make(models.Solution, complaint=item, proposal="更换同型号新品")
+    assert pending("CMP-6", revised) == [(1, "gm")]
+
+
+def test_cmp6_withdrawn_solution_is_editable_and_resubmitted_on_save(app):
+    service = make_user("kefu", roles=("service",))
+    item = move(complaint(), "investigating", "solution_pending")
+    with engine_actor(service):
+        solution = make(models.Solution, complaint=item, proposal="赔偿 500 元")
+    engine.withdraw(solution, service)
+    solution = models.Solution.get_by_id(solution.id)
+    solution.proposal = "赔偿 300 元并书面致歉"
+    with engine_actor(service):
+        solution.save()
+    assert [a.status for a in rows("CMP-6", solution)] == ["withdrawn", "pending"]
+
+
+def test_cmp6_a_solution_already_approved_by_a_gm_asks_nothing(app):
+    item = move(complaint(), "investigating", "solution_pending")
+    imported = make(models.Solution, complaint=item, proposal="免费返修", approved_by=gm_user())
+    assert rows("CMP-6", imported) == []
+    by_manager = make(models.Solution, complaint=item, proposal="退货", approved_by=make_user("jingli",
+                                                                                               roles=("manager",)))
+    assert pending("CMP-6", by_manager) == [(1, "gm")]
+
+
+def test_cmp6_approver_is_read_only_on_the_form(app):
+    excluded = view_for(app, models.Solution).form_excluded_columns
+    assert "approved_by" in excluded and "approved_at" in excluded
 
 
 # ---------------------------------------------------------------- CMP-7

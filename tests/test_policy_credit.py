@@ -1,4 +1,5 @@
-"""Credit and contract rules at their boundaries, through save() and through the generated form."""
+"""Credit and contract rules at their boundaries, through save(), the generated form and their approvals."""
+import contextlib
 import datetime
 from decimal import Decimal
 
@@ -6,12 +7,15 @@ import pytest
 
 import models
 import policies
+from conftest import make_user
 from conftest import submit
 from factories import credit_ready_customer
 from factories import form_data
 from factories import make
 from factories import view_for
+from policies import approvals
 from policies.calendar import local_today
+from policies.credit import outstanding
 
 D = Decimal
 YEAR = datetime.date(2026, 1, 1)
@@ -35,6 +39,51 @@ def ship(customer, amount, on=datetime.date(2026, 6, 1), prepaid=False, **extra)
 
 def pay(customer, amount, on=datetime.date(2026, 6, 1)):
     return make(models.Payment, customer=customer, amount=D(amount), received_on=on)
+
+
+@contextlib.contextmanager
+def acting(user):
+    """Make ``user`` the actor of the saves (and so the requester of the approvals) inside the block."""
+    token = models.current_actor.set(user)
+    try:
+        yield
+    finally:
+        models.current_actor.reset(token)
+
+
+@pytest.fixture
+def people(app):
+    """A salesperson of 销售一部, its manager, the sales director named its manager, another department's manager."""
+    sales_dept = models.Department.create(name="销售部")
+    first = models.Department.create(name="销售一部", parent=sales_dept)
+    second = models.Department.create(name="销售二部", parent=sales_dept)
+    director = make_user("c_director", roles=("manager",), department=sales_dept)
+    first.manager = director
+    first.save()
+    return dict(
+        dept=first,
+        sales=make_user("c_sales", roles=("sales",), department=first),
+        manager=make_user("c_manager", roles=("manager",), department=first),
+        director=director,
+        other_manager=make_user("c_other", roles=("manager",), department=second),
+    )
+
+
+def decide_refused(approval, user, approve=True, comment=""):
+    with pytest.raises(approvals.ApprovalError) as exc:
+        approvals.decide(approval.id, user, approve, comment)
+    return str(exc.value)
+
+
+def locked(record):
+    with pytest.raises(policies.PolicyViolation, match="正在等待审批"):
+        record.save()
+    with pytest.raises(policies.PolicyViolation, match="正在等待审批"):
+        record.delete_instance()
+
+
+def fresh(record):
+    return type(record).get_by_id(record.id)
 
 
 def refused(rule_id, action):
@@ -119,7 +168,7 @@ def test_crd2_exactly_at_the_limit_is_within_it(app):
     shipment = ship(customer, "30000")  # 60,000 outstanding + 30,000 = the limit
     assert shipment.over_limit is False
     assert models.Shipment.get_by_id(shipment.id).over_limit is False
-    assert approvals_for(shipment, "CRD-3") == []
+    assert approvals_for(shipment, "CRD-3") == [] and fresh(shipment).status == "shipped"
 
 
 def test_crd3_exactly_a_third_of_the_limit_is_refused_a_fen_less_needs_the_manager(app):
@@ -219,7 +268,7 @@ def test_crd5_unpaid_thirty_days_is_fine_thirty_one_puts_on_hold(app):
     credit_line(customer, "500000")
     ship(customer, "1000", on=datetime.date(2026, 3, 1))
     on_day_30 = ship(customer, "100", on=datetime.date(2026, 3, 31))
-    assert approvals_for(on_day_30, "CRD-5") == []
+    assert approvals_for(on_day_30, "CRD-5") == [] and fresh(on_day_30).status == "shipped"
     on_day_31 = ship(customer, "100", on=datetime.date(2026, 4, 1))
     [approval] = approvals_for(on_day_31, "CRD-5")
     assert approval.required_role == "manager" and approval.status == "pending"
@@ -263,16 +312,21 @@ def test_ctr1_signed_becomes_pending_completed_keeps_its_status(app):
     assert len(approvals_for(done, "CTR-1")) == 1
 
 
-def test_ctr1_raising_the_amount_to_the_threshold_asks_once(app):
+def test_ctr1_raising_the_amount_to_the_threshold_asks_once(app, people):
     customer = make(models.Customer, licence_no="L", tax_no="T", bank_account="6222020200000000002",
-                    consent_at=models.utcnow())
-    contract = make(models.Contract, customer=customer, number="HT-R", amount=D("50000"), status="draft")
-    contract.amount = D("100000")
-    contract.save()
+                    consent_at=models.utcnow(), department=people["dept"])
+    with acting(people["sales"]):
+        contract = make(models.Contract, customer=customer, number="HT-R", amount=D("50000"), status="draft")
+        contract.amount = D("100000")
+        contract.save()
     assert contract.status == "pending" and len(approvals_for(contract, "CTR-1")) == 1
     contract.amount = D("120000")
+    locked(contract)
+    approvals.withdraw(fresh(contract), people["sales"])
+    contract = fresh(contract)
+    contract.amount = D("120000")  # a draft again: editing it asks nothing
     contract.save()
-    assert len(approvals_for(contract, "CTR-1")) == 1
+    assert contract.status == "draft" and len(approvals_for(contract, "CTR-1")) == 1
 
 
 def test_ctr1_through_the_generated_form(app, admin_client):
@@ -323,3 +377,180 @@ def test_ctr2_refused_in_the_generated_form(app, admin_client):
     assert response.status_code == 200
     assert "(CTR-2,003 第二十八条(二))" in response.get_data(as_text=True)
     assert models.Contract.select().count() == 0
+
+
+# ---------------------------------------------------------------- CRD-3 / CRD-5 / CTR-1 approvals
+def over_limit_shipment(people, amount="29999.99"):
+    """Return a customer of 销售一部 owing 70,000 of a 90,000 line and a pending over-limit shipment."""
+    customer = credit_ready_customer(department=people["dept"])
+    credit_line(customer, "90000")
+    ship(customer, "70000")
+    with acting(people["sales"]):
+        shipment = ship(customer, amount, invoice_no="INV-OVER")
+    return customer, shipment
+
+
+def test_crd3_over_limit_shipment_waits_for_its_regional_manager_and_is_not_owed_until_signed(app, people):
+    customer, shipment = over_limit_shipment(people)
+    assert fresh(shipment).status == "pending"
+    [approval] = approvals_for(shipment, "CRD-3")
+    assert (approval.required_role, approval.department_id, approval.requested_by_id, approval.status) == (
+        "manager", people["dept"].id, people["sales"].id, "pending")
+    assert outstanding(customer.id) == D("70000")
+    assert shipment.id not in {row.id for row in models.Shipment.shipped()}
+    shipment.invoice_no = "INV-CHANGED"
+    locked(shipment)
+    assert decide_refused(approval, people["other_manager"]) == "该申请须由所属部门的部门经理审批。"
+    assert decide_refused(approval, people["sales"]) == "不能审批自己发起的申请。"
+    approvals.decide(approval.id, people["manager"], True, "同意发货,月底前回款")
+    signed = fresh(shipment)
+    assert (signed.status, signed.signed_by_id, signed.invoice_no) == ("shipped", people["manager"].id, "INV-OVER")
+    assert outstanding(customer.id) == D("99999.99")
+    signed.invoice_no = "INV-CORRECTED"
+    signed.save()
+
+
+def test_crd3_the_sales_director_named_manager_of_the_department_may_sign(app, people):
+    _customer, shipment = over_limit_shipment(people)
+    [approval] = approvals_for(shipment, "CRD-3")
+    approvals.decide(approval.id, people["director"], True)
+    assert fresh(shipment).signed_by_id == people["director"].id
+
+
+def test_crd3_rejection_cancels_the_shipment(app, people):
+    customer, shipment = over_limit_shipment(people)
+    [approval] = approvals_for(shipment, "CRD-3")
+    assert decide_refused(approval, people["manager"], approve=False) == "驳回时必须填写审批意见。"
+    approvals.decide(approval.id, people["manager"], False, "欠款过多,先回款")
+    cancelled = fresh(shipment)
+    assert cancelled.status == "cancelled" and cancelled.signed_by_id is None
+    assert outstanding(customer.id) == D("70000")
+    cancelled.invoice_no = "INV-VOID"  # editable; still cancelled
+    cancelled.save()
+    assert fresh(shipment).status == "cancelled" and not approvals.is_pending(cancelled)
+
+
+def test_crd3_withdrawal_cancels_changed_terms_submit_the_shipment_again(app, people):
+    customer, shipment = over_limit_shipment(people)
+    approvals.withdraw(fresh(shipment), people["sales"])
+    withdrawn = fresh(shipment)
+    assert withdrawn.status == "cancelled" and not approvals.is_pending(withdrawn)
+    withdrawn.amount = D("25000")  # still over the limit: asks again
+    with acting(people["sales"]):
+        withdrawn.save()
+    assert fresh(shipment).status == "pending" and len(approvals_for(shipment, "CRD-3")) == 2
+    approvals.withdraw(fresh(shipment), people["sales"])
+    within = fresh(shipment)
+    within.amount = D("20000")  # within the limit now: ships without asking
+    within.save()
+    assert fresh(shipment).status == "shipped" and len(approvals_for(shipment, "CRD-3")) == 2
+    assert outstanding(customer.id) == D("90000")
+
+
+def test_crd5_on_hold_shipment_ships_when_approved_and_is_cancelled_when_rejected(app, people):
+    customer = credit_ready_customer(department=people["dept"])
+    credit_line(customer, "500000")
+    ship(customer, "1000", on=datetime.date(2026, 3, 1))
+    with acting(people["sales"]):
+        approved = ship(customer, "100", on=datetime.date(2026, 4, 1))
+        rejected = ship(customer, "200", on=datetime.date(2026, 4, 2))
+    for shipment in (approved, rejected):
+        [approval] = approvals_for(shipment, "CRD-5")
+        assert (approval.required_role, approval.department_id) == ("manager", people["dept"].id)
+        assert fresh(shipment).status == "pending"
+        assert decide_refused(approval, people["other_manager"]) == "该申请须由所属部门的部门经理审批。"
+    approvals.decide(approvals_for(approved, "CRD-5")[0].id, people["manager"], True)
+    approvals.decide(approvals_for(rejected, "CRD-5")[0].id, people["manager"], False, "先结清三月货款")
+    assert (fresh(approved).status, fresh(approved).signed_by_id) == ("shipped", people["manager"].id)
+    assert fresh(rejected).status == "cancelled"
+    assert outstanding(customer.id) == D("1100")
+
+
+def test_crd5_a_shipment_waiting_for_its_signature_puts_no_one_on_hold(app, people):
+    customer, shipment = over_limit_shipment(people)
+    pay(customer, "70000", on=datetime.date(2026, 6, 1))
+
+    def held():
+        return customer.id in {c.id for c in models.Customer.on_hold(today=datetime.date(2026, 7, 15))}
+
+    assert not held()
+    [approval] = approvals_for(shipment, "CRD-3")
+    approvals.decide(approval.id, people["manager"], True)
+    assert held()
+
+
+def test_crd1_a_cancelled_shipment_of_last_year_is_not_owed(app):
+    customer = credit_ready_customer()
+    make(models.Shipment, customer=customer, invoice_no="INV-OLD", amount=D("1000"), prepaid=True,
+         shipped_on=datetime.date(local_today().year - 1, 12, 31), status="cancelled")
+    assert credit_line(customer, "50000").id is not None
+
+
+def documented_customer(people):
+    """Return a customer of 销售一部 with licence, tax and bank documents on file (CTR-2)."""
+    return make(models.Customer, department=people["dept"], licence_no="L", tax_no="T",
+                bank_account="6222020200000000003", consent_at=models.utcnow())
+
+
+def test_ctr1_approval_signs_the_contract(app, people):
+    customer = documented_customer(people)
+    with acting(people["sales"]):
+        contract = make(models.Contract, customer=customer, number="HT-AP", amount=D("100000"), status="draft")
+    [approval] = approvals_for(contract, "CTR-1")
+    assert (approval.required_role, approval.department_id, approval.requested_by_id) == (
+        "manager", people["dept"].id, people["sales"].id)
+    contract.kind = "direct"
+    locked(contract)
+    assert decide_refused(approval, people["other_manager"]) == "该申请须由所属部门的部门经理审批。"
+    approvals.decide(approval.id, people["manager"], True, "同意签订")
+    signed = fresh(contract)
+    assert (signed.status, signed.signed_on, signed.kind) == ("signed", local_today(), "distribution")
+    signed.has_settlement_terms = False
+    signed.save()
+
+
+def test_ctr1_rejection_returns_to_draft_putting_it_forward_asks_again(app, people):
+    customer = documented_customer(people)
+    with acting(people["sales"]):
+        contract = make(models.Contract, customer=customer, number="HT-RJ", amount=D("150000"), status="draft")
+    [approval] = approvals_for(contract, "CTR-1")
+    approvals.decide(approval.id, people["manager"], False, "价格条款需重新谈判")
+    draft = fresh(contract)
+    assert draft.status == "draft" and not approvals.is_pending(draft)
+    draft.amount = D("140000")  # editable; a draft asks nothing
+    draft.save()
+    assert len(approvals_for(contract, "CTR-1")) == 1
+    with acting(people["sales"]):
+        draft.status = "signed"
+        draft.save()
+    assert fresh(contract).status == "pending" and len(approvals_for(contract, "CTR-1")) == 2
+    approvals.withdraw(fresh(contract), people["sales"])
+    assert fresh(contract).status == "draft" and not approvals.is_pending(contract)
+    with acting(people["sales"]):
+        again = fresh(contract)
+        again.status = "pending"
+        again.save()
+    [third] = approvals.pending_for(contract)
+    approvals.decide(third.id, people["manager"], True, "同意")
+    assert fresh(contract).status == "signed"
+
+
+def test_ctr1_99999_is_signed_without_asking(app, people):
+    customer = documented_customer(people)
+    contract = make(models.Contract, customer=customer, number="HT-99", amount=D("99999"), status="signed")
+    assert fresh(contract).status == "signed" and approvals_for(contract, "CTR-1") == []
+
+
+def test_ctr1_approval_cannot_sign_a_new_customers_contract_before_its_documents(app, people):
+    customer = make(models.Customer, department=people["dept"], consent_at=models.utcnow())
+    with acting(people["sales"]):
+        contract = make(models.Contract, customer=customer, number="HT-DOC", amount=D("100000"), status="draft")
+    [approval] = approvals_for(contract, "CTR-1")
+    with pytest.raises(policies.PolicyViolation, match="CTR-2"):
+        approvals.decide(approval.id, people["manager"], True)
+    assert models.Approval.get_by_id(approval.id).status == "pending" and fresh(contract).status == "pending"
+    customer = fresh(customer)
+    customer.licence_no, customer.tax_no, customer.bank_account = "L", "T", "6222020200000000009"
+    customer.save()
+    approvals.decide(approval.id, people["manager"], True)
+    assert fresh(contract).status == "signed"

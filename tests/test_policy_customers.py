@@ -1,14 +1,17 @@
-"""Customer, visit, survey and partner rules at their boundaries, through save() and the generated form."""
+"""Customer, visit, survey and partner rules at their boundaries, through save(), the generated form and approvals."""
+import contextlib
 import datetime
 
 import pytest
 
 import models
 import policies
+from conftest import make_user
 from conftest import submit
 from factories import form_data
 from factories import make
 from factories import view_for
+from policies import approvals
 from policies.calendar import local_midnight
 from policies.calendar import local_today
 from policies.calendar import months_before
@@ -35,6 +38,46 @@ def approvals_for(record, rule_id):
 
 def days_ago(n):
     return TODAY - datetime.timedelta(days=n)
+
+
+@contextlib.contextmanager
+def acting(user):
+    """Make ``user`` the actor of the saves (and so the requester of the approvals) inside the block."""
+    token = models.current_actor.set(user)
+    try:
+        yield
+    finally:
+        models.current_actor.reset(token)
+
+
+@pytest.fixture
+def people(app):
+    """A salesperson of 销售一部, its manager and the manager of 销售二部."""
+    first = models.Department.create(name="销售一部")
+    second = models.Department.create(name="销售二部")
+    return dict(
+        dept=first,
+        sales=make_user("k_sales", roles=("sales",), department=first),
+        manager=make_user("k_manager", roles=("manager",), department=first),
+        other_manager=make_user("k_other", roles=("manager",), department=second),
+    )
+
+
+def decide_refused(approval, user, approve=True, comment=""):
+    with pytest.raises(approvals.ApprovalError) as exc:
+        approvals.decide(approval.id, user, approve, comment)
+    return str(exc.value)
+
+
+def locked(record):
+    with pytest.raises(policies.PolicyViolation, match="正在等待审批"):
+        record.save()
+    with pytest.raises(policies.PolicyViolation, match="正在等待审批"):
+        record.delete_instance()
+
+
+def fresh(record):
+    return type(record).get_by_id(record.id)
 
 
 # ---------------------------------------------------------------- time helpers
@@ -101,13 +144,68 @@ def test_cus1_a_saved_communication_computes_last_contact(app):
 
 
 # ---------------------------------------------------------------- CUS-2
-def test_cus2_a_new_customer_waits_for_the_sales_director(app):
-    customer = make(models.Customer)
+def new_customer(people):
+    with acting(people["sales"]):
+        return make(models.Customer, name="新建客户", approved_by=None, department=people["dept"])
+
+
+def test_cus2_a_new_customer_waits_for_the_sales_director_who_confirms_it(app, people):
+    customer = new_customer(people)
     [approval] = approvals_for(customer, "CUS-2")
-    assert approval.required_role == "manager" and approval.status == "pending"
+    assert (approval.required_role, approval.department_id, approval.requested_by_id, approval.status) == (
+        "manager", people["dept"].id, people["sales"].id, "pending")
+    assert customer.id in ids(models.Customer.unconfirmed())
     customer.name = "改名"
-    customer.save()
+    locked(customer)
+    # CUS-1 still computes the last contact of a customer waiting for confirmation.
+    make(models.Communication, customer=customer, at=beijing(days_ago(1), 10), summary="首次电话")
+    assert fresh(customer).last_contact_at == beijing(days_ago(1), 10)
+    assert decide_refused(approval, people["other_manager"]) == "该申请须由所属部门的部门经理审批。"
+    approvals.decide(approval.id, people["manager"], True, "档案齐全")
+    confirmed = fresh(customer)
+    assert confirmed.approved_by_id == people["manager"].id and confirmed.name == "新建客户"
+    assert customer.id not in ids(models.Customer.unconfirmed())
+    confirmed.name = "确认后改名"
+    confirmed.save()
     assert len(approvals_for(customer, "CUS-2")) == 1
+
+
+def test_cus2_rejection_leaves_it_unconfirmed_a_corrected_save_asks_again(app, people):
+    customer = new_customer(people)
+    [approval] = approvals_for(customer, "CUS-2")
+    approvals.decide(approval.id, people["manager"], False, "缺营业执照号")
+    rejected = fresh(customer)
+    assert rejected.approved_by_id is None and not approvals.is_pending(rejected)
+    assert customer.id in ids(models.Customer.unconfirmed())
+    rejected.licence_no = "91330100MA0009"
+    with acting(people["sales"]):
+        rejected.save()
+    again = [a for a in approvals_for(customer, "CUS-2") if a.status == "pending"]
+    assert len(again) == 1 and again[0].requested_by_id == people["sales"].id
+    approvals.decide(again[0].id, people["manager"], True)
+    assert fresh(customer).approved_by_id == people["manager"].id
+
+
+def test_cus2_withdrawal_leaves_it_unconfirmed_and_editable(app, people):
+    customer = new_customer(people)
+    with pytest.raises(approvals.ApprovalError, match="只有申请人可以撤回申请"):
+        approvals.withdraw(customer, people["manager"])
+    approvals.withdraw(customer, people["sales"])
+    withdrawn = fresh(customer)
+    assert withdrawn.approved_by_id is None and not approvals.is_pending(withdrawn)
+    withdrawn.phone = "0571-88880000"
+    withdrawn.save()
+    assert fresh(customer).phone == "0571-88880000"
+
+
+def test_cus2_the_confirming_director_cannot_be_typed_into_the_form(app, admin_client, people):
+    view = view_for(app, models.Customer)
+    data = form_data(view, models.Customer(name="表单新客户", code="", department=people["dept"],
+                                           approved_by=people["manager"]))
+    response = submit(admin_client, "/admin/customer/new/", data)
+    assert response.status_code == 302
+    customer = models.Customer.get(models.Customer.name == "表单新客户")
+    assert customer.approved_by_id is None and approvals.is_pending(customer)
 
 
 def test_cus2_a_confirmed_customer_asks_nothing(app):
@@ -181,17 +279,52 @@ def test_cus5_no_contact_and_no_purchase_for_90_days(app):
 
 
 # ---------------------------------------------------------------- VIS-1
-def test_vis1_a_submitted_plan_waits_for_the_manager_once(app):
-    plan = make(models.VisitPlan, month="2026-12", status="draft")
-    assert approvals_for(plan, "VIS-1") == []
-    plan.status = "submitted"
-    plan.save()
+def test_vis1_a_submitted_plan_waits_for_the_manager_once(app, people):
+    with acting(people["sales"]):
+        plan = make(models.VisitPlan, owner=people["sales"], month="2026-12", status="draft")
+        assert approvals_for(plan, "VIS-1") == []
+        plan.status = "submitted"
+        plan.save()
     [approval] = approvals_for(plan, "VIS-1")
-    assert approval.required_role == "manager" and approval.status == "pending"
-    plan.save()
+    assert (approval.required_role, approval.department_id, approval.requested_by_id, approval.status) == (
+        "manager", people["dept"].id, people["sales"].id, "pending")
+    locked(plan)
     assert len(approvals_for(plan, "VIS-1")) == 1
-    direct = make(models.VisitPlan, month="2026-12", status="submitted")
+    direct = make(models.VisitPlan, owner=people["sales"], month="2026-12", status="submitted")
     assert len(approvals_for(direct, "VIS-1")) == 1
+
+
+def test_vis1_approval_approves_the_plan_another_departments_manager_may_not(app, people):
+    plan = make(models.VisitPlan, owner=people["sales"], month="2026-12", status="submitted")
+    [approval] = approvals_for(plan, "VIS-1")
+    assert decide_refused(approval, people["other_manager"]) == "该申请须由所属部门的部门经理审批。"
+    approvals.decide(approval.id, people["manager"], True, "同意")
+    assert fresh(plan).status == "approved"
+
+
+def test_vis1_rejection_and_withdrawal_return_the_plan_to_draft(app, people):
+    with acting(people["sales"]):
+        rejected = make(models.VisitPlan, owner=people["sales"], month="2026-12", status="submitted")
+        withdrawn = make(models.VisitPlan, owner=people["sales"], month="2027-01", status="submitted")
+    approvals.decide(approvals_for(rejected, "VIS-1")[0].id, people["manager"], False, "重点客户覆盖不足")
+    assert fresh(rejected).status == "draft"
+    approvals.withdraw(withdrawn, people["sales"])
+    plan = fresh(withdrawn)
+    assert plan.status == "draft" and not approvals.is_pending(plan)
+    plan.month = "2027-02"  # editable again
+    plan.save()
+    plan.status = "submitted"  # and submitted again
+    plan.save()
+    assert fresh(withdrawn).status == "submitted" and len(approvals_for(withdrawn, "VIS-1")) == 2
+
+
+def test_vis1_a_plan_marked_approved_by_hand_is_submitted_instead(app, people):
+    plan = make(models.VisitPlan, owner=people["sales"], month="2026-12", status="draft")
+    plan.status = "approved"
+    plan.save()
+    assert fresh(plan).status == "submitted" and len(approvals_for(plan, "VIS-1")) == 1
+    created = make(models.VisitPlan, owner=people["sales"], month="2027-01", status="approved")
+    assert fresh(created).status == "submitted" and len(approvals_for(created, "VIS-1")) == 1
 
 
 def test_vis1_next_months_plan_late_from_the_first_of_that_month(app):

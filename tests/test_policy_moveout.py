@@ -1,10 +1,12 @@
 """Move-out rules: the checklist before completion, the three departments' sign-off."""
+import contextlib
 import datetime
 
 import pytest
 
 import models
 import policies
+from conftest import make_user
 from conftest import submit
 from factories import build
 from factories import form_data
@@ -29,6 +31,41 @@ def all_done(**fields):
 
 def mov1_approvals():
     return models.Approval.select().where(models.Approval.rule == "MOV-1")
+
+
+@contextlib.contextmanager
+def acting_as(user):
+    token = models.current_actor.set(user)
+    try:
+        yield user
+    finally:
+        models.current_actor.reset(token)
+
+
+@pytest.fixture
+def signers(app):
+    """Customer service and one signer of each department (MOV-1)."""
+    return {code: make_user(f"u_{code}", roles=(code,)) for code in ("service", "engineering", "finance", "security")}
+
+
+def sent_for_signing(signers, **fields):
+    """Return a move-out that customer service sent to the three departments."""
+    with acting_as(signers["service"]):
+        row = make(models.MoveOut, status="requested", keys_returned=True, **fields)
+        row.status = "signing"
+        row.save()
+    return row
+
+
+def sign(row, signers, role, approve=True, comment=""):
+    approval = mov1_approvals().where(models.Approval.target_id == row.id, models.Approval.required_role == role,
+                                      models.Approval.status == "pending").get()
+    return policies.approvals.decide(approval.id, signers[role], approve, comment)
+
+
+def flags(row):
+    row = models.MoveOut.get_by_id(row.id)
+    return row.status, row.engineering_signed, row.finance_signed, row.security_signed
 
 
 def test_mov1_completed_with_everything_done(app):
@@ -67,15 +104,18 @@ def test_mov1_refused_in_the_generated_form(app, admin_client):
     assert models.MoveOut.select().count() == 0
 
 
-def test_mov1_signing_asks_the_three_departments_once(app):
+def test_mov1_signing_asks_the_three_departments_in_parallel(signers):
     row = make(models.MoveOut, status="requested")
     assert mov1_approvals().count() == 0
-    row.status = "signing"
-    row.save()
-    assert sorted((a.required_role, a.status, a.target_id) for a in mov1_approvals()) == [
-        ("engineering", "pending", row.id), ("finance", "pending", row.id), ("security", "pending", row.id)]
-    row.keys_returned = True
-    row.save()
+    row = sent_for_signing(signers)
+    assert sorted((a.required_role, a.step, a.kind, a.status, a.target_id) for a in mov1_approvals()) == [
+        ("engineering", 1, "approve", "pending", row.id), ("finance", 1, "approve", "pending", row.id),
+        ("security", 1, "approve", "pending", row.id)]
+    row = models.MoveOut.get_by_id(row.id)
+    row.arrears_cleared = True
+    with pytest.raises(policies.PolicyViolation) as exc:
+        row.save()
+    assert "该记录正在等待审批" in str(exc.value)
     assert mov1_approvals().count() == 3
 
 
@@ -83,3 +123,56 @@ def test_mov1_created_in_signing_asks_too(app):
     row = make(models.MoveOut, status="signing")
     assert {a.required_role for a in mov1_approvals().where(models.Approval.target_id == row.id)} == {
         "engineering", "finance", "security"}
+
+
+def test_mov1_each_department_ticks_its_flag_in_any_order_then_service_completes(signers):
+    row = sent_for_signing(signers)
+    with pytest.raises(policies.approvals.ApprovalError):
+        sign(row, {"finance": signers["engineering"]}, "finance")
+    sign(row, signers, "security", comment="出入证已收回。")
+    assert flags(row) == ("signing", False, False, True)
+    sign(row, signers, "finance")
+    assert flags(row) == ("signing", False, True, True)
+    sign(row, signers, "engineering")
+    assert flags(row) == ("signing", True, True, True)
+    assert policies.approvals.state(row) == "approved"
+    row = models.MoveOut.get_by_id(row.id)
+    row.status = "completed"
+    with pytest.raises(policies.PolicyViolation) as exc:
+        row.save()
+    assert [v.field for v in exc.value.violations] == ["arrears_cleared", "unit_restored"]
+    row = models.MoveOut.get_by_id(row.id)
+    row.arrears_cleared = row.unit_restored = True
+    row.status = "completed"
+    with acting_as(signers["service"]):
+        row.save()
+    assert flags(row) == ("completed", True, True, True)
+
+
+def test_mov1_one_rejection_returns_it_to_requested(signers):
+    row = sent_for_signing(signers)
+    sign(row, signers, "engineering")
+    assert flags(row) == ("signing", True, False, False)
+    with pytest.raises(policies.approvals.ApprovalError):
+        sign(row, signers, "finance", approve=False)
+    sign(row, signers, "finance", approve=False, comment="尚欠十月物业费 3,200 元。")
+    assert flags(row) == ("requested", False, False, False)
+    assert sorted((a.required_role, a.status) for a in mov1_approvals()) == [
+        ("engineering", "approved"), ("finance", "rejected"), ("security", "withdrawn")]
+    row = models.MoveOut.get_by_id(row.id)
+    row.arrears_cleared = True
+    row.status = "signing"
+    row.save()
+    assert mov1_approvals().where(models.Approval.status == "pending").count() == 3
+
+
+def test_mov1_withdrawn_move_out_is_requested_and_editable(signers):
+    row = sent_for_signing(signers)
+    sign(row, signers, "security")
+    policies.approvals.withdraw(models.MoveOut.get_by_id(row.id), signers["service"])
+    assert flags(row) == ("requested", False, False, False)
+    assert not policies.approvals.is_pending(row)
+    row = models.MoveOut.get_by_id(row.id)
+    row.damage_note = "墙面有钉孔。"
+    row.save()
+    assert models.MoveOut.get_by_id(row.id).damage_note == "墙面有钉孔。"

@@ -1,10 +1,12 @@
 """Reception rules at their boundaries: cost caps, companions, important gifts."""
+import contextlib
 import decimal
 
 import pytest
 
 import models
 import policies
+from conftest import make_user
 from conftest import submit
 from factories import build
 from factories import form_data
@@ -19,6 +21,31 @@ def reception(**fields):
 
 def gm_approvals():
     return models.Approval.select().where(models.Approval.rule == "RCP-3")
+
+
+@contextlib.contextmanager
+def acting_as(user):
+    token = models.current_actor.set(user)
+    try:
+        yield user
+    finally:
+        models.current_actor.reset(token)
+
+
+@pytest.fixture
+def people(app):
+    """The clerk who plans receptions and the gm who approves important gifts."""
+    return make_user("zhaomin", roles=("clerk",)), make_user("wangjianguo", roles=("gm",))
+
+
+def gift_reception(clerk, value="1800"):
+    with acting_as(clerk):
+        return make(models.Reception, visitor_org="宁波港务集团", gifts="定制茶具礼盒",
+                    gift_value=decimal.Decimal(value))
+
+
+def status_of(row):
+    return models.Reception.get_by_id(row.id).status
 
 
 @pytest.mark.parametrize("guest_class, cap", [("A", "500"), ("B", "300"), ("C", "200"), ("D", "150")])
@@ -104,12 +131,93 @@ def test_rcp3_gift_over_limit_asks_the_gm(app):
     assert models.Reception.get_by_id(over.id).status == "pending"
 
 
-def test_rcp3_asks_once_when_the_gift_newly_exceeds_the_limit(app):
+def test_rcp3_approval_confirms_the_reception(people):
+    clerk, gm = people
+    row = gift_reception(clerk)
+    approval = gm_approvals().get()
+    assert approval.requested_by_id == clerk.id and status_of(row) == "pending"
+    with pytest.raises(policies.approvals.ApprovalError):
+        policies.approvals.decide(approval.id, make_user("liming", roles=("manager",)), True)
+    policies.approvals.decide(approval.id, gm, True, "同意，注意控制数量。")
+    assert status_of(row) == "approved"
+    assert models.AuditLog.select().where(models.AuditLog.model == "Reception", models.AuditLog.action == "approve",
+                                          models.AuditLog.record_id == str(row.id)).exists()
+
+
+def test_rcp3_rejection_leaves_the_gift_unapproved(people):
+    clerk, gm = people
+    row = gift_reception(clerk)
+    with pytest.raises(policies.approvals.ApprovalError):
+        policies.approvals.decide(gm_approvals().get().id, gm, False)
+    policies.approvals.decide(gm_approvals().get().id, gm, False, "礼品价值过高，请改选公司纪念品。")
+    assert status_of(row) == "planned" and gm_approvals().get().status == "rejected"
+    row = models.Reception.get_by_id(row.id)
+    row.status = "done"
+    with pytest.raises(policies.PolicyViolation) as exc:
+        row.save()
+    assert exc.value.rule_id == "RCP-3" and exc.value.field == "status"
+    assert "礼品价值超过 1000 元且未经总经理批准，不能标记为已完成(RCP-3,000 篇六 三3)" in str(exc.value)
+    row = models.Reception.get_by_id(row.id)
+    row.gifts, row.gift_value = "公司纪念品", decimal.Decimal("1000")
+    row.save()
+    assert status_of(row) == "planned" and gm_approvals().count() == 1
+
+
+def test_rcp3_saving_the_rejected_gift_again_resubmits_it(people):
+    clerk, gm = people
+    row = gift_reception(clerk)
+    policies.approvals.decide(gm_approvals().get().id, gm, False, "请说明送礼理由。")
+    row = models.Reception.get_by_id(row.id)
+    with acting_as(clerk):
+        row.save()
+    assert status_of(row) == "pending"
+    assert [a.status for a in gm_approvals().order_by(models.Approval.id)] == ["rejected", "pending"]
+
+
+def test_rcp3_locked_while_pending_and_editable_after_withdrawal(people):
+    clerk, gm = people
+    row = gift_reception(clerk)
+    row = models.Reception.get_by_id(row.id)
+    row.guests = 3
+    with pytest.raises(policies.PolicyViolation) as exc:
+        row.save()
+    assert "该记录正在等待审批" in str(exc.value)
+    with pytest.raises(policies.PolicyViolation):
+        models.Reception.get_by_id(row.id).delete_instance()
+    with pytest.raises(policies.approvals.ApprovalError):
+        policies.approvals.withdraw(row, gm)
+    policies.approvals.withdraw(row, clerk)
+    assert status_of(row) == "planned" and gm_approvals().get().status == "withdrawn"
+    row = models.Reception.get_by_id(row.id)
+    row.gift_value = decimal.Decimal("600")
+    row.save()
+    assert status_of(row) == "planned" and gm_approvals().count() == 1
+
+
+def test_rcp3_asks_again_only_when_the_gift_is_raised(people):
+    clerk, gm = people
     row = make(models.Reception, visitor_org="丙", gift_value=decimal.Decimal("800"))
     assert gm_approvals().count() == 0
     row.gift_value = decimal.Decimal("1200")
     row.save()
-    assert gm_approvals().count() == 1
-    row.gift_value = decimal.Decimal("1500")
+    assert gm_approvals().count() == 1 and status_of(row) == "pending"
+    policies.approvals.decide(gm_approvals().get().id, gm, True)
+    row = models.Reception.get_by_id(row.id)
+    row.guests = 2
     row.save()
-    assert gm_approvals().count() == 1
+    row.status = "done"
+    row.save()
+    assert gm_approvals().count() == 1 and status_of(row) == "done"
+    row.gift_value = decimal.Decimal("1500")
+    row.status = "approved"
+    row.save()
+    assert gm_approvals().where(models.Approval.status == "pending").count() == 1 and status_of(row) == "pending"
+
+
+def test_rcp3_earlier_done_receptions_keep_their_gift(app):
+    policies.RULES["RCP-3"].configure(enabled=False)
+    row = make(models.Reception, visitor_org="丁", gift_value=decimal.Decimal("3000"), status="done")
+    policies.RULES["RCP-3"].configure(enabled=True)
+    row.guests = 2
+    row.save()
+    assert status_of(row) == "done" and gm_approvals().count() == 0

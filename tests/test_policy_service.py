@@ -1,10 +1,12 @@
 """Service-order rules: what an order records, manager approval before dispatch, replacements."""
+import contextlib
 import datetime
 
 import pytest
 
 import models
 import policies
+from conftest import make_user
 from conftest import submit
 from factories import build
 from factories import form_data
@@ -19,10 +21,38 @@ def srv1_approvals(order=None):
     return query
 
 
-def decide(order, status):
-    for approval in srv1_approvals(order):
-        approval.status = status
-        approval.save()
+@contextlib.contextmanager
+def acting_as(user):
+    token = models.current_actor.set(user)
+    try:
+        yield user
+    finally:
+        models.current_actor.reset(token)
+
+
+@pytest.fixture
+def desk(app):
+    """The customer-service desk: a recorder, their department's manager and another department's manager."""
+    service = make(models.Department, name="客服部")
+    sales = make(models.Department, name="销售部")
+    recorder = make_user("chenjing", roles=("service",), department=service)
+    manager = make_user("hewei", roles=("manager",), department=service)
+    other = make_user("liming", roles=("manager",), department=sales)
+    return recorder, manager, other
+
+
+def record_order(recorder, **fields):
+    with acting_as(recorder):
+        return make(models.ServiceOrder, **fields)
+
+
+def decide(order, manager, approve=True, comment=""):
+    approval = srv1_approvals(order).where(models.Approval.status == "pending").get()
+    return policies.approvals.decide(approval.id, manager, approve, comment)
+
+
+def status_of(order):
+    return models.ServiceOrder.get_by_id(order.id).status
 
 
 @pytest.mark.parametrize("name, value, message", [
@@ -61,14 +91,17 @@ def test_srv1_missing_fields_refused_in_the_generated_form(app, admin_client):
     assert srv1_approvals().count() == 0
 
 
-def test_srv1_new_order_asks_a_manager(app):
-    order = make(models.ServiceOrder)
+def test_srv1_new_order_asks_the_recorders_department_manager(desk):
+    recorder, manager, other = desk
+    order = record_order(recorder)
     approval = srv1_approvals().get()
-    assert (approval.target_model, approval.target_id, approval.required_role, approval.status) == \
-        ("ServiceOrder", order.id, "manager", "pending")
-    order.fee = 80
-    order.save()
-    assert srv1_approvals().count() == 1
+    assert (approval.target_model, approval.target_id, approval.required_role, approval.status, approval.step) == \
+        ("ServiceOrder", order.id, "manager", "pending", 1)
+    assert approval.department_id == recorder.department_id and approval.requested_by_id == recorder.id
+    with pytest.raises(policies.approvals.ApprovalError) as exc:
+        decide(order, other)
+    assert "所属部门的部门经理" in str(exc.value)
+    assert status_of(order) == "pending"
 
 
 def test_srv1_cancelled_order_asks_nobody(app):
@@ -76,28 +109,66 @@ def test_srv1_cancelled_order_asks_nobody(app):
     assert srv1_approvals().count() == 0
 
 
-def test_srv1_not_dispatched_while_approval_pending(app):
-    order = make(models.ServiceOrder)
+def test_srv1_approval_lets_the_order_be_dispatched(desk):
+    recorder, manager, other = desk
+    order = record_order(recorder)
     order.status = "dispatched"
     with pytest.raises(policies.PolicyViolation) as exc:
         order.save()
-    assert exc.value.field == "status"
+    assert "该记录正在等待审批" in str(exc.value)
+    assert ("SRV-1", "status") in [(v.rule_id, v.field) for v in exc.value.violations]
     assert "服务单尚待部门经理审批，不能派工(SRV-1,000 篇七 2–3)" in str(exc.value)
-    assert models.ServiceOrder.get_by_id(order.id).status == "pending"
-    decide(order, "approved")
+    assert status_of(order) == "pending"
+    decide(order, manager, True, "同意，安排郑强上门。")
+    assert status_of(order) == "approved"
     order = models.ServiceOrder.get_by_id(order.id)
     order.status = "dispatched"
     order.save()
-    assert models.ServiceOrder.get_by_id(order.id).status == "dispatched"
+    assert status_of(order) == "dispatched" and srv1_approvals().count() == 1
 
 
-def test_srv1_not_dispatched_after_rejection(app):
-    order = make(models.ServiceOrder)
-    decide(order, "rejected")
+def test_srv1_rejection_cancels_the_order(desk):
+    recorder, manager, other = desk
+    order = record_order(recorder)
+    decide(order, manager, False, "客户已自行送修，无需上门。")
+    assert status_of(order) == "cancelled"
+    order = models.ServiceOrder.get_by_id(order.id)
     order.status = "completed"
     with pytest.raises(policies.PolicyViolation) as exc:
         order.save()
     assert "服务单未获部门经理批准，不能派工" in str(exc.value)
+
+
+def test_srv1_reopening_a_rejected_order_asks_again(desk):
+    recorder, manager, other = desk
+    order = record_order(recorder)
+    decide(order, manager, False, "故障描述不清，请补充。")
+    order = models.ServiceOrder.get_by_id(order.id)
+    order.fault, order.status = "定位数据每隔十分钟中断一次。", "pending"
+    with acting_as(recorder):
+        order.save()
+    assert [a.status for a in srv1_approvals(order).order_by(models.Approval.id)] == ["rejected", "pending"]
+
+
+def test_srv1_withdrawn_order_is_editable_and_saving_resubmits_it(desk):
+    recorder, manager, other = desk
+    order = record_order(recorder)
+    with pytest.raises(policies.PolicyViolation):
+        models.ServiceOrder.get_by_id(order.id).delete_instance()
+    policies.approvals.withdraw(order, recorder)
+    assert status_of(order) == "pending" and not policies.approvals.is_pending(order)
+    order = models.ServiceOrder.get_by_id(order.id)
+    order.status = "approved"
+    with pytest.raises(policies.PolicyViolation) as exc:
+        order.save()
+    assert "服务单未获部门经理批准" in str(exc.value)
+    order = models.ServiceOrder.get_by_id(order.id)
+    order.address = "浙江省杭州市西湖区文三路 90 号"
+    with acting_as(recorder):
+        order.save()
+    assert [a.status for a in srv1_approvals(order).order_by(models.Approval.id)] == ["withdrawn", "pending"]
+    decide(order, manager)
+    assert status_of(order) == "approved"
 
 
 def test_srv1_new_order_cannot_start_dispatched(app):

@@ -23,7 +23,7 @@ CLEARANCE_LEVELS = {
     "top_secret": ("normal", "secret", "top_secret"),
 }
 # Roles that see every department's customers; sales, service and managers see their own.
-ALL_DEPARTMENTS = {"admin", "gm", "clerk", "archivist"}
+ALL_DEPARTMENTS = {"admin", "gm", "deputy", "clerk", "archivist", "engineering", "finance", "security"}
 
 
 def seed_permissions(schema):

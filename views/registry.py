@@ -6,6 +6,7 @@ from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
 import models
+from views.approvals import register_approvals_view
 from views.base import IndexView
 from views.base import build_view_class
 from views.customers import CustomerAdmin
@@ -85,6 +86,7 @@ def build_admin(app, schema=None):
         translations_path=TRANSLATIONS,
         csp_nonce_generator=lambda: g.get("csp_nonce", ""),
     )
+    register_approvals_view(admin)
     for model in screen_models(schema):
         opts = model.admin_options()
         view_class = build_view_class(model, CUSTOM_BASES.get(model.__name__))
