@@ -1,8 +1,10 @@
 """Build valid records of any model from the schema alone (no per-model code)."""
 import datetime
 import decimal
+import contextlib
 import itertools
 
+import pytest
 from peewee import BooleanField
 from peewee import CharField
 from peewee import DateField
@@ -14,6 +16,8 @@ from peewee import IntegerField
 from peewee import TextField
 
 import models
+import policies
+from policies import approvals
 from views.fields import to_local
 
 _seq = itertools.count(1)
@@ -131,3 +135,33 @@ def form_data(view, obj):
         else:
             data[name] = str(value)
     return data
+
+
+@contextlib.contextmanager
+def acting_as(user):
+    """Save the records inside the block as ``user`` (the requester of the approvals they ask)."""
+    token = models.current_actor.set(user)
+    try:
+        yield user
+    finally:
+        models.current_actor.reset(token)
+
+
+def fresh(record):
+    """Return ``record`` as stored now."""
+    return type(record).get_by_id(record.id)
+
+
+def decide_refused(approval, user, approve=True, comment=""):
+    """Return the Chinese reason ``approvals.decide`` gives for refusing ``user``."""
+    with pytest.raises(approvals.ApprovalError) as exc:
+        approvals.decide(approval.id, user, approve, comment)
+    return str(exc.value)
+
+
+def locked(record):
+    """Assert that ``record`` can be neither saved nor deleted while it waits for approval."""
+    with pytest.raises(policies.PolicyViolation, match="正在等待审批"):
+        record.save()
+    with pytest.raises(policies.PolicyViolation, match="正在等待审批"):
+        record.delete_instance()

@@ -1,5 +1,4 @@
 """Archive rules at their boundaries, through save() and through the generated form."""
-import contextlib
 import datetime
 import os
 from decimal import Decimal
@@ -15,6 +14,7 @@ from factories import build
 from factories import form_data
 from factories import make
 from factories import view_for
+from factories import acting_as
 from policies import approvals as engine
 from policies import archives
 
@@ -49,16 +49,6 @@ def refused_in_form(admin_client, model, obj, message):
     assert message in response.get_data(as_text=True)
     assert model.select().count() == before
     return response
-
-
-@contextlib.contextmanager
-def acting_as(user):
-    """Save the records inside the block as ``user`` (the requester of the approvals they ask)."""
-    token = models.current_actor.set(user)
-    try:
-        yield
-    finally:
-        models.current_actor.reset(token)
 
 
 def pending_rows(record, rule_id=None):

@@ -13,6 +13,9 @@ from factories import credit_ready_customer
 from factories import form_data
 from factories import make
 from factories import view_for
+from factories import decide_refused
+from factories import locked
+from factories import fresh
 from policies import approvals
 from policies.calendar import local_today
 from policies.credit import outstanding
@@ -67,23 +70,6 @@ def people(app):
         director=director,
         other_manager=make_user("c_other", roles=("manager",), department=second),
     )
-
-
-def decide_refused(approval, user, approve=True, comment=""):
-    with pytest.raises(approvals.ApprovalError) as exc:
-        approvals.decide(approval.id, user, approve, comment)
-    return str(exc.value)
-
-
-def locked(record):
-    with pytest.raises(policies.PolicyViolation, match="正在等待审批"):
-        record.save()
-    with pytest.raises(policies.PolicyViolation, match="正在等待审批"):
-        record.delete_instance()
-
-
-def fresh(record):
-    return type(record).get_by_id(record.id)
 
 
 def refused(rule_id, action):

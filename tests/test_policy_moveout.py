@@ -1,5 +1,4 @@
 """Move-out rules: the checklist before completion, the three departments' sign-off."""
-import contextlib
 import datetime
 
 import pytest
@@ -12,6 +11,7 @@ from factories import build
 from factories import form_data
 from factories import make
 from factories import view_for
+from factories import acting_as
 
 CHECKLIST = ("keys_returned", "arrears_cleared", "unit_restored", "engineering_signed", "finance_signed",
              "security_signed")
@@ -31,15 +31,6 @@ def all_done(**fields):
 
 def mov1_approvals():
     return models.Approval.select().where(models.Approval.rule == "MOV-1")
-
-
-@contextlib.contextmanager
-def acting_as(user):
-    token = models.current_actor.set(user)
-    try:
-        yield user
-    finally:
-        models.current_actor.reset(token)
 
 
 @pytest.fixture

@@ -1,5 +1,4 @@
 """Reception rules at their boundaries: cost caps, companions, important gifts."""
-import contextlib
 import decimal
 
 import pytest
@@ -12,6 +11,7 @@ from factories import build
 from factories import form_data
 from factories import make
 from factories import view_for
+from factories import acting_as
 
 
 def reception(**fields):
@@ -21,15 +21,6 @@ def reception(**fields):
 
 def gm_approvals():
     return models.Approval.select().where(models.Approval.rule == "RCP-3")
-
-
-@contextlib.contextmanager
-def acting_as(user):
-    token = models.current_actor.set(user)
-    try:
-        yield user
-    finally:
-        models.current_actor.reset(token)
 
 
 @pytest.fixture

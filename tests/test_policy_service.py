@@ -1,5 +1,4 @@
 """Service-order rules: what an order records, manager approval before dispatch, replacements."""
-import contextlib
 import datetime
 
 import pytest
@@ -12,6 +11,7 @@ from factories import build
 from factories import form_data
 from factories import make
 from factories import view_for
+from factories import acting_as
 
 
 def srv1_approvals(order=None):
@@ -19,15 +19,6 @@ def srv1_approvals(order=None):
     if order is not None:
         query = query.where(models.Approval.target_id == order.id)
     return query
-
-
-@contextlib.contextmanager
-def acting_as(user):
-    token = models.current_actor.set(user)
-    try:
-        yield user
-    finally:
-        models.current_actor.reset(token)
 
 
 @pytest.fixture
