@@ -213,6 +213,8 @@ def customer_on_hold_needs_manager(sender, instance, created):
     """Mark a new shipment to a customer with invoices unpaid beyond [30] days for the manager's approval."""
     if not CRD_5.on() or instance.customer_id is None or not _submitted(instance, created):
         return
+    if instance.prepaid:
+        return  # a prepaid (cash) shipment draws no credit: nothing for the sales department to grant
     held = models.Customer.on_hold(today=instance.shipped_on).where(models.Customer.id == instance.customer_id)
     if held.exists():
         instance.__dict__["_crd5_request"] = True

@@ -260,6 +260,14 @@ def test_crd5_unpaid_thirty_days_is_fine_thirty_one_puts_on_hold(app):
     assert approval.required_role == "manager" and approval.status == "pending"
 
 
+def test_crd5_a_prepaid_shipment_to_a_held_customer_asks_nobody(app):
+    customer = credit_ready_customer()
+    credit_line(customer, "500000")
+    ship(customer, "1000", on=datetime.date(2026, 3, 1))
+    cash = ship(customer, "100", on=datetime.date(2026, 4, 1), prepaid=True)
+    assert approvals_for(cash, "CRD-5") == [] and fresh(cash).status == "shipped"
+
+
 def test_crd5_on_hold_query_at_the_boundary_and_payments_release(app):
     customer = credit_ready_customer()
     credit_line(customer, "500000")
