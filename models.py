@@ -1316,6 +1316,8 @@ class MoveOut(BaseModel):
                   "status"),
             search=("unit", "damage_note", "tenant.name"),
             filters=("tenant", "status", "keys_returned", "arrears_cleared", "requested_on"),
+            # MOV-1: the three departments sign through their approvals, never by a ticked box.
+            readonly=("engineering_signed", "finance_signed", "security_signed"),
         )
 
     def __str__(self):

@@ -91,8 +91,17 @@ def test_mov1_refused_in_the_generated_form(app, admin_client):
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert "保安部尚未检查签字，不能办结迁出(MOV-1,001 第3篇 三/四)" in html
-    assert 'id="security_signed"' in html and "is-invalid" in html
+    # The signatures come only from the departments' approvals: no box to tick on the form.
+    assert 'id="security_signed"' not in html and 'id="keys_returned"' in html
     assert models.MoveOut.select().count() == 0
+
+
+def test_mov1_signatures_cannot_be_ticked_in_the_form(app, admin_client):
+    data = form_data(view_for(app, models.MoveOut), move_out(status="requested"))
+    data.update(engineering_signed="y", finance_signed="y", security_signed="y")
+    assert submit(admin_client, "/admin/moveout/new/", data).status_code == 302
+    row = models.MoveOut.get()
+    assert not (row.engineering_signed or row.finance_signed or row.security_signed)
 
 
 def test_mov1_signing_asks_the_three_departments_in_parallel(signers):
