@@ -34,6 +34,8 @@ from peewee import ManyToManyField
 from peewee import TextField
 from peewee import fn
 from peewee import Model as PeeweeModel
+from playhouse.migrate import SchemaMigrator
+from playhouse.migrate import migrate
 from playhouse.signals import Model as SignalModel
 from playhouse.signals import post_save
 from playhouse.signals import pre_save
@@ -1559,5 +1561,25 @@ MODELS = (
 
 
 def create_tables(schema=None):
-    """Create every table of ``schema`` (default MODELS); safe to run on every start."""
-    db.create_tables(MODELS if schema is None else schema, safe=True)
+    """Create every table of ``schema`` (default MODELS) and add columns a newer version declares."""
+    schema = MODELS if schema is None else schema
+    add_missing_columns(schema)  # before the indexes, which may name the new columns
+    db.create_tables(schema, safe=True)
+
+
+def add_missing_columns(schema):
+    """Add the columns the schema declares but an older database lacks (an upgrade never drops data)."""
+    migrator = SchemaMigrator.from_database(db.obj)
+    operations = []
+    tables = set(db.get_tables())
+    for model in schema:
+        if model._meta.table_name not in tables:
+            continue
+        existing = {column.name for column in db.get_columns(model._meta.table_name)}
+        for field in model._meta.sorted_fields:
+            if field.column_name not in existing:
+                operations.append(migrator.add_column(model._meta.table_name, field.column_name, field))
+    if operations:
+        with db.atomic():
+            migrate(*operations)
+    return len(operations)

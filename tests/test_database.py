@@ -1,4 +1,6 @@
-"""SQLite is opened with WAL, foreign keys, FULL sync and a busy timeout; deletes work."""
+"""SQLite is opened with WAL, foreign keys, FULL sync and a busy timeout; deletes work; upgrades add columns."""
+import datetime
+
 import models
 from conftest import csrf_token
 from factories import make
@@ -30,3 +32,18 @@ def test_post_without_csrf_token_changes_nothing(app, admin_client):
     response = admin_client.post("/admin/partner/delete/", data={"id": partner.id})
     assert response.status_code == 400
     assert models.Partner.get_or_none(models.Partner.id == partner.id) is not None
+
+
+def test_an_older_database_gets_the_new_columns_on_start(app):
+    """An office upgrading keeps its rows; columns added since are created with their defaults."""
+    make(models.Shipment, customer=make(models.Customer, name="老库客户"), invoice_no="OLD-1", amount=100,
+         shipped_on=datetime.date(2026, 1, 5), prepaid=True)
+    models.db.execute_sql("DROP INDEX IF EXISTS shipment_status")
+    models.db.execute_sql("ALTER TABLE shipment DROP COLUMN status")
+    assert "status" not in {c.name for c in models.db.get_columns("shipment")}
+    models.create_tables()
+    assert "status" in {c.name for c in models.db.get_columns("shipment")}
+    assert "shipment_status" in {i.name for i in models.db.get_indexes("shipment")}
+    shipment = models.Shipment.get(models.Shipment.invoice_no == "OLD-1")
+    assert shipment.status == "shipped" and shipment.amount == 100
+    assert models.add_missing_columns(models.MODELS) == 0
