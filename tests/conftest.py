@@ -115,3 +115,10 @@ def login_as(client):
 def admin_client(client, login_as):
     login_as("admin", clearance="top_secret")
     return client
+
+
+@pytest.fixture
+def bare_engine(monkeypatch):
+    """Run the approvals engine on neutral records: no area module's outcome or step hook."""
+    monkeypatch.setattr(policies.approvals, "_OUTCOMES", {})
+    monkeypatch.setattr(policies.approvals, "_STEP_HOOKS", {})

@@ -1,5 +1,4 @@
 """The approvals engine: who may decide, chains, withdrawal, notifications, the double decision, the audit."""
-import contextlib
 import decimal
 import threading
 
@@ -9,24 +8,8 @@ import models
 from conftest import make_user
 from factories import credit_ready_customer
 from factories import make
+from factories import acting_as as acting
 from policies import approvals
-
-
-@pytest.fixture
-def bare_engine(monkeypatch):
-    """Run the engine on neutral records: no area module's outcome or step hook."""
-    monkeypatch.setattr(approvals, "_OUTCOMES", {})
-    monkeypatch.setattr(approvals, "_STEP_HOOKS", {})
-
-
-@contextlib.contextmanager
-def acting(user):
-    """Make ``user`` the actor of the saves and requests inside the block."""
-    token = models.current_actor.set(user.id if user is not None else None)
-    try:
-        yield
-    finally:
-        models.current_actor.reset(token)
 
 
 def ask(record, rule_id, roles, requester, department=None):

@@ -1,5 +1,4 @@
 """审批中心: inbox contents per role, tabs, filters, decisions on the page, bulk approve, the badge, the record's page."""
-import contextlib
 import datetime
 import decimal
 import logging
@@ -13,27 +12,12 @@ from conftest import login
 from conftest import make_user
 from factories import credit_ready_customer
 from factories import make
+from factories import acting_as as acting
 from policies import approvals
 from views import approvals as inbox
 
 INBOX = "/admin/approvals/"
 ROW_RE = re.compile(r'<tr id="approval-(\d+)"')
-
-
-@pytest.fixture
-def bare_engine(monkeypatch):
-    """Decide requests on neutral records: no area module's outcome or step hook."""
-    monkeypatch.setattr(approvals, "_OUTCOMES", {})
-    monkeypatch.setattr(approvals, "_STEP_HOOKS", {})
-
-
-@contextlib.contextmanager
-def acting(user):
-    token = models.current_actor.set(user.id)
-    try:
-        yield
-    finally:
-        models.current_actor.reset(token)
 
 
 def ask(record, rule_id, roles, requester, department=None, summary=None):

@@ -1,5 +1,4 @@
 """Credit and contract rules at their boundaries, through save(), the generated form and their approvals."""
-import contextlib
 import datetime
 from decimal import Decimal
 
@@ -16,6 +15,7 @@ from factories import view_for
 from factories import decide_refused
 from factories import locked
 from factories import fresh
+from factories import acting_as as acting
 from policies import approvals
 from policies.calendar import local_today
 from policies.credit import outstanding
@@ -42,16 +42,6 @@ def ship(customer, amount, on=datetime.date(2026, 6, 1), prepaid=False, **extra)
 
 def pay(customer, amount, on=datetime.date(2026, 6, 1)):
     return make(models.Payment, customer=customer, amount=D(amount), received_on=on)
-
-
-@contextlib.contextmanager
-def acting(user):
-    """Make ``user`` the actor of the saves (and so the requester of the approvals) inside the block."""
-    token = models.current_actor.set(user)
-    try:
-        yield
-    finally:
-        models.current_actor.reset(token)
 
 
 @pytest.fixture

@@ -1,5 +1,4 @@
 """Customer, visit, survey and partner rules at their boundaries, through save(), the generated form and approvals."""
-import contextlib
 import datetime
 
 import pytest
@@ -14,6 +13,7 @@ from factories import view_for
 from factories import decide_refused
 from factories import locked
 from factories import fresh
+from factories import acting_as as acting
 from policies import approvals
 from policies.calendar import local_midnight
 from policies.calendar import local_today
@@ -41,16 +41,6 @@ def approvals_for(record, rule_id):
 
 def days_ago(n):
     return TODAY - datetime.timedelta(days=n)
-
-
-@contextlib.contextmanager
-def acting(user):
-    """Make ``user`` the actor of the saves (and so the requester of the approvals) inside the block."""
-    token = models.current_actor.set(user)
-    try:
-        yield
-    finally:
-        models.current_actor.reset(token)
 
 
 @pytest.fixture
