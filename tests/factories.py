@@ -114,6 +114,10 @@ def view_for(app, model):
     return next(v for v in app.extensions["admin"][0]._views if getattr(v, "model", None) is model)
 
 
+# Form inputs that are not model fields, by model name (ignored where the form lacks them).
+FORM_EXTRAS = {"User": {"initial_password": "Initial-pass-2026"}}
+
+
 def form_data(view, obj):
     """Turn an unsaved record into what a person would type into its generated form."""
     excluded = set(view.form_excluded_columns or ())
@@ -134,6 +138,7 @@ def form_data(view, obj):
             data[name] = value.isoformat()
         else:
             data[name] = str(value)
+    data.update(FORM_EXTRAS.get(type(obj).__name__, {}))
     return data
 
 

@@ -10,6 +10,7 @@ from conftest import PASSWORD
 from conftest import csrf_token
 from conftest import login
 from conftest import make_user
+from conftest import submit as submit_form
 from factories import make
 
 
@@ -140,3 +141,19 @@ def test_posts_without_csrf_token_change_nothing(app, admin_client):
     admin_client.post("/admin/partner/new/", data={"name": "伪造"})
     assert models.Partner.get_by_id(partner.id).name == "CSRF原名"
     assert models.Partner.select().count() == 1
+
+
+def test_admin_creates_a_user_with_an_initial_password(app, admin_client):
+    from factories import form_data
+    from factories import view_for
+
+    data = form_data(view_for(app, models.User), models.User(username="newbie", display_name="新同事",
+                                                            clearance="normal", active=True))
+    weak = submit_form(admin_client, "/admin/user/new/", dict(data, initial_password="12345678"))
+    assert weak.status_code == 200 and "常见" in weak.get_data(as_text=True)
+    assert not models.User.select().where(models.User.username == "newbie").exists()
+    done = submit_form(admin_client, "/admin/user/new/", dict(data, initial_password="First-pass-2026"))
+    assert done.status_code == 302
+    user = models.User.get(models.User.username == "newbie")
+    assert user.check_password("First-pass-2026") and user.must_change_password
+    assert "initial_password" not in admin_client.get(f"/admin/user/edit/?id={user.id}").get_data(as_text=True)
