@@ -1,5 +1,4 @@
 """Demo data: fill an empty database with believable Chinese records for every screen."""
-import contextlib
 import datetime
 import json
 import random
@@ -280,16 +279,6 @@ class _Seed:
         return f"{self.invoice_seq:08d}"
 
 
-@contextlib.contextmanager
-def _acting_as(user):
-    """Fill created_by/updated_by with ``user`` for the records saved inside the block."""
-    token = models.current_actor.set(user)
-    try:
-        yield
-    finally:
-        models.current_actor.reset(token)
-
-
 def _money(value):
     """Return ``value`` as a two-place Decimal."""
     return Decimal(value).quantize(Decimal("0.01"))
@@ -468,7 +457,7 @@ def _seed_customers(ctx, count=64):
         specs.append((fields, slug, area_code, city, last_contact_days[i], created_on, confirmed))
     # Oldest first, so the auto-numbered codes grow with the creation date.
     specs.sort(key=lambda spec: spec[0]["created_at"])
-    with _acting_as(ctx.users["sales"]):
+    with models.acting_as(ctx.users["sales"]):
         for fields, slug, area_code, city, last_days_ago, created_on, confirmed in specs:
             customer = models.Customer.create(**fields)
             _date_requests(customer, fields["created_at"])
@@ -528,7 +517,7 @@ def _seed_visits(ctx):
         own_customers = [c for c in ctx.customers if c.owner_id == owner.id]
         reviewer = ctx.departments[owner.department.name].manager
         next_status = next_statuses[n % len(next_statuses)]
-        with _acting_as(owner):
+        with models.acting_as(owner):
             for shift, status in ((-1, "approved"), (0, "approved"), (1, next_status)):
                 start = _month_start(this_month, shift)
                 end = _month_start(this_month, shift + 1) - datetime.timedelta(days=1)
@@ -567,7 +556,7 @@ def _seed_surveys(ctx):
     rng = ctx.rng
     current = _half_year(ctx.today)
     previous = _half_year(_month_start(ctx.today, -6))
-    with _acting_as(ctx.users["service"]):
+    with models.acting_as(ctx.users["service"]):
         for customer in ctx.customers:
             if customer.stage == "prospect":
                 continue
@@ -594,7 +583,7 @@ def _seed_partners(ctx):
         ("福州安泰贸易有限公司", "out_of_town", "D", "refused", 120, None),
         ("武汉众成科技有限公司", "out_of_town", "B", "applied", None, None),
     )
-    with _acting_as(ctx.users["manager"]):
+    with models.acting_as(ctx.users["manager"]):
         for name, region, grade, status, inspected, visited in partners:
             models.Partner.create(
                 name=name, region=region, grade=grade, admission_status=status,
@@ -623,7 +612,7 @@ def _confirm_approvals(ctx, record, at, comment, approve=True):
         approval.save()
         decider = _department_manager(ctx, approval)
         started = models.utcnow()
-        with _acting_as(decider):
+        with models.acting_as(decider):
             approvals.decide(approval.id, decider, approve, comment)
         # Date the decision, the rows it closed and its audit entries as they happened, not at seeding time.
         for row in models.Approval.select().where(models.Approval.target_model == model,
@@ -645,7 +634,7 @@ def _seed_sales(ctx):
     statuses = ctx.spread([c for c, _ in models.CONTRACT_STATUS], 60, weights=(1, 2, 6, 4, 1))
     archived = {f.customer_id for f in ctx.files if f.kind == "customer"}
     credit_customers = []
-    with _acting_as(ctx.users["sales"]):
+    with models.acting_as(ctx.users["sales"]):
         for customer in ctx.customers:
             if customer.stage == "prospect" and rng.random() < 0.7:
                 continue
@@ -770,7 +759,7 @@ def _seed_archive_files(ctx):
     levels = ctx.spread([c for c, _ in models.CONFIDENTIALITY], sum(n for _, n in plan), weights=(7, 2, 1))
     seq = {}
     projects = []
-    with _acting_as(ctx.users["archivist"]):
+    with models.acting_as(ctx.users["archivist"]):
         for kind, count in plan:
             pool = {"customer": ctx.customers, "project": project_customers}.get(kind, vehicle_customers)
             for customer in rng.sample(pool, count):
@@ -819,7 +808,7 @@ def _seed_handovers(ctx):
     rng = ctx.rng
     kinds = {"new_vehicle": "sales", "after_sales": "after_sales", "project": "project"}
     outcomes = ctx.spread(("on_time", "late", "missing"), 19, weights=(6, 3, 1))
-    with _acting_as(ctx.users["archivist"]):
+    with models.acting_as(ctx.users["archivist"]):
         for archive in ctx.files:
             kind = kinds.get(archive.kind)
             if kind is None:
@@ -855,7 +844,7 @@ def _seed_destructions(ctx):
     for n, (archive, reason) in enumerate(zip(candidates, reasons)):
         destroyed_on = ctx.day(rng.randint(5, 30)) if n < 2 else None
         asked_on = destroyed_on - datetime.timedelta(days=rng.randint(1, 4)) if destroyed_on else ctx.day(1)
-        with _acting_as(ctx.users["archivist"]):
+        with models.acting_as(ctx.users["archivist"]):
             archive.retain_until = ctx.day(rng.randint(40, 200))
             archive.save()
             destruction = models.Destruction.create(file=archive, reason=reason, created_at=ctx.at(asked_on, 16),
@@ -866,7 +855,7 @@ def _seed_destructions(ctx):
         # The GM's approval marks the file destroyed (it is never deleted); it was shredded that morning.
         _decide_approvals(ctx, destruction, "approved", ctx.at(destroyed_on, 9), "同意销毁。")
         ctx.files[ctx.files.index(archive)] = models.ArchiveFile.get_by_id(archive.id)
-        with _acting_as(ctx.users["archivist"]):
+        with models.acting_as(ctx.users["archivist"]):
             destruction = models.Destruction.get_by_id(destruction.id)
             destruction.destroyed_on = destroyed_on
             destruction.save()
@@ -885,7 +874,7 @@ def _seed_access_requests(ctx):
                 ("杭州市市场监督管理局 赵科长", "SJ2026-043", "行政检查", "例行检查企业客户档案管理情况。"),
                 ("平和财产保险公司 理赔员 钱伟", "BX2026-008", "保险理赔", "车辆出险理赔，需核对新车档案。"))
     statuses = ctx.spread([c for c, _ in models.REQUEST_STATUS], 8, weights=(2, 3, 1))
-    with _acting_as(ctx.users["archivist"]):
+    with models.acting_as(ctx.users["archivist"]):
         for username, purpose, reason in internal:
             status = statuses.pop()
             request = models.AccessRequest.create(
@@ -926,7 +915,7 @@ def _seed_loans(ctx):
     plan = (("returned", 80, 3), ("returned", 55, 2), ("returned", 33, 1), ("returned", 20, 3), ("returned", 9, 2),
             ("open", 1, 3), ("open", 0, 2), ("open", 1, 2),
             ("overdue", 6, 3), ("overdue", 12, 2), ("overdue", 4, 1))
-    with _acting_as(archivist):
+    with models.acting_as(archivist):
         for n, (state, lent_days_ago, days) in enumerate(plan):
             secret_file = n in (2, 6, 9)
             archive = (classified if secret_file and classified else normal).pop()
@@ -1025,7 +1014,7 @@ def _decide_approvals(ctx, record, status, at, comment=None):
         default = DECISION_COMMENTS.get(approval.rule, ("同意借阅。", "理由不充分，暂不外借。"))
         started = models.utcnow()
         last_log = models.AuditLog.select(models.AuditLog.id).order_by(models.AuditLog.id.desc()).scalar() or 0
-        with _acting_as(decider):
+        with models.acting_as(decider):
             approvals.decide(approval.id, decider, approve, comment or default[0 if approve else 1])
         # The decision, the rows it closed and its audit entries happened at ``when``, not now.
         for row in models.Approval.select().where(
@@ -1049,7 +1038,7 @@ def _seed_inspections(ctx):
         ("档案排列有序，账物相符。", ""),
         ("档案室灭火器过期 1 具；部分档案盒标签脱落。", "已更换灭火器，补贴标签。"),
     )
-    with _acting_as(ctx.users["archivist"]):
+    with models.acting_as(ctx.users["archivist"]):
         for n, (found, repaired) in enumerate(findings):
             models.Inspection.create(on=ctx.day(12 + n * 183 + ctx.rng.randint(0, 6)), inspector=ctx.users["archivist"],
                                      findings=found, repairs=repaired)
@@ -1082,7 +1071,7 @@ def _seed_complaints(ctx):
     vehicle_customers = [c for c in ctx.customers if c.industry in ("汽车销售", "交通运输", "物流运输")]
     days_back = {"received": (0, 9), "investigating": (1, 10), "solution_pending": (2, 12), "replied": (4, 20),
                  "return_visit": (6, 40), "closed": (10, 150), "rejected": (3, 90)}
-    with _acting_as(ctx.users["service"]):
+    with models.acting_as(ctx.users["service"]):
         for n, status in enumerate(plan):
             category = categories[n]
             vehicle = category == "repair" or (category == "product" and rng.random() < 0.5)
@@ -1206,7 +1195,7 @@ def _decide_as(ctx, record, username, approve, at, comment=""):
     user = ctx.users[username]
     approval = next(a for a in approvals.pending_for(record) if approvals.refusal(a, user) is None)
     started = models.utcnow()
-    with _acting_as(user):
+    with models.acting_as(user):
         approvals.decide(approval.id, user, approve, comment)
         # The decision and the rows it closed (a rejection withdraws the others) happened at ``at``.
         for row in models.Approval.select().where(
@@ -1225,7 +1214,7 @@ def _seed_service_orders(ctx):
     refusals = ("客户已自行送修，无需上门。", "与前一张服务单重复，已合并处理。", "设备已过保且客户不同意收费，暂不派工。")
     # SRV-1: customer service (客服部) records the call, so its manager decides.
     decider = ctx.departments["客服部"].manager.username
-    with _acting_as(ctx.users["service"]):
+    with models.acting_as(ctx.users["service"]):
         for n, status in enumerate(statuses):
             customer = rng.choice(vehicle_customers)
             kind = "install" if n % 3 == 0 else "repair"
@@ -1269,7 +1258,7 @@ def _seed_receptions(ctx):
               ("D", 2, "done", "", 0), ("D", 1, "planned", "", 0), ("B", 15, "approved", "公司纪念品", 150),
               ("B", 6, "rejected", "紫砂茶具套装", 2600))
     hosts = [ctx.users[u] for u in ("gm", "manager", "sunhao", "sales", "wuxiaoli")]
-    with _acting_as(ctx.users["clerk"]):
+    with models.acting_as(ctx.users["clerk"]):
         for guest_class, guests, status, gifts, gift_value in visits:
             customer = rng.choice([c for c in ctx.customers if c.kind == "general"] + [None])
             org = customer.name if customer else rng.choice(("浙江省机电行业协会", "杭州市商务局考察团",
@@ -1311,7 +1300,7 @@ def _seed_move_outs(ctx):
         done = status == "completed"
         damage = done and rng.random() < 0.5
         requested_on = ctx.day(rng.randint(30, 120) if done else rng.randint(3, 25))
-        with _acting_as(ctx.users["service"]):
+        with models.acting_as(ctx.users["service"]):
             move_out = models.MoveOut.create(
                 tenant=tenant, unit=f"{rng.choice('ABC')}座{rng.randint(2, 18)}{rng.randint(1, 12):02d}室",
                 requested_on=requested_on, keys_returned=done or n in (1, 3),
@@ -1340,7 +1329,7 @@ def _seed_move_outs(ctx):
         if not done:
             continue
         # All three signed: customer service closes the move-out.
-        with _acting_as(ctx.users["service"]):
+        with models.acting_as(ctx.users["service"]):
             move_out = models.MoveOut.get_by_id(move_out.id)
             move_out.keys_returned = move_out.arrears_cleared = move_out.unit_restored = True
             move_out.parking_released = True
@@ -1360,7 +1349,7 @@ def _seed_tenant_requests(ctx):
     kinds = ctx.spread([c for c, _ in models.TENANT_REQUEST_KIND], 14, weights=(4, 2, 3, 1))
     channels = ctx.spread([c for c, _ in models.TENANT_CHANNEL], 14)
     handlers = ctx.users_with("service")
-    with _acting_as(ctx.users["service"]):
+    with models.acting_as(ctx.users["service"]):
         for kind, channel in zip(kinds, channels):
             at = ctx.office_time(ctx.day(rng.randint(0, 45)))
             hours = 1 if kind == "emergency" else rng.randint(3, 72)
@@ -1380,7 +1369,7 @@ def _seed_attendance(ctx):
         day -= datetime.timedelta(days=1)
         if day.weekday() < 5:
             days.append(day)
-    with _acting_as(ctx.users["clerk"]):
+    with models.acting_as(ctx.users["clerk"]):
         for user in ctx.users.values():
             for day in days:
                 roll = rng.random()
@@ -1406,7 +1395,7 @@ def _seed_qc(ctx):
               ("缩短维修等待时间", 20, ("tanglin", "zhengqiang", "huangfang"), 7))
     notes = ("讨论本月数据，分析主要原因（鱼骨图）。", "确定改进对策并分工。", "检查上月对策落实情况。",
              "整理活动成果，准备成果发表。", "现状调查，收集近三个月数据。")
-    with _acting_as(ctx.users["manager"]):
+    with models.acting_as(ctx.users["manager"]):
         for topic, months_ago, members, paused_months in groups:
             registered_on = _month_start(ctx.today, -months_ago) + datetime.timedelta(days=rng.randint(2, 12))
             group = models.QCGroup.create(topic=topic, registered_on=registered_on)

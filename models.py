@@ -15,6 +15,7 @@ Screen options live in ``Meta.admin`` (one namespaced key: peewee stores every
     sensitive   personal fields that later layers mask and encrypt
     read_only_screen  True when the screen lists and shows but never writes
 """
+import contextlib
 import datetime
 import json
 import re
@@ -51,6 +52,16 @@ db = DatabaseProxy()
 current_actor: ContextVar = ContextVar("current_actor", default=None)
 # The client address of the web request, for the audit log.
 current_ip: ContextVar = ContextVar("current_ip", default="")
+
+
+@contextlib.contextmanager
+def acting_as(user):
+    """Write the records saved inside the block as ``user`` (created_by, updated_by, requester)."""
+    token = current_actor.set(user)
+    try:
+        yield user
+    finally:
+        current_actor.reset(token)
 
 
 def utcnow():

@@ -1,7 +1,6 @@
 """Build valid records of any model from the schema alone (no per-model code)."""
 import datetime
 import decimal
-import contextlib
 import itertools
 
 import pytest
@@ -142,14 +141,15 @@ def form_data(view, obj):
     return data
 
 
-@contextlib.contextmanager
-def acting_as(user):
-    """Save the records inside the block as ``user`` (the requester of the approvals they ask)."""
-    token = models.current_actor.set(user)
-    try:
-        yield user
-    finally:
-        models.current_actor.reset(token)
+acting_as = models.acting_as
+
+
+def refused(rule_id, action):
+    """Assert that ``action()`` is refused by ``rule_id`` (among the save's refusals); return the violation."""
+    with pytest.raises(policies.PolicyViolation) as exc:
+        action()
+    assert rule_id in {v.rule_id for v in exc.value.violations}, exc.value.violations
+    return exc.value
 
 
 def fresh(record):

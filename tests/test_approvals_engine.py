@@ -9,6 +9,8 @@ from conftest import make_user
 from factories import credit_ready_customer
 from factories import make
 from factories import acting_as as acting
+from factories import decide_refused
+from factories import fresh
 from policies import approvals
 
 
@@ -20,16 +22,6 @@ def ask(record, rule_id, roles, requester, department=None):
 
 def department(name):
     return models.Department.create(name=name)
-
-
-def fresh(approval):
-    return models.Approval.get_by_id(approval.id)
-
-
-def refused(approval, user, approve=True, comment=""):
-    with pytest.raises(approvals.ApprovalError) as info:
-        approvals.decide(approval.id, user, approve, comment)
-    return str(info.value)
 
 
 @pytest.fixture
@@ -55,7 +47,7 @@ def test_large_contract_asks_its_department_manager_who_approves_it(app, people)
     assert (approval.rule, approval.required_role, approval.department_id) == ("CTR-1", "manager",
                                                                              people["sales_dept"].id)
     assert approval.requested_by_id == people["sales"].id
-    assert refused(approval, people["other_manager"]) == "该申请须由所属部门的部门经理审批。"
+    assert decide_refused(approval, people["other_manager"]) == "该申请须由所属部门的部门经理审批。"
     approvals.decide(approval.id, people["manager"], True, "同意")
     assert fresh(approval).status == "approved" and fresh(approval).decided_by_id == people["manager"].id
     assert approvals.state(contract) == "approved"
@@ -64,16 +56,16 @@ def test_large_contract_asks_its_department_manager_who_approves_it(app, people)
 def test_self_approval_is_refused_even_with_the_right_role(app, people, bare_engine):
     record = make(models.Contact)
     [approval] = ask(record, "CTR-1", ["manager"], people["manager"], department=people["sales_dept"].id)
-    assert refused(approval, people["manager"]) == "不能审批自己发起的申请。"
+    assert decide_refused(approval, people["manager"]) == "不能审批自己发起的申请。"
     assert fresh(approval).status == "pending"
 
 
 def test_manager_of_another_department_is_refused(app, people, bare_engine):
     record = make(models.Contact)
     [approval] = ask(record, "CTR-1", ["manager"], people["sales"], department=people["sales_dept"].id)
-    assert refused(approval, people["other_manager"]) == "该申请须由所属部门的部门经理审批。"
+    assert decide_refused(approval, people["other_manager"]) == "该申请须由所属部门的部门经理审批。"
     manager_without_department = make_user("e_manager3", roles=("manager",))
-    assert refused(approval, manager_without_department) == "该申请须由所属部门的部门经理审批。"
+    assert decide_refused(approval, manager_without_department) == "该申请须由所属部门的部门经理审批。"
     approvals.decide(approval.id, people["manager"], True)
     assert fresh(approval).status == "approved"
 
@@ -83,9 +75,9 @@ def test_the_role_is_checked_when_deciding_not_when_asking(app, people, bare_eng
     [approval] = ask(record, "CMP-6", ["gm"], people["sales"])
     gm_role = models.Role.get(models.Role.code == "gm")
     people["gm"].roles.remove(gm_role)
-    assert refused(approval, people["gm"]) == "需要由具有“gm”角色的人员审批。"
+    assert decide_refused(approval, people["gm"]) == "需要由具有“gm”角色的人员审批。"
     newcomer = make_user("e_newcomer", roles=("clerk",))
-    assert "需要由" in refused(approval, newcomer)
+    assert "需要由" in decide_refused(approval, newcomer)
     newcomer.roles.add(gm_role)
     approvals.decide(approval.id, newcomer, True)
     assert fresh(approval).status == "approved" and fresh(approval).decided_by_id == newcomer.id
@@ -94,8 +86,8 @@ def test_the_role_is_checked_when_deciding_not_when_asking(app, people, bare_eng
 def test_rejection_needs_a_comment(app, people, bare_engine):
     record = make(models.Contact)
     [approval] = ask(record, "CMP-6", ["gm"], people["sales"])
-    assert refused(approval, people["gm"], approve=False) == "驳回时必须填写审批意见。"
-    assert refused(approval, people["gm"], approve=False, comment="   ") == "驳回时必须填写审批意见。"
+    assert decide_refused(approval, people["gm"], approve=False) == "驳回时必须填写审批意见。"
+    assert decide_refused(approval, people["gm"], approve=False, comment="   ") == "驳回时必须填写审批意见。"
     assert fresh(approval).status == "pending"
     approvals.decide(approval.id, people["gm"], False, "方案赔偿金额过高")
     stored = fresh(approval)
@@ -107,7 +99,7 @@ def test_sequential_chain_is_decided_in_order(app, people, bare_engine):
     record = make(models.Contact)
     first, second = ask(record, "ARC-3", ["manager", "gm"], people["sales"], department=people["sales_dept"].id)
     assert (first.step, first.required_role, second.step, second.required_role) == (1, "manager", 2, "gm")
-    assert refused(second, people["gm"]) == "前一审批步骤尚未完成。"
+    assert decide_refused(second, people["gm"]) == "前一审批步骤尚未完成。"
     approvals.decide(first.id, people["manager"], True)
     assert approvals.state(record) == "pending"
     approvals.decide(second.id, people["gm"], True)
@@ -131,7 +123,7 @@ def test_parallel_sign_off_in_any_order_all_must_sign(app, people, bare_engine):
     for code in ("security", "engineering"):
         approvals.decide(by_role[code].id, signers[code], True)
         assert approvals.state(record) == "pending"
-    assert refused(by_role["finance"], signers["security"]) == "需要由具有“finance”角色的人员审批。"
+    assert decide_refused(by_role["finance"], signers["security"]) == "需要由具有“finance”角色的人员审批。"
     approvals.decide(by_role["finance"].id, signers["finance"], True)
     assert approvals.state(record) == "approved"
 
@@ -140,10 +132,10 @@ def test_any_of_the_gm_or_a_deputy_decides_arc5(app, people, bare_engine):
     record = make(models.Contact)
     [approval] = ask(record, "ARC-5", ["gm"], people["sales"])
     assert approval.required_role == "gm|deputy"
-    assert "需要由" in refused(approval, people["manager"])
+    assert "需要由" in decide_refused(approval, people["manager"])
     approvals.decide(approval.id, people["deputy"], True)
     assert fresh(approval).decided_by_id == people["deputy"].id
-    assert "无需重复审批" in refused(approval, people["gm"])
+    assert "无需重复审批" in decide_refused(approval, people["gm"])
 
 
 def test_withdrawal_by_the_requester_only(app, people, bare_engine):
@@ -159,7 +151,7 @@ def test_withdrawal_by_the_requester_only(app, people, bare_engine):
     record.save()
     with pytest.raises(approvals.ApprovalError, match="没有待审批的申请"):
         approvals.withdraw(record, people["sales"])
-    assert "无需重复审批" in refused(approval, people["gm"])
+    assert "无需重复审批" in decide_refused(approval, people["gm"])
 
 
 def test_notifications_lock_nothing_and_are_acknowledged(app, people, bare_engine):
@@ -170,7 +162,7 @@ def test_notifications_lock_nothing_and_are_acknowledged(app, people, bare_engin
     record.name = "通知不锁定"
     record.save()
     by_role = {r.required_role: r for r in rows}
-    assert refused(by_role["gm"], people["gm"], approve=False, comment="不同意") == "知会事项只需确认,不能驳回。"
+    assert decide_refused(by_role["gm"], people["gm"], approve=False, comment="不同意") == "知会事项只需确认,不能驳回。"
     approvals.decide(by_role["gm"].id, people["gm"], True)
     approvals.decide(by_role["manager"].id, people["manager"], True)
     assert {fresh(r).status for r in rows} == {"approved"}
@@ -193,7 +185,7 @@ def test_every_decision_is_audited(app, people, bare_engine):
 def test_a_refused_decision_writes_no_audit_row(app, people, bare_engine):
     record = make(models.Contact)
     [approval] = ask(record, "CMP-6", ["gm"], people["sales"])
-    refused(approval, people["manager"])
+    decide_refused(approval, people["manager"])
     assert not models.AuditLog.select().where(models.AuditLog.action.in_(("approve", "reject"))).exists()
 
 

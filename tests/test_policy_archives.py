@@ -15,6 +15,7 @@ from factories import form_data
 from factories import make
 from factories import view_for
 from factories import acting_as
+from factories import fresh
 from policies import approvals as engine
 from policies import archives
 
@@ -66,10 +67,6 @@ def approve_all(record, user, rule_id=None):
         for row in pending_rows(record, rule_id):
             if engine.actionable(row):
                 engine.decide(row.id, user, True)
-
-
-def reload(record):
-    return type(record).get_by_id(record.id)
 
 
 @pytest.fixture
@@ -235,9 +232,9 @@ def test_arc3_top_secret_manager_first_then_gm_then_the_loan_opens(people):
     engine.decide(manager_step.id, people["manager"], True)
     engine.decide(gm_step.id, people["gm"], True)
     # ARC-5 is still open: nothing is lent until every approval of the request is given.
-    assert reload(request).status == "pending" and models.Loan.select().count() == 0
+    assert fresh(request).status == "pending" and models.Loan.select().count() == 0
     engine.decide(pending_rows(request, "ARC-5")[0].id, people["gm"], True)
-    assert reload(request).status == "approved"
+    assert fresh(request).status == "approved"
     loan_row = models.Loan.get(models.Loan.request == request.id)
     assert (loan_row.borrower_id, loan_row.file_id, loan_row.copies) == (people["staff"].id, request.file_id, 1)
     assert loan_row.due_at - loan_row.lent_at == datetime.timedelta(days=2)
@@ -251,7 +248,7 @@ def test_arc3_manager_rejection_withdraws_the_rest_and_lends_nothing(people):
         engine.decide(pending_rows(request, "ARC-3")[0].id, people["manager"], False)
     engine.decide(pending_rows(request, "ARC-3")[0].id, people["manager"], False, "借阅理由不充分")
     assert pending_rows(request) == []
-    assert reload(request).status == "rejected"
+    assert fresh(request).status == "rejected"
     assert models.Loan.select().count() == 0
     assert models.ArchiveFile.get_by_id(request.file_id).status == "in_store"
 
@@ -262,11 +259,11 @@ def test_arc3_access_request_approved_or_rejected(people):
         granted = make(models.AccessRequest, file=folder, applicant=people["staff"], status="approved")
         refused_one = make(models.AccessRequest, file=folder, applicant=people["staff"])
     # Typed-in statuses do not count: a classified request starts pending.
-    assert reload(granted).status == "pending"
+    assert fresh(granted).status == "pending"
     engine.decide(pending_rows(granted)[0].id, people["manager"], True)
-    assert reload(granted).status == "approved"
+    assert fresh(granted).status == "approved"
     engine.decide(pending_rows(refused_one)[0].id, people["manager"], False, "与工作无关")
-    refused_one = reload(refused_one)
+    refused_one = fresh(refused_one)
     assert refused_one.status == "rejected"
     refused_one.status = "approved"
     with pytest.raises(policies.PolicyViolation) as exc:
@@ -287,11 +284,11 @@ def test_arc3_request_locked_while_pending_editable_after_withdrawal_then_resubm
         request.save()
     assert "该记录正在等待审批" in str(exc.value)
     with pytest.raises(policies.PolicyViolation):
-        reload(request).delete_instance()
+        fresh(request).delete_instance()
     with pytest.raises(engine.ApprovalError, match="只有申请人可以撤回"):
         engine.withdraw(request, people["staff"])
     engine.withdraw(request, people["clerk"])
-    request = reload(request)
+    request = fresh(request)
     assert request.status == "pending" and pending_rows(request) == []
     assert engine.state(request) == "withdrawn"
     # Editing and saving it again submits it afresh.
@@ -301,7 +298,7 @@ def test_arc3_request_locked_while_pending_editable_after_withdrawal_then_resubm
     assert [r.rule for r in pending_rows(request)] == ["ARC-3", "ARC-5"]
     approve_all(request, people["manager"], "ARC-3")
     approve_all(request, people["gm"], "ARC-5")
-    assert reload(request).status == "approved" and request.loans.count() == 1
+    assert fresh(request).status == "approved" and request.loans.count() == 1
 
 
 def test_arc3_approval_refused_while_the_file_is_still_out(people):
@@ -312,7 +309,7 @@ def test_arc3_approval_refused_while_the_file_is_still_out(people):
         engine.decide(pending_rows(request, "ARC-5")[0].id, people["gm"], True)
     assert exc.value.rule_id == "ARC-2"
     # The decision was not stored: it can be taken once the file is back.
-    assert len(pending_rows(request)) == 1 and reload(request).status == "pending"
+    assert len(pending_rows(request)) == 1 and fresh(request).status == "pending"
 
 
 # ---------------------------------------------------------------- ARC-4
@@ -366,12 +363,12 @@ def test_arc5_staff_request_needs_gm_the_gm_borrows_directly(app):
 
 def test_arc5_deputy_borrows_directly_and_may_approve_staff_loans(people):
     direct = borrow(people, borrower=people["deputy"])
-    assert reload(direct).status == "approved" and direct.loans.count() == 1
+    assert fresh(direct).status == "approved" and direct.loans.count() == 1
     request = borrow(people)
     with pytest.raises(engine.ApprovalError):
         engine.decide(pending_rows(request)[0].id, people["manager"], True)
     engine.decide(pending_rows(request)[0].id, people["deputy"], True)
-    assert reload(request).status == "approved" and request.loans.count() == 1
+    assert fresh(request).status == "approved" and request.loans.count() == 1
 
 
 def test_arc5_requester_cannot_approve_own_request(people):
@@ -383,7 +380,7 @@ def test_arc5_requester_cannot_approve_own_request(people):
     with pytest.raises(engine.ApprovalError, match="不能审批自己发起的申请"):
         engine.decide(pending_rows(own)[0].id, gm_clerk, True)
     engine.decide(pending_rows(request)[0].id, gm_clerk, True)
-    assert reload(request).status == "approved"
+    assert fresh(request).status == "approved"
 
 
 def test_arc5_gm_direct_loan_refused_while_the_file_is_out(people):
@@ -594,17 +591,17 @@ def test_arc10_copy_request_approved_with_the_loan_or_rejected(people):
     request = borrow(people, copy_requested=True)
     assert [r.rule for r in pending_rows(request)] == ["ARC-5", "ARC-10"]
     engine.decide(pending_rows(request, "ARC-10")[0].id, people["gm"], True)
-    assert reload(request).status == "pending" and not request.loans.exists()
+    assert fresh(request).status == "pending" and not request.loans.exists()
     engine.decide(pending_rows(request, "ARC-5")[0].id, people["gm"], True)
-    assert reload(request).status == "approved" and request.loans.count() == 1
+    assert fresh(request).status == "approved" and request.loans.count() == 1
     # A copy request made after the loan opened: rejecting it leaves the loan, clears the request.
     direct = borrow(people, borrower=people["gm"])
-    direct = reload(direct)
+    direct = fresh(direct)
     direct.copy_requested = True
     with acting_as(people["clerk"]):
         direct.save()
     engine.decide(pending_rows(direct, "ARC-10")[0].id, people["gm"], False, "不得复印")
-    direct = reload(direct)
+    direct = fresh(direct)
     assert (direct.status, direct.copy_requested, direct.loans.count()) == ("approved", False, 1)
 
 
@@ -632,12 +629,12 @@ def test_arc11_approval_destroys_the_file_rejection_keeps_it(people, today):
         refused_one = make(models.Destruction, file=kept, reason="到期")
         approved_one = make(models.Destruction, file=gone, reason="到期")
     engine.decide(pending_rows(refused_one)[0].id, people["gm"], False, "仍需保存")
-    assert reload(refused_one).approved_by_id is None and reload(refused_one).destroyed_on is None
+    assert fresh(refused_one).approved_by_id is None and fresh(refused_one).destroyed_on is None
     assert models.ArchiveFile.get_by_id(kept.id).status == "in_store"
     with pytest.raises(engine.ApprovalError):
         engine.decide(pending_rows(approved_one)[0].id, people["manager"], True)
     engine.decide(pending_rows(approved_one)[0].id, people["gm"], True)
-    approved_one = reload(approved_one)
+    approved_one = fresh(approved_one)
     assert (approved_one.approved_by_id, approved_one.destroyed_on) == (people["gm"].id, D(2026, 11, 2))
     assert models.ArchiveFile.get_by_id(gone.id).status == "destroyed"
     with pytest.raises(policies.PolicyViolation):
@@ -651,7 +648,7 @@ def test_arc11_locked_while_pending_and_resubmitted_after_withdrawal(people):
     with pytest.raises(policies.PolicyViolation, match="该记录正在等待审批"):
         destruction.save()
     engine.withdraw(destruction, people["archivist"])
-    destruction = reload(destruction)
+    destruction = fresh(destruction)
     destruction.reason = "保管期满，经鉴定无保存价值"
     with acting_as(people["archivist"]):
         destruction.save()

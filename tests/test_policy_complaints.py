@@ -1,5 +1,4 @@
 """Complaint rules at their boundaries: recording, deadlines, workflow guards, notices, flags, monthly report."""
-import contextlib
 import datetime
 import os
 
@@ -12,6 +11,9 @@ from conftest import submit
 from factories import form_data
 from factories import make
 from factories import view_for
+from factories import acting_as
+from factories import fresh
+from factories import refused
 from policies import approvals as engine
 from policies import complaints
 
@@ -46,28 +48,6 @@ def move(item, *statuses, gm=None):
         item.status = status
         item.save()
     return item
-
-
-@contextlib.contextmanager
-def engine_actor(user):
-    """Save inside the block as ``user`` (the requester of the approvals asked)."""
-    token = models.current_actor.set(user)
-    try:
-        yield
-    finally:
-        models.current_actor.reset(token)
-
-
-def refused(rule_id, action):
-    with pytest.raises(policies.PolicyViolation) as exc:
-        action()
-    assert rule_id in {v.rule_id for v in exc.value.violations}, exc.value.violations
-    return exc.value
-
-
-def reload(item):
-    """Read ``item`` back as stored, as the form does after a refusal (the refused changes are dropped)."""
-    return type(item).get_by_id(item.id)
 
 
 def form_post(app, admin_client, model, obj):
@@ -206,7 +186,7 @@ def test_cmp4_solution_pending_needs_an_investigation(app):
     item.status = "solution_pending"
     exc = refused("CMP-4", item.save)
     assert "转入方案待批前须先填写调查报告(CMP-4,000 篇十一 流程3)" in str(exc)
-    item = reload(item)
+    item = fresh(item)
     assert item.status == "investigating"
     make(models.Investigation, complaint=item)
     item.status = "solution_pending"
@@ -286,7 +266,7 @@ def test_cmp6_gm_approval_lets_the_complaint_be_replied(app):
     item = move(complaint(), "investigating", "solution_pending")
     service = make_user("kefu", roles=("service",))
     manager = make_user("jingli", roles=("manager",))
-    with engine_actor(service):
+    with acting_as(service):
         solution = make(models.Solution, complaint=item, proposal="退货")
     item.status = "replied"
     exc = refused("CMP-6", item.save)
@@ -298,7 +278,7 @@ def test_cmp6_gm_approval_lets_the_complaint_be_replied(app):
     solution = models.Solution.get_by_id(solution.id)
     assert solution.approved_by_id == gm_user().id
     assert abs(solution.approved_at - models.utcnow()) < datetime.timedelta(minutes=1)
-    item = reload(item)
+    item = fresh(item)
     item.status = "replied"
     item.save()
     assert models.Complaint.get_by_id(item.id).status == "replied"
@@ -309,7 +289,7 @@ def test_cmp6_rejected_solution_stays_unapproved_and_the_reply_refused(app):
     solution = make(models.Solution, complaint=item, proposal="全额退款")
     engine.decide(rows("CMP-6", solution)[0].id, gm_user(), False, "金额过高，改为换货")
     assert models.Solution.get_by_id(solution.id).approved_by_id is None
-    item = reload(item)
+    item = fresh(item)
     item.status = "replied"
     refused("CMP-6", item.save)
     # A revised proposal is a new solution, asked again.
@@ -320,12 +300,12 @@ def test_cmp6_rejected_solution_stays_unapproved_and_the_reply_refused(app):
 def test_cmp6_withdrawn_solution_is_editable_and_resubmitted_on_save(app):
     service = make_user("kefu", roles=("service",))
     item = move(complaint(), "investigating", "solution_pending")
-    with engine_actor(service):
+    with acting_as(service):
         solution = make(models.Solution, complaint=item, proposal="赔偿 500 元")
     engine.withdraw(solution, service)
     solution = models.Solution.get_by_id(solution.id)
     solution.proposal = "赔偿 300 元并书面致歉"
-    with engine_actor(service):
+    with acting_as(service):
         solution.save()
     assert [a.status for a in rows("CMP-6", solution)] == ["withdrawn", "pending"]
 
@@ -397,7 +377,7 @@ def test_cmp8_closing_needs_the_satisfaction_answer(app):
     item.status = "closed"
     exc = refused("CMP-8", item.save)
     assert exc.violations[0].field == "satisfaction"
-    item = reload(item)
+    item = fresh(item)
     item.status = "closed"
     item.satisfaction = "basically"
     item.save()
@@ -454,7 +434,7 @@ def test_cmp10_rejection_needs_the_reason_via_save(app):
     exc = refused("CMP-10", item.save)
     assert "投诉不成立须填写已向客户说明的原因(CMP-10,000 篇四 第七条)" in str(exc)
     assert exc.violations[0].field == "rejection_reason"
-    item = reload(item)
+    item = fresh(item)
     assert item.status == "received"
     item.status = "rejected"
     item.rejection_reason = "已超出质保期,已向客户说明"
@@ -488,7 +468,7 @@ def test_cmp10_workflow_moves_only_one_step_forward(app):
     new = models.Complaint(complainant="孙先生", content="x", category="service", status="closed",
                            satisfaction="satisfied")
     refused("CMP-10", new.save)
-    item = reload(item)
+    item = fresh(item)
     move(item, "investigating", "solution_pending", "replied", "return_visit", "closed")
     item.status = "investigating"
     refused("CMP-10", item.save)

@@ -16,6 +16,7 @@ from factories import decide_refused
 from factories import locked
 from factories import fresh
 from factories import acting_as as acting
+from factories import refused
 from policies import approvals
 from policies.calendar import local_today
 from policies.credit import outstanding
@@ -60,13 +61,6 @@ def people(app):
         director=director,
         other_manager=make_user("c_other", roles=("manager",), department=second),
     )
-
-
-def refused(rule_id, action):
-    with pytest.raises(policies.PolicyViolation) as exc:
-        action()
-    assert rule_id in {v.rule_id for v in exc.value.violations}, exc.value.violations
-    return exc.value
 
 
 # ---------------------------------------------------------------- CRD-1
