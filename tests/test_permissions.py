@@ -114,6 +114,8 @@ CUSTOM_PAGES = {
     "policy_catalogue.index": set(ROLES),
     "policy_settings.index": {"admin"},
     "permissions.index": {"admin"},
+    "backup.index": {"admin"},
+    "backup.download": {"admin"},
     "approvals.index": set(ROLES),
     "approvals.decide": set(ROLES),
     "approvals.bulk": set(ROLES),

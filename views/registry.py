@@ -7,6 +7,7 @@ from flask_admin.theme import Bootstrap4Theme
 
 import models
 from views.approvals import register_approvals_view
+from views.backup import BackupView
 from views.base import IndexView
 from views.base import build_view_class
 from views.customers import CustomerAdmin
@@ -95,4 +96,5 @@ def build_admin(app, schema=None):
     register_policy_views(admin)
     admin.add_view(PermissionMatrixView(name="权限矩阵", category="组织与系统", endpoint="permissions",
                                         url="/admin/permission-matrix"))
+    admin.add_view(BackupView(name="数据备份", category="组织与系统", endpoint="backup", url="/admin/backup"))
     return admin
