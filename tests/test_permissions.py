@@ -115,6 +115,7 @@ CUSTOM_PAGES = {
     "policy_settings.index": {"admin"},
     "permissions.index": {"admin"},
     "backup.index": {"admin"},
+    "customer360.index": {"admin", "gm", "manager", "sales", "service", "clerk", "archivist"},
     "backup.download": {"admin"},
     "approvals.index": set(ROLES),
     "approvals.decide": set(ROLES),

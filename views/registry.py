@@ -10,6 +10,7 @@ from views.approvals import register_approvals_view
 from views.backup import BackupView
 from views.base import IndexView
 from views.base import build_view_class
+from views.customer360 import Customer360View
 from views.customers import CustomerAdmin
 from views.permissions import PermissionMatrixView
 from views.users import UserAdmin
@@ -96,5 +97,6 @@ def build_admin(app, schema=None):
     register_policy_views(admin)
     admin.add_view(PermissionMatrixView(name="权限矩阵", category="组织与系统", endpoint="permissions",
                                         url="/admin/permission-matrix"))
+    admin.add_view(Customer360View(name="客户全景", category="客户", endpoint="customer360", url="/admin/customer360"))
     admin.add_view(BackupView(name="数据备份", category="组织与系统", endpoint="backup", url="/admin/backup"))
     return admin
