@@ -5,7 +5,6 @@ import decimal
 from flask import current_app
 from flask import url_for
 
-import models
 from policies.audit import mask
 from views import fields as vf
 
@@ -46,6 +45,21 @@ def list_url(model, **filters):
     return url_for(f"{view.endpoint}.index_view", **args)
 
 
+def worklist_url(model, rule_id=None, mine=False):
+    """Return ``model``'s list restricted to the rows ``rule_id`` flags and, with ``mine``, to the user's own."""
+    view = admin_view(model)
+    if view is None:
+        return None
+    args = {}
+    position = 0
+    for index, flt in enumerate(view._filters or ()):
+        kind = type(flt).__name__
+        if (kind == "FilterPolicyFlag" and rule_id) or (kind == "FilterMine" and mine):
+            args[f"flt{position}_{index}"] = rule_id if kind == "FilterPolicyFlag" else "1"
+            position += 1
+    return url_for(f"{view.endpoint}.index_view", **args)
+
+
 def details_url(obj):
     """Return the details page of ``obj`` on its generated screen."""
     view = admin_view(type(obj))
@@ -83,7 +97,3 @@ def label(model, name):
     """Return the Chinese label of ``model.name``."""
     field = model._meta.fields.get(name)
     return (field.verbose_name if field is not None else None) or name
-
-
-def is_model(value):
-    return isinstance(value, models.BaseModel)

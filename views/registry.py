@@ -8,9 +8,9 @@ from flask_admin.theme import Bootstrap4Theme
 import models
 from views.approvals import register_approvals_view
 from views.backup import BackupView
-from views.base import IndexView
 from views.base import build_view_class
 from views.customer360 import Customer360View
+from views.dashboard import IndexView
 from views.customers import CustomerAdmin
 from views.permissions import PermissionMatrixView
 from views.users import UserAdmin
