@@ -109,10 +109,23 @@ def _text(value):
     return str(value).strip()
 
 
-def resolve_fk(field, raw, user):
-    """Return the id of the related record named ``raw`` (its name, code or username), visible to ``user``."""
+def resolve_fk(field, raw, user, cache=None):
+    """Return the id of the related record named ``raw`` (its name, code or username), visible to ``user``.
+
+    ``cache`` (a dict kept for one file) remembers answers: a file names the same owner on every row.
+    """
     rel = field.rel_model
     text = _text(raw)
+    if cache is not None:
+        key = (rel, text)
+        if key not in cache:
+            try:
+                cache[key] = resolve_fk(field, raw, user)
+            except CellError as exc:
+                cache[key] = exc
+        if isinstance(cache[key], CellError):
+            raise cache[key]
+        return cache[key]
     names = [f for f in lookup_fields(rel)]
     if rel is models.User:
         names = [models.User.username, models.User.display_name]
@@ -132,7 +145,7 @@ def resolve_fk(field, raw, user):
     return ids[0]
 
 
-def convert(field, raw, user):
+def convert(field, raw, user, cache=None):
     """Return the stored value of one cell for ``field``, or raise CellError with a Chinese message."""
     text = _text(raw)
     if text == "":
@@ -142,7 +155,7 @@ def convert(field, raw, user):
             return None
         return field.default() if callable(field.default) else field.default
     if isinstance(field, ForeignKeyField):
-        return resolve_fk(field, raw, user)
+        return resolve_fk(field, raw, user, cache)
     if field.choices:
         by_label = {str(label): code for code, label in field.choices}
         codes = {str(code): code for code, _ in field.choices}
@@ -287,13 +300,13 @@ def column_map(model, headers):
     return mapping, unknown, missing
 
 
-def check_row(model, mapping, row, user):
+def check_row(model, mapping, row, user, cache=None):
     """Return ({field name: value}, {column index: error}) for one row."""
     values, errors = {}, {}
     for index, field in mapping.items():
         raw = row[index] if index < len(row) else ""
         try:
-            values[field.name] = convert(field, raw, user)
+            values[field.name] = convert(field, raw, user, cache)
         except CellError as exc:
             errors[index] = str(exc)
     for index, field in mapping.items():
@@ -307,16 +320,10 @@ def find_existing(model, values, user):
     for key in natural_keys(model):
         if not all(values.get(name) not in (None, "") for name in key):
             continue
-        query = model.select().where(*[getattr(model, name) == values[name] for name in key])
-        if model in (models.Customer, models.ArchiveFile) or any(
-                getattr(f, "rel_model", None) in (models.Customer, models.ArchiveFile)
-                for f in model._meta.fields.values()):
-            visible = access.scope(model, query, user)
-            found = visible.first()
-            if found is None and query.exists():
-                raise CellError("已存在同一记录,但您无权查看或修改")
-            return found
-        return query.first()
+        found = model.select().where(*[getattr(model, name) == values[name] for name in key]).first()
+        if found is not None and not access.can_see(found, user):
+            raise CellError("已存在同一记录,但您无权查看或修改")
+        return found
     return None
 
 
@@ -362,6 +369,7 @@ def run_job(job_id, user_id, app=None):
         data = json.loads(job.data)
         mapping, _, _ = column_map(model, data["headers"])
         results = []
+        cache = {}
         counts = dict(imported=0, updated=0, skipped=0, failed=0)
         token_actor = models.current_actor.set(user)
         try:
@@ -370,7 +378,7 @@ def run_job(job_id, user_id, app=None):
                 with models.db.atomic():
                     for offset, row in enumerate(rows[start:start + BATCH]):
                         number = start + offset + 2  # spreadsheet row number (header is row 1)
-                        values, errors = check_row(model, mapping, row, user)
+                        values, errors = check_row(model, mapping, row, user, cache)
                         if errors:
                             counts["failed"] += 1
                             results.append([number, "failed", "；".join(
@@ -488,8 +496,9 @@ class ImportView(SecureView):
         mapping, unknown, missing = column_map(model, data["headers"])
         preview = []
         bad_rows = 0
+        cache = {}
         for number, row in enumerate(data["rows"], start=2):
-            values, errors = check_row(model, mapping, row, current_user)
+            values, errors = check_row(model, mapping, row, current_user, cache)
             if errors:
                 bad_rows += 1
             if len(preview) < PREVIEW_ROWS:
