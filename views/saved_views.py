@@ -122,7 +122,7 @@ class SavedViewsView(SecureView):
     def index(self):
         saved = models.SavedView
         views = list(saved.select().where(saved.owner == current_user.id).order_by(saved.model, saved.name))
-        labels = {m.__name__: m.label() for m in models.MODELS}
+        labels = {m.__name__: m.label() for m in models.MODELS if hasattr(m, "label")}
         return self.render("admin/saved_views.html", views=views, labels=labels, list_url=list_url)
 
     @expose("/save/", methods=("POST",))
