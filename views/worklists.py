@@ -13,7 +13,7 @@ OWNER_FIELDS = {
 # Roles that act on every visible record of a type, not only their own (the rest see "mine").
 OVERSEERS = {"admin", "gm", "deputy", "manager"}
 AREA_KEEPERS = {"ArchiveFile": {"archivist"}, "Loan": {"archivist"}, "Handover": {"archivist"},
-                "Inspection": {"archivist"}, "BorrowRequest": {"archivist"}}
+                "Inspection": {"archivist"}, "BorrowRequest": {"archivist"}, "Penalty": {"archivist"}}
 
 
 def owner_field(model):
