@@ -1007,6 +1007,37 @@ class Loan(BaseModel):
         """Return the open loans past their due time (ARC-7)."""
         return cls.select().where(cls.returned_at.is_null(), cls.due_at < (now or utcnow()))
 
+    @classmethod
+    def open(cls):
+        """Return the loans whose ledger line is not yet cancelled (注销)."""
+        return cls.select().where(cls.returned_at.is_null())
+
+    @classmethod
+    def due_tomorrow(cls, now=None):
+        """Return the open loans due during tomorrow (local calendar day), for the reminders (ARC-7)."""
+        from policies.calendar import local_midnight
+        from policies.calendar import local_today
+        tomorrow = local_today(now) + datetime.timedelta(days=1)
+        return cls.select().where(cls.returned_at.is_null(), cls.due_at >= local_midnight(tomorrow),
+                                  cls.due_at < local_midnight(tomorrow + datetime.timedelta(days=1)))
+
+
+class LoanReminder(BaseModel):
+    """One chase of an overdue loan: who reminded the borrower, when, how."""
+    CHANNEL = (("in_person", "当面"), ("phone", "电话"), ("message", "消息"))
+
+    loan = ForeignKeyField(Loan, backref="reminders", on_delete="RESTRICT", verbose_name="外借登记")
+    reminded_by = ForeignKeyField(User, null=True, backref="loan_reminders", on_delete="SET NULL",
+                                  verbose_name="催还人")
+    at = DateTimeField(default=utcnow, index=True, verbose_name="催还时间")
+    channel = CharField(max_length=16, choices=CHANNEL, default="phone", verbose_name="催还方式")
+    note = CharField(max_length=255, default="", verbose_name="备注")
+
+    # No screen of its own: chases are recorded and shown on the loan ledger (views/ledger.py).
+
+    def __str__(self):
+        return f"催还 #{self.id}"
+
 
 class Destruction(BaseModel):
     file = ForeignKeyField(ArchiveFile, backref="destructions", on_delete="RESTRICT", verbose_name="档案")
@@ -1564,7 +1595,8 @@ MODELS = (
     Role, Department, User, UserRole, Permission, AuditLog,
     Customer, Contact, Communication, VisitPlan, Visit, SatisfactionSurvey, Partner,
     Contract, CreditLine, Shipment, Payment,
-    ArchiveFile, ArchiveItem, Handover, AccessRequest, BorrowRequest, Loan, Destruction, Inspection, Penalty,
+    ArchiveFile, ArchiveItem, Handover, AccessRequest, BorrowRequest, Loan, LoanReminder, Destruction, Inspection,
+    Penalty,
     Complaint, ComplaintUpdate, Investigation, Solution,
     ServiceOrder, Reception, MoveOut, TenantRequest, Attendance, QCGroup, QCGroupMember, QCActivity,
     Holiday, RuleSetting, RuleEvent, Approval,

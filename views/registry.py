@@ -10,6 +10,7 @@ from views.approvals import register_approvals_view
 from views.base import IndexView
 from views.base import build_view_class
 from views.customers import CustomerAdmin
+from views.ledger import register_ledger_views
 from views.permissions import PermissionMatrixView
 from views.users import UserAdmin
 from views.policy_views import register_policy_views
@@ -92,6 +93,7 @@ def build_admin(app, schema=None):
         view_class = build_view_class(model, CUSTOM_BASES.get(model.__name__))
         admin.add_view(view_class(model, name=opts["label"], category=opts.get("category"),
                                   endpoint=model.__name__.lower()))
+    register_ledger_views(admin)
     register_policy_views(admin)
     admin.add_view(PermissionMatrixView(name="权限矩阵", category="组织与系统", endpoint="permissions",
                                         url="/admin/permission-matrix"))
