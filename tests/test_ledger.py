@@ -103,5 +103,166 @@ def test_ledger_needs_the_right_to_view_loans(app, client):
     login(client, "kefu")
     assert client.get("/admin/ledger/").status_code == 403
     assert client.get("/admin/handover-board/").status_code == 403
-    client.post("/logout")
-    assert client.get("/admin/ledger/").status_code in (302, 403)
+    anonymous = client.application.test_client()
+    assert anonymous.get("/admin/ledger/").status_code == 302
+
+
+# ---------------------------------------------------------------- 4. history
+def close(loan, archivist):
+    """Close a ledger line the way ARC-6 allows (complete, checked by an archivist)."""
+    loan = fresh(loan)
+    loan.returned_at = models.utcnow().replace(microsecond=0)
+    loan.returned_complete = True
+    loan.checked_by = archivist
+    loan.save()
+    return loan
+
+
+def test_history_per_file_and_per_borrower(desk, client):
+    file = folder("KH-201", "甲公司档案")
+    other = folder("KH-202", "乙公司档案")
+    first = close(open_loan(file, desk["liu"], lent_ago=10 * DAY, due_in=-8 * DAY), desk["archivist"])
+    second = open_loan(file, desk["wang"], lent_ago=HOUR, due_in=DAY)
+    elsewhere = open_loan(other, desk["liu"])
+    make(models.AccessRequest, file=file, applicant=desk["gm"], purpose="核对合同")
+    make(models.AccessRequest, file=file, applicant=None, external_name="李律师", intro_letter_no="JS-2026-8",
+         purpose="诉讼取证", dept_head_signed=True)
+    html = page(client, f"/admin/ledger/file/{file.id}/")
+    assert row_ids(html, "history-loan") == [second.id, first.id]
+    closed_line = row_html(html, f"history-loan-{first.id}")
+    assert "已注销" in closed_line and "张丽" in closed_line and "10 天" in closed_line
+    assert "在借" in row_html(html, f"history-loan-{second.id}")
+    assert "陈总" in html and "李律师" in html and "JS-2026-8" in html
+    html = page(client, f"/admin/ledger/borrower/{desk['liu'].id}/")
+    assert row_ids(html, "history-loan") == [elsewhere.id, first.id]
+    assert client.get("/admin/ledger/file/999999/").status_code == 404
+    assert client.get("/admin/ledger/borrower/999999/").status_code == 404
+    # The closed line moved to the ledger's 已注销 tab.
+    assert row_ids(page(client, "/admin/ledger/?state=closed")) == [first.id]
+    assert first.id not in row_ids(page(client, "/admin/ledger/"))
+
+
+# ---------------------------------------------------------------- secrecy
+def test_no_secret_file_for_a_user_without_clearance(desk, client):
+    plain = folder("KH-301", "普通档案")
+    secret = folder("JM-302", "机密档案甲", level="secret")
+    top = folder("JM-303", "绝密档案乙", level="top_secret")
+    loans = [open_loan(plain, desk["liu"]), open_loan(secret, desk["liu"], due_in=-DAY),
+             open_loan(top, desk["liu"], due_in=-DAY)]
+    closed = close(open_loan(folder("JM-304", "机密档案丙", level="secret"), desk["wang"], lent_ago=2 * DAY,
+                             due_in=-DAY), desk["archivist"])
+    make(models.AccessRequest, file=secret, applicant=desk["liu"], purpose="核对")
+    # The archivist with top-secret clearance sees everything.
+    assert set(row_ids(page(client, "/admin/ledger/"))) == {loan.id for loan in loans}
+    make_user("ziliao", roles=("archivist",), display_name="资料员", clearance="normal")
+    client = client.application.test_client()
+    login(client, "ziliao")
+    html = page(client, "/admin/ledger/")
+    assert row_ids(html) == [loans[0].id]
+    assert "机密档案" not in html and "绝密档案" not in html and "JM-30" not in html
+    assert 'id="card-overdue"' in html and "0 笔" in html  # the secret overdue loans are not counted either
+    html = page(client, "/admin/ledger/?state=all")
+    assert row_ids(html) == [loans[0].id]
+    assert client.get(f"/admin/ledger/file/{secret.id}/").status_code == 404
+    html = page(client, f"/admin/ledger/borrower/{desk['liu'].id}/")
+    assert row_ids(html, "history-loan") == [loans[0].id] and "机密" not in html.replace("密级", "")
+    html = page(client, f"/admin/ledger/borrower/{desk['wang'].id}/")
+    assert row_ids(html, "history-loan") == [] and "JM-304" not in html
+    span = f"start={local_today() - 10 * DAY}&end={local_today()}"
+    html = page(client, f"/admin/ledger/print/?{span}")
+    assert "KH-301" in html and "JM-30" not in html
+    response = client.get(f"/admin/ledger/export.xlsx?{span}")
+    assert response.status_code == 200
+    texts = " ".join(str(c.value) for r in load_workbook(io.BytesIO(response.data)).active.iter_rows() for c in r)
+    assert "KH-301" in texts and "JM-30" not in texts and "机密档案" not in texts
+    assert closed.id  # the secret closed line is neither in the history nor in the book
+
+
+# ---------------------------------------------------------------- 5. print view and export
+def test_print_view_is_an_a4_book_with_company_and_page_numbers(desk, client, app):
+    app.config["COMPANY_NAME"] = "鸿达汽车销售服务有限公司"
+    try:
+        make(models.BorrowRequest, file=folder("KH-401"), borrower=desk["gm"], reason="=HYPERLINK(\"x\")", days=2)
+        html = page(client, "/admin/ledger/print/")
+    finally:
+        app.config.pop("COMPANY_NAME")
+    assert "鸿达汽车销售服务有限公司" in html and "客户资料外借登记册" in html
+    for column in ("序号", "借出日期", "档案编号", "资料名称", "份数", "借阅理由", "借阅人", "应还日期", "归还日期",
+                   "核验人", "借阅人签字"):
+        assert f"<th>{column}</th>" in html
+    assert len(re.findall(r"<tr><td>1</td>", html)) == 1
+    assert "onclick" not in html and "style=" not in html
+    css = client.get("/static/ledger/print.css").get_data(as_text=True)
+    assert "size: A4" in css and "counter(page)" in css and "counter(pages)" in css
+
+
+def test_export_xlsx_is_formula_safe_and_audited(desk, client):
+    make(models.BorrowRequest, file=folder("KH-501", "=cmd|' /C calc'!A0"), borrower=desk["gm"],
+         reason="+SUM(1,2)", days=2)
+    response = client.get("/admin/ledger/export.xlsx")
+    assert response.status_code == 200
+    assert response.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    sheet = load_workbook(io.BytesIO(response.data)).active
+    assert [c.value for c in sheet[2]][:4] == ["序号", "借出日期", "档案编号", "资料名称"]
+    line = [c.value for c in sheet[3]]
+    assert line[2] == "KH-501" and line[3] == "'=cmd|' /C calc'!A0" and line[6] == "'+SUM(1,2)"
+    assert all(c.data_type != "f" for row in sheet.iter_rows() for c in row)
+    log = models.AuditLog.select().where(models.AuditLog.action == "export").get()
+    assert log.model == "Loan" and log.user_id == desk["archivist"].id
+
+
+def test_export_needs_the_export_right(app, client):
+    make_user("luru", roles=("clerk",))
+    login(client, "luru")
+    assert client.get("/admin/ledger/").status_code == 200
+    assert client.get("/admin/ledger/export.xlsx").status_code == 403
+
+
+class QueryCounter:
+    """Count the SQL statements the database runs (a trace on peewee's execute_sql)."""
+
+    def __init__(self, monkeypatch):
+        self.statements = []
+        original = models.db.obj.execute_sql
+
+        def traced(sql, params=None, *args, **kwargs):
+            self.statements.append(sql)
+            return original(sql, params, *args, **kwargs)
+        monkeypatch.setattr(models.db.obj, "execute_sql", traced)
+
+    def reset(self):
+        self.statements = []
+
+
+def test_print_view_of_a_month_of_500_lines_takes_a_bounded_number_of_queries(desk, client, monkeypatch):
+    month_start = D(2026, 11, 1)
+    people = [desk["liu"], desk["wang"], desk["gm"]]
+    # Set-up data only: 500 files, requests and ledger lines inserted in bulk (the rules are not under test here).
+    files = [make(models.ArchiveFile, number=f"PR-{n:04d}", title=f"打印测试档案{n}") for n in range(500)]
+    now = models.utcnow()
+    models.BorrowRequest.insert_many([
+        dict(file=f.id, borrower=people[n % 3].id, reason=f"理由{n}", days=2, dept_head_signed=True,
+             status="approved", created_at=now, updated_at=now) for n, f in enumerate(files)]).execute()
+    request_ids = [r.id for r in models.BorrowRequest.select(models.BorrowRequest.id).order_by(models.BorrowRequest.id)]
+    rows = []
+    for n, (f, request_id) in enumerate(zip(files, request_ids)):
+        lent = datetime.datetime(2026, 10, 31, 17) + datetime.timedelta(minutes=80 * n)
+        rows.append(dict(file=f.id, borrower=people[n % 3].id, request=request_id, copies=1, lent_at=lent,
+                         due_at=lent + 2 * DAY, returned_at=lent + DAY if n % 2 else None,
+                         returned_complete=bool(n % 2), checked_by=desk["archivist"].id if n % 2 else None,
+                         created_at=now, updated_at=now))
+    for chunk in range(0, 500, 100):
+        models.Loan.insert_many(rows[chunk:chunk + 100]).execute()
+    counter = QueryCounter(monkeypatch)
+    html = page(client, f"/admin/ledger/print/?start={month_start}&end=2026-11-30")
+    lines = len(re.findall(r"<tr><td>\d+</td>", html))
+    assert lines == 500
+    assert "理由499" in html and "张丽" in html and "销售部" in html
+    big = len(counter.statements)
+    counter.reset()
+    page(client, "/admin/ledger/print/?start=2026-11-01&end=2026-11-01")
+    small = len(counter.statements)
+    assert big == small and big <= 12, counter.statements
+    counter.reset()
+    page(client, "/admin/ledger/?state=all")
+    assert len(counter.statements) <= 20, counter.statements
