@@ -238,8 +238,11 @@ def test_print_view_of_a_month_of_500_lines_takes_a_bounded_number_of_queries(de
     month_start = D(2026, 11, 1)
     people = [desk["liu"], desk["wang"], desk["gm"]]
     # Set-up data only: 500 files, requests and ledger lines inserted in bulk (the rules are not under test here).
-    files = [make(models.ArchiveFile, number=f"PR-{n:04d}", title=f"打印测试档案{n}") for n in range(500)]
     now = models.utcnow()
+    models.ArchiveFile.insert_many([dict(number=f"PR-{n:04d}", title=f"打印测试档案{n}", created_at=now,
+                                         updated_at=now) for n in range(500)]).execute()
+    files = list(models.ArchiveFile.select().where(models.ArchiveFile.number.startswith("PR-"))
+                 .order_by(models.ArchiveFile.number))
     models.BorrowRequest.insert_many([
         dict(file=f.id, borrower=people[n % 3].id, reason=f"理由{n}", days=2, dept_head_signed=True,
              status="approved", created_at=now, updated_at=now) for n, f in enumerate(files)]).execute()
@@ -266,3 +269,83 @@ def test_print_view_of_a_month_of_500_lines_takes_a_bounded_number_of_queries(de
     counter.reset()
     page(client, "/admin/ledger/?state=all")
     assert len(counter.statements) <= 20, counter.statements
+
+
+# ---------------------------------------------------------------- 6. handovers board
+@pytest.fixture
+def today(monkeypatch):
+    """Pin the office's 'today' for the rules and the board; return a setter."""
+    import views.ledger
+    current = {"day": D(2026, 11, 2)}
+    monkeypatch.setattr(archives, "local_today", lambda: current["day"])
+    monkeypatch.setattr(views.ledger, "local_today", lambda now=None: current["day"])
+
+    def set_today(day):
+        current["day"] = day
+        return day
+    return set_today
+
+
+def handover(user, kind, event_on, handed_on=None, number=None):
+    file = folder(number or f"YJ-{models.Handover.select().count() + 1:03d}", "移交档案")
+    return make(models.Handover, file=file, handed_by=user, kind=kind, event_on=event_on, handed_on=handed_on)
+
+
+def test_handover_board_due_dates_over_a_holiday_and_fines_doubling_in_the_month(desk, client, today):
+    sales = make_user("xiaoshou", roles=("sales",), display_name="销售小李")
+    service = make_user("fuwu", roles=("service",), display_name="服务小赵")
+    today(D(2026, 10, 12))
+    # National Day: 1–7 October are holidays and Saturday 10 October a make-up working day (ARC-8).
+    before = make_user("xiaoshou2", roles=("sales",), display_name="销售小周")
+    national = handover(before, "sales", D(2026, 9, 30), number="YJ-GQ")
+    after_sales = handover(service, "after_sales", D(2026, 9, 30), number="YJ-SH")
+    html = page(client, "/admin/handover-board/")
+    assert row_ids(html, "handover") == [after_sales.id, national.id]
+    assert ">2026-10-10<" in row_html(html, f"handover-{national.id}")
+    assert ">2026-10-08<" in row_html(html, f"handover-{after_sales.id}")
+    assert "table-danger" in row_html(html, f"handover-{national.id}")
+    assert "已逾期 2 天" in row_html(html, f"handover-{national.id}")
+    # October: the salesperson's second violation in the month is doubled (ARC-9, 处罚 6).
+    today(D(2026, 11, 2))
+    handover(sales, "sales", D(2026, 9, 21), D(2026, 9, 25))  # September: one violation, 50
+    first = handover(sales, "sales", D(2026, 10, 23), D(2026, 10, 29))
+    second = handover(sales, "sales", D(2026, 10, 23), D(2026, 10, 29))
+    html = page(client, "/admin/handover-board/?show=received")
+    assert "50.00 元" in row_html(html, f"handover-{first.id}")
+    assert "100.00 元" in row_html(html, f"handover-{second.id}")
+    html = page(client, "/admin/handover-board/?month=2026-10")
+    assert "2026 年 10 月" in html
+    line = row_html(html, f"fines-user-{sales.id}")
+    assert ">2<" in line and ">150.00<" in line
+    html = page(client, "/admin/handover-board/?month=2026-09")
+    assert ">50.00<" in row_html(html, f"fines-user-{sales.id}")
+
+
+def test_handover_received_with_the_checklist_in_one_click(desk, client, today):
+    from conftest import csrf_token
+    sales = make_user("xiaoshou", roles=("sales",), display_name="销售小李")
+    today(D(2026, 11, 4))
+    pending = handover(sales, "sales", D(2026, 11, 2))
+    contract = make(models.ArchiveItem, file=pending.file, name="购车合同", present=False)
+    invoice = make(models.ArchiveItem, file=pending.file, name="发票", present=False)
+    html = page(client, "/admin/handover-board/")
+    assert 'name="tick" value="%d:customer"' % contract.id in html
+    ticks = [f"{contract.id}:present", f"{contract.id}:customer", f"{contract.id}:staff", f"{invoice.id}:present",
+             f"{invoice.id}:staff"]
+    response = client.post("/admin/handover-board/receive/", data={
+        "csrf_token": csrf_token(client, "/admin/handover-board/"), "handover": pending.id, "tick": ticks,
+        "handed_on": "2026-11-04"}, follow_redirects=True)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and "已接收" in body
+    received = fresh(pending)
+    assert received.handed_on == D(2026, 11, 4) and received.missing_items == 0
+    assert fresh(contract).customer_signed and not fresh(invoice).customer_signed
+    # ARC-9 computed the missing customer signature of the invoice on receipt.
+    fines = [(p.violation, p.amount) for p in models.Penalty.select().where(models.Penalty.user == sales)]
+    assert fines == [("customer_signature", Decimal("20.00"))]
+    assert models.AuditLog.select().where(models.AuditLog.model == "Handover",
+                                          models.AuditLog.record_id == str(pending.id)).count() == 2
+    # A second receipt is refused, nothing changes.
+    client.post("/admin/handover-board/receive/", data={
+        "csrf_token": csrf_token(client, "/admin/handover-board/"), "handover": pending.id})
+    assert fresh(pending).version == received.version

@@ -6,6 +6,7 @@ Writes call the policies (lend, return, receipt) and show their refusals; no rul
 """
 import datetime
 import io
+from decimal import Decimal
 
 from flask import abort
 from flask import current_app
@@ -44,6 +45,7 @@ STATES = ((OPEN, "在借"), (CLOSED, "已注销"), (ALL, "全部"))
 BOOK_COLUMNS = ("序号", "借出日期", "档案编号", "资料名称", "密级", "份数", "借阅理由", "借阅人", "部门",
                 "应还日期", "归还日期", "核验人", "注销")
 LEVEL_LABELS = dict(models.CONFIDENTIALITY)
+CENT = Decimal("0.01")
 LEVEL_BADGES = {"normal": "secondary", "secret": "warning", "top_secret": "danger"}
 
 
@@ -489,7 +491,7 @@ class HandoverBoardView(ArchiveDeskView):
         query = (penalty.select(penalty.source, fn.COUNT(penalty.id), fn.SUM(penalty.amount))
                  .where(penalty.rule == archives.ARC_9.id, penalty.source.in_(list(sources)))
                  .group_by(penalty.source))
-        return {sources[source]: (count, total) for source, count, total in query.tuples()}
+        return {sources[source]: (count, money(total)) for source, count, total in query.tuples()}
 
     @staticmethod
     def _items(file_ids):
@@ -552,7 +554,13 @@ def monthly_fines(first, last):
              .where(penalty.rule == archives.ARC_9.id, penalty.on.between(first, last))
              .group_by(person.id, person.display_name, person.username)
              .order_by(total.desc(), person.display_name))
-    return [(user_id, name or username, count, amount) for user_id, name, username, count, amount in query.tuples()]
+    return [(user_id, name or username, count, money(amount))
+            for user_id, name, username, count, amount in query.tuples()]
+
+
+def money(value):
+    """Return ``value`` (a SUM, which SQLite gives as a float) as yuan with two decimals."""
+    return Decimal(str(value or 0)).quantize(CENT)
 
 
 def register_ledger_views(admin):
