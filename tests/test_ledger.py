@@ -349,3 +349,67 @@ def test_handover_received_with_the_checklist_in_one_click(desk, client, today):
     client.post("/admin/handover-board/receive/", data={
         "csrf_token": csrf_token(client, "/admin/handover-board/"), "handover": pending.id})
     assert fresh(pending).version == received.version
+
+
+# ---------------------------------------------------------------- 7. reminders
+def test_reminder_queries_due_tomorrow_and_overdue(app):
+    from policies.calendar import local_midnight
+    borrower = make_user("liuyang", roles=("sales",))
+    now = datetime.datetime(2026, 11, 2, 2, 0)  # 10:00 local, 2 November
+    tomorrow = local_midnight(D(2026, 11, 3))
+
+    def line(number, due_at):
+        return make(models.Loan, file=folder(number), borrower=borrower, lent_at=due_at - 2 * DAY, due_at=due_at)
+    first_minute = line("R-1", tomorrow)
+    last_minute = line("R-2", tomorrow + DAY - datetime.timedelta(minutes=1))
+    day_after = line("R-3", tomorrow + DAY)
+    tonight = line("R-4", tomorrow - datetime.timedelta(minutes=1))
+    late = line("R-5", now - datetime.timedelta(minutes=1))
+    assert {loan.id for loan in models.Loan.due_tomorrow(now)} == {first_minute.id, last_minute.id}
+    assert {loan.id for loan in models.Loan.overdue(now)} == {late.id}
+    assert {loan.id for loan in models.Loan.open()} == {first_minute.id, last_minute.id, day_after.id, tonight.id,
+                                                        late.id}
+
+
+def test_chasing_an_overdue_loan_records_who_and_when(desk, client):
+    from conftest import csrf_token
+    late = open_loan(folder("KH-701"), desk["liu"], lent_ago=4 * DAY, due_in=-DAY)
+    on_time = open_loan(folder("KH-702"), desk["wang"])
+    html = page(client, "/admin/ledger/")
+    assert "记录催还" in row_html(html, f"loan-{late.id}") and "记录催还" not in row_html(html, f"loan-{on_time.id}")
+    before = models.utcnow().replace(microsecond=0)
+    response = client.post("/admin/ledger/remind/", data={
+        "csrf_token": csrf_token(client, "/admin/ledger/"), "loan": late.id, "channel": "phone",
+        "note": "已电话通知,明天归还"}, follow_redirects=True)
+    assert response.status_code == 200 and "已记录催还" in response.get_data(as_text=True)
+    chase = models.LoanReminder.get()
+    assert (chase.loan_id, chase.reminded_by_id, chase.channel, chase.note) == (
+        late.id, desk["archivist"].id, "phone", "已电话通知,明天归还")
+    assert chase.at >= before
+    assert models.AuditLog.select().where(models.AuditLog.model == "LoanReminder").count() == 1
+    assert "1 次" in row_html(page(client, "/admin/ledger/"), f"loan-{late.id}")
+    # The GM may view the ledger but not chase (no right to edit loans); an unknown loan id is a 404.
+    assert client.post("/admin/ledger/remind/", data={
+        "csrf_token": csrf_token(client, "/admin/ledger/"), "loan": 999999}).status_code == 404
+    gm = client.application.test_client()
+    login(gm, "zongjingli")
+    assert "记录催还" not in page(gm, "/admin/ledger/")
+    assert gm.post("/admin/ledger/remind/", data={
+        "csrf_token": csrf_token(gm, "/admin/ledger/"), "loan": late.id}).status_code == 403
+    assert models.LoanReminder.select().count() == 1
+
+
+# ---------------------------------------------------------------- 8. inspections
+def test_ledger_shows_the_next_inspection_and_links_the_record_form(desk, client):
+    html = page(client, "/admin/ledger/")
+    assert "尚无检查记录" in html
+    make(models.Inspection, on=local_today() - datetime.timedelta(days=30), inspector=desk["archivist"])
+    html = page(client, "/admin/ledger/")
+    from policies.calendar import add_months
+    assert f"下次检查:{add_months(local_today() - datetime.timedelta(days=30), 6)}" in html
+    assert 'id="inspection-create" href="/admin/inspection/new/' in html
+    form = client.get(re.search(r'id="inspection-create" href="([^"]+)"', html).group(1).replace("&amp;", "&"))
+    assert form.status_code == 200 and "检查日期" in form.get_data(as_text=True)
+    make(models.Inspection, on=local_today() - datetime.timedelta(days=200))
+    models.Inspection.delete().where(models.Inspection.on > local_today() - datetime.timedelta(days=100)).execute()
+    assert "(已到期)" in page(client, "/admin/ledger/")
