@@ -127,16 +127,16 @@ def test_history_per_file_and_per_borrower(desk, client):
     make(models.AccessRequest, file=file, applicant=desk["gm"], purpose="核对合同")
     make(models.AccessRequest, file=file, applicant=None, external_name="李律师", intro_letter_no="JS-2026-8",
          purpose="诉讼取证", dept_head_signed=True)
-    html = page(client, f"/admin/ledger/file/{file.id}/")
+    html = page(client, f"/admin/ledger/file/?id={file.id}")
     assert row_ids(html, "history-loan") == [second.id, first.id]
     closed_line = row_html(html, f"history-loan-{first.id}")
     assert "已注销" in closed_line and "张丽" in closed_line and "10 天" in closed_line
     assert "在借" in row_html(html, f"history-loan-{second.id}")
     assert "陈总" in html and "李律师" in html and "JS-2026-8" in html
-    html = page(client, f"/admin/ledger/borrower/{desk['liu'].id}/")
+    html = page(client, f"/admin/ledger/borrower/?id={desk['liu'].id}")
     assert row_ids(html, "history-loan") == [elsewhere.id, first.id]
-    assert client.get("/admin/ledger/file/999999/").status_code == 404
-    assert client.get("/admin/ledger/borrower/999999/").status_code == 404
+    assert client.get("/admin/ledger/file/?id=999999").status_code == 404
+    assert client.get("/admin/ledger/borrower/?id=999999").status_code == 404
     # The closed line moved to the ledger's 已注销 tab.
     assert row_ids(page(client, "/admin/ledger/?state=closed")) == [first.id]
     assert first.id not in row_ids(page(client, "/admin/ledger/"))
@@ -163,10 +163,10 @@ def test_no_secret_file_for_a_user_without_clearance(desk, client):
     assert 'id="card-overdue"' in html and "0 笔" in html  # the secret overdue loans are not counted either
     html = page(client, "/admin/ledger/?state=all")
     assert row_ids(html) == [loans[0].id]
-    assert client.get(f"/admin/ledger/file/{secret.id}/").status_code == 404
-    html = page(client, f"/admin/ledger/borrower/{desk['liu'].id}/")
+    assert client.get(f"/admin/ledger/file/?id={secret.id}").status_code == 404
+    html = page(client, f"/admin/ledger/borrower/?id={desk['liu'].id}")
     assert row_ids(html, "history-loan") == [loans[0].id] and "机密" not in html.replace("密级", "")
-    html = page(client, f"/admin/ledger/borrower/{desk['wang'].id}/")
+    html = page(client, f"/admin/ledger/borrower/?id={desk['wang'].id}")
     assert row_ids(html, "history-loan") == [] and "JM-304" not in html
     span = f"start={local_today() - 10 * DAY}&end={local_today()}"
     html = page(client, f"/admin/ledger/print/?{span}")

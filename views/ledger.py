@@ -313,9 +313,12 @@ class LedgerView(ArchiveDeskView):
         )
 
     # ------------------------------------------------------------ history
-    @expose("/file/<int:file_id>/")
-    def file_history(self, file_id):
-        """Every loan and every viewing of one file: who, when, for how long."""
+    @expose("/file/")
+    def file_history(self):
+        """Every loan and every viewing of one file (``?id=``): who, when, for how long."""
+        file_id = _int(request.args.get("id"))
+        if file_id is None:
+            return redirect(url_for(".index"))
         user = self._user()
         folder = access.scope(models.ArchiveFile, models.ArchiveFile.select().where(
             models.ArchiveFile.id == file_id), user).first()
@@ -326,9 +329,12 @@ class LedgerView(ArchiveDeskView):
         views_ = self._viewings(user, models.AccessRequest.file == file_id)
         return self._history("file", folder, loans, views_)
 
-    @expose("/borrower/<int:user_id>/")
-    def borrower_history(self, user_id):
-        """Every loan and viewing of one person, restricted to the files the current user may see."""
+    @expose("/borrower/")
+    def borrower_history(self):
+        """Every loan and viewing of one person (``?id=``), restricted to the files the current user may see."""
+        user_id = _int(request.args.get("id"))
+        if user_id is None:
+            return redirect(url_for(".index"))
         person = models.User.get_or_none(models.User.id == user_id)
         if person is None:
             abort(404)
@@ -432,9 +438,11 @@ class LedgerView(ArchiveDeskView):
         return redirect(back)
 
     def _visible_loan(self, loan_id):
+        """Return the loan ``loan_id`` if the user may see it; 400 without an id, 404 when unknown or hidden."""
+        if loan_id is None:
+            abort(400)
         loan = models.Loan
-        row = access.scope(loan, loan.select().where(loan.id == loan_id), self._user()).first() \
-            if loan_id is not None else None
+        row = access.scope(loan, loan.select().where(loan.id == loan_id), self._user()).first()
         if row is None:
             abort(404)
         return row
@@ -510,8 +518,10 @@ class HandoverBoardView(ArchiveDeskView):
         if not self._may(models.Handover, "edit"):
             abort(403)
         handover_id = _int(request.form.get("handover"))
+        if handover_id is None:
+            abort(400)
         query = models.Handover.select().where(models.Handover.id == handover_id)
-        handover = access.scope(models.Handover, query, self._user()).first() if handover_id else None
+        handover = access.scope(models.Handover, query, self._user()).first()
         if handover is None:
             abort(404)
         if handover.handed_on is not None:
