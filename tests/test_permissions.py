@@ -126,6 +126,9 @@ CUSTOM_PAGES = {
     "ledger.print_view": ARCHIVE_VIEW,
     "ledger.export_xlsx": ARCHIVE_VIEW - {"clerk"},
     "ledger.remind": ARCHIVE_VIEW - {"gm"},
+    # Lending and returning: the workflow decides who may (the archivist); an empty request is incomplete.
+    "ledger.lend": ARCHIVE_VIEW,
+    "ledger.return_view": ARCHIVE_VIEW,
     "handover_board.index": ARCHIVE_VIEW,
     "handover_board.receive": ARCHIVE_VIEW - {"gm"},
 }

@@ -412,6 +412,68 @@ class LedgerView(ArchiveDeskView):
         return send_file(buffer, as_attachment=True, download_name=f"借阅登记册-{start}-{end}.xlsx",
                          mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
+    # ------------------------------------------------------------ lend and return (注销)
+    @expose("/lend/", methods=("POST",))
+    def lend(self):
+        """Hand out the file of an approved request (policies.archives.lend: ARC-1 due date, ARC-2 file out)."""
+        back = self._back(url_for(".index"))
+        request_id = _int(request.form.get("request"))
+        if request_id is None:
+            abort(400)
+        query = models.BorrowRequest.select().where(models.BorrowRequest.id == request_id)
+        borrow_request = access.scope(models.BorrowRequest, query, self._user()).first()
+        if borrow_request is None:
+            abort(404)
+        copies = _int(request.form.get("copies"))
+        if copies is None:
+            flash("请填写借出份数(整数)。", "error")
+            return redirect(back)
+        try:
+            loan = archives.lend(borrow_request, copies, self._user())
+        except policies.PolicyViolation as exc:
+            _report(exc)
+        except models.StaleEdit as exc:
+            flash(str(exc), "error")
+        else:
+            flash(f"已借出:{loan.file} 给 {loan.borrower},{loan.copies} 份,应还 {local_text(loan.due_at)}", "success")
+        return redirect(back)
+
+    @expose("/return/", methods=("GET", "POST"))
+    def return_view(self):
+        """Check a returned file against its checklist; complete closes the line (注销), incomplete keeps it open."""
+        loan = self._visible_loan(_int(request.values.get("id")))
+        back = self._back(url_for(".index"))
+        items = list(models.ArchiveItem.select().where(models.ArchiveItem.file == loan.file_id)
+                     .order_by(models.ArchiveItem.id))
+        errors = {}
+        ticked = set()
+        note = getattr(loan, "return_note", "") or ""
+        if request.method == "POST":
+            ticked = set(request.form.getlist("tick"))
+            note = (request.form.get("note") or "").strip()
+            complete = "pages" in ticked and all(f"item-{item.id}" in ticked for item in items)
+            try:
+                archives.return_loan(loan, complete, self._user(), note)
+            except policies.PolicyViolation as exc:
+                policies.log_blocked(exc)
+                for violation in exc.violations:
+                    key = violation.field if violation.field in ("return_note", "returned_complete") else ""
+                    errors.setdefault(key, []).append(violation.message)
+            except models.StaleEdit as exc:
+                errors.setdefault("", []).append(str(exc))
+            else:
+                if complete:
+                    flash(f"已归还注销:{loan.file}(借阅人 {loan.borrower}),档案已复位在库。", "success")
+                else:
+                    flash(f"{loan.file} 核对未完整,登记保持未注销,已记录说明。", "warning")
+                return redirect(back)
+        elif loan.returned_at is not None:
+            flash("该借阅已归还注销。", "info")
+            return redirect(back)
+        return self.render("ledger/return.html", loan=loan, items=items, errors=errors, ticked=ticked, note=note,
+                           back=back, now=models.utcnow(), days_left=days_left, local_text=local_text,
+                           level_badges=LEVEL_BADGES)
+
     # ------------------------------------------------------------ reminders
     @expose("/remind/", methods=("POST",))
     def remind(self):
