@@ -413,3 +413,113 @@ def test_ledger_shows_the_next_inspection_and_links_the_record_form(desk, client
     make(models.Inspection, on=local_today() - datetime.timedelta(days=200))
     models.Inspection.delete().where(models.Inspection.on > local_today() - datetime.timedelta(days=100)).execute()
     assert "(已到期)" in page(client, "/admin/ledger/")
+
+
+# ---------------------------------------------------------------- 2. lend and 3. return (注销)
+needs_workflow = pytest.mark.skipif(not hasattr(archives, "lend"), reason="lend/return_loan come with the workflow core")
+
+
+def audit_rows(model, record_id):
+    return [(row.action, row.user_id) for row in models.AuditLog.select().where(
+        models.AuditLog.model == model, models.AuditLog.record_id == str(record_id)).order_by(models.AuditLog.id)]
+
+
+def post(client, url, data, follow=True):
+    from conftest import csrf_token
+    return client.post(url, data=dict(data, csrf_token=csrf_token(client, "/admin/ledger/")),
+                       follow_redirects=follow)
+
+
+def approved_request(desk, file, borrower="liu", days=2, copies=2):
+    """File a borrow request for ``borrower`` and have the GM approve it (ARC-5); return it approved."""
+    from policies import approvals
+    with acting_as(desk["clerk"]):
+        request = make(models.BorrowRequest, file=file, borrower=desk[borrower], days=days, copies=copies,
+                       reason="核对购车发票")
+    for row in models.Approval.select().where(models.Approval.target_model == "BorrowRequest",
+                                              models.Approval.target_id == request.id,
+                                              models.Approval.status == "pending"):
+        approvals.decide(row.id, desk["gm"], True)
+    request = fresh(request)
+    assert request.status == "approved"
+    return request
+
+
+@needs_workflow
+def test_lend_overdue_return_incomplete_then_complete(desk, client, monkeypatch):
+    file = folder("KH-801", "甲公司档案", pages=12)
+    contract = make(models.ArchiveItem, file=file, name="购车合同")
+    invoice = make(models.ArchiveItem, file=file, name="购车发票")
+    request = approved_request(desk, file)
+    assert models.Loan.select().count() == 0
+    html = page(client, "/admin/ledger/")
+    assert "可借出" in row_html(html, f"request-{request.id}")
+    # Lend: one click with the number of copies checked.
+    body = post(client, "/admin/ledger/lend/", {"request": request.id, "copies": 2}).get_data(as_text=True)
+    assert "已借出" in body
+    loan = models.Loan.get()
+    assert (loan.request_id, loan.borrower_id, loan.copies) == (request.id, desk["liu"].id, 2)
+    assert loan.due_at - loan.lent_at == 2 * DAY  # the request's days, within ARC-1
+    assert fresh(file).status == "on_loan"
+    assert ("create", desk["archivist"].id) in audit_rows("Loan", loan.id)
+    assert ("update", desk["archivist"].id) in audit_rows("ArchiveFile", file.id)
+    html = page(client, "/admin/ledger/")
+    assert row_ids(html) == [loan.id] and f'id="request-{request.id}"' not in html
+    assert "table-danger" not in row_html(html, f"loan-{loan.id}")
+    # Two days and an hour later the line is overdue: first, in red.
+    later = models.utcnow() + 2 * DAY + HOUR
+    monkeypatch.setattr(models, "utcnow", lambda: later)
+    html = page(client, "/admin/ledger/")
+    assert "table-danger" in row_html(html, f"loan-{loan.id}") and "已逾期 1 小时" in row_html(html, f"loan-{loan.id}")
+    assert [row.id for row in models.Loan.overdue(later)] == [loan.id]
+    # Returned without the invoice: the line stays open with the note (ARC-6), the file stays out.
+    form = page(client, f"/admin/ledger/return/?id={loan.id}")
+    assert "购车合同 在册" in form and "页数核对无误(共 12 页" in form
+    before = len(audit_rows("Loan", loan.id))
+    body = post(client, "/admin/ledger/return/", {"id": loan.id, "tick": ["pages", f"item-{contract.id}"],
+                                                  "note": "缺购车发票,借阅人称明日补还"}).get_data(as_text=True)
+    assert "核对未完整" in body
+    loan = fresh(loan)
+    assert loan.returned_at is None and not loan.returned_complete and loan.return_note.startswith("缺购车发票")
+    assert fresh(file).status == "on_loan"
+    assert len(audit_rows("Loan", loan.id)) == before + 1
+    html = page(client, "/admin/ledger/")
+    assert row_ids(html) == [loan.id] and "缺购车发票" in row_html(html, f"loan-{loan.id}")
+    # Returned complete: the line closes, the file is back in store, the line moves to history.
+    body = post(client, "/admin/ledger/return/", {"id": loan.id, "tick": ["pages", f"item-{contract.id}",
+                                                                          f"item-{invoice.id}"]}).get_data(as_text=True)
+    assert "已归还注销" in body
+    loan = fresh(loan)
+    assert loan.returned_at is not None and loan.returned_complete and loan.checked_by_id == desk["archivist"].id
+    assert fresh(file).status == "in_store"
+    assert audit_rows("Loan", loan.id)[-1] == ("update", desk["archivist"].id)
+    assert audit_rows("ArchiveFile", file.id)[-1] == ("update", desk["archivist"].id)
+    assert row_ids(page(client, "/admin/ledger/")) == []
+    assert row_ids(page(client, "/admin/ledger/?state=closed")) == [loan.id]
+    html = page(client, f"/admin/ledger/file/?id={file.id}")
+    assert "已注销" in row_html(html, f"history-loan-{loan.id}") and "张丽" in row_html(html, f"history-loan-{loan.id}")
+    # A closed line cannot be returned again.
+    assert client.get(f"/admin/ledger/return/?id={loan.id}").status_code == 302
+
+
+@needs_workflow
+def test_second_loan_of_an_out_file_waits_and_is_refused_with_arc2(desk, client):
+    file = folder("KH-802", "乙公司档案")
+    first = approved_request(desk, file, "liu")
+    second = approved_request(desk, file, "wang")
+    post(client, "/admin/ledger/lend/", {"request": first.id, "copies": 1})
+    loan = models.Loan.get()
+    html = page(client, "/admin/ledger/")
+    waiting = row_html(html, f"request-{second.id}")
+    assert "排队" in waiting and "刘洋" in waiting and "lend-form" not in waiting
+    # Lending it anyway (a stale page) is refused by the policy, and the message shows on the screen.
+    body = post(client, "/admin/ledger/lend/", {"request": second.id, "copies": 1}).get_data(as_text=True)
+    assert "ARC-2" in body and "该档案已借出尚未归还" in body
+    assert [row.id for row in models.Loan.select()] == [loan.id]
+    # Too many copies: refused, nothing written.
+    third_file = folder("KH-803")
+    third = approved_request(desk, third_file, "wang", copies=1)
+    body = post(client, "/admin/ledger/lend/", {"request": third.id, "copies": 3}).get_data(as_text=True)
+    assert "份" in body and models.Loan.select().count() == 1
+    body = post(client, "/admin/ledger/lend/", {"request": third.id, "copies": "两"}).get_data(as_text=True)
+    assert "请填写借出份数" in body and models.Loan.select().count() == 1
