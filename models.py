@@ -1091,6 +1091,9 @@ class Loan(BaseModel):
                 "return": Action("归还注销", "open", "returned", roles=("archivist",), rule="ARC-6",
                                  sets=("returned_complete", "return_note"),
                                  stamps={"returned_at": "now", "checked_by": "user"}),
+                # ARC-6: a return found incomplete keeps the line open, with who checked it and what is missing.
+                "check_incomplete": Action("核对未完整", "open", None, roles=("archivist",), rule="ARC-6",
+                                           sets=("return_note",), stamps={"checked_by": "user"}, style="warning"),
                 "report_lost": Action("登记遗失/毁损", "open", None, roles=("archivist",), rule="ARC-9",
                                       sets=("lost_or_damaged",), stamps={"checked_by": "user"}, reason=True,
                                       style="danger"),

@@ -402,8 +402,19 @@ def lend(request, copies=None, user=None):
 
 
 def return_loan(loan, complete, checked_by, note=""):
-    """Return a loan: closes the ledger line only when the archivist confirms the file complete (ARC-6)."""
-    return workflow.run_action(loan, "return", checked_by, returned_complete=bool(complete), return_note=note or "")
+    """Return a loan: closes the ledger line only when the archivist confirms the file complete (ARC-6);
+    an incomplete return keeps the line open with the checker and the note of what is missing."""
+    if not complete:
+        return workflow.run_action(loan, "check_incomplete", checked_by, return_note=note or "")
+    return workflow.run_action(loan, "return", checked_by, returned_complete=True, return_note=note or "")
+
+
+@workflow.guard(models.Loan, "check_incomplete")
+def incomplete_return_noted(loan, user, values):
+    """Refuse recording an incomplete return without saying what is missing or damaged (ARC-6)."""
+    if not str(values.get("return_note") or "").strip():
+        return [(ARC_6.id, "核对未完整时须写明缺失或损坏的情况，登记保持未注销", "return_note")]
+    return []
 
 
 def borrow_approved(request, user):

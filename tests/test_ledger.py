@@ -13,6 +13,7 @@ from conftest import login
 from conftest import make_user
 from factories import acting_as
 from factories import fresh
+from factories import lent
 from factories import make
 from policies import archives
 from policies.calendar import local_today
@@ -42,11 +43,10 @@ def folder(number, title="客户档案", level="normal", **fields):
     return make(models.ArchiveFile, number=number, title=title, confidentiality=level, **fields)
 
 
-def open_loan(file, borrower, lent_ago=DAY, due_in=DAY, copies=1):
-    """Write an open ledger line directly (ARC-1/ARC-2 still check it): lent ``lent_ago``, due in ``due_in``."""
-    now = models.utcnow().replace(microsecond=0)
-    return make(models.Loan, file=file, borrower=borrower, copies=copies, lent_at=now - lent_ago,
-                due_at=now + due_in)
+def open_loan(file, borrower, lent_ago=DAY, days=2, copies=1):
+    """Lend ``file`` to ``borrower`` the only way (request, approvals, lend) ``lent_ago`` ago for ``days`` days."""
+    return make(models.Loan, file=file, borrower=borrower, copies=copies, days=days,
+                lent_at=models.utcnow().replace(microsecond=0) - lent_ago)
 
 
 def page(client, url):
@@ -67,9 +67,9 @@ def row_html(html, row_id):
 
 # ---------------------------------------------------------------- 1. the ledger page
 def test_ledger_lists_open_loans_overdue_first_in_red_with_days_left(desk, client):
-    a = open_loan(folder("KH-001", "甲公司档案"), desk["liu"], due_in=2 * DAY)
-    late = open_loan(folder("KH-002", "乙公司档案"), desk["wang"], lent_ago=3 * DAY, due_in=-(DAY + 2 * HOUR))
-    b = open_loan(folder("KH-003", "丙公司档案"), desk["liu"], due_in=5 * HOUR)
+    a = open_loan(folder("KH-001", "甲公司档案"), desk["liu"], days=3)
+    late = open_loan(folder("KH-002", "乙公司档案"), desk["wang"], lent_ago=3 * DAY + 2 * HOUR)
+    b = open_loan(folder("KH-003", "丙公司档案"), desk["liu"], lent_ago=2 * DAY - 5 * HOUR)
     html = page(client, "/admin/ledger/")
     assert row_ids(html) == [late.id, b.id, a.id]
     assert 'class="table-danger ledger-overdue' in row_html(html, f"loan-{late.id}")
@@ -81,8 +81,8 @@ def test_ledger_lists_open_loans_overdue_first_in_red_with_days_left(desk, clien
 
 
 def test_ledger_filters_and_search(desk, client):
-    a = open_loan(folder("KH-101", "甲公司档案"), desk["liu"], due_in=2 * DAY)
-    late = open_loan(folder("KH-102", "乙公司档案", level="secret"), desk["wang"], lent_ago=3 * DAY, due_in=-DAY)
+    a = open_loan(folder("KH-101", "甲公司档案"), desk["liu"], days=3)
+    late = open_loan(folder("KH-102", "乙公司档案", level="secret"), desk["wang"], lent_ago=3 * DAY)
     assert row_ids(page(client, "/admin/ledger/?overdue=1")) == [late.id]
     assert row_ids(page(client, f"/admin/ledger/?borrower={desk['liu'].id}")) == [a.id]
     assert row_ids(page(client, f"/admin/ledger/?department={desk['wang'].department_id}")) == [late.id]
@@ -109,20 +109,16 @@ def test_ledger_needs_the_right_to_view_loans(app, client):
 
 # ---------------------------------------------------------------- 4. history
 def close(loan, archivist):
-    """Close a ledger line the way ARC-6 allows (complete, checked by an archivist)."""
-    loan = fresh(loan)
-    loan.returned_at = models.utcnow().replace(microsecond=0)
-    loan.returned_complete = True
-    loan.checked_by = archivist
-    loan.save()
-    return loan
+    """Close a ledger line the only way (ARC-6: returned complete, checked by an archivist)."""
+    archives.return_loan(fresh(loan), True, archivist, "")
+    return fresh(loan)
 
 
 def test_history_per_file_and_per_borrower(desk, client):
     file = folder("KH-201", "甲公司档案")
     other = folder("KH-202", "乙公司档案")
-    first = close(open_loan(file, desk["liu"], lent_ago=10 * DAY, due_in=-8 * DAY), desk["archivist"])
-    second = open_loan(file, desk["wang"], lent_ago=HOUR, due_in=DAY)
+    first = close(open_loan(file, desk["liu"], lent_ago=10 * DAY), desk["archivist"])
+    second = open_loan(file, desk["wang"], lent_ago=HOUR)
     elsewhere = open_loan(other, desk["liu"])
     make(models.AccessRequest, file=file, applicant=desk["gm"], purpose="核对合同")
     make(models.AccessRequest, file=file, applicant=None, external_name="李律师", intro_letter_no="JS-2026-8",
@@ -147,10 +143,10 @@ def test_no_secret_file_for_a_user_without_clearance(desk, client):
     plain = folder("KH-301", "普通档案")
     secret = folder("JM-302", "机密档案甲", level="secret")
     top = folder("JM-303", "绝密档案乙", level="top_secret")
-    loans = [open_loan(plain, desk["liu"]), open_loan(secret, desk["liu"], due_in=-DAY),
-             open_loan(top, desk["liu"], due_in=-DAY)]
-    closed = close(open_loan(folder("JM-304", "机密档案丙", level="secret"), desk["wang"], lent_ago=2 * DAY,
-                             due_in=-DAY), desk["archivist"])
+    loans = [open_loan(plain, desk["liu"]), open_loan(secret, desk["liu"], lent_ago=3 * DAY),
+             open_loan(top, desk["liu"], lent_ago=3 * DAY)]
+    closed = close(open_loan(folder("JM-304", "机密档案丙", level="secret"), desk["wang"], lent_ago=3 * DAY),
+                   desk["archivist"])
     make(models.AccessRequest, file=secret, applicant=desk["liu"], purpose="核对")
     # The archivist with top-secret clearance sees everything.
     assert set(row_ids(page(client, "/admin/ledger/"))) == {loan.id for loan in loans}
@@ -182,7 +178,8 @@ def test_no_secret_file_for_a_user_without_clearance(desk, client):
 def test_print_view_is_an_a4_book_with_company_and_page_numbers(desk, client, app):
     app.config["COMPANY_NAME"] = "鸿达汽车销售服务有限公司"
     try:
-        make(models.BorrowRequest, file=folder("KH-401"), borrower=desk["gm"], reason="=HYPERLINK(\"x\")", days=2)
+        lent(make(models.BorrowRequest, file=folder("KH-401"), borrower=desk["gm"], reason="=HYPERLINK(\"x\")",
+                  days=2))
         html = page(client, "/admin/ledger/print/")
     finally:
         app.config.pop("COMPANY_NAME")
@@ -197,8 +194,8 @@ def test_print_view_is_an_a4_book_with_company_and_page_numbers(desk, client, ap
 
 
 def test_export_xlsx_is_formula_safe_and_audited(desk, client):
-    make(models.BorrowRequest, file=folder("KH-501", "=cmd|' /C calc'!A0"), borrower=desk["gm"],
-         reason="+SUM(1,2)", days=2)
+    lent(make(models.BorrowRequest, file=folder("KH-501", "=cmd|' /C calc'!A0"), borrower=desk["gm"],
+              reason="+SUM(1,2)", days=2))
     response = client.get("/admin/ledger/export.xlsx")
     assert response.status_code == 200
     assert response.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -359,7 +356,7 @@ def test_reminder_queries_due_tomorrow_and_overdue(app):
     tomorrow = local_midnight(D(2026, 11, 3))
 
     def line(number, due_at):
-        return make(models.Loan, file=folder(number), borrower=borrower, lent_at=due_at - 2 * DAY, due_at=due_at)
+        return make(models.Loan, file=folder(number), borrower=borrower, lent_at=due_at - 2 * DAY, days=2)
     first_minute = line("R-1", tomorrow)
     last_minute = line("R-2", tomorrow + DAY - datetime.timedelta(minutes=1))
     day_after = line("R-3", tomorrow + DAY)
@@ -373,7 +370,7 @@ def test_reminder_queries_due_tomorrow_and_overdue(app):
 
 def test_chasing_an_overdue_loan_records_who_and_when(desk, client):
     from conftest import csrf_token
-    late = open_loan(folder("KH-701"), desk["liu"], lent_ago=4 * DAY, due_in=-DAY)
+    late = open_loan(folder("KH-701"), desk["liu"], lent_ago=4 * DAY, days=3)
     on_time = open_loan(folder("KH-702"), desk["wang"])
     html = page(client, "/admin/ledger/")
     assert "记录催还" in row_html(html, f"loan-{late.id}") and "记录催还" not in row_html(html, f"loan-{on_time.id}")
@@ -416,9 +413,6 @@ def test_ledger_shows_the_next_inspection_and_links_the_record_form(desk, client
 
 
 # ---------------------------------------------------------------- 2. lend and 3. return (注销)
-needs_workflow = pytest.mark.skipif(not hasattr(archives, "lend"), reason="lend/return_loan come with the workflow core")
-
-
 def audit_rows(model, record_id):
     return [(row.action, row.user_id) for row in models.AuditLog.select().where(
         models.AuditLog.model == model, models.AuditLog.record_id == str(record_id)).order_by(models.AuditLog.id)]
@@ -445,7 +439,6 @@ def approved_request(desk, file, borrower="liu", days=2, copies=2):
     return request
 
 
-@needs_workflow
 def test_lend_overdue_return_incomplete_then_complete(desk, client, monkeypatch):
     file = folder("KH-801", "甲公司档案", pages=12)
     contract = make(models.ArchiveItem, file=file, name="购车合同")
@@ -476,13 +469,22 @@ def test_lend_overdue_return_incomplete_then_complete(desk, client, monkeypatch)
     form = page(client, f"/admin/ledger/return/?id={loan.id}")
     assert "购车合同 在册" in form and "页数核对无误(共 12 页" in form
     before = len(audit_rows("Loan", loan.id))
+    body = post(client, "/admin/ledger/return/", {"id": loan.id, "tick": ["pages"]}).get_data(as_text=True)
+    assert "核对未完整时须写明缺失或损坏的情况" in body and "ARC-6" in body and 'class="form-control is-invalid"' in body
+    assert len(audit_rows("Loan", loan.id)) == before and fresh(loan).return_note == ""
     body = post(client, "/admin/ledger/return/", {"id": loan.id, "tick": ["pages", f"item-{contract.id}"],
                                                   "note": "缺购车发票,借阅人称明日补还"}).get_data(as_text=True)
     assert "核对未完整" in body
     loan = fresh(loan)
     assert loan.returned_at is None and not loan.returned_complete and loan.return_note.startswith("缺购车发票")
     assert fresh(file).status == "on_loan"
-    assert len(audit_rows("Loan", loan.id)) == before + 1
+    new_rows = models.AuditLog.select().where(models.AuditLog.model == "Loan", models.AuditLog.record_id == str(loan.id)
+                                              ).order_by(models.AuditLog.id)[before:]
+    assert {row.user_id for row in new_rows} == {desk["archivist"].id}
+    changes = {}
+    for row in new_rows:
+        changes.update(row.changes_dict())
+    assert changes["操作"] == ["", "核对未完整"] and "return_note" in changes and "returned_at" not in changes
     html = page(client, "/admin/ledger/")
     assert row_ids(html) == [loan.id] and "缺购车发票" in row_html(html, f"loan-{loan.id}")
     # Returned complete: the line closes, the file is back in store, the line moves to history.
@@ -502,7 +504,6 @@ def test_lend_overdue_return_incomplete_then_complete(desk, client, monkeypatch)
     assert client.get(f"/admin/ledger/return/?id={loan.id}").status_code == 302
 
 
-@needs_workflow
 def test_second_loan_of_an_out_file_waits_and_is_refused_with_arc2(desk, client):
     file = folder("KH-802", "乙公司档案")
     first = approved_request(desk, file, "liu")
@@ -511,7 +512,7 @@ def test_second_loan_of_an_out_file_waits_and_is_refused_with_arc2(desk, client)
     loan = models.Loan.get()
     html = page(client, "/admin/ledger/")
     waiting = row_html(html, f"request-{second.id}")
-    assert "排队" in waiting and "刘洋" in waiting and "lend-form" not in waiting
+    assert "排队" in waiting and "该档案已借出尚未归还" in waiting and "刘洋" in waiting and "lend-form" not in waiting
     # Lending it anyway (a stale page) is refused by the policy, and the message shows on the screen.
     body = post(client, "/admin/ledger/lend/", {"request": second.id, "copies": 1}).get_data(as_text=True)
     assert "ARC-2" in body and "该档案已借出尚未归还" in body

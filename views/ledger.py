@@ -176,6 +176,16 @@ def open_loans_of(file_ids):
     return {row.file_id: row for row in query}
 
 
+def lend_refusals(requests, user):
+    """Return {request id: [Chinese reasons]} why ``user`` cannot lend each request now (the workflow's answer)."""
+    from policies import workflow
+    act = workflow.action_of(models.BorrowRequest, "lend")
+    if act is None:
+        return {}
+    return {r.id: [message for _, message, _ in workflow.refusal(r, act, user, check_inputs=False)]
+            for r in requests}
+
+
 def reminders_of(loan_ids):
     """Return {loan id: (count, last time)} of the chases of ``loan_ids``, in one grouped query."""
     if not loan_ids:
@@ -290,6 +300,7 @@ class LedgerView(ArchiveDeskView):
         chases = reminders_of([row.id for row in rows])
         waiting = list(waiting_requests(user)) if filters.state == OPEN else []
         out = open_loans_of({r.file_id for r in waiting})
+        refusals = lend_refusals(waiting, user)
         due_tomorrow, overdue = reminder_counts(user, now)
         inspection_due, inspection_on = models.Inspection.due()
         last_inspection = models.Inspection.select(fn.MAX(models.Inspection.on)).scalar()
@@ -302,7 +313,7 @@ class LedgerView(ArchiveDeskView):
         return self.render(
             "ledger/index.html", rows=rows, total=total, filters=filters, states=STATES, pages=pages,
             now=now, days_left=days_left, held_for=held_for, local_text=local_text, chases=chases,
-            waiting=waiting, out=out, due_tomorrow=due_tomorrow, overdue=overdue,
+            waiting=waiting, out=out, refusals=refusals, due_tomorrow=due_tomorrow, overdue=overdue,
             inspection_due=inspection_due, inspection_on=inspection_on, last_inspection=last_inspection,
             borrowers=borrowers, departments=departments, levels=models.CONFIDENTIALITY, level_badges=LEVEL_BADGES,
             channels=models.LoanReminder.CHANNEL, today=local_today(now), here=request.full_path,
