@@ -1762,6 +1762,20 @@ class ImportJob(BaseModel):
         return f"导入 {self.filename}"
 
 
+class SavedView(BaseModel):
+    """A named list view (filters, search, sort, columns) kept by a user, optionally shared with a role."""
+    name = CharField(max_length=64, verbose_name="方案名称")
+    model = CharField(max_length=64, index=True, verbose_name="记录类型")
+    owner = ForeignKeyField(User, backref="saved_views", on_delete="CASCADE", verbose_name="创建人")
+    role = ForeignKeyField(Role, null=True, backref="saved_views", on_delete="SET NULL", verbose_name="共享给角色")
+    # The list's query string without the page number (flt…, search, sort, desc, page_size, cols).
+    args = TextField(default="", verbose_name="列表条件")
+    is_default = BooleanField(default=False, verbose_name="默认方案")
+
+    def __str__(self):
+        return self.name
+
+
 # Labels of many-to-many fields (peewee's ManyToManyField takes no verbose_name).
 User.roles.verbose_name = "角色"
 QCGroup.members.verbose_name = "成员"
@@ -1775,7 +1789,7 @@ MODELS = (
     Complaint, ComplaintUpdate, Investigation, Solution,
     ServiceOrder, Reception, MoveOut, TenantRequest, Attendance, QCGroup, QCGroupMember, QCActivity,
     DataShare, DataIncident, AffectedCustomer, AccessReview,
-    Holiday, RuleSetting, RuleEvent, Approval, ImportJob,
+    Holiday, RuleSetting, RuleEvent, Approval, ImportJob, SavedView,
 )
 
 
