@@ -1091,6 +1091,9 @@ class Loan(BaseModel):
                 "return": Action("归还注销", "open", "returned", roles=("archivist",), rule="ARC-6",
                                  sets=("returned_complete", "return_note"),
                                  stamps={"returned_at": "now", "checked_by": "user"}),
+                # ARC-6: a return found incomplete keeps the line open, with who checked it and what is missing.
+                "check_incomplete": Action("核对未完整", "open", None, roles=("archivist",), rule="ARC-6",
+                                           sets=("return_note",), stamps={"checked_by": "user"}, style="warning"),
                 "report_lost": Action("登记遗失/毁损", "open", None, roles=("archivist",), rule="ARC-9",
                                       sets=("lost_or_damaged",), stamps={"checked_by": "user"}, reason=True,
                                       style="danger"),
@@ -1113,6 +1116,23 @@ class Loan(BaseModel):
     def ledger_state(self):
         """Return "open" until the loan is returned, then "returned" (the workflow's state)."""
         return "returned" if self.returned_at is not None else "open"
+
+
+class LoanReminder(BaseModel):
+    """One chase of an overdue loan: who reminded the borrower, when, how."""
+    CHANNEL = (("in_person", "当面"), ("phone", "电话"), ("message", "消息"))
+
+    loan = ForeignKeyField(Loan, backref="reminders", on_delete="RESTRICT", verbose_name="外借登记")
+    reminded_by = ForeignKeyField(User, null=True, backref="loan_reminders", on_delete="SET NULL",
+                                  verbose_name="催还人")
+    at = DateTimeField(default=utcnow, index=True, verbose_name="催还时间")
+    channel = CharField(max_length=16, choices=CHANNEL, default="phone", verbose_name="催还方式")
+    note = CharField(max_length=255, default="", verbose_name="备注")
+
+    # No screen of its own: chases are recorded and shown on the loan ledger (views/ledger.py).
+
+    def __str__(self):
+        return f"催还 #{self.id}"
 
 
 class Destruction(BaseModel):
@@ -1764,7 +1784,8 @@ MODELS = (
     Role, Department, User, UserRole, Permission, AuditLog,
     Customer, Contact, Communication, VisitPlan, Visit, SatisfactionSurvey, Partner,
     Contract, CreditLine, Shipment, Payment, Preference,
-    ArchiveFile, ArchiveItem, Handover, AccessRequest, BorrowRequest, Loan, Destruction, Inspection, Penalty,
+    ArchiveFile, ArchiveItem, Handover, AccessRequest, BorrowRequest, Loan, LoanReminder, Destruction, Inspection,
+    Penalty,
     Complaint, ComplaintUpdate, Investigation, Solution,
     ServiceOrder, Reception, MoveOut, TenantRequest, Attendance, QCGroup, QCGroupMember, QCActivity,
     DataShare, DataIncident, AffectedCustomer, AccessReview,

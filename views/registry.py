@@ -13,6 +13,7 @@ from views.customer360 import Customer360View
 from views.dashboard import IndexView
 from views.customers import CustomerAdmin
 from views.importer import ImportView
+from views.ledger import register_ledger_views
 from views.saved_views import SavedViewsView
 from views.permissions import PermissionMatrixView
 from views.users import UserAdmin
@@ -86,6 +87,7 @@ def build_admin(app, schema=None):
         view_class = build_view_class(model, CUSTOM_BASES.get(model.__name__))
         admin.add_view(view_class(model, name=opts["label"], category=opts.get("category"),
                                   endpoint=model.__name__.lower()))
+    register_ledger_views(admin)
     register_policy_views(admin)
     admin.add_view(PermissionMatrixView(name="权限矩阵", category="组织与系统", endpoint="permissions",
                                         url="/admin/permission-matrix"))
