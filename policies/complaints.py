@@ -113,10 +113,14 @@ def year_bounds(year):
     return to_utc(datetime.datetime(year, 1, 1)), to_utc(datetime.datetime(year + 1, 1, 1))
 
 
-def solution_due_at(started_at):
-    """Return when a solution is due (CMP-4): the same Beijing clock time, N working days after the start."""
+def solution_due_at(started_at, working_days=None, overrides=None):
+    """Return when a solution is due (CMP-4): the same Beijing clock time, N working days after the start.
+
+    A caller timing many complaints passes the setting and the holiday ``overrides`` once (no query per call).
+    """
     local = to_local(started_at)
-    due_day = calendar.add_working_days(local.date(), CMP_4.get("working_days"))
+    working_days = CMP_4.get("working_days") if working_days is None else working_days
+    due_day = calendar.add_working_days(local.date(), working_days, overrides)
     return to_utc(datetime.datetime.combine(due_day, local.time()))
 
 
@@ -313,11 +317,15 @@ def report_due(today=None):
     return datetime.date(today.year, today.month, min(CMP_9.get("report_day"), last_day))
 
 
-def monthly_report(year, month, now=None):
-    """Return the statistics of complaints received in the Beijing month: counts, average close hours, overdue."""
+def monthly_report(year, month, now=None, query=None):
+    """Return the statistics of complaints received in the Beijing month: counts, average close hours, overdue.
+
+    ``query`` (default: every complaint) narrows the complaints counted, e.g. to what a user may see.
+    """
     now = now or models.utcnow()
     start, end = month_bounds(year, month)
-    rows = list(models.Complaint.select().where(models.Complaint.received_at >= start,
+    base = models.Complaint.select() if query is None else query
+    rows = list(base.where(models.Complaint.received_at >= start,
                                                 models.Complaint.received_at < end)
                 .order_by(models.Complaint.received_at))
     departments = {d.id: d.name for d in models.Department.select()}

@@ -9,6 +9,7 @@ import models
 from views.approvals import register_approvals_view
 from views.base import IndexView
 from views.base import build_view_class
+from views.complaints import register_complaint_views
 from views.customers import CustomerAdmin
 from views.permissions import PermissionMatrixView
 from views.users import UserAdmin
@@ -92,6 +93,7 @@ def build_admin(app, schema=None):
         view_class = build_view_class(model, CUSTOM_BASES.get(model.__name__))
         admin.add_view(view_class(model, name=opts["label"], category=opts.get("category"),
                                   endpoint=model.__name__.lower()))
+    register_complaint_views(admin)
     register_policy_views(admin)
     admin.add_view(PermissionMatrixView(name="权限矩阵", category="组织与系统", endpoint="permissions",
                                         url="/admin/permission-matrix"))
