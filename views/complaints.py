@@ -434,6 +434,28 @@ def story(complaint, user, now=None):
     }
 
 
+STORY_MODELS = {m.__name__: m for m in (models.Complaint, models.ComplaintUpdate, models.Investigation,
+                                         models.Solution)}
+TYPE_LABELS = {name: model.label() for name, model in STORY_MODELS.items()}
+
+
+def history_changes(row):
+    """Return [(field label, old, new)] of an audit row of the story, choice codes shown by their labels."""
+    model = STORY_MODELS.get(row.model)
+    result = []
+    for name, pair in row.changes_dict().items():
+        field = model._meta.fields.get(name) if model is not None else None
+        if field is not None and name in models.BaseModel.AUDIT_FIELDS:
+            continue
+        old, new = (list(pair) + [None, None])[:2] if isinstance(pair, (list, tuple)) else (None, pair)
+        if field is not None and field.choices:
+            choices = dict(field.choices)
+            old, new = choices.get(old, old), choices.get(new, new)
+        label = (field.verbose_name or name) if field is not None else name
+        result.append((label, old, new))
+    return result
+
+
 # ---------------------------------------------------------------- monthly statistics (CMP-9)
 def percentile(values, share):
     """Return the nearest-rank percentile: the smallest value with at least ``share`` of the values at or below it."""
@@ -595,6 +617,18 @@ def parse_month(value, today):
     return first.year, first.month
 
 
+def month_choices(today, count=24, chosen=None):
+    """Return [("YYYY-MM", "YYYY年M月")] of the last ``count`` months up to ``today``'s (and ``chosen``)."""
+    year, month = today.year, today.month
+    result = []
+    for _ in range(count):
+        result.append((f"{year:04d}-{month:02d}", f"{year}年{month}月"))
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    if chosen is not None and f"{chosen[0]:04d}-{chosen[1]:02d}" not in dict(result):
+        result.append((f"{chosen[0]:04d}-{chosen[1]:02d}", f"{chosen[0]}年{chosen[1]}月"))
+    return result
+
+
 # ---------------------------------------------------------------- views
 def can_view(user=None):
     user = current_user if user is None else user
@@ -656,7 +690,8 @@ class ComplaintBoardView(ComplaintsAccess, SecureView):
             can_edit_update=access.can(user, "ComplaintUpdate", "edit"),
             can_edit=access.can(user, "Complaint", "edit"),
             status_labels=STATUS_LABELS, category_labels=CATEGORY_LABELS, severity_labels=SEVERITY_LABELS,
-            channel_labels=CHANNEL_LABELS, satisfaction_labels=SATISFACTION_LABELS, to_local=to_local, **data,
+            channel_labels=CHANNEL_LABELS, satisfaction_labels=SATISFACTION_LABELS, type_labels=TYPE_LABELS,
+            history_changes=history_changes, **data,
         )
 
     @expose("/updates/", methods=("POST",))
@@ -733,6 +768,7 @@ class ComplaintStatsView(ComplaintsAccess, SecureView):
             "complaints/stats.html", stats=stats, year=year, month=month, summary=summary_lines(stats),
             charts=charts, charts_json=json.dumps(charts, ensure_ascii=False),
             generated=report_generated(year, month), can_export=access.can(user, "Complaint", "export"),
+            months=month_choices(calendar.local_today(), chosen=(year, month)),
         )
 
     @expose("/xlsx/")
