@@ -1100,6 +1100,8 @@ class Complaint(BaseModel):
     plate_no = CharField(max_length=16, default="", verbose_name="车牌号")
     category = CharField(max_length=16, choices=COMPLAINT_CATEGORY, verbose_name="投诉类别")
     demand = CharField(max_length=16, choices=COMPLAINT_DEMAND, default="criticism", verbose_name="客户诉求")
+    # 003 第十六条(四): a claim of this size or more is escalated as a major complaint (CMP-5 setting).
+    claim_amount = DecimalField(max_digits=12, decimal_places=2, default=0, verbose_name="索赔金额(元)")
     severity = CharField(max_length=16, choices=SEVERITY, default="general", verbose_name="严重程度")
     content = TextField(verbose_name="投诉内容")
     department = ForeignKeyField(Department, null=True, backref="complaints", on_delete="SET NULL",

@@ -5,6 +5,7 @@ Beijing time, converted with the helpers below (policies never import flask).
 """
 import calendar as month_calendar
 import datetime
+import decimal
 
 from playhouse.signals import post_save
 from playhouse.signals import pre_save
@@ -68,6 +69,9 @@ CMP_4 = rule(
 )
 CMP_5 = rule(
     "CMP-5", "重大投诉即时通报", "000 篇十一 重大流程2", NOTIFY,
+    # 003 第十六条(四) escalates claims "金额较大" without a number: 50,000 元 by default, as CTR-2.
+    settings={"claim_amount": 50000},
+    labels={"claim_amount": "索赔金额达到即按重大投诉上报(元,003 第十六条(四);0 为不按金额上报)"},
     quote="客戶關(guān)系經(jīng)理將投訴內(nèi)容迅速傳遞給責(zé)任部門經(jīng)理、總經(jīng)理,并立即召緊急會議,商磋解決辦法。",
 )
 CMP_6 = rule(
@@ -245,10 +249,21 @@ def complaint_follows_the_workflow(sender, instance, created):
 
 
 # ---------------------------------------------------------------- CMP-5
+def escalated_by_claim(complaint):
+    """Return True when the complaint's claim reaches the CMP-5 amount (003 第十六条(四): 索赔金额较大)."""
+    threshold = decimal.Decimal(str(CMP_5.get("claim_amount") or 0))
+    return threshold > 0 and complaint.claim_amount is not None and \
+        decimal.Decimal(str(complaint.claim_amount)) >= threshold
+
+
 @pre_save(sender=models.Complaint, name="CMP-5")
 def notice_major_complaint(sender, instance, created):
-    """Note that a complaint is newly major (created so, or changed to major)."""
-    if not CMP_5.on() or instance.severity != "major":
+    """Note that a complaint is newly major (created so, changed to major, or escalated by its claim amount)."""
+    if not CMP_5.on():
+        return
+    if instance.severity != "major" and escalated_by_claim(instance):
+        instance.severity = "major"
+    if instance.severity != "major":
         return
     stored = _stored(instance, created)
     if stored is None or stored.severity != "major":
@@ -263,8 +278,9 @@ def complaint_outcomes(sender, instance, created):
         if rule_id in marks:
             rule_obj.record(COMPUTE, instance)
     if "CMP-5" in marks:
+        claim = f"(索赔 {instance.claim_amount} 元)" if escalated_by_claim(instance) else ""
         approvals.require(instance, "CMP-5", ["manager", "gm"], department=instance.department_id,
-                          summary=f"重大投诉 {instance.number} {instance.complainant}"[:255])
+                          summary=f"重大投诉 {instance.number} {instance.complainant}{claim}"[:255])
 
 
 # ---------------------------------------------------------------- CMP-6

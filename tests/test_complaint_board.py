@@ -490,3 +490,44 @@ def test_board_of_2000_complaints_takes_a_bounded_number_of_queries(app, admin_c
     assert large == small and large_breached == small_breached
     assert large <= 40 and large_breached <= 45
     assert len(all_card_ids(html)) == 7 * 20
+
+
+# ---------------------------------------------------------------- major complaints (CMP-5, 003 第十六条(四))
+def notices(item):
+    return sorted(a.required_role for a in models.Approval.select().where(
+        models.Approval.rule == "CMP-5", models.Approval.target_id == str(item.id)))
+
+
+def test_claim_at_the_amount_escalates_to_major_and_notifies(app):
+    dept = make(models.Department, name="售后部")
+    below = complaint(department=dept, claim_amount=decimal.Decimal("49999.99"))
+    assert (below.severity, notices(below)) == ("general", [])
+    at = complaint(department=dept, claim_amount=decimal.Decimal("50000"))
+    assert models.Complaint.get_by_id(at.id).severity == "major"
+    assert notices(at) == ["gm", "manager"]
+    assert "索赔 50000" in models.Approval.get(models.Approval.target_id == str(at.id)).summary
+    # Raised on a later save too, once.
+    below.claim_amount = decimal.Decimal("60000")
+    below.save()
+    assert models.Complaint.get_by_id(below.id).severity == "major" and notices(below) == ["gm", "manager"]
+    below.content = "补充说明"
+    below.save()
+    assert notices(below) == ["gm", "manager"]
+
+
+def test_claim_amount_is_a_rule_setting(app):
+    policies.RULES["CMP-5"].configure(claim_amount=100000)
+    item = complaint(claim_amount=decimal.Decimal("50000"))
+    assert (item.severity, notices(item)) == ("general", [])
+    policies.RULES["CMP-5"].configure(claim_amount=0)
+    assert complaint(claim_amount=decimal.Decimal("900000")).severity == "general"
+
+
+def test_major_banner_on_the_board(app, admin_client):
+    quiet = admin_client.get(BOARD).get_data(as_text=True)
+    assert 'id="major-banner"' not in quiet
+    item = complaint(claim_amount=decimal.Decimal("80000"))
+    html = admin_client.get(BOARD).get_data(as_text=True)
+    banner = re.search(r'id="major-banner".*?</div>', html, re.S).group(0)
+    assert "重大投诉 1 件尚未办结" in banner and item.number in banner and "通报待确认" in banner
+    assert "50000" in banner

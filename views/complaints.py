@@ -674,6 +674,7 @@ class ComplaintBoardView(ComplaintsAccess, SecureView):
             "complaints/board.html", columns=columns, filters=filters, pages=pages, major_count=major_count,
             majors=majors, departments=departments, assignees=assignees, categories=models.COMPLAINT_CATEGORY,
             severities=models.SEVERITY, now=now, here=request.full_path,
+            claim_amount=policies.RULES["CMP-5"].get("claim_amount"),
         )
 
     @expose("/complaint/")
