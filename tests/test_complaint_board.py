@@ -531,3 +531,119 @@ def test_major_banner_on_the_board(app, admin_client):
     banner = re.search(r'id="major-banner".*?</div>', html, re.S).group(0)
     assert "重大投诉 1 件尚未办结" in banner and item.number in banner and "通报待确认" in banner
     assert "50000" in banner
+
+
+# ---------------------------------------------------------------- moving a card through the save path
+def written(item):
+    """Return what a refused move must leave untouched: the row as stored, its audit and update rows."""
+    row = models.Complaint.get_by_id(item.id)
+    return (row.status, row.version, row.satisfaction, row.rejection_reason, row.closed_at,
+            models.AuditLog.select().where(models.AuditLog.model == "Complaint").count(),
+            models.Approval.select().count())
+
+
+def post_move(client, item, action, **values):
+    token = csrf_token(client, BOARD)
+    data = {"csrf_token": token, "complaint": item.id, "action": action, "next": BOARD,
+            "version": models.Complaint.get_by_id(item.id).version}
+    data.update(values)
+    return client.post(f"{BOARD}move/", data=data, follow_redirects=True)
+
+
+@pytest.fixture
+def agent(app, client):
+    make_user("agent", roles=("service",))
+    login(client, "agent")
+    return client
+
+
+def test_solution_pending_without_investigation_is_refused_with_the_guard_message(agent):
+    item = advance(complaint(), "investigating")
+    before = written(item)
+    html = post_move(agent, item, "solution_pending").get_data(as_text=True)
+    assert "转入方案待批前须先填写调查报告(CMP-4,000 篇十一 流程3)" in html
+    assert written(item) == before
+    make(models.Investigation, complaint=item, cause="配件不良")
+    html = post_move(agent, item, "solution_pending").get_data(as_text=True)
+    assert "已提交方案待批,现为「方案待批」" in html
+    assert models.Complaint.get_by_id(item.id).status == "solution_pending"
+
+
+def test_reply_needs_the_gm_approved_solution(agent):
+    item = advance(complaint(), "investigating", "solution_pending")
+    make(models.Solution, complaint=item, proposal="退货退款")  # submitted, not yet approved
+    before = written(item)
+    html = post_move(agent, item, "replied").get_data(as_text=True)
+    assert "答复客户前处理方案须经总经理批准(CMP-6,000 篇十一 流程4)" in html
+    assert written(item) == before
+    # A solution approved by someone who is not the GM does not count either.
+    make(models.Solution, complaint=item, proposal="换货", approved_by=make_user("deputy_x", roles=("manager",)))
+    assert "须经总经理批准(CMP-6" in post_move(agent, item, "replied").get_data(as_text=True)
+    make(models.Solution, complaint=item, proposal="换货并致歉", approved_by=gm_user())
+    post_move(agent, item, "replied")
+    assert models.Complaint.get_by_id(item.id).status == "replied"
+
+
+def test_close_needs_the_satisfaction_answer(agent):
+    item = advance(complaint(), "investigating", "solution_pending", "replied", "return_visit")
+    before = written(item)
+    html = post_move(agent, item, "closed", satisfaction="").get_data(as_text=True)
+    assert "结案前须回访并记录客户满意度(CMP-8,003 第十七条(三)1)" in html
+    assert written(item) == before
+    post_move(agent, item, "closed", satisfaction="basically")
+    row = models.Complaint.get_by_id(item.id)
+    assert (row.status, row.satisfaction) == ("closed", "basically") and row.closed_at is not None
+
+
+def test_rejection_needs_the_explanation(agent):
+    item = complaint()
+    before = written(item)
+    html = post_move(agent, item, "rejected", rejection_reason="  ").get_data(as_text=True)
+    assert "投诉不成立须填写已向客户说明的原因(CMP-10,000 篇四 第七条)" in html
+    assert written(item) == before
+    post_move(agent, item, "rejected", rejection_reason="系客户自行改装所致,已当面说明")
+    row = models.Complaint.get_by_id(item.id)
+    assert (row.status, row.rejection_reason) == ("rejected", "系客户自行改装所致,已当面说明")
+
+
+def test_a_move_not_offered_from_the_status_is_refused(agent):
+    item = complaint()
+    before = written(item)
+    html = post_move(agent, item, "closed", satisfaction="satisfied").get_data(as_text=True)
+    assert "不能执行这一流转" in html
+    assert written(item) == before
+
+
+def test_a_move_on_a_stale_card_loses_nothing(agent):
+    item = complaint()
+    token = csrf_token(agent, BOARD)
+    seen = models.Complaint.get_by_id(item.id).version
+    other = models.Complaint.get_by_id(item.id)
+    other.content = "客户补充了情况"
+    other.save()
+    html = agent.post(f"{BOARD}move/", data={"csrf_token": token, "complaint": item.id, "action": "investigating",
+                                             "version": seen, "next": BOARD}, follow_redirects=True)
+    assert "已被" in html.get_data(as_text=True)
+    assert models.Complaint.get_by_id(item.id).status == "received"
+
+
+def test_moves_need_the_edit_right_and_a_visible_complaint(office, client):
+    make_user("boss", roles=("gm",), clearance="secret")
+    login(client, "boss")
+    token = csrf_token(client, BOARD)
+    html = client.get(BOARD).get_data(as_text=True)
+    assert 'class="card-moves"' not in html
+    response = client.post(f"{BOARD}move/", data={"csrf_token": token, "complaint": office["n_old"].id,
+                                                  "action": "investigating"})
+    assert response.status_code == 403
+    other = client.application.test_client()
+    login(other, "alice")
+    token = csrf_token(other, BOARD)
+    response = other.post(f"{BOARD}move/", data={"csrf_token": token, "complaint": office["s_new"].id,
+                                                 "action": "investigating"})
+    assert response.status_code == 404
+    assert models.Complaint.get_by_id(office["n_old"].id).status == "received"
+    assert models.Complaint.get_by_id(office["s_new"].id).status == "received"
+    html = other.get(BOARD).get_data(as_text=True)
+    card = re.search(r'id="complaint-%d".*?</details>' % office["n_old"].id, html, re.S).group(0)
+    assert "开始调查 → 调查中" in card and "判定不成立 → 不成立" in card

@@ -123,6 +123,7 @@ CUSTOM_PAGES = {
     "complaint_board.details": set(ROLES) - {"archivist"},
     "complaint_board.add_update": {"admin", "manager", "service", "clerk"},
     "complaint_board.mark_notified": {"admin", "manager", "service", "clerk"},
+    "complaint_board.move_view": {"admin", "manager", "service", "clerk"},
     "complaint_stats.index": set(ROLES) - {"archivist"},
     "complaint_stats.xlsx": {"admin", "gm", "manager", "service"},
 }

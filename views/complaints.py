@@ -287,8 +287,9 @@ def breached_ids(user, filters, now):
 class Card:
     """One complaint as the board shows it."""
 
-    def __init__(self, row, clocks):
+    def __init__(self, row, clocks, moves=()):
         self.complaint = row
+        self.moves = list(moves)
         self.id = row.id
         self.number = row.number
         self.complainant = row.complainant
@@ -353,7 +354,7 @@ def board(user, filters, pages=None, now=None, size=COLUMN_SIZE):
     facts = Facts(page_ids, now)
     by_status = {c["status"]: c for c in columns}
     for row in rows:
-        by_status[row.status]["cards"].append(Card(row, facts.clocks(row)))
+        by_status[row.status]["cards"].append(Card(row, facts.clocks(row), moves_for(row, user)))
     for column in columns:
         column["cards"].sort(key=_card_key(column["status"]))
     return columns
@@ -396,6 +397,93 @@ def filter_options(user):
                      .where(models.User.id.in_(complaint.select(complaint.assignee).where(complaint.id.in_(base))))
                      .order_by(models.User.display_name))
     return departments, assignees
+
+
+# ---------------------------------------------------------------- moving a card
+# Until the workflow engine declares the complaint's actions, a move is the declared transition table
+# (policies.complaints.TRANSITIONS) with these labels; the rules (CMP-4/6/8/10) judge it on save.
+MOVE_LABELS = {
+    "investigating": ("开始调查", "primary"), "solution_pending": ("提交方案待批", "primary"),
+    "replied": ("答复客户", "primary"), "return_visit": ("转入回访", "primary"),
+    "closed": ("结案", "success"), "rejected": ("判定不成立", "danger"),
+}
+MOVE_INPUTS = {"closed": ("satisfaction",), "rejected": ("rejection_reason",)}
+INPUT_LABELS = {"satisfaction": "客户满意度", "rejection_reason": "不成立原因(已向客户说明)", "reason": "原因"}
+
+
+class Move:
+    """One way a card may move: the action's name, its button and the inputs the person supplies."""
+
+    def __init__(self, name, label, target, inputs=(), style="primary"):
+        self.name = name
+        self.label = label
+        self.target = target
+        self.target_label = STATUS_LABELS.get(target, target)
+        self.inputs = tuple(inputs)
+        self.style = style
+
+    def input_label(self, name):
+        return INPUT_LABELS.get(name, name)
+
+
+def workflow_engine():
+    """Return ``policies.workflow`` once it declares the complaint's life cycle, else None."""
+    try:
+        from policies import workflow
+    except ImportError:
+        return None
+    return workflow if workflow.spec(models.Complaint) is not None else None
+
+
+def _engine_move(name, act):
+    inputs = tuple(act.sets) + tuple(act.params) + (("reason",) if act.reason else ())
+    return Move(name, act.label, act.target, inputs, act.style or "primary")
+
+
+def moves_for(complaint, user):
+    """Return the moves ``user`` is offered on ``complaint``: the declared ones from its status and for the
+    user's roles (no query per card). Whether a move may happen is the rules' answer when it is made."""
+    if not access.can(user, "Complaint", "edit") or complaint.status in rules.FINAL_STATUSES:
+        return []
+    engine = workflow_engine()
+    if engine is None:
+        return [Move(target, MOVE_LABELS[target][0], target, MOVE_INPUTS.get(target, ()), MOVE_LABELS[target][1])
+                for target in rules.TRANSITIONS.get(complaint.status, ()) if target in MOVE_LABELS]
+    wf = engine.spec(models.Complaint)
+    roles = set(access.role_codes(user))
+    offered = [(name, act) for name, act in wf.actions.items()
+               if act.starts_from(complaint.status) and (not act.roles or roles & set(act.roles))]
+    return [_engine_move(name, act) for name, act in offered
+            if act.target is not None and getattr(act, "via", "") != "approval"]
+
+
+def move(complaint, name, user, values):
+    """Move ``complaint`` by the action ``name`` through the same save path as the form (rules judge it).
+
+    Raises PolicyViolation (Chinese message with the rule id) when refused; nothing is then written.
+    """
+    engine = workflow_engine()
+    if engine is not None:
+        return engine.run_action(complaint, name, user, **values)
+    if name not in MOVE_LABELS:
+        raise policies.PolicyViolation("CMP-10", policies.RULES["CMP-10"].message("没有这一流转操作"))
+    with models.db.atomic():
+        for field, value in values.items():
+            setattr(complaint, field, value)
+        complaint.status = name
+        complaint.save()
+    return complaint
+
+
+def move_values(form, chosen):
+    """Return the inputs of the move ``chosen`` from the posted ``form`` (only those it declares)."""
+    values = {}
+    for name in chosen.inputs:
+        value = (form.get(name) or "").strip()
+        if name == "satisfaction":
+            value = value if value in SATISFACTION_LABELS else None
+        values[name] = value
+    return values
 
 
 # ---------------------------------------------------------------- the complaint's page
@@ -673,7 +761,7 @@ class ComplaintBoardView(ComplaintsAccess, SecureView):
         return self.render(
             "complaints/board.html", columns=columns, filters=filters, pages=pages, major_count=major_count,
             majors=majors, departments=departments, assignees=assignees, categories=models.COMPLAINT_CATEGORY,
-            severities=models.SEVERITY, now=now, here=request.full_path,
+            severities=models.SEVERITY, now=now, here=request.full_path, satisfaction_choices=models.SATISFACTION,
             claim_amount=policies.RULES["CMP-5"].get("claim_amount"),
         )
 
@@ -686,7 +774,8 @@ class ComplaintBoardView(ComplaintsAccess, SecureView):
         complaint = self._complaint(complaint_id)
         data = story(complaint, user)
         return self.render(
-            "complaints/complaint.html", here=request.full_path,
+            "complaints/complaint.html", here=request.full_path, moves=moves_for(complaint, user),
+            satisfaction_choices=models.SATISFACTION,
             can_add_update=access.can(user, "ComplaintUpdate", "create"),
             can_edit_update=access.can(user, "ComplaintUpdate", "edit"),
             can_edit=access.can(user, "Complaint", "edit"),
@@ -729,6 +818,35 @@ class ComplaintBoardView(ComplaintsAccess, SecureView):
             if self._save(update):
                 flash("已标记为已告知客户。", "success")
         return redirect(url_for(".details", id=complaint.id) + "#timeline")
+
+    @expose("/move/", methods=("POST",))
+    def move_view(self):
+        """Move a card: the chosen action through the save path, the rule's refusal shown as it is."""
+        user = self._user()
+        if not access.can(user, "Complaint", "edit"):
+            abort(403)
+        complaint = self._complaint(_int(request.form.get("complaint")))
+        back = back_to(url_for(".index"))
+        name = request.form.get("action", "")
+        chosen = next((m for m in moves_for(complaint, user) if m.name == name), None)
+        if chosen is None:
+            flash(f"投诉 {complaint.number} 当前为「{STATUS_LABELS.get(complaint.status)}」,不能执行这一流转。", "error")
+            return redirect(back)
+        version = _int(request.form.get("version"))
+        if version is not None:
+            # Move the version the person saw, not the one just read (someone else's change wins, no lost update).
+            complaint.version = version
+        try:
+            move(complaint, chosen.name, user, move_values(request.form, chosen))
+        except policies.PolicyViolation as exc:
+            policies.log_blocked(exc, complaint)
+            for violation in exc.violations:
+                flash(f"投诉 {complaint.number} 未能{chosen.label}:{violation.message}", "error")
+        except models.StaleEdit as exc:
+            flash(f"投诉 {complaint.number}:{exc}请刷新后重试。", "error")
+        else:
+            flash(f"投诉 {complaint.number} 已{chosen.label},现为「{chosen.target_label}」。", "success")
+        return redirect(back)
 
     @staticmethod
     def _save(record):
