@@ -32,6 +32,7 @@ from peewee import DeferredForeignKey
 from peewee import ForeignKeyField
 from peewee import IntegerField
 from peewee import ManyToManyField
+from peewee import SqliteDatabase
 from peewee import TextField
 from peewee import fn
 from peewee import Model as PeeweeModel
@@ -1592,7 +1593,17 @@ def add_missing_columns(schema):
         for field in model._meta.sorted_fields:
             if field.column_name not in existing:
                 operations.append(migrator.add_column(model._meta.table_name, field.column_name, field))
-    if operations:
+    if not operations:
+        return 0
+    # SQLite adds a NOT NULL column by rebuilding the table; with foreign keys on, dropping the old copy
+    # would delete every child row (ON DELETE CASCADE). Off during the upgrade (outside any transaction).
+    sqlite = isinstance(db.obj, SqliteDatabase)
+    if sqlite:
+        db.execute_sql("PRAGMA foreign_keys=OFF")
+    try:
         with db.atomic():
             migrate(*operations)
+    finally:
+        if sqlite:
+            db.execute_sql("PRAGMA foreign_keys=ON")
     return len(operations)
