@@ -99,7 +99,7 @@ def test_close_and_onsite_clocks_with_a_frozen_clock(app):
     # A late first update stops the clock, and the miss stays red.
     make(models.ComplaintUpdate, complaint=item, at=onsite + 2 * H, note="已到现场")
     late = clocks_at(item, onsite + 3 * D)["onsite"]
-    assert (late.running, late.state, late.text) == (False, "red", "超时 2 小时 0 分钟 完成")
+    assert (late.running, late.state, late.text) == (False, "red", "超时 2 小时后完成")
 
 
 def test_board_red_clocks_agree_with_the_flag_queries(app):
@@ -289,6 +289,10 @@ def test_complaint_page_tells_the_whole_story(app, admin_client):
     for text in (item.number, "已电话安抚客户", "已告知客户", "配件批次不良", "查验出库记录", "王工", "质量问题成立",
                  "更换供应商", "更换新品并赔偿", "待总经理批准", "2026-03-20", "操作记录"):
         assert text in html, text
+    history = re.search(r'id="story-history".*', html, re.S).group(0)
+    assert "状态:已受理 → 调查中" in history and "修改投诉" in history and "新增调查报告" in history
+    assert "时间:2026-03-02 15:00" in history  # local time, not the stored UTC
+    assert "id:" not in history
 
 
 def test_add_update_and_mark_customer_notified(app, client):

@@ -6,6 +6,7 @@ ok, amber or red is computed here at read time from those stored values and ``no
 A page of the board is a fixed number of queries whatever the number of complaints.
 """
 import datetime
+import decimal
 import io
 import json
 import math
@@ -19,6 +20,9 @@ from flask import url_for
 from flask_admin import expose
 from flask_login import current_user
 from peewee import JOIN
+from peewee import BooleanField
+from peewee import DateTimeField
+from peewee import ForeignKeyField
 from peewee import Case
 from peewee import fn
 
@@ -69,14 +73,14 @@ def clock_state(start, due, now, breached_at_due=False):
 
 
 def format_span(delta):
-    """Return a duration as "2 天 3 小时", "5 小时 10 分钟" or "12 分钟"."""
+    """Return a duration as "2 天 3 小时", "5 小时 10 分钟", "5 小时" or "12 分钟"."""
     minutes = int(abs(delta.total_seconds()) // 60)
     days, rest = divmod(minutes, 24 * 60)
     hours, minutes = divmod(rest, 60)
     if days:
-        return f"{days} 天 {hours} 小时"
+        return f"{days} 天 {hours} 小时" if hours else f"{days} 天"
     if hours:
-        return f"{hours} 小时 {minutes} 分钟"
+        return f"{hours} 小时 {minutes} 分钟" if minutes else f"{hours} 小时"
     return f"{minutes} 分钟"
 
 
@@ -101,7 +105,7 @@ class Clock:
 
     def _text(self, now):
         if not self.running:
-            return f"超时 {format_span(self.stopped_at - self.due)} 完成" if self.state == RED else "按时完成"
+            return f"超时 {format_span(self.stopped_at - self.due)}后完成" if self.state == RED else "按时完成"
         if self.state == RED:
             return f"已超时 {format_span(now - self.due)}"
         return f"剩余 {format_span(self.due - now)}"
@@ -527,21 +531,68 @@ STORY_MODELS = {m.__name__: m for m in (models.Complaint, models.ComplaintUpdate
 TYPE_LABELS = {name: model.label() for name, model in STORY_MODELS.items()}
 
 
-def history_changes(row):
-    """Return [(field label, old, new)] of an audit row of the story, choice codes shown by their labels."""
-    model = STORY_MODELS.get(row.model)
-    result = []
-    for name, pair in row.changes_dict().items():
-        field = model._meta.fields.get(name) if model is not None else None
-        if field is not None and name in models.BaseModel.AUDIT_FIELDS:
+# Audit entries of the story leave out what the page already says (the row's id, its complaint).
+HIDDEN_HISTORY_FIELDS = {"id", "complaint"}
+
+
+def _shown_value(field, value, names):
+    if value in (None, ""):
+        return value
+    if field is None:
+        return value
+    if field.choices:
+        return dict(field.choices).get(value, value)
+    if isinstance(field, ForeignKeyField):
+        return names.get((field.rel_model, str(value)), value)
+    if isinstance(field, BooleanField):
+        return "是" if value in (True, "True", "true", 1, "1") else "否"
+    if isinstance(field, DateTimeField):
+        try:
+            return to_local(datetime.datetime.fromisoformat(str(value))).strftime("%Y-%m-%d %H:%M")
+        except ValueError:
+            return value
+    return value
+
+
+def _same(old, new):
+    try:
+        return decimal.Decimal(str(old)) == decimal.Decimal(str(new))
+    except (decimal.InvalidOperation, ValueError):
+        return False
+
+
+def history_lines(rows):
+    """Return [(row, [(field label, old, new)])] of the story's audit rows: labels, choices, names, local times."""
+    wanted = {}
+    parsed = []
+    for row in rows:
+        model = STORY_MODELS.get(row.model)
+        changes = []
+        for name, pair in row.changes_dict().items():
+            field = model._meta.fields.get(name) if model is not None else None
+            if name in HIDDEN_HISTORY_FIELDS or name in models.BaseModel.AUDIT_FIELDS:
+                continue
+            old, new = (list(pair) + [None, None])[:2] if isinstance(pair, (list, tuple)) else (None, pair)
+            if old not in (None, "") and _same(old, new):
+                continue
+            if isinstance(field, ForeignKeyField):
+                for value in (old, new):
+                    if value not in (None, ""):
+                        wanted.setdefault(field.rel_model, set()).add(str(value))
+            changes.append((field, name, old, new))
+        parsed.append((row, changes))
+    names = {}
+    for model, ids in wanted.items():
+        label = {models.User: models.User.display_name, models.Department: models.Department.name,
+                 models.Customer: models.Customer.name}.get(model)
+        if label is None:
             continue
-        old, new = (list(pair) + [None, None])[:2] if isinstance(pair, (list, tuple)) else (None, pair)
-        if field is not None and field.choices:
-            choices = dict(field.choices)
-            old, new = choices.get(old, old), choices.get(new, new)
-        label = (field.verbose_name or name) if field is not None else name
-        result.append((label, old, new))
-    return result
+        for pk, text in model.select(model.id, label).where(model.id.in_([int(i) for i in ids if i.isdigit()])).tuples():
+            names[(model, str(pk))] = text
+    return [(row, [((field.verbose_name or name) if field is not None else name,
+                    _shown_value(field, old, names), _shown_value(field, new, names))
+                   for field, name, old, new in changes])
+            for row, changes in parsed]
 
 
 # ---------------------------------------------------------------- monthly statistics (CMP-9)
@@ -781,7 +832,7 @@ class ComplaintBoardView(ComplaintsAccess, SecureView):
             can_edit=access.can(user, "Complaint", "edit"),
             status_labels=STATUS_LABELS, category_labels=CATEGORY_LABELS, severity_labels=SEVERITY_LABELS,
             channel_labels=CHANNEL_LABELS, satisfaction_labels=SATISFACTION_LABELS, type_labels=TYPE_LABELS,
-            history_changes=history_changes, **data,
+            history=history_lines(data.pop("history")), **data,
         )
 
     @expose("/updates/", methods=("POST",))
