@@ -118,10 +118,10 @@ class Clock:
         return value.replace(tzinfo=datetime.timezone.utc).isoformat() if value else ""
 
 
-def progress_breached(received_at, notices, end):
-    """Return True when, at some moment between 7 days after receipt and ``end``, fewer than
-    [2] customer notices fell within the last 7 days (CMP-7; ``notices`` sorted, all ≤ ``end``)."""
-    need = policies.RULES["CMP-7"].get("min_updates")
+def progress_breached(received_at, notices, end, need=None):
+    """Return True when, at some moment between 7 days after receipt and ``end``, fewer than ``need``
+    ([2]) customer notices fell within the last 7 days (CMP-7; ``notices`` sorted, all ≤ ``end``)."""
+    need = policies.RULES["CMP-7"].get("min_updates") if need is None else need
     earliest = received_at + PROGRESS_WINDOW
     if end <= earliest:
         return False
@@ -214,7 +214,7 @@ class Facts:
             final = complaint.status in rules.FINAL_STATUSES
             end = (complaint.closed_at or self.now) if final else self.now
             found["progress"] = progress_breached(complaint.received_at, self.notices.get(complaint.id, []),
-                                                  min(end, self.now))
+                                                  min(end, self.now), self.min_updates)
         return found
 
 
@@ -331,10 +331,8 @@ def board(user, filters, pages=None, now=None, size=COLUMN_SIZE):
     complaint = models.Complaint
     base = visible(user, filters)
     if filters.breached:
-        base = complaint.select(complaint.id).where(complaint.id.in_(breached_ids(user, filters, now)))
-    totals = dict(complaint.select(complaint.status, fn.COUNT(complaint.id))
-                  .where(complaint.id.in_(base)).group_by(complaint.status).tuples())
-    rows = []
+        base = base.where(complaint.id.in_(breached_ids(user, filters, now)))
+    totals = dict(base.select(complaint.status, fn.COUNT(complaint.id)).group_by(complaint.status).tuples())
     columns = []
     for status in COLUMNS + FOLDED:
         total = totals.get(status, 0)
@@ -342,19 +340,18 @@ def board(user, filters, pages=None, now=None, size=COLUMN_SIZE):
         page = min(max(pages.get(status, 0), 0), count - 1)
         columns.append({"status": status, "label": STATUS_LABELS[status], "total": total, "page": page,
                         "pages": count, "cards": [], "folded": status in FOLDED})
-    # One query for the cards of every column: each column's page picked by its rank within the status.
+    # One query for the ids of every column's page: each complaint ranked within its status.
     rank = fn.ROW_NUMBER().over(partition_by=[complaint.status], order_by=[
         Case(None, [(complaint.status.in_(rules.FINAL_STATUSES), complaint.closed_at)], None).desc(nulls="LAST"),
         complaint.due_at.asc(nulls="LAST"), complaint.id.asc()])
-    ranked = (complaint.select(complaint.id, complaint.status, rank.alias("rank"))
-              .where(complaint.id.in_(base))).alias("ranked")
+    ranked = base.select(complaint.id, complaint.status, rank.alias("rank")).alias("ranked")
     wanted = None
     for column in columns:
         first = column["page"] * size
         cond = (ranked.c.status == column["status"]) & (ranked.c.rank > first) & (ranked.c.rank <= first + size)
         wanted = cond if wanted is None else wanted | cond
-    page_ids = complaint.select(ranked.c.id).from_(ranked).where(wanted)
-    rows = list(card_query(complaint.id.in_(page_ids)))
+    page_ids = [pk for (pk,) in complaint.select(ranked.c.id).from_(ranked).where(wanted).tuples()]
+    rows = list(card_query(complaint.id.in_(page_ids))) if page_ids else []
     facts = Facts(page_ids, now)
     by_status = {c["status"]: c for c in columns}
     for row in rows:
@@ -612,9 +609,12 @@ def month_statistics(year, month, user=None, now=None):
     scoped = complaint.select() if user is None else access.scope(complaint, complaint.select(), user)
     report = rules.monthly_report(year, month, now, query=scoped)
     start, end = rules.month_bounds(year, month)
-    rows = list(scoped.where(complaint.received_at >= start, complaint.received_at < end)
-                .order_by(complaint.received_at))
-    month_ids = complaint.select(complaint.id).where(complaint.id.in_([r.id for r in rows]) if rows else False)
+    in_month = (complaint.received_at >= start) & (complaint.received_at < end)
+    rows = list(scoped.select(complaint.id, complaint.status, complaint.channel, complaint.received_at,
+                              complaint.due_at, complaint.onsite_due_at, complaint.closed_at,
+                              complaint.customer.alias("customer_id"))
+                .where(in_month).order_by(complaint.received_at).namedtuples())
+    month_ids = scoped.select(complaint.id).where(in_month)
     by_channel = {code: 0 for code in CHANNEL_LABELS}
     by_status = {code: 0 for code in STATUS_LABELS}
     close_hours = []
