@@ -651,3 +651,15 @@ def test_moves_need_the_edit_right_and_a_visible_complaint(office, client):
     html = other.get(BOARD).get_data(as_text=True)
     card = re.search(r'id="complaint-%d".*?</details>' % office["n_old"].id, html, re.S).group(0)
     assert "开始调查 → 调查中" in card and "判定不成立 → 不成立" in card
+
+
+def test_last_months_report_is_flagged_until_generated(march, admin_client):
+    with admin_client.application.test_request_context():
+        due = board_view.report_reminder(datetime.date(2026, 4, 10))
+        assert (due["year"], due["month"], due["due_on"], due["overdue"]) == (2026, 3, datetime.date(2026, 4, 10), False)
+        assert due["url"].endswith("?month=2026-03")
+        assert board_view.report_reminder(datetime.date(2026, 4, 11))["overdue"] is True
+    admin_client.get(f"{STATS}xlsx/", query_string={"month": "2026-03"})
+    with admin_client.application.test_request_context():
+        assert board_view.report_reminder(datetime.date(2026, 4, 11)) is None
+        assert board_view.report_reminder(datetime.date(2026, 5, 2))["month"] == 4

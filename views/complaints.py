@@ -744,6 +744,22 @@ def report_generated(year, month):
                               log.changes.contains(f"投诉统计表 {year}-{month:02d}")).exists()
 
 
+def report_reminder(today=None):
+    """Return last month's 投诉统计表 still to generate (CMP-9), for the dashboard, or None once generated.
+
+    {"year", "month", "due_on", "overdue", "url"}: due by the [10]th; overdue after it until someone downloads it.
+    """
+    today = today or calendar.local_today()
+    if not policies.RULES["CMP-9"].on():
+        return None
+    last = today.replace(day=1) - datetime.timedelta(days=1)
+    if report_generated(last.year, last.month):
+        return None
+    due_on = rules.report_due(today)
+    return {"year": last.year, "month": last.month, "due_on": due_on, "overdue": today > due_on,
+            "url": url_for("complaint_stats.index", month=f"{last.year:04d}-{last.month:02d}")}
+
+
 def parse_month(value, today):
     """Return (year, month) of "YYYY-MM", defaulting to last month."""
     try:
