@@ -118,10 +118,10 @@ def test_board_red_clocks_agree_with_the_flag_queries(app):
             make(models.Investigation, complaint=item, started_at=item.received_at + 2 * H)
     facts = board_view.Facts(models.Complaint.select(models.Complaint.id), now)
     flagged = {
-        "close": {c.id for c in models.Complaint.overdue(now=now)},
-        "onsite": {c.id for c in models.Complaint.onsite_overdue(now=now)},
-        "solution": {c.id for c in models.Complaint.solution_late(now=now)},
-        "progress": {c.id for c in models.Complaint.progress_lacking(now=now)},
+        "close": {c.id for c in rules.overdue(now=now)},
+        "onsite": {c.id for c in rules.onsite_overdue(now=now)},
+        "solution": {c.id for c in rules.solution_late(now=now)},
+        "progress": {c.id for c in rules.progress_lacking(now=now)},
     }
     red = {key: set() for key in flagged}
     for row in models.Complaint.select():
@@ -154,9 +154,9 @@ def test_progress_clock_two_notices_per_seven_days(app):
     assert clocks_at(item, first_week + H)["progress"].state == "ok"
     assert clocks_at(item, received + 10 * D - datetime.timedelta(minutes=1))["progress"].state == "amber"
     assert clocks_at(item, received + 10 * D)["progress"].state == "red"
-    lacking = {c.id for c in models.Complaint.progress_lacking(now=received + 10 * D)}
+    lacking = {c.id for c in rules.progress_lacking(now=received + 10 * D)}
     assert item.id in lacking
-    assert item.id not in {c.id for c in models.Complaint.progress_lacking(now=received + 10 * D - H)}
+    assert item.id not in {c.id for c in rules.progress_lacking(now=received + 10 * D - H)}
     # A notice dated in the future is not a fact yet.
     make(models.ComplaintUpdate, complaint=item, at=received + 30 * D, note="未来", notified_customer=True)
     assert clocks_at(item, received + 10 * D)["progress"].state == "red"
