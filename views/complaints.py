@@ -274,18 +274,16 @@ def visible(user, filters=None):
     return filters.apply(query) if filters is not None else query
 
 
-def breached_ids(user, filters, now):
-    """Return the ids of the filtered complaints with a red clock (finished ones: closed after the deadline)."""
+def breached_condition(user, filters, now):
+    """Return the condition on Complaint of the filtered ones with a red clock: open ones whose clocks (computed
+    here) show a breach, finished ones closed after their deadline."""
     complaint = models.Complaint
-    base = visible(user, filters)
-    open_rows = list(complaint.select(*[getattr(complaint, f) for f in LIGHT_FIELDS])
-                     .where(complaint.id.in_(base), complaint.status.not_in(rules.FINAL_STATUSES)))
-    facts = Facts(base.where(complaint.status.not_in(rules.FINAL_STATUSES)), now)
+    still_open = visible(user, filters).where(complaint.status.not_in(rules.FINAL_STATUSES))
+    open_rows = list(still_open.select(*[getattr(complaint, f) for f in LIGHT_FIELDS]).namedtuples())
+    facts = Facts(still_open, now)
     red = [row.id for row in open_rows if any(c.breached for c in facts.clocks(row))]
-    late = (complaint.select(complaint.id)
-            .where(complaint.id.in_(base), complaint.status.in_(rules.FINAL_STATUSES),
-                   complaint.closed_at > complaint.due_at))
-    return red + [pk for (pk,) in late.tuples()]
+    late = complaint.status.in_(rules.FINAL_STATUSES) & (complaint.closed_at > complaint.due_at)
+    return complaint.id.in_(red) | late if red else late
 
 
 class Card:
@@ -331,7 +329,7 @@ def board(user, filters, pages=None, now=None, size=COLUMN_SIZE):
     complaint = models.Complaint
     base = visible(user, filters)
     if filters.breached:
-        base = base.where(complaint.id.in_(breached_ids(user, filters, now)))
+        base = base.where(breached_condition(user, filters, now))
     totals = dict(base.select(complaint.status, fn.COUNT(complaint.id)).group_by(complaint.status).tuples())
     columns = []
     for status in COLUMNS + FOLDED:
@@ -651,6 +649,7 @@ def month_statistics(year, month, user=None, now=None):
         "p90_close_hours": round(p90, 1) if p90 is not None else None,
         "breaches": breaches,
         "customers": len(latest), "visited": covered,
+        "scope": (user.display_name or user.username) if user is not None else "",
         "coverage": round(100 * covered / len(latest), 1) if latest else None,
     })
     return report
@@ -701,7 +700,8 @@ def workbook(stats):
     sheet["A1"].alignment = Alignment(horizontal="center")
     sheet["A2"] = f"依据 CMP-9(000 篇四 第二十七条),应于 {stats['due_on']:%Y-%m-%d} 前呈报总经理审核"
     sheet.merge_cells("A2:C2")
-    sheet["A3"] = f"生成时间 {to_local(models.utcnow()):%Y-%m-%d %H:%M}"
+    sheet["A3"] = f"生成时间 {to_local(models.utcnow()):%Y-%m-%d %H:%M}" + (
+        f",统计范围:{stats['scope']}可查看的投诉" if stats.get("scope") else "")
     bold = Font(bold=True)
     fill = PatternFill("solid", fgColor="DDEBF7")
     row = 5
