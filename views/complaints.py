@@ -21,9 +21,9 @@ from flask_admin import expose
 from flask_login import current_user
 from peewee import JOIN
 from peewee import BooleanField
+from peewee import Case
 from peewee import DateTimeField
 from peewee import ForeignKeyField
-from peewee import Case
 from peewee import fn
 
 import models
