@@ -14,7 +14,9 @@ from conftest import csrf_token
 from conftest import login
 from conftest import make_user
 from factories import make
+from factories import run
 from policies import complaints as rules
+from policies import workflow
 from views import complaints as board_view
 
 BOARD = "/admin/complaint-board/"
@@ -39,17 +41,32 @@ def gm_user():
     return models.User.get_or_none(models.User.username == "board_gm") or make_user("board_gm", roles=("gm",))
 
 
-def advance(item, *statuses):
-    """Move ``item`` along ``statuses`` through save(), creating what each step needs."""
+ACTION_TO = {"investigating": "investigate", "solution_pending": "propose", "replied": "reply",
+             "return_visit": "return_visit", "closed": "close", "rejected": "reject"}
+
+
+def approved_solution(item, **fields):
+    """Propose a solution and have the GM approve it (CMP-6), the only way it becomes approved."""
+    fields.setdefault("proposal", "免费返修")
+    solution = make(models.Solution, complaint=item, **fields)
+    run(solution, "approve", gm_user())
+    return solution
+
+
+def advance(item, *statuses, at=None):
+    """Move ``item`` along ``statuses`` with the workflow actions (as if at ``at``), creating what each step needs."""
     for status in statuses:
         if status == "solution_pending" and not item.investigations.exists():
             make(models.Investigation, complaint=item, started_at=item.received_at + H)
-        if status == "replied" and not item.solutions.exists():
-            make(models.Solution, complaint=item, proposal="免费返修", approved_by=gm_user())
-        if status == "closed":
-            item.satisfaction = item.satisfaction or "satisfied"
-        item.status = status
-        item.save()
+        if status == "replied" and not models.Solution.select().where(
+                models.Solution.complaint == item.id, models.Solution.approved_by.is_null(False)).exists():
+            approved_solution(item)
+        values = {"satisfaction": "satisfied"} if status == "closed" else {}
+        if status == "rejected":
+            values = {"rejection_reason": "已向客户说明"}
+        with workflow.clock(at or models.utcnow()):
+            run(models.Complaint.get_by_id(item.id), ACTION_TO[status], **values)
+        item.__data__.update(models.Complaint.get_by_id(item.id).__data__)
     return item
 
 
@@ -266,10 +283,7 @@ def test_columns_paginate(app, admin_client):
 
 
 def test_rejected_column_is_folded(app, admin_client):
-    item = complaint()
-    item.status = "rejected"
-    item.rejection_reason = "客户自行改装所致,已说明"
-    item.save()
+    item = advance(complaint(), "rejected")
     html = admin_client.get(BOARD).get_data(as_text=True)
     assert re.search(r'<details class="board-folded[^"]*" id="column-rejected"', html)
     assert card_ids(html, "rejected") == [item.id]
@@ -349,18 +363,12 @@ def march(app):
     complaint(received_at=bj(2026, 4, 1, 0, 0))
     for item, hours, status in items:
         if status == "closed":
-            advance(item, "investigating", "solution_pending", "replied", "return_visit")
-            item.satisfaction = "satisfied"
-            item.closed_at = item.received_at + datetime.timedelta(hours=hours)
-            item.status = "closed"
-            item.save()
+            advance(item, "investigating", "solution_pending", "replied", "return_visit", at=item.received_at + H)
+            advance(item, "closed", at=item.received_at + datetime.timedelta(hours=hours))
         elif status == "rejected":
-            item.rejection_reason = "非本公司产品,已向客户说明"
-            item.closed_at = item.received_at + datetime.timedelta(hours=hours)
-            item.status = status
-            item.save()
+            advance(item, "rejected", at=item.received_at + datetime.timedelta(hours=hours))
         else:
-            advance(item, status)
+            advance(item, status, at=item.received_at + H)
     # c1 visited back after its last complaint; c2 only before its last one; c3 never.
     make(models.Visit, customer=c1, kind="return", visited_on=datetime.date(2026, 3, 9))
     make(models.Visit, customer=c2, kind="return", visited_on=datetime.date(2026, 3, 11))
@@ -564,11 +572,11 @@ def agent(app, client):
 def test_solution_pending_without_investigation_is_refused_with_the_guard_message(agent):
     item = advance(complaint(), "investigating")
     before = written(item)
-    html = post_move(agent, item, "solution_pending").get_data(as_text=True)
+    html = post_move(agent, item, "propose").get_data(as_text=True)
     assert "转入方案待批前须先填写调查报告(CMP-4,000 篇十一 流程3)" in html
     assert written(item) == before
     make(models.Investigation, complaint=item, cause="配件不良")
-    html = post_move(agent, item, "solution_pending").get_data(as_text=True)
+    html = post_move(agent, item, "propose").get_data(as_text=True)
     assert "已提交方案待批,现为「方案待批」" in html
     assert models.Complaint.get_by_id(item.id).status == "solution_pending"
 
@@ -577,24 +585,21 @@ def test_reply_needs_the_gm_approved_solution(agent):
     item = advance(complaint(), "investigating", "solution_pending")
     make(models.Solution, complaint=item, proposal="退货退款")  # submitted, not yet approved
     before = written(item)
-    html = post_move(agent, item, "replied").get_data(as_text=True)
+    html = post_move(agent, item, "reply").get_data(as_text=True)
     assert "答复客户前处理方案须经总经理批准(CMP-6,000 篇十一 流程4)" in html
     assert written(item) == before
-    # A solution approved by someone who is not the GM does not count either.
-    make(models.Solution, complaint=item, proposal="换货", approved_by=make_user("deputy_x", roles=("manager",)))
-    assert "须经总经理批准(CMP-6" in post_move(agent, item, "replied").get_data(as_text=True)
-    make(models.Solution, complaint=item, proposal="换货并致歉", approved_by=gm_user())
-    post_move(agent, item, "replied")
+    approved_solution(item, proposal="换货并致歉")
+    post_move(agent, item, "reply")
     assert models.Complaint.get_by_id(item.id).status == "replied"
 
 
 def test_close_needs_the_satisfaction_answer(agent):
     item = advance(complaint(), "investigating", "solution_pending", "replied", "return_visit")
     before = written(item)
-    html = post_move(agent, item, "closed", satisfaction="").get_data(as_text=True)
+    html = post_move(agent, item, "close", satisfaction="").get_data(as_text=True)
     assert "结案前须回访并记录客户满意度(CMP-8,003 第十七条(三)1)" in html
     assert written(item) == before
-    post_move(agent, item, "closed", satisfaction="basically")
+    post_move(agent, item, "close", satisfaction="basically")
     row = models.Complaint.get_by_id(item.id)
     assert (row.status, row.satisfaction) == ("closed", "basically") and row.closed_at is not None
 
@@ -606,10 +611,10 @@ def test_rejection_needs_the_explanation(app, client):
     agent = client
     item = complaint()
     before = written(item)
-    html = post_move(agent, item, "rejected", rejection_reason="  ").get_data(as_text=True)
+    html = post_move(agent, item, "reject", rejection_reason="  ").get_data(as_text=True)
     assert "投诉不成立须填写已向客户说明的原因(CMP-10,000 篇四 第七条)" in html
     assert written(item) == before
-    post_move(agent, item, "rejected", rejection_reason="系客户自行改装所致,已当面说明")
+    post_move(agent, item, "reject", rejection_reason="系客户自行改装所致,已当面说明")
     row = models.Complaint.get_by_id(item.id)
     assert (row.status, row.rejection_reason) == ("rejected", "系客户自行改装所致,已当面说明")
 
@@ -617,7 +622,7 @@ def test_rejection_needs_the_explanation(app, client):
 def test_a_move_not_offered_from_the_status_is_refused(agent):
     item = complaint()
     before = written(item)
-    html = post_move(agent, item, "closed", satisfaction="satisfied").get_data(as_text=True)
+    html = post_move(agent, item, "close", satisfaction="satisfied").get_data(as_text=True)
     assert "不能执行这一流转" in html
     assert written(item) == before
 
@@ -629,7 +634,7 @@ def test_a_move_on_a_stale_card_loses_nothing(agent):
     other = models.Complaint.get_by_id(item.id)
     other.content = "客户补充了情况"
     other.save()
-    html = agent.post(f"{BOARD}move/", data={"csrf_token": token, "complaint": item.id, "action": "investigating",
+    html = agent.post(f"{BOARD}move/", data={"csrf_token": token, "complaint": item.id, "action": "investigate",
                                              "version": seen, "next": BOARD}, follow_redirects=True)
     assert "已被" in html.get_data(as_text=True)
     assert models.Complaint.get_by_id(item.id).status == "received"
@@ -642,13 +647,13 @@ def test_moves_need_the_edit_right_and_a_visible_complaint(office, client):
     html = client.get(BOARD).get_data(as_text=True)
     assert 'class="card-moves"' not in html
     response = client.post(f"{BOARD}move/", data={"csrf_token": token, "complaint": office["n_old"].id,
-                                                  "action": "investigating"})
+                                                  "action": "investigate"})
     assert response.status_code == 403
     other = client.application.test_client()
     login(other, "alice")
     token = csrf_token(other, BOARD)
     response = other.post(f"{BOARD}move/", data={"csrf_token": token, "complaint": office["s_new"].id,
-                                                 "action": "investigating"})
+                                                 "action": "investigate"})
     assert response.status_code == 404
     assert models.Complaint.get_by_id(office["n_old"].id).status == "received"
     assert models.Complaint.get_by_id(office["s_new"].id).status == "received"
@@ -667,3 +672,14 @@ def test_last_months_report_is_flagged_until_generated(march, admin_client):
     with admin_client.application.test_request_context():
         assert board_view.report_reminder(datetime.date(2026, 4, 11)) is None
         assert board_view.report_reminder(datetime.date(2026, 5, 2))["month"] == 4
+
+
+def test_complaint_page_says_why_a_move_would_be_refused(agent):
+    item = advance(complaint(), "investigating")
+    html = agent.get(f"{BOARD}complaint/?id={item.id}").get_data(as_text=True)
+    moves = re.search(r'id="story-moves".*?</div>\s*</div>', html, re.S).group(0)
+    assert "提交方案待批 → 方案待批" in moves
+    assert "转入方案待批前须先填写调查报告(CMP-4,000 篇十一 流程3)" in moves
+    make(models.Investigation, complaint=item)
+    html = agent.get(f"{BOARD}complaint/?id={item.id}").get_data(as_text=True)
+    assert "须先填写调查报告" not in re.search(r'id="story-moves".*?</div>\s*</div>', html, re.S).group(0)

@@ -32,6 +32,7 @@ from policies import approvals
 from policies import audit
 from policies import calendar
 from policies import complaints as rules
+from policies import workflow
 from policies.calendar import to_local
 from views import access
 from views.auth import safe_next
@@ -399,79 +400,52 @@ def filter_options(user):
 
 
 # ---------------------------------------------------------------- moving a card
-# Until the workflow engine declares the complaint's actions, a move is the declared transition table
-# (policies.complaints.TRANSITIONS) with these labels; the rules (CMP-4/6/8/10) judge it on save.
-MOVE_LABELS = {
-    "investigating": ("开始调查", "primary"), "solution_pending": ("提交方案待批", "primary"),
-    "replied": ("答复客户", "primary"), "return_visit": ("转入回访", "primary"),
-    "closed": ("结案", "success"), "rejected": ("判定不成立", "danger"),
-}
-MOVE_INPUTS = {"closed": ("satisfaction",), "rejected": ("rejection_reason",)}
+# Moves are the actions ``Complaint``'s ``Meta.workflow`` declares, run by ``policies.workflow``.
 INPUT_LABELS = {"satisfaction": "客户满意度", "rejection_reason": "不成立原因(已向客户说明)", "reason": "原因"}
 
 
 class Move:
     """One way a card may move: the action's name, its button and the inputs the person supplies."""
 
-    def __init__(self, name, label, target, inputs=(), style="primary"):
+    def __init__(self, name, act):
         self.name = name
-        self.label = label
-        self.target = target
-        self.target_label = STATUS_LABELS.get(target, target)
-        self.inputs = tuple(inputs)
-        self.style = style
+        self.label = act.label
+        self.target = act.target
+        self.target_label = STATUS_LABELS.get(act.target, act.target)
+        self.inputs = tuple(act.sets) + tuple(act.params) + (("reason",) if act.reason else ())
+        self.style = act.style or "primary"
+        self.refusals = []
 
     def input_label(self, name):
         return INPUT_LABELS.get(name, name)
 
 
-def workflow_engine():
-    """Return ``policies.workflow`` once it declares the complaint's life cycle, else None."""
-    try:
-        from policies import workflow
-    except ImportError:
-        return None
-    return workflow if workflow.spec(models.Complaint) is not None else None
-
-
-def _engine_move(name, act):
-    inputs = tuple(act.sets) + tuple(act.params) + (("reason",) if act.reason else ())
-    return Move(name, act.label, act.target, inputs, act.style or "primary")
-
-
 def moves_for(complaint, user):
-    """Return the moves ``user`` is offered on ``complaint``: the declared ones from its status and for the
-    user's roles (no query per card). Whether a move may happen is the rules' answer when it is made."""
-    if not access.can(user, "Complaint", "edit") or complaint.status in rules.FINAL_STATUSES:
+    """Return the moves ``user`` is offered on ``complaint``: the declared actions from its status for the
+    user's roles (no query per card). Whether a move may happen is the engine's and the rules' answer when made."""
+    if not access.can(user, "Complaint", "edit"):
         return []
-    engine = workflow_engine()
-    if engine is None:
-        return [Move(target, MOVE_LABELS[target][0], target, MOVE_INPUTS.get(target, ()), MOVE_LABELS[target][1])
-                for target in rules.TRANSITIONS.get(complaint.status, ()) if target in MOVE_LABELS]
-    wf = engine.spec(models.Complaint)
     roles = set(access.role_codes(user))
-    offered = [(name, act) for name, act in wf.actions.items()
-               if act.starts_from(complaint.status) and (not act.roles or roles & set(act.roles))]
-    return [_engine_move(name, act) for name, act in offered
-            if act.target is not None and getattr(act, "via", "") != "approval"]
+    return [Move(name, act) for name, act in workflow.spec(models.Complaint).actions.items()
+            if act.target is not None and act.starts_from(complaint.status)
+            and (not act.roles or roles & set(act.roles))]
+
+
+def with_refusals(complaint, user, moves):
+    """Note on each move why the engine would refuse it now (the complaint page shows it beside the button)."""
+    for item in moves:
+        act = workflow.action_of(models.Complaint, item.name)
+        item.refusals = [policies.RULES[rid].message(text) if rid in policies.RULES else text
+                         for rid, text, _ in workflow.refusal(complaint, act, user, check_inputs=False)]
+    return moves
 
 
 def move(complaint, name, user, values):
-    """Move ``complaint`` by the action ``name`` through the same save path as the form (rules judge it).
+    """Move ``complaint`` by the action ``name`` (``policies.workflow.run_action``: same save path as the form).
 
     Raises PolicyViolation (Chinese message with the rule id) when refused; nothing is then written.
     """
-    engine = workflow_engine()
-    if engine is not None:
-        return engine.run_action(complaint, name, user, **values)
-    if name not in MOVE_LABELS:
-        raise policies.PolicyViolation("CMP-10", policies.RULES["CMP-10"].message("没有这一流转操作"))
-    with models.db.atomic():
-        for field, value in values.items():
-            setattr(complaint, field, value)
-        complaint.status = name
-        complaint.save()
-    return complaint
+    return workflow.run_action(complaint, name, user, **values)
 
 
 def move_values(form, chosen):
@@ -841,7 +815,8 @@ class ComplaintBoardView(ComplaintsAccess, SecureView):
         complaint = self._complaint(complaint_id)
         data = story(complaint, user)
         return self.render(
-            "complaints/complaint.html", here=request.full_path, moves=moves_for(complaint, user),
+            "complaints/complaint.html", here=request.full_path,
+            moves=with_refusals(complaint, user, moves_for(complaint, user)),
             satisfaction_choices=models.SATISFACTION,
             can_add_update=access.can(user, "ComplaintUpdate", "create"),
             can_edit_update=access.can(user, "ComplaintUpdate", "edit"),
