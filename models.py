@@ -34,6 +34,7 @@ from peewee import DeferredForeignKey
 from peewee import ForeignKeyField
 from peewee import IntegerField
 from peewee import ManyToManyField
+from peewee import SqliteDatabase
 from peewee import TextField
 from peewee import fn
 from peewee import Model as PeeweeModel
@@ -1216,6 +1217,8 @@ class Complaint(BaseModel):
     plate_no = CharField(max_length=16, default="", verbose_name="车牌号")
     category = CharField(max_length=16, choices=COMPLAINT_CATEGORY, verbose_name="投诉类别")
     demand = CharField(max_length=16, choices=COMPLAINT_DEMAND, default="criticism", verbose_name="客户诉求")
+    # 003 第十六条(四): a claim of this size or more is escalated as a major complaint (CMP-5 setting).
+    claim_amount = DecimalField(max_digits=12, decimal_places=2, default=0, verbose_name="索赔金额(元)")
     severity = CharField(max_length=16, choices=SEVERITY, default="general", verbose_name="严重程度")
     content = TextField(verbose_name="投诉内容")
     department = ForeignKeyField(Department, null=True, backref="complaints", on_delete="SET NULL",
@@ -1812,7 +1815,17 @@ def add_missing_columns(schema):
         for field in model._meta.sorted_fields:
             if field.column_name not in existing:
                 operations.append(migrator.add_column(model._meta.table_name, field.column_name, field))
-    if operations:
+    if not operations:
+        return 0
+    # SQLite adds a NOT NULL column by rebuilding the table; with foreign keys on, dropping the old copy
+    # would delete every child row (ON DELETE CASCADE). Off during the upgrade (outside any transaction).
+    sqlite = isinstance(db.obj, SqliteDatabase)
+    if sqlite:
+        db.execute_sql("PRAGMA foreign_keys=OFF")
+    try:
         with db.atomic():
             migrate(*operations)
+    finally:
+        if sqlite:
+            db.execute_sql("PRAGMA foreign_keys=ON")
     return len(operations)

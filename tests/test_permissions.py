@@ -152,6 +152,14 @@ CUSTOM_PAGES = {
     "ledger.return_view": ARCHIVE_VIEW,
     "handover_board.index": ARCHIVE_VIEW,
     "handover_board.receive": ARCHIVE_VIEW - {"gm"},
+    # 投诉看板 and 投诉统计: whoever may view complaints; writing needs the matching right on the record type.
+    "complaint_board.index": set(ROLES) - {"archivist"},
+    "complaint_board.details": set(ROLES) - {"archivist"},
+    "complaint_board.add_update": {"admin", "manager", "service", "clerk"},
+    "complaint_board.mark_notified": {"admin", "manager", "service", "clerk"},
+    "complaint_board.move_view": {"admin", "manager", "service", "clerk"},
+    "complaint_stats.index": set(ROLES) - {"archivist"},
+    "complaint_stats.xlsx": {"admin", "gm", "manager", "service"},
 }
 PUBLIC_OR_SELF = {"static", "admin.static", "root", "auth.login", "auth.logout", "auth.change_password",
                   "auth.set_language"}

@@ -9,6 +9,7 @@ import models
 from views.approvals import register_approvals_view
 from views.backup import BackupView
 from views.base import build_view_class
+from views.complaints import register_complaint_views
 from views.customer360 import Customer360View
 from views.dashboard import IndexView
 from views.customers import CustomerAdmin
@@ -88,6 +89,7 @@ def build_admin(app, schema=None):
         admin.add_view(view_class(model, name=opts["label"], category=opts.get("category"),
                                   endpoint=model.__name__.lower()))
     register_ledger_views(admin)
+    register_complaint_views(admin)
     register_policy_views(admin)
     admin.add_view(PermissionMatrixView(name="权限矩阵", category="组织与系统", endpoint="permissions",
                                         url="/admin/permission-matrix"))
