@@ -14,6 +14,7 @@ Screen options live in ``Meta.admin`` (one namespaced key: peewee stores every
     auto_number (field, pattern) filled on first save, e.g. ('code', 'KH{year}-{seq:06d}')
     sensitive   personal fields that later layers mask and encrypt
     read_only_screen  True when the screen lists and shows but never writes
+    refers_to   (type field, id field) of a row naming any record by type and id: hidden with it
 """
 import contextlib
 import datetime
@@ -458,6 +459,8 @@ class AuditLog(BaseModel):
             filters=("user", "action", "model", "at"),
             readonly=("at", "user", "action", "model", "record_id", "changes", "ip"),
             read_only_screen=True,
+            # The row names its record by type and id: hidden with it (views/access.py).
+            refers_to=("model", "record_id"),
         )
 
     def __str__(self):
@@ -1077,6 +1080,8 @@ class Penalty(BaseModel):
     on = DateField(verbose_name="日期")
     source = CharField(max_length=64, default="", verbose_name="来源记录")
     note = TextField(default="", verbose_name="说明")
+    # The file the violation concerns: a penalty naming a secret file is as secret as the file (ARC-3).
+    file = ForeignKeyField(ArchiveFile, null=True, backref="penalties", on_delete="RESTRICT", verbose_name="档案")
 
     class Meta:
         admin = dict(
@@ -1512,7 +1517,7 @@ class RuleEvent(BaseModel):
         admin = dict(
             label="规则触发记录", category="组织与系统",
             list=("at", "rule", "kind", "model", "record_id", "note"), search=("rule", "model", "note"),
-            filters=("kind", "rule", "at"), read_only_screen=True,
+            filters=("kind", "rule", "at"), read_only_screen=True, refers_to=("model", "record_id"),
         )
 
     def __str__(self):
@@ -1550,6 +1555,7 @@ class Approval(BaseModel):
                   "requested_by", "decided_by"),
             search=("rule", "target_model", "summary"),
             filters=("rule", "status", "required_role", "requested_at"), read_only_screen=True,
+            refers_to=("target_model", "target_id"),
         )
 
     def __str__(self):
