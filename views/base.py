@@ -35,6 +35,7 @@ from peewee import IntegerField
 from peewee import IntegrityError
 from peewee import TextField
 from wtforms import ValidationError
+from wtforms.utils import unset_value
 
 import models
 import policies
@@ -89,12 +90,18 @@ class IndexView(LoginRequiredMixin, AdminIndexView):
 
 
 class FixedInlineModelFormList(InlineModelFormList):
-    """Save inline rows so that new ones are really inserted (upstream #1718)."""
+    """Save inline rows so that new ones are really inserted (upstream #1718); show and touch only visible rows."""
+
+    def process(self, formdata, data=unset_value, extra_filters=None):
+        if hasattr(data, "where"):
+            data = list(access.scope(self.model, data))
+        return super().process(formdata, data, extra_filters)
 
     def save_related(self, obj):
         model_id = getattr(obj, self._pk)
         attr = getattr(self.model, self.prop)
-        existing = {str(getattr(v, self._pk)): v for v in self.model.select().where(attr == model_id)}
+        existing = {str(getattr(v, self._pk)): v
+                    for v in access.scope(self.model, self.model.select().where(attr == model_id))}
         for field in self.entries:
             field_id = field.get_pk()
             is_created = not field_id or field_id not in existing
@@ -289,7 +296,8 @@ class ModelAdmin(ModelView):
 
             def options():
                 order = fields[0] if fields else rel._meta.primary_key
-                return [(str(r.id), str(r)) for r in rel.select().order_by(order).limit(300)]
+                rows = access.scope(rel, rel.select()).order_by(order).limit(300)
+                return [(str(r.id), str(r)) for r in rows]
 
             return [
                 vf.FilterRelatedContains(field, label, fields),
@@ -605,6 +613,14 @@ class ModelAdmin(ModelView):
             policies.audit.log("export", self.model.__name__, "",
                                {"格式": ["", export_type], "条件": ["", request.query_string.decode()[:500]]})
         return response
+
+    def get_export_value(self, model, name):
+        """Return the exported cell; text, including a related record's name, is made formula-safe."""
+        value = super().get_export_value(model, name)
+        raw = self._get_field_value(model, name)
+        if isinstance(raw, models.BaseModel) or isinstance(value, str) and isinstance(raw, str):
+            return vf.neutralise_formula(self, str(value))
+        return value
 
     def get_export_name(self, export_type="csv"):
         from models import utcnow
