@@ -1562,6 +1562,21 @@ class Approval(BaseModel):
         return f"{self.rule} 审批 #{self.id}"
 
 
+class LoginThrottle(BaseModel):
+    """Failed password entries per account and per client address: growing delays shared by every server process.
+
+    No screen; written as bookkeeping (plain UPDATE/INSERT, not audited) by ``views/throttle.py``.
+    """
+
+    key = CharField(unique=True, max_length=200, verbose_name="键")
+    failures = IntegerField(default=0, verbose_name="失败次数")
+    last_failure_at = DateTimeField(null=True, index=True, verbose_name="最近失败时间")
+    blocked_until = DateTimeField(null=True, verbose_name="可再次尝试时间")
+
+    def __str__(self):
+        return self.key
+
+
 # Labels of many-to-many fields (peewee's ManyToManyField takes no verbose_name).
 User.roles.verbose_name = "角色"
 QCGroup.members.verbose_name = "成员"
@@ -1573,7 +1588,7 @@ MODELS = (
     ArchiveFile, ArchiveItem, Handover, AccessRequest, BorrowRequest, Loan, Destruction, Inspection, Penalty,
     Complaint, ComplaintUpdate, Investigation, Solution,
     ServiceOrder, Reception, MoveOut, TenantRequest, Attendance, QCGroup, QCGroupMember, QCActivity,
-    Holiday, RuleSetting, RuleEvent, Approval,
+    Holiday, RuleSetting, RuleEvent, Approval, LoginThrottle,
 )
 
 

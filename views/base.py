@@ -41,6 +41,7 @@ import models
 import policies
 from views import access
 from views import fields as vf
+from views import throttle
 
 log = logging.getLogger(__name__)
 
@@ -584,6 +585,18 @@ class ModelAdmin(ModelView):
         minutes = current_app.config.get("REVEAL_RECENT_LOGIN_MINUTES", 15)
         return models.utcnow() - datetime.datetime.fromisoformat(stamp) < datetime.timedelta(minutes=minutes)
 
+    def reauthenticate(self):
+        """Return why plain personal data may not be shown now (Chinese), or None.
+
+        A recent login is enough; otherwise the password typed with the request, throttled like the login.
+        """
+        if self.recent_login():
+            return None
+        right, wait = throttle.check(current_user, current_user.username, request.form.get("password", ""))
+        if wait:
+            return throttle.wait_message(wait)
+        return None if right else "查看敏感信息需要重新输入登录密码。"
+
     @expose("/reveal/", methods=("POST",))
     def reveal_view(self):
         """Show one sensitive value unmasked, after a recent login or the password again; audited."""
@@ -593,8 +606,9 @@ class ModelAdmin(ModelView):
         if obj is None or name not in self.sensitive_fields:
             flash("记录不存在或该字段不可查看。", "error")
             return redirect(back)
-        if not self.recent_login() and not current_user.check_password(request.form.get("password", "")):
-            flash("查看敏感信息需要重新输入登录密码。", "error")
+        refusal = self.reauthenticate()
+        if refusal:
+            flash(refusal, "error")
             return redirect(back)
         policies.audit.log("view_sensitive", self.model.__name__, obj.id, {name: ["", "已查看明文"]})
         label = self.column_labels.get(name, name)
