@@ -83,18 +83,35 @@ def held_about(customer, scope=None):
     return result
 
 
-def _personal_values(customer, held):
-    """Return the personal values to wipe from free text and the audit log, longest first."""
+def _personal_fields(name):
+    return set(PERSONAL_FIELDS.get(name, {})) | ({"name"} if name == "Customer" else set())
+
+
+def _personal_values(customer, held, touched):
+    """Return the personal values to wipe (held now or ever, by the audit log), longest first."""
     values = {customer.name}
     for model, query in held:
-        fields = PERSONAL_FIELDS.get(model.__name__, {})
+        fields = _personal_fields(model.__name__)
         for row in query:
-            for name in fields:
-                value = getattr(row, name)
-                if isinstance(value, str) and value:
-                    values.add(value)
-                    values.add(audit.mask(value))
-    return sorted((v for v in values if v and v != ANONYMOUS and len(v) >= MIN_SCRUB_LENGTH), key=len, reverse=True)
+            values |= {getattr(row, n) for n in fields}
+    log = models.AuditLog
+    for name, ids in touched.items():
+        fields = _personal_fields(name)
+        if not fields or not ids:
+            continue
+        for entry in log.select().where(log.model == name, log.record_id.in_(sorted(ids))):
+            for field, pair in entry.changes_dict().items():
+                if field in fields and isinstance(pair, list):
+                    values |= set(pair)
+    values = {v for v in values if isinstance(v, str)}
+    values |= {audit.mask(v) for v in values}
+    return sorted((v for v in values if _worth_scrubbing(v)), key=len, reverse=True)
+
+
+def _worth_scrubbing(value):
+    text = value.strip()
+    # Not the mark itself, not a lone character, not a mask with nothing left to show ("****").
+    return text != ANONYMOUS and len(text) >= MIN_SCRUB_LENGTH and text.strip("*") != ""
 
 
 def scrub(text, values):
@@ -142,13 +159,12 @@ def anonymise(customer):
     """Remove ``customer``'s personal data everywhere it is held; keep the business records."""
     customer = models.Customer.get_by_id(customer.id)
     held = held_about(customer)
-    values = _personal_values(customer, held)
-    touched = {}
+    touched = {model.__name__: {str(pk) for (pk,) in query.select(model._meta.primary_key).tuples()}
+               | _ids_ever(model, customer.id) for model, query in held}
+    values = _personal_values(customer, held, touched)
     with models.db.atomic():
         for model, query in held:
             name = model.__name__
-            touched[name] = {str(pk) for (pk,) in model.select(model._meta.primary_key)
-                             .where(reaches(model, customer.id)).tuples()} | _ids_ever(model, customer.id)
             personal = dict(PERSONAL_FIELDS.get(name, {}))
             if model is models.Customer:
                 personal["name"] = f"已匿名客户 {customer.code}"
@@ -173,7 +189,7 @@ def _scrub_trail(touched, values):
     for name, ids in touched.items():
         if not ids:
             continue
-        personal = set(PERSONAL_FIELDS.get(name, {})) | ({"name"} if name == "Customer" else set())
+        personal = _personal_fields(name)
         for entry in log.select().where(log.model == name, log.record_id.in_(sorted(ids))):
             changes = entry.changes_dict()
             cleaned = _scrub_changes(changes, personal, values)
