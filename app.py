@@ -23,6 +23,7 @@ import models
 import policies  # noqa: F401 - declares every rule and connects its receivers
 from views import access
 from views import fields as view_fields
+from views import throttle
 from views.auth import LANGUAGES
 from views.auth import password_problem
 from views.auth import bp as auth_bp
@@ -321,6 +322,7 @@ def _register_password_cli(app):
             user.failed_logins = 0
             user.locked_until = None
             user.save()
+            throttle.forget_account(username)
         click.echo(f"已重设用户 {username} 的密码。")
 
 

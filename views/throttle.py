@@ -108,9 +108,12 @@ def record_failure(username, addr=None):
         models.LoginThrottle.delete().where(models.LoginThrottle.last_failure_at < stale).execute()
 
 
-def record_success(username):
-    """Forget the account's failures after its password was entered right (the address keeps its count)."""
+def forget_account(username):
+    """Forget the account's failures (a right password, or an admin's new one); addresses keep their count."""
     models.LoginThrottle.delete().where(models.LoginThrottle.key == account_key(username)).execute()
+
+
+record_success = forget_account
 
 
 def _dummy_hash():
