@@ -396,7 +396,7 @@ class ApprovalsView(SecureView):
         target_id = _int(request.form.get("id"))
         record = None
         if model is not None and target_id is not None:
-            record = model.get_or_none(model._meta.primary_key == target_id)
+            record = access.scope(model, model.select().where(model._meta.primary_key == target_id)).first()
         if record is None:
             flash("记录不存在。", "error")
             return redirect(back)
