@@ -25,6 +25,7 @@ PERSONAL_DATA = (
     ("contracts", "合同"), ("credit_lines", "授信"), ("shipments", "开票发货"), ("payments", "回款"),
     ("complaints", "投诉"), ("service_orders", "服务派工单"), ("receptions", "接待"),
     ("tenant_requests", "诉求记录"), ("move_outs", "客户迁出"), ("archive_files", "档案"),
+    ("data_shares", "数据共享登记"), ("data_incidents", "数据泄露事件"),
 )
 
 
