@@ -198,9 +198,9 @@ def _scrub_trail(touched, values):
         int_ids = [int(i) for i in ids if str(i).isdigit()]
         approval = models.Approval
         for row in approval.select().where(approval.target_model == name, approval.target_id.in_(int_ids)):
-            summary = scrub(row.summary, values)
-            if summary != row.summary:
-                approval.update(summary=summary).where(approval.id == row.id).execute()
+            summary, comment = scrub(row.summary, values), scrub(row.comment, values)
+            if (summary, comment) != (row.summary, row.comment):
+                approval.update(summary=summary, comment=comment).where(approval.id == row.id).execute()
         event = models.RuleEvent
         for row in event.select().where(event.model == name, event.record_id.in_(sorted(ids))):
             note = scrub(row.note, values)

@@ -64,6 +64,21 @@ def safe_next(target, default):
     return target
 
 
+def _log_refused_login(user, name, right, wait):
+    """Write the audit row of a refused login (and count a wrong password on a known user)."""
+    if wait:
+        outcome = f"尝试过于频繁,需等待 {wait} 秒"
+    elif user is None:
+        audit.log("login", "User", "", {"结果": ["", f"用户名不存在:{name[:64]}"]})
+        return
+    else:
+        outcome = "密码错误" if not right else "账号停用或锁定"
+        # Login bookkeeping is not an edit of the user record: no version bump, no update row.
+        failed = (user.failed_logins or 0) + (0 if right else 1)
+        models.User.update(failed_logins=failed).where(models.User.id == user.id).execute()
+    audit.log("login", "User", user.id if user else "", {"结果": ["", outcome]}, user=user)
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     """Show the login form and log the user in."""
@@ -75,20 +90,18 @@ def login():
         name = form.username.data.strip()
         user = models.User.get_or_none(models.User.username == name)
         now = models.utcnow()
-        right, wait = throttle.check(user, name, form.password.data, trusted=throttle.trusted_device(user))
+        wait = throttle.wait_seconds(name, trusted=throttle.trusted_device(user))
+        right = not wait and throttle.verify(user, form.password.data)
+        # One transaction (one commit) for the bookkeeping, known name or not: equal answers.
+        with models.db.atomic():
+            if not wait:
+                throttle.record(name, right)
+            refused = wait or not right or not user.active or (user.locked_until and user.locked_until > now)
+            if refused:
+                _log_refused_login(user, name, right, wait)
         if wait:
-            audit.log("login", "User", user.id if user else "", {"结果": ["", f"尝试过于频繁,需等待 {wait} 秒"]},
-                      user=user)
             flash(throttle.wait_message(wait), "error")
-        elif not right or not user.active or (user.locked_until and user.locked_until > now):
-            if user is not None:
-                # Login bookkeeping is not an edit of the user record: no version bump, no update row.
-                failed = (user.failed_logins or 0) + (0 if right else 1)
-                models.User.update(failed_logins=failed).where(models.User.id == user.id).execute()
-                outcome = "密码错误" if not right else "账号停用或锁定"
-                audit.log("login", "User", user.id, {"结果": ["", outcome]}, user=user)
-            else:
-                audit.log("login", "User", "", {"结果": ["", f"用户名不存在:{name[:64]}"]})
+        elif refused:
             flash("用户名或密码不正确,或账号已停用。", "error")
         else:
             models.User.update(last_login=now, failed_logins=0, locked_until=None) \

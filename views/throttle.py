@@ -134,16 +134,22 @@ def verify(user, raw):
     return user.check_password(raw or "")
 
 
+def record(username, right):
+    """Count one password entry for ``username`` from this request's address."""
+    if right:
+        record_success(username)
+    else:
+        record_failure(username)
+
+
 def check(user, username, raw, trusted=False):
     """Return (password right, seconds to wait): no verification at all while the delay runs."""
     wait = wait_seconds(username, trusted=trusted)
     if wait:
         return False, wait
-    if verify(user, raw):
-        record_success(username)
-        return True, 0
-    record_failure(username)
-    return False, 0
+    right = verify(user, raw)
+    record(username, right)
+    return right, 0
 
 
 def wait_message(seconds):
