@@ -120,6 +120,7 @@ def create_app(config: dict | None = None):
     with models.db.connection_context():
         models.create_tables(schema)
         policies.calendar.seed_holidays()
+        policies.archives.link_penalty_files()
         access.seed_permissions(schema)
 
     @app.before_request

@@ -570,6 +570,24 @@ def fine_lost_file(sender, instance, created):
         ARC_9.record(COMPUTE, instance)
 
 
+def link_penalty_files():
+    """Fill the file of ARC-9 penalties stored before penalties named it (an upgrade); return how many."""
+    sources = {"Handover": models.Handover, "Loan": models.Loan}
+    linked = 0
+    rows = models.Penalty.select(models.Penalty.id, models.Penalty.source).where(
+        models.Penalty.file.is_null(), models.Penalty.source.contains("#"))
+    for penalty_id, source in rows.tuples():
+        kind, _, pk = source.partition("#")
+        model = sources.get(kind)
+        if model is None or not pk.isdigit():
+            continue
+        file_id = model.select(model.file).where(model.id == int(pk)).scalar()
+        if file_id is not None:
+            # Bookkeeping of an upgrade, not an edit of the ledger line: no version bump, no audit row.
+            linked += models.Penalty.update(file=file_id).where(models.Penalty.id == penalty_id).execute()
+    return linked
+
+
 def recount_uncorrected(today=None):
     """Fine again every handover still not made once its correction period ended (处罚 10); return the new rows."""
     if not ARC_9.on():

@@ -10,6 +10,7 @@ import openpyxl
 import pytest
 
 import models
+import policies
 from conftest import PASSWORD
 from conftest import csrf_token
 from conftest import login
@@ -326,3 +327,15 @@ def test_oversized_requests_are_refused_in_chinese(world, client):
                          content_type="multipart/form-data")
     assert upload.status_code == 413 and "提交的内容过大" in messages(upload)
     assert models.Customer.select().count() == before
+
+
+def test_penalties_stored_before_the_file_link_get_it_at_start(world):
+    handover = make(models.Handover, file=world["top_file"], event_on=datetime.date(2026, 1, 5),
+                    handed_on=datetime.date(2026, 1, 6))
+    old = make(models.Penalty, user=world["clerk"], rule="ARC-9", amount=50, on=datetime.date(2026, 1, 7),
+               source=f"Handover#{handover.id}", note=f"{TOP_FILE} 逾期")
+    manual = make(models.Penalty, user=world["clerk"], rule="ATT-1", amount=5, on=datetime.date(2026, 1, 7))
+    models.Penalty.update(file=None).where(models.Penalty.id == old.id).execute()
+    assert policies.archives.link_penalty_files() == 1
+    assert models.Penalty.get_by_id(old.id).file_id == world["top_file"].id
+    assert models.Penalty.get_by_id(manual.id).file_id is None
