@@ -1,8 +1,14 @@
 """Who may do what: the stored permission matrix and row-level visibility (ARC-3).
 
 Rights live in the ``Permission`` table (role × record type × action), seeded from
-``models.default_permissions``. Rows are filtered once, here: ``scope(model, query, user)``
-is what every list, count, lookup, export, details, edit and delete of every view asks.
+``models.default_permissions``. Rows are filtered once, here: ``scope(model, query, user)`` and
+``can_see(obj, user)`` are what every list, count, lookup, filter, inline, export, details, edit,
+delete, personal-data export, approval summary and catalogue count asks.
+
+What is hidden: customers and archive files by clearance (and customers by department for sales,
+service and managers); every record with a chain of foreign keys to a hidden one, read from the
+schema (Solution → Complaint → Customer, Loan → ArchiveFile, Penalty → ArchiveFile); every record
+naming a hidden one by type and id (``Meta.admin["refers_to"]``: audit log, rule events, approvals).
 """
 from flask import g
 from flask import has_request_context
