@@ -1092,6 +1092,9 @@ class Loan(BaseModel):
                 "return": Action("归还注销", "open", "returned", roles=("archivist",), rule="ARC-6",
                                  sets=("returned_complete", "return_note"),
                                  stamps={"returned_at": "now", "checked_by": "user"}),
+                # ARC-6: a return found incomplete keeps the line open, with who checked it and what is missing.
+                "check_incomplete": Action("核对未完整", "open", None, roles=("archivist",), rule="ARC-6",
+                                           sets=("return_note",), stamps={"checked_by": "user"}, style="warning"),
                 "report_lost": Action("登记遗失/毁损", "open", None, roles=("archivist",), rule="ARC-9",
                                       sets=("lost_or_damaged",), stamps={"checked_by": "user"}, reason=True,
                                       style="danger"),
@@ -1114,6 +1117,23 @@ class Loan(BaseModel):
     def ledger_state(self):
         """Return "open" until the loan is returned, then "returned" (the workflow's state)."""
         return "returned" if self.returned_at is not None else "open"
+
+
+class LoanReminder(BaseModel):
+    """One chase of an overdue loan: who reminded the borrower, when, how."""
+    CHANNEL = (("in_person", "当面"), ("phone", "电话"), ("message", "消息"))
+
+    loan = ForeignKeyField(Loan, backref="reminders", on_delete="RESTRICT", verbose_name="外借登记")
+    reminded_by = ForeignKeyField(User, null=True, backref="loan_reminders", on_delete="SET NULL",
+                                  verbose_name="催还人")
+    at = DateTimeField(default=utcnow, index=True, verbose_name="催还时间")
+    channel = CharField(max_length=16, choices=CHANNEL, default="phone", verbose_name="催还方式")
+    note = CharField(max_length=255, default="", verbose_name="备注")
+
+    # No screen of its own: chases are recorded and shown on the loan ledger (views/ledger.py).
+
+    def __str__(self):
+        return f"催还 #{self.id}"
 
 
 class Destruction(BaseModel):
@@ -1745,6 +1765,20 @@ class ImportJob(BaseModel):
         return f"导入 {self.filename}"
 
 
+class SavedView(BaseModel):
+    """A named list view (filters, search, sort, columns) kept by a user, optionally shared with a role."""
+    name = CharField(max_length=64, verbose_name="方案名称")
+    model = CharField(max_length=64, index=True, verbose_name="记录类型")
+    owner = ForeignKeyField(User, backref="saved_views", on_delete="CASCADE", verbose_name="创建人")
+    role = ForeignKeyField(Role, null=True, backref="saved_views", on_delete="SET NULL", verbose_name="共享给角色")
+    # The list's query string without the page number (flt…, search, sort, desc, page_size, cols).
+    args = TextField(default="", verbose_name="列表条件")
+    is_default = BooleanField(default=False, verbose_name="默认方案")
+
+    def __str__(self):
+        return self.name
+
+
 # Labels of many-to-many fields (peewee's ManyToManyField takes no verbose_name).
 User.roles.verbose_name = "角色"
 QCGroup.members.verbose_name = "成员"
@@ -1753,11 +1787,12 @@ MODELS = (
     Role, Department, User, UserRole, Permission, AuditLog,
     Customer, Contact, Communication, VisitPlan, Visit, SatisfactionSurvey, Partner,
     Contract, CreditLine, Shipment, Payment, Preference,
-    ArchiveFile, ArchiveItem, Handover, AccessRequest, BorrowRequest, Loan, Destruction, Inspection, Penalty,
+    ArchiveFile, ArchiveItem, Handover, AccessRequest, BorrowRequest, Loan, LoanReminder, Destruction, Inspection,
+    Penalty,
     Complaint, ComplaintUpdate, Investigation, Solution,
     ServiceOrder, Reception, MoveOut, TenantRequest, Attendance, QCGroup, QCGroupMember, QCActivity,
     DataShare, DataIncident, AffectedCustomer, AccessReview,
-    Holiday, RuleSetting, RuleEvent, Approval, ImportJob,
+    Holiday, RuleSetting, RuleEvent, Approval, ImportJob, SavedView,
 )
 
 
