@@ -181,6 +181,7 @@ SERVICE_STATUS = (
 RECEPTION_STATUS = (("planned", "计划中"), ("pending", "待审批"), ("approved", "已批准"), ("done", "已完成"))
 MOVEOUT_STATUS = (("requested", "已申请"), ("signing", "会签中"), ("completed", "已迁出"), ("cancelled", "已取消"))
 TENANT_REQUEST_KIND = (("repair", "报修"), ("complaint", "投诉"), ("inquiry", "咨询"), ("emergency", "紧急"))
+TENANT_REQUEST_STATE = (("open", "处理中"), ("closed", "已关闭"))
 TENANT_CHANNEL = (("phone", "电话"), ("visit", "来访"), ("wechat", "微信"), ("letter", "书面"))
 
 
@@ -768,7 +769,7 @@ class VisitPlan(BaseModel):
     status = CharField(max_length=16, choices=PLAN_STATUS, default="draft", verbose_name="状态")
 
     class Meta:
-        later_workflow = Workflow(
+        workflow = Workflow(
             "status", states=PLAN_STATUS, initial="draft", rule="VIS-1",
             actions={"submit": Action("提交审核", "draft", "submitted", rule="VIS-1")},
         )
@@ -892,7 +893,7 @@ class Contract(BaseModel):
     has_settlement_terms = BooleanField(default=True, verbose_name="含结算条款")
 
     class Meta:
-        later_workflow = Workflow(
+        workflow = Workflow(
             "status", states=CONTRACT_STATUS, initial="draft", rule="CTR-1",
             actions={
                 "sign": Action("签订", "draft", "signed", rule="CTR-1", stamps={"signed_on": "today"}),
@@ -948,7 +949,7 @@ class Shipment(BaseModel):
     status = CharField(max_length=16, choices=SHIPMENT_STATUS, default="shipped", index=True, verbose_name="状态")
 
     class Meta:
-        later_workflow = Workflow(
+        workflow = Workflow(
             "status", states=SHIPMENT_STATUS, initial="shipped", rule="CRD-3", owns=("signed_by", "over_limit"),
             actions={
                 # A shipped invoice is a ledger line: it is cancelled (reversed) with a reason, never deleted.
@@ -1481,7 +1482,7 @@ class ServiceOrder(BaseModel):
     status = CharField(max_length=16, choices=SERVICE_STATUS, default="pending", verbose_name="状态")
 
     class Meta:
-        later_workflow = Workflow(
+        workflow = Workflow(
             "status", states=SERVICE_STATUS, initial="pending", rule="SRV-1",
             actions={
                 "dispatch": Action("派工", "approved", "dispatched", rule="SRV-1"),
@@ -1520,7 +1521,7 @@ class Reception(BaseModel):
     status = CharField(max_length=16, choices=RECEPTION_STATUS, default="planned", verbose_name="状态")
 
     class Meta:
-        later_workflow = Workflow(
+        workflow = Workflow(
             "status", states=RECEPTION_STATUS, initial="planned", rule="RCP-3",
             actions={
                 "finish": Action("接待完成", ("planned", "approved"), "done", rule="RCP-3", style="success"),
@@ -1556,7 +1557,7 @@ class MoveOut(BaseModel):
     status = CharField(max_length=16, choices=MOVEOUT_STATUS, default="requested", verbose_name="状态")
 
     class Meta:
-        later_workflow = Workflow(
+        workflow = Workflow(
             "status", states=MOVEOUT_STATUS, initial="requested", rule="MOV-1",
             owns=("engineering_signed", "finance_signed", "security_signed"),
             actions={
@@ -1593,6 +1594,13 @@ class TenantRequest(BaseModel):
     closed_at = DateTimeField(null=True, verbose_name="关闭时间")
 
     class Meta:
+        # Closing stamps the time (000 篇九); a wrongly entered time is corrected by a supervisor.
+        workflow = Workflow(
+            "closing_state", states=TENANT_REQUEST_STATE, initial="open",
+            actions={"close": Action("关闭诉求", "open", "closed", stamps={"closed_at": "now"},
+                                     style="success")},
+            correct=("closed_at",),
+        )
         admin = dict(
             label="诉求记录", category="服务与接待",
             list=("at", "customer", "kind", "channel", "handled_by", "closed_at"),
@@ -1602,6 +1610,11 @@ class TenantRequest(BaseModel):
 
     def __str__(self):
         return f"{self.choice_label('kind')}诉求 #{self.id}"
+
+    @property
+    def closing_state(self):
+        """Return "open" until the request is closed, then "closed" (the workflow's state)."""
+        return "closed" if self.closed_at is not None else "open"
 
 
 class Attendance(BaseModel):

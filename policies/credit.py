@@ -269,6 +269,29 @@ def _shipment_cancelled(shipment, user):
 
 approvals.on_outcome(models.Shipment, approved=_shipment_signed, rejected=_shipment_cancelled,
                      withdrawn=_shipment_cancelled)
+
+
+def exposure_at_decision(shipment, approval):
+    """Refuse signing an over-limit shipment once the exposure above the limit reaches 1/[3] of it (CRD-3).
+
+    Checked when the manager decides, against what is shipped by then: over-limit shipments approved
+    one by one cannot take a customer far past the limit.
+    """
+    if not CRD_3.on() or shipment.prepaid:
+        return None
+    line, exposure, over = over_limit(shipment)
+    if not over:
+        return None
+    limit = _decimal(line.limit)
+    divisor = _decimal(CRD_3.get("divisor"))
+    excess = exposure - limit
+    if divisor > 0 and excess * divisor >= limit:
+        return CRD_3.message(f"批准后欠款将达 {exposure:,.2f} 元,超出授信额 {limit:,.2f} 元 {excess:,.2f} 元,"
+                             f"已达授信额的 1/{divisor:g},不能批准")
+    return None
+
+
+approvals.on_decide("CRD-3", exposure_at_decision)
 flag(CRD_5, models.Customer, models.Customer.on_hold, badge="danger")
 
 

@@ -354,6 +354,8 @@ def _owned_refusal(model, wf, name):
         how = "由主管通过“更正时间”操作更正"
     elif owners:
         how = f"只能通过流程操作({'、'.join(owners)})修改"
+        if name in wf.correct:
+            how += ",填错时由主管通过“更正时间”操作更正"
     else:
         how = "由审批或流程操作填写,不能直接修改"
     return f"「{label}」{how}"

@@ -304,3 +304,31 @@ def test_ledger_lines_are_never_deleted_on_the_screen_or_by_the_mass_action(app,
         assert response.status_code in (200, 403)
         if response.status_code == 200:
             assert "台账记录,不能删除" in html
+
+
+def test_closing_a_tenant_request_stamps_the_time_once(app):
+    request = make(models.TenantRequest, content="电梯故障")
+    with workflow.clock(NOW):
+        run(request, "close", role_user("service"))
+    assert fresh(request).closed_at == NOW
+    with pytest.raises(policies.PolicyViolation, match="当前状态为「已关闭」"):
+        run(fresh(request), "close", role_user("service"))
+    typed = fresh(request)
+    typed.closed_at = NOW - datetime.timedelta(days=3)
+    with pytest.raises(policies.PolicyViolation, match="更正时间"):
+        typed.save()
+
+
+def test_property_state_actions_move_only_from_their_states(app):
+    loan = make_loan(lent_at=NOW)
+    act = models.workflow_of(models.Loan).actions["return"]
+    assert workflow.refusal(loan, act, role_user("archivist"), check_inputs=False) == []
+    loan.returned_at = NOW
+    assert any("不能执行" in text for _r, text, _f in workflow.refusal(loan, act, role_user("archivist")))
+
+
+def test_a_lent_request_cannot_be_deleted_from_under_its_loan(app):
+    loan = make_loan()
+    with pytest.raises(policies.PolicyViolation, match="外借登记引用它"):
+        loan.request.delete_instance()
+    assert fresh(loan).request_id is not None
