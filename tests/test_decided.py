@@ -91,6 +91,20 @@ def approved_shipment(people, amount="29999.99"):
     return fresh(shipment)
 
 
+def approved_on_hold_shipment(people):
+    customer = credit_ready_customer(department=people["dept"])
+    make(models.CreditLine, customer=customer, limit=D("500000"), valid_from=datetime.date(2026, 1, 1),
+         valid_to=datetime.date(2026, 12, 31))
+    make(models.Shipment, customer=customer, invoice_no="INV-OLD", amount=D("1000"),
+         shipped_on=datetime.date(2026, 3, 1), prepaid=False)
+    with acting_as(people["sales"]):
+        shipment = make(models.Shipment, customer=customer, invoice_no="INV-HOLD", amount=D("100"),
+                        shipped_on=datetime.date(2026, 4, 1), prepaid=False)
+    assert [r[0] for r in rows(shipment)] == ["CRD-5"]
+    decide_all(shipment, people["manager"])
+    return fresh(shipment)
+
+
 def approved_access(people):
     with acting_as(people["sales"]):
         request = make(models.AccessRequest, applicant=people["sales"],
@@ -109,6 +123,7 @@ REASK = [
     pytest.param(approved_borrow, "ARC-5", "days", 3, ("status", "pending"), id="ARC-5 days"),
     pytest.param(approved_borrow, "ARC-5", "file", "new-file", ("status", "pending"), id="ARC-5 file"),
     pytest.param(approved_shipment, "CRD-3", "amount", D("25000"), ("status", "pending"), id="CRD-3 amount"),
+    pytest.param(approved_on_hold_shipment, "CRD-5", "amount", D("150"), ("status", "pending"), id="CRD-5 amount"),
     pytest.param(approved_access, "ARC-3", "file", "new-secret-file", ("status", "pending"), id="ARC-3 file"),
 ]
 
