@@ -34,6 +34,7 @@ from peewee import DeferredForeignKey
 from peewee import ForeignKeyField
 from peewee import IntegerField
 from peewee import ManyToManyField
+from peewee import SqliteDatabase
 from peewee import TextField
 from peewee import fn
 from peewee import Model as PeeweeModel
@@ -1092,6 +1093,9 @@ class Loan(BaseModel):
                 "return": Action("归还注销", "open", "returned", roles=("archivist",), rule="ARC-6",
                                  sets=("returned_complete", "return_note"),
                                  stamps={"returned_at": "now", "checked_by": "user"}),
+                # ARC-6: a return found incomplete keeps the line open, with who checked it and what is missing.
+                "check_incomplete": Action("核对未完整", "open", None, roles=("archivist",), rule="ARC-6",
+                                           sets=("return_note",), stamps={"checked_by": "user"}, style="warning"),
                 "report_lost": Action("登记遗失/毁损", "open", None, roles=("archivist",), rule="ARC-9",
                                       sets=("lost_or_damaged",), stamps={"checked_by": "user"}, reason=True,
                                       style="danger"),
@@ -1114,6 +1118,23 @@ class Loan(BaseModel):
     def ledger_state(self):
         """Return "open" until the loan is returned, then "returned" (the workflow's state)."""
         return "returned" if self.returned_at is not None else "open"
+
+
+class LoanReminder(BaseModel):
+    """One chase of an overdue loan: who reminded the borrower, when, how."""
+    CHANNEL = (("in_person", "当面"), ("phone", "电话"), ("message", "消息"))
+
+    loan = ForeignKeyField(Loan, backref="reminders", on_delete="RESTRICT", verbose_name="外借登记")
+    reminded_by = ForeignKeyField(User, null=True, backref="loan_reminders", on_delete="SET NULL",
+                                  verbose_name="催还人")
+    at = DateTimeField(default=utcnow, index=True, verbose_name="催还时间")
+    channel = CharField(max_length=16, choices=CHANNEL, default="phone", verbose_name="催还方式")
+    note = CharField(max_length=255, default="", verbose_name="备注")
+
+    # No screen of its own: chases are recorded and shown on the loan ledger (views/ledger.py).
+
+    def __str__(self):
+        return f"催还 #{self.id}"
 
 
 class Destruction(BaseModel):
@@ -1197,6 +1218,8 @@ class Complaint(BaseModel):
     plate_no = CharField(max_length=16, default="", verbose_name="车牌号")
     category = CharField(max_length=16, choices=COMPLAINT_CATEGORY, verbose_name="投诉类别")
     demand = CharField(max_length=16, choices=COMPLAINT_DEMAND, default="criticism", verbose_name="客户诉求")
+    # 003 第十六条(四): a claim of this size or more is escalated as a major complaint (CMP-5 setting).
+    claim_amount = DecimalField(max_digits=12, decimal_places=2, default=0, verbose_name="索赔金额(元)")
     severity = CharField(max_length=16, choices=SEVERITY, default="general", verbose_name="严重程度")
     content = TextField(verbose_name="投诉内容")
     department = ForeignKeyField(Department, null=True, backref="complaints", on_delete="SET NULL",
@@ -1755,6 +1778,20 @@ class ImportJob(BaseModel):
         return f"导入 {self.filename}"
 
 
+class SavedView(BaseModel):
+    """A named list view (filters, search, sort, columns) kept by a user, optionally shared with a role."""
+    name = CharField(max_length=64, verbose_name="方案名称")
+    model = CharField(max_length=64, index=True, verbose_name="记录类型")
+    owner = ForeignKeyField(User, backref="saved_views", on_delete="CASCADE", verbose_name="创建人")
+    role = ForeignKeyField(Role, null=True, backref="saved_views", on_delete="SET NULL", verbose_name="共享给角色")
+    # The list's query string without the page number (flt…, search, sort, desc, page_size, cols).
+    args = TextField(default="", verbose_name="列表条件")
+    is_default = BooleanField(default=False, verbose_name="默认方案")
+
+    def __str__(self):
+        return self.name
+
+
 # Labels of many-to-many fields (peewee's ManyToManyField takes no verbose_name).
 User.roles.verbose_name = "角色"
 QCGroup.members.verbose_name = "成员"
@@ -1763,11 +1800,12 @@ MODELS = (
     Role, Department, User, UserRole, Permission, AuditLog,
     Customer, Contact, Communication, VisitPlan, Visit, SatisfactionSurvey, Partner,
     Contract, CreditLine, Shipment, Payment, Preference,
-    ArchiveFile, ArchiveItem, Handover, AccessRequest, BorrowRequest, Loan, Destruction, Inspection, Penalty,
+    ArchiveFile, ArchiveItem, Handover, AccessRequest, BorrowRequest, Loan, LoanReminder, Destruction, Inspection,
+    Penalty,
     Complaint, ComplaintUpdate, Investigation, Solution,
     ServiceOrder, Reception, MoveOut, TenantRequest, Attendance, QCGroup, QCGroupMember, QCActivity,
     DataShare, DataIncident, AffectedCustomer, AccessReview,
-    Holiday, RuleSetting, RuleEvent, Approval, ImportJob,
+    Holiday, RuleSetting, RuleEvent, Approval, ImportJob, SavedView,
 )
 
 
@@ -1790,7 +1828,17 @@ def add_missing_columns(schema):
         for field in model._meta.sorted_fields:
             if field.column_name not in existing:
                 operations.append(migrator.add_column(model._meta.table_name, field.column_name, field))
-    if operations:
+    if not operations:
+        return 0
+    # SQLite adds a NOT NULL column by rebuilding the table; with foreign keys on, dropping the old copy
+    # would delete every child row (ON DELETE CASCADE). Off during the upgrade (outside any transaction).
+    sqlite = isinstance(db.obj, SqliteDatabase)
+    if sqlite:
+        db.execute_sql("PRAGMA foreign_keys=OFF")
+    try:
         with db.atomic():
             migrate(*operations)
+    finally:
+        if sqlite:
+            db.execute_sql("PRAGMA foreign_keys=ON")
     return len(operations)

@@ -12,6 +12,8 @@ from policies import approvals
 from policies import workflow
 from policies.calendar import add_months
 from policies.calendar import add_working_days
+from policies.calendar import local_midnight
+from policies.calendar import to_local
 from policies.calendar import local_today
 from policies.engine import APPROVE
 from policies.engine import BLOCK
@@ -402,8 +404,19 @@ def lend(request, copies=None, user=None):
 
 
 def return_loan(loan, complete, checked_by, note=""):
-    """Return a loan: closes the ledger line only when the archivist confirms the file complete (ARC-6)."""
-    return workflow.run_action(loan, "return", checked_by, returned_complete=bool(complete), return_note=note or "")
+    """Return a loan: closes the ledger line only when the archivist confirms the file complete (ARC-6);
+    an incomplete return keeps the line open with the checker and the note of what is missing."""
+    if not complete:
+        return workflow.run_action(loan, "check_incomplete", checked_by, return_note=note or "")
+    return workflow.run_action(loan, "return", checked_by, returned_complete=True, return_note=note or "")
+
+
+@workflow.guard(models.Loan, "check_incomplete")
+def incomplete_return_noted(loan, user, values):
+    """Refuse recording an incomplete return without saying what is missing or damaged (ARC-6)."""
+    if not str(values.get("return_note") or "").strip():
+        return [(ARC_6.id, "核对未完整时须写明缺失或损坏的情况，登记保持未注销", "return_note")]
+    return []
 
 
 def borrow_approved(request, user):
@@ -467,6 +480,24 @@ def overdue_loans(now=None):
 
 
 flag(ARC_7, models.Loan, overdue_loans, badge="danger", name="overdue")
+
+
+def open_loans():
+    """Return the loans whose ledger line is not yet cancelled (注销)."""
+    Loan = models.Loan
+    return Loan.select().where(Loan.returned_at.is_null())
+
+
+def loans_due_tomorrow(now=None):
+    """Return the open loans due during tomorrow (local calendar day), for the reminders (ARC-7)."""
+    Loan = models.Loan
+    tomorrow = to_local(now or models.utcnow()).date() + datetime.timedelta(days=1)
+    return Loan.select().where(Loan.returned_at.is_null(), Loan.due_at >= local_midnight(tomorrow),
+                               Loan.due_at < local_midnight(tomorrow + datetime.timedelta(days=1)))
+
+
+expose(models.Loan, "open", open_loans)
+expose(models.Loan, "due_tomorrow", loans_due_tomorrow)
 
 
 # ---------------------------------------------------------------- ARC-8 handover due date

@@ -182,6 +182,7 @@ class ModelAdmin(ModelView):
     column_type_formatters_export = vf.EXPORT_TYPE_FORMATTERS
     column_type_formatters_detail = vf.DETAIL_TYPE_FORMATTERS
     details_modal = False
+    list_template = "admin/model/list_console.html"
     details_template = "admin/model/details_history.html"
     edit_modal = False
     create_modal = False
@@ -372,6 +373,12 @@ class ModelAdmin(ModelView):
                 for row in query:
                     row.policy_flags = marks.get(row.id, [])
         return count, query
+
+    def render(self, template, **kwargs):
+        """Show only the columns a saved list view chose (``cols``), in the list's own order."""
+        if "list_columns" in kwargs and has_request_context():
+            kwargs["list_columns"] = worklists.chosen_columns(kwargs["list_columns"], request.args.get("cols"))
+        return super().render(template, **kwargs)
 
     def get_one(self, id):
         """Return the record, or None for a malformed or unknown id (a message, never a 500)."""
