@@ -14,10 +14,8 @@ from factories import credit_ready_customer
 from factories import fresh
 from factories import make
 from factories import refused
-from factories import role_user
 from factories import run
 from policies import approvals
-from policies import workflow
 
 D = Decimal
 

@@ -143,7 +143,7 @@ def test_roles_and_reasons_are_checked_before_anything_is_written(app):
     item = make(models.Complaint, complainant="张先生", content="投诉内容", category="service")
     exc = refused("CMP-10", lambda: workflow.run_action(item, "reject", role_user("service"),
                                                         rejection_reason="不成立"))
-    assert "须由具有“manager”角色的人员执行" in exc.message
+    assert "须由具有“部门经理”角色的人员执行" in exc.message
     assert fresh(item).status == "received"
     with pytest.raises(policies.PolicyViolation, match="没有“fly”这一流程操作"):
         workflow.run_action(item, "fly", role_user("admin"))
@@ -243,7 +243,7 @@ def test_closed_at_is_stamped_by_closing_and_corrected_only_by_a_supervisor(app)
     refused("CMP-10", item.save)
     assert policies.complaints.monthly_report(2026, 3)["overdue"] == 1
     typed = received + datetime.timedelta(days=2)
-    with pytest.raises(policies.PolicyViolation, match="须由具有“manager、admin”角色"):
+    with pytest.raises(policies.PolicyViolation, match="须由具有“部门经理、系统管理员”角色"):
         run(fresh(item), "correct", role_user("service"), field="closed_at", value=typed, reason="录入错误")
     with pytest.raises(policies.PolicyViolation, match="须填写原因"):
         run(fresh(item), "correct", role_user("manager"), field="closed_at", value=typed)
