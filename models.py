@@ -152,6 +152,7 @@ FILE_LOCATION = (("cabinet", "档案柜"), ("safe", "保险柜"))
 FILE_STATUS = (("in_store", "在库"), ("on_loan", "借出"), ("destroyed", "已销毁"))
 HANDOVER_KIND = (("sales", "销售"), ("after_sales", "售后"), ("project", "项目"))
 REQUEST_STATUS = (("pending", "待审批"), ("approved", "已批准"), ("rejected", "已驳回"))
+PAYMENT_STATE = (("valid", "有效"), ("reversed", "已冲销"))
 # A loan's place in the ledger, computed from returned_at (ARC-6: returning closes the line).
 LOAN_STATE = (("open", "借出中"), ("returned", "已归还注销"))
 DESTRUCTION_METHOD = (("shred", "粉碎"), ("burn", "焚烧"), ("other", "其他"))
@@ -346,7 +347,7 @@ class Action:
     """
 
     def __init__(self, label, source, target=None, roles=(), rule="", sets=(), stamps=None, via="",
-                 reason=False, style="primary", params=()):
+                 reason=False, style="primary", params=(), reason_to=None):
         self.label = label
         self.source = (source,) if isinstance(source, str) else tuple(source)
         self.target = target
@@ -357,6 +358,8 @@ class Action:
         self.stamps = dict(stamps or {})
         self.via = via
         self.reason = reason
+        # The field that keeps the reason on the record itself (a reversal's reason), besides the audit log.
+        self.reason_to = reason_to
         self.style = style
         self.name = ""
 
@@ -400,7 +403,8 @@ class Workflow:
         if self.field in model._meta.fields:
             names.insert(0, self.field)
         for act in self.actions.values():
-            names += [n for n in act.sets + tuple(act.stamps) if n in model._meta.fields]
+            names += [n for n in act.sets + tuple(act.stamps) + ((act.reason_to,) if act.reason_to else ())
+                      if n in model._meta.fields]
         names += list(self.correct)
         seen = []
         for name in names:
@@ -414,6 +418,8 @@ class Workflow:
         for act in self.actions.values():
             stamped.update(act.sets)
             stamped.update(act.stamps)
+            if act.reason_to:
+                stamped.add(act.reason_to)
         return tuple(n for n in self.owned(model) if n not in self.correct or n in stamped)
 
     def state_of(self, instance):
@@ -892,18 +898,37 @@ class Payment(BaseModel):
     received_on = DateField(verbose_name="回款日期")
     shipment = ForeignKeyField(Shipment, null=True, backref="payments", on_delete="SET NULL",
                                verbose_name="对应发货")
+    # A payment entered wrongly is reversed (冲销) with a reason, never deleted: it then counts for nothing.
+    reversed_at = DateTimeField(null=True, verbose_name="冲销时间")
+    reversal_reason = TextField(default="", verbose_name="冲销原因")
 
     class Meta:
         ledger = True
+        workflow = Workflow(
+            "ledger_state", states=PAYMENT_STATE, initial="valid", rule="CRD-2",
+            actions={"reverse": Action("冲销", "valid", "reversed", roles=("manager", "admin"), rule="CRD-2",
+                                       stamps={"reversed_at": "now"}, reason=True, reason_to="reversal_reason",
+                                       style="danger")},
+        )
         admin = dict(
             label="回款", category="销售与授信",
-            list=("received_on", "customer", "amount", "shipment"),
+            list=("received_on", "customer", "amount", "shipment", "reversed_at"),
             search=("customer.name", "shipment.invoice_no"),
-            filters=("customer", "amount", "received_on"),
+            filters=("customer", "amount", "received_on", "reversed_at"),
         )
 
     def __str__(self):
         return f"回款 {self.amount} 元 {self.received_on}"
+
+    @property
+    def ledger_state(self):
+        """Return "valid" until the payment is reversed, then "reversed" (the workflow's state)."""
+        return "reversed" if self.reversed_at is not None else "valid"
+
+    @classmethod
+    def counted(cls):
+        """Return the payments that count: every one not reversed."""
+        return cls.select().where(cls.reversed_at.is_null())
 
 
 class Preference(BaseModel):

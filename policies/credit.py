@@ -112,7 +112,7 @@ def outstanding(customer_id, exclude_shipment=None):
     shipments = models.Shipment.shipped().select(models.Shipment.amount).where(models.Shipment.customer == customer_id)
     if exclude_shipment is not None:
         shipments = shipments.where(models.Shipment.id != exclude_shipment)
-    payments = models.Payment.select(models.Payment.amount).where(models.Payment.customer == customer_id)
+    payments = models.Payment.counted().select(models.Payment.amount).where(models.Payment.customer == customer_id)
     return _sum(shipments) - _sum(payments)
 
 
@@ -138,7 +138,7 @@ def on_hold(today=None):
                                                              Shipment.shipped_on < cutoff,
                                                              Shipment.status == "shipped")
     paid = Payment.select(fn.SUM(Payment.amount)).where(Payment.customer == Customer.id,
-                                                        Payment.received_on <= today)
+                                                        Payment.received_on <= today, Payment.reversed_at.is_null())
     # Half a fen of tolerance: SQLite sums DECIMAL columns as floats.
     return Customer.select().where(fn.COALESCE(shipped, 0) - fn.COALESCE(paid, 0) > 0.005)
 
@@ -188,7 +188,7 @@ def credit_line_needs_archive_contract_and_cleared_year(sender, instance, create
     year_start = datetime.date(local_today().year, 1, 1)
     owed = (_sum(models.Shipment.shipped().select(models.Shipment.amount).where(
                 models.Shipment.customer == customer.id, models.Shipment.shipped_on < year_start))
-            - _sum(models.Payment.select(models.Payment.amount).where(
+            - _sum(models.Payment.counted().select(models.Payment.amount).where(
                 models.Payment.customer == customer.id, models.Payment.received_on < year_start)))
     if owed > 0:
         CRD_1.refuse(instance, f"客户上年度货款未清零(尚欠 {owed:,.2f} 元),不能授信", field="customer")

@@ -276,6 +276,8 @@ def perform(instance, act, user, values):
             setattr(instance, name, values[name])
     if act.target is not None and wf.field in model._meta.fields:
         setattr(instance, wf.field, act.target)
+    if act.reason_to:
+        setattr(instance, act.reason_to, str(values.get("reason", "")).strip())
     stamp(instance, act, user)
     instance.save()
     record(instance, act, before, values.get("reason", ""))
@@ -349,7 +351,7 @@ def _comparable_value(model, name, value):
 
 def _actions_owning(wf, name):
     return [act.label for act in wf.actions.values() if name in act.sets or name in act.stamps
-            or (act.target is not None and name == wf.field)]
+            or name == act.reason_to or (act.target is not None and name == wf.field)]
 
 
 def _owned_refusal(model, wf, name):

@@ -262,3 +262,24 @@ def test_a_shipped_shipment_is_reversed_not_deleted(people):
                                            models.AuditLog.record_id == str(shipment.id))
     assert any("客户退货,冲销发票" in row.changes for row in trail)
     cancelled.delete_instance()  # a cancelled shipment is no longer a ledger line
+
+
+def test_a_payment_is_reversed_with_a_reason_never_deleted(people):
+    customer = credit_ready_customer(department=people["dept"])
+    payment = make(models.Payment, customer=customer, amount=D("3000"), received_on=datetime.date(2026, 6, 5))
+    before = policies.credit.outstanding(customer.id)
+    with pytest.raises(policies.PolicyViolation, match="台账记录,不能删除"):
+        payment.delete_instance()
+    with pytest.raises(policies.PolicyViolation, match="须由具有"):
+        run(payment, "reverse", people["sales"], reason="重复录入")
+    with pytest.raises(policies.PolicyViolation, match="须填写原因"):
+        run(payment, "reverse", people["manager"])
+    typed = fresh(payment)
+    typed.reversed_at = models.utcnow()
+    refused("CRD-2", typed.save)
+    run(fresh(payment), "reverse", people["manager"], reason="重复录入,银行流水仅一笔")
+    reversed_one = fresh(payment)
+    assert reversed_one.reversed_at is not None and reversed_one.reversal_reason == "重复录入,银行流水仅一笔"
+    assert policies.credit.outstanding(customer.id) == before + D("3000")
+    with pytest.raises(policies.PolicyViolation, match="当前状态为「已冲销」"):
+        run(reversed_one, "reverse", people["manager"], reason="再次")
