@@ -54,7 +54,8 @@ USERS = (
     ("wuxiaoli", "吴晓丽", "销售二部", ("sales",), "normal", False),
     ("sunhao", "孙浩", "销售二部", ("manager",), "secret", False),
     ("huangfang", "黄芳", "客服部", ("service",), "normal", False),
-    ("hewei", "何伟", "客服部", ("manager",), "secret", False),
+    ("hewei", "何伟", "客服部", ("manager",), "top_secret", False),
+    ("fengli", "冯丽", "客服部", ("manager",), "secret", False),
     ("zhengqiang", "郑强", "售后服务部", ("service",), "normal", False),
     ("tanglin", "唐琳", "售后服务部", ("manager",), "secret", False),
     ("xulei", "徐磊", "工程部", ("manager",), "secret", False),
@@ -348,7 +349,9 @@ def _seed_roles(ctx):
 def _seed_departments(ctx):
     """Create the department tree."""
     for name, parent in DEPARTMENTS:
-        ctx.departments[name] = models.Department.create(name=name, parent=ctx.departments.get(parent))
+        # ARC-3: the customer-service department's manager approves access to classified files.
+        ctx.departments[name] = models.Department.create(name=name, parent=ctx.departments.get(parent),
+                                                         customer_service=name == "客服部")
 
 
 def _seed_users(ctx):
@@ -990,12 +993,14 @@ def _approver(ctx, record, approval):
     """Return who decides ``approval``: the department's manager, customer service's manager or the GM."""
     roles = set(approval.required_role.split("|"))
     if "manager" in roles:
-        if approval.department_id is not None and approval.department.manager_id is not None:
+        if approval.rule != "ARC-3" and approval.department_id is not None and approval.department.manager_id:
             return approval.department.manager
-        # ARC-3 (000 篇二 第22条): the customer service manager approves, unless the file is for himself.
+        # ARC-3 (000 篇二 第22条): a customer-service manager with the file's clearance, not the borrower himself.
         party = getattr(record, "borrower_id", None) or getattr(record, "applicant_id", None)
-        head = ctx.departments["客服部"].manager
-        return head if head.id != party else ctx.users["manager"]
+        service = ctx.departments["客服部"]
+        candidates = [service.manager] + [u for u in ctx.users_with("manager") if u.department_id == service.id]
+        return next((u for u in candidates if u.id != party and approvals.refusal(approval, u) is None),
+                    ctx.users["manager"])
     if "deputy" in roles and "deputy" in ctx.users and ctx.rng.random() < 0.3:
         return ctx.users["deputy"]
     return ctx.users["gm"]

@@ -348,11 +348,14 @@ class Department(BaseModel):
     parent = ForeignKeyField("self", null=True, backref="children", on_delete="SET NULL", verbose_name="上级部门")
     manager = DeferredForeignKey("User", null=True, backref="managed_departments", on_delete="SET NULL",
                                  verbose_name="部门经理")
+    # ARC-3: its manager (holding the file's clearance) approves access to classified files.
+    customer_service = BooleanField(default=False, verbose_name="客户服务部")
 
     class Meta:
         admin = dict(
             label="部门", category="组织与系统",
-            list=("name", "parent", "manager"), search=("name",), filters=("parent", "manager"),
+            list=("name", "parent", "manager", "customer_service"), search=("name",),
+            filters=("parent", "manager", "customer_service"),
             lookup=("name",),
         )
 

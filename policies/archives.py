@@ -226,6 +226,43 @@ def file_status_follows_loan(sender, instance, created):
 
 
 # ---------------------------------------------------------------- ARC-3 secret files need approval
+CLEARANCE_RANK = {"normal": 0, "secret": 1, "top_secret": 2}
+# Departments taken as customer service when none is marked (客户服务部).
+CUSTOMER_SERVICE_NAMES = ("客户服务部", "客服部")
+
+
+def customer_service_department():
+    """Return the department marked as customer service (else one named 客户服务部/客服部), or None."""
+    marked = models.Department.select().where(models.Department.customer_service == True)  # noqa: E712
+    found = marked.order_by(models.Department.id).first()
+    if found is None:
+        found = (models.Department.select().where(models.Department.name.in_(CUSTOMER_SERVICE_NAMES))
+                 .order_by(models.Department.id).first())
+    return found
+
+
+def _request_file(record):
+    return _file(getattr(record, "file_id", None)) if record is not None else None
+
+
+def _arc3_guard(approval, user, record):
+    """Let only a customer-service manager holding the file's clearance take the manager step (ARC-3)."""
+    if approval.required_role != "manager":
+        return None
+    if approval.department_id is None:
+        return "未设置客户服务部(请在“部门”中勾选客户服务部),无法审批密级档案的借阅查阅。"
+    in_department = user.department_id == approval.department_id or approval.department.manager_id == user.id
+    if not in_department:
+        return "密级档案的借阅查阅须由客户服务部经理审批。"
+    folder = _request_file(record)
+    if folder is not None and CLEARANCE_RANK.get(user.clearance, 0) < CLEARANCE_RANK.get(folder.confidentiality, 0):
+        return f"审批人须具有该档案的保密级别({folder.choice_label('confidentiality')})。"
+    return None
+
+
+approvals.on_guard(ARC_3.id, _arc3_guard)
+
+
 def _clearance_roles(folder):
     if folder is None or folder.confidentiality not in SECRET_LEVELS:
         return []
@@ -242,6 +279,11 @@ def submit_access_request(sender, instance, created):
         instance.status = "pending"
 
 
+def _cs_department_id():
+    department = customer_service_department()
+    return department.id if department is not None else None
+
+
 @post_save(sender=models.BorrowRequest, name="ARC-3/borrow")
 def secret_borrow_needs_approval(sender, instance, created):
     """Ask a manager (and the GM for top secret) to approve borrowing a classified file."""
@@ -251,7 +293,7 @@ def secret_borrow_needs_approval(sender, instance, created):
     roles = _clearance_roles(folder)
     if roles:
         who = _user(instance.borrower_id)
-        approvals.require(instance, ARC_3.id, roles,
+        approvals.require(instance, ARC_3.id, roles, department=_cs_department_id(),
                           summary=_summary(f"{who} 借阅{folder.choice_label('confidentiality')}档案 {folder}"))
 
 
@@ -264,7 +306,7 @@ def secret_access_needs_approval(sender, instance, created):
     roles = _clearance_roles(folder)
     if roles:
         who = _user(instance.applicant_id) or instance.external_name
-        approvals.require(instance, ARC_3.id, roles,
+        approvals.require(instance, ARC_3.id, roles, department=_cs_department_id(),
                           summary=_summary(f"{who} 查阅{folder.choice_label('confidentiality')}档案 {folder}"))
 
 

@@ -71,11 +71,12 @@ def approve_all(record, user, rule_id=None):
 
 @pytest.fixture
 def people(app):
-    """The requester (a sales clerk), the borrower, a manager, the GM, a deputy GM and an archivist."""
+    """The requester (a sales clerk), the borrower, customer service's manager, the GM, a deputy GM and an archivist."""
+    service = models.Department.create(name="客户服务部", customer_service=True)
     return {
         "clerk": make_user("luru", roles=("sales",)),
         "staff": make_user("liuyang", roles=("sales",)),
-        "manager": make_user("jingli", roles=("manager",)),
+        "manager": make_user("jingli", roles=("manager",), department=service, clearance="top_secret"),
         "gm": make_user("zongjingli", roles=("gm",)),
         "deputy": make_user("fuzong", roles=("deputy",)),
         "archivist": make_user("zhangli", roles=("archivist",)),
@@ -251,6 +252,42 @@ def test_arc3_manager_rejection_withdraws_the_rest_and_lends_nothing(people):
     assert fresh(request).status == "rejected"
     assert models.Loan.select().count() == 0
     assert models.ArchiveFile.get_by_id(request.file_id).status == "in_store"
+
+
+def test_arc3_only_customer_services_manager_with_the_files_clearance(people):
+    sales_dept = models.Department.create(name="销售部")
+    service = models.Department.get(models.Department.customer_service == True)  # noqa: E712
+    other = make_user("xiaoshou_jingli", roles=("manager",), department=sales_dept, clearance="top_secret")
+    uncleared = make_user("kefu_fujingli", roles=("manager",), department=service, clearance="secret")
+    request = borrow(people, "top_secret")
+    manager_step = pending_rows(request, "ARC-3")[0]
+    assert manager_step.department_id == service.id
+    with pytest.raises(engine.ApprovalError, match="客户服务部经理"):
+        engine.decide(manager_step.id, other, True)
+    with pytest.raises(engine.ApprovalError, match=r"保密级别\(绝密\)"):
+        engine.decide(manager_step.id, uncleared, True)
+    # The same manager may decide a secret file.
+    secret = borrow(people, "secret")
+    engine.decide(pending_rows(secret, "ARC-3")[0].id, uncleared, True)
+    assert fresh(pending_rows(secret, "ARC-5")[0]).status == "pending"
+    # Clearance withdrawn after the request was filed: the decision is refused at the time it is taken.
+    people["manager"].clearance = "secret"
+    people["manager"].save()
+    with pytest.raises(engine.ApprovalError, match="保密级别"):
+        engine.decide(manager_step.id, people["manager"], True)
+
+
+def test_arc3_without_a_customer_service_department_nobody_approves_in_its_place(app):
+    manager = make_user("arc3_manager", roles=("manager",), clearance="top_secret",
+                        department=models.Department.create(name="销售部"))
+    folder = make(models.ArchiveFile, number="F-NOCS", title="档案", confidentiality="secret")
+    request = make(models.AccessRequest, file=folder, applicant=make(models.User, username="a-nocs"))
+    row = pending_rows(request, "ARC-3")[0]
+    with pytest.raises(engine.ApprovalError, match="未设置客户服务部"):
+        engine.decide(row.id, manager, True)
+    # A department named 客服部 is taken as customer service when none is marked (for the next request).
+    models.Department.create(name="客服部")
+    assert archives.customer_service_department().name == "客服部"
 
 
 def test_arc3_access_request_approved_or_rejected(people):
