@@ -812,6 +812,7 @@ def _create_file(ctx, number, title, customer, kind, level, opened_on):
 def _seed_handovers(ctx):
     """Create handovers (ARC-8): on time, late and still missing; ARC-9 computes their penalties."""
     from policies.archives import handover_due_on
+    from policies.archives import stage1_due_on
     rng = ctx.rng
     kinds = {"new_vehicle": "sales", "after_sales": "after_sales", "project": "project"}
     outcomes = ctx.spread(("on_time", "late", "missing"), 19, weights=(6, 3, 1))
@@ -838,8 +839,13 @@ def _seed_handovers(ctx):
             if handed_on is not None and handed_on >= ctx.today:
                 handed_on = ctx.day(1)
             items = list(archive.items)
+            project = {}
+            if kind == "project":
+                # ARC-8: project manager A hands to B on time; B hands to the archive (on time, late or not yet).
+                project = dict(receiver=ctx.users["sunhao"], stage1_on=stage1_due_on(event_on))
             models.Handover.create(file=archive, handed_by=handed_by, kind=kind, event_on=event_on,
-                                   handed_on=handed_on, missing_items=sum(1 for item in items if not item.present))
+                                   handed_on=handed_on, missing_items=sum(1 for item in items if not item.present),
+                                   **project)
 
 
 def _seed_destructions(ctx):

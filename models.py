@@ -946,14 +946,21 @@ class Handover(BaseModel):
     handed_on = DateField(null=True, verbose_name="移交日期")
     due_on = DateField(null=True, verbose_name="应移交日期")
     missing_items = IntegerField(default=0, verbose_name="缺失项数")
+    # ARC-8 project files, stage 1: project manager A (handed_by) to project manager B (receiver).
+    receiver = ForeignKeyField(User, null=True, backref="received_handovers", on_delete="SET NULL",
+                               verbose_name="接收人(项目经理B角)")
+    stage1_on = DateField(null=True, verbose_name="A角移交B角日期")
+    stage1_due_on = DateField(null=True, verbose_name="A角应移交日期")
+    # ARC-9 处罚3: the service advisor confirmed the visit's contact person and their one number.
+    contact_confirmed = BooleanField(default=True, verbose_name="已核对联系人及唯一联系方式")
 
     class Meta:
         admin = dict(
             label="档案移交", category="档案",
             list=("file", "kind", "handed_by", "event_on", "due_on", "handed_on", "missing_items"),
             search=("file.number", "file.title", "handed_by.display_name"),
-            filters=("kind", "handed_by", "event_on", "due_on", "handed_on"),
-            readonly=("due_on",),
+            filters=("kind", "handed_by", "receiver", "event_on", "due_on", "handed_on"),
+            readonly=("due_on", "stage1_due_on"),
         )
 
     def __str__(self):
@@ -965,7 +972,11 @@ class Handover(BaseModel):
         if today is None:
             from policies.calendar import local_today
             today = local_today()
-        return cls.select().where((cls.handed_on.is_null() & (cls.due_on < today)) | (cls.handed_on > cls.due_on))
+        # A project's first stage (A to B) is late on its own, whatever the second did (ARC-8).
+        stage1 = ((cls.stage1_on.is_null() & cls.handed_on.is_null() & (cls.stage1_due_on < today))
+                  | (cls.stage1_on > cls.stage1_due_on))
+        return cls.select().where((cls.handed_on.is_null() & (cls.due_on < today)) | (cls.handed_on > cls.due_on)
+                                  | stage1)
 
 
 class AccessRequest(BaseModel):
@@ -1109,6 +1120,7 @@ class Penalty(BaseModel):
     VIOLATION = (
         ("late", "逾期移交"), ("late_repeat", "逾期未改正(再次违规)"), ("customer_signature", "缺客户签字"),
         ("staff_signature", "缺经办人签字"), ("lost", "档案遗失/毁损"),
+        ("contact_unconfirmed", "未核对联系人及联系方式"), ("incomplete", "售后档案不完整/错误"),
     )
 
     user = ForeignKeyField(User, backref="penalties", on_delete="RESTRICT", verbose_name="责任人")
@@ -1118,17 +1130,26 @@ class Penalty(BaseModel):
     on = DateField(verbose_name="日期")
     source = CharField(max_length=64, default="", verbose_name="来源记录")
     note = TextField(default="", verbose_name="说明")
+    # ARC-9: a fine whose facts were corrected is withdrawn, never deleted (kept in history).
+    withdrawn_at = DateTimeField(null=True, verbose_name="撤销时间")
+    withdrawn_reason = TextField(default="", verbose_name="撤销原因")
 
     class Meta:
         admin = dict(
             label="罚款记录", category="档案",
-            list=("on", "user", "rule", "violation", "amount", "source", "note"),
+            list=("on", "user", "rule", "violation", "amount", "source", "note", "withdrawn_at"),
             search=("rule", "note", "user.display_name"),
-            filters=("user", "rule", "violation", "amount", "on"),
+            filters=("user", "rule", "violation", "amount", "on", "withdrawn_at"),
+            readonly=("withdrawn_at",),
         )
 
     def __str__(self):
         return f"{self.rule} 罚款 {self.amount} 元"
+
+    @classmethod
+    def in_force(cls):
+        """Return the penalties not withdrawn (ARC-9: a withdrawn fine stays in history)."""
+        return cls.select().where(cls.withdrawn_at.is_null())
 
 
 # ---------------------------------------------------------------- complaints

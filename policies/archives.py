@@ -12,6 +12,7 @@ from policies import approvals
 from policies.calendar import add_months
 from policies.calendar import add_working_days
 from policies.calendar import local_today
+from policies.calendar import to_local
 from policies.engine import APPROVE
 from policies.engine import BLOCK
 from policies.engine import COMPUTE
@@ -59,9 +60,11 @@ ARC_7 = rule(
 
 ARC_8 = rule(
     "ARC-8", "档案移交期限", "000 篇八, 001 第6篇 四(五)", COMPUTE,
-    settings={"sales_working_days": 3, "after_sales_working_days": 1, "project_days": 5},
+    settings={"sales_working_days": 3, "after_sales_working_days": 1, "project_a_working_days": 3,
+              "project_b_working_days": 2},
     labels={"sales_working_days": "销售档案移交期限(工作日)", "after_sales_working_days": "售后档案移交期限(工作日)",
-            "project_days": "项目档案移交期限(天)"},
+            "project_a_working_days": "项目档案A角移交B角期限(工作日)",
+            "project_b_working_days": "项目档案B角移交档案室期限(工作日)"},
     quote="新車檔案由銷售部在銷售車3個工作日內(nèi)交于客戶關(guān)愛部客戶檔案管理員。",
 )
 
@@ -70,9 +73,11 @@ ARC_8 = rule(
 ARC_9 = rule(
     "ARC-9", "档案违规罚款", "000 篇八 处罚 1–7", COMPUTE,
     settings={"late": 50, "customer_signature": 20, "customer_signature_after_sales": 50, "staff_signature": 20,
+              "incomplete": 20, "contact_unconfirmed": 50,
               "lost": 20, "sales_double_from": 2, "service_double_from": 3, "correct_within_working_days": 1},
     labels={"late": "逾期移交罚款(元/件)", "customer_signature": "缺客户签字罚款(元/项)",
             "customer_signature_after_sales": "售后档案缺客户签字罚款(元/项)", "staff_signature": "缺经办人签字罚款(元/项)",
+            "incomplete": "售后档案不完整/错误罚款(元/项)", "contact_unconfirmed": "未核对联系人及联系方式罚款(元/车次)",
             "lost": "档案遗失/毁损罚款(元/件)", "sales_double_from": "销售顾问当月第几次违规起翻倍",
             "service_double_from": "服务顾问当月第几次违规起翻倍", "correct_within_working_days": "限期改正(工作日)"},
     quote="銷售顧問超過交車后3個工作日上交檔案者,罰款50元/車次。",
@@ -462,23 +467,46 @@ flag(ARC_7, models.Loan, models.Loan.overdue, badge="danger")
 
 
 # ---------------------------------------------------------------- ARC-8 handover due date
-def handover_due_on(kind, event_on):
-    """Return the date a handover of ``kind`` is due after ``event_on`` (sale, delivery or project end)."""
+# Project files go in two stages (001 第6篇 四(五)): A to B within [3] working days of the project end, B to the
+# archive room within [2] further working days, counted from the later of A's due date and A's actual handover,
+# so that each stage is late on its own ("a late stage is late whatever the other did").
+def handover_due_on(kind, event_on, stage1_on=None):
+    """Return the date a handover of ``kind`` is due in the archive after ``event_on`` (sale, delivery, project end)."""
     if kind == "after_sales":
         return add_working_days(event_on, ARC_8.get("after_sales_working_days"))
     if kind == "project":
-        return event_on + datetime.timedelta(days=ARC_8.get("project_days"))
+        stage1_due = stage1_due_on(event_on)
+        start = max(stage1_due, stage1_on) if stage1_on is not None else stage1_due
+        return add_working_days(start, ARC_8.get("project_b_working_days"))
     return add_working_days(event_on, ARC_8.get("sales_working_days"))
+
+
+def stage1_due_on(event_on):
+    """Return when project manager A must hand a project file to project manager B."""
+    return add_working_days(event_on, ARC_8.get("project_a_working_days"))
+
+
+def _stage1_done(handover):
+    """Return the day A handed over to B: as entered, else the day the file reached the archive."""
+    return handover.stage1_on or handover.handed_on
 
 
 @pre_save(sender=models.Handover, name="ARC-8")
 def compute_handover_due(sender, instance, created):
-    """Compute the handover's due date from its kind and the event date."""
+    """Compute the handover's due dates from its kind and the event date (a project's two stages)."""
     if not ARC_8.on() or not isinstance(instance.event_on, datetime.date):
         return
-    due_on = handover_due_on(instance.kind, instance.event_on)
-    if instance.due_on != due_on:
+    if instance.kind == "project":
+        if instance.stage1_on and instance.handed_on and instance.handed_on < instance.stage1_on:
+            ARC_8.refuse(instance, "移交档案室日期不能早于A角移交B角日期", field="handed_on")
+        stage1 = stage1_due_on(instance.event_on)
+        due_on = handover_due_on("project", instance.event_on, _stage1_done(instance))
+    else:
+        stage1 = None
+        due_on = handover_due_on(instance.kind, instance.event_on)
+    if instance.due_on != due_on or instance.stage1_due_on != stage1:
         instance.due_on = due_on
+        instance.stage1_due_on = stage1
         instance.__dict__["_arc8_computed"] = True
 
 
@@ -495,26 +523,40 @@ flag(ARC_8, models.Handover, models.Handover.late, badge="warning")
 # ---------------------------------------------------------------- ARC-9 fines
 # Reading of 000 篇八 处罚:
 # - one Penalty row is one violation (受处罚一次): lateness, each repeat of it, the missing customer
-#   signatures of one handover, its missing staff signatures, a lost or damaged file;
-# - signature fines are rate × unsigned items, charged once the file is handed over (handed_on set);
-# - late: the first violation falls on the day after due_on; it is "uncorrected" (处罚 10) when the file is
-#   still not handed over once working day n after due_on has ended, and counts again on the next day;
-# - doubling (处罚 6): the nth ARC-9 row of the person in the calendar month of its date, counting the rows
-#   already recorded, is doubled from n = 2 for a `sales` user and n = 3 for a `service` user; other roles
-#   (a project manager) are never doubled;
+#   signatures of one handover, its missing staff signatures, an unconfirmed contact (处罚3), the incomplete
+#   items of an after-sales file (处罚5), a lost or damaged file;
+# - signature and completeness fines are rate × items, charged once the file is handed over (handed_on set);
+# - late: the first violation falls on the day after the due date; it is "uncorrected" (处罚 10) when the file
+#   is still not handed over once working day n of the correction period has ended, and counts again the next
+#   day. The correction period starts at the due date, or when the handover was entered if that is later:
+#   nobody can be told to correct what the console did not know (no fines for a period before the record);
+# - a project file's stages are fined separately: A for stage 1, B (receiver, else A) for stage 2;
+# - doubling (处罚 6): the nth ARC-9 fine in force of the person in the calendar month of its date is doubled
+#   from n = 2 for a `sales` user and n = 3 for a `service` user; other roles are never doubled;
+# - fines follow the facts: each save recomputes what the facts as they stand earn; a fine no longer earned
+#   (a date or an item corrected) is withdrawn with the reason, never deleted; a missing one is created;
 # - lost or damaged (处罚 7): the archivist ticks Loan.lost_or_damaged; the borrower is fined once per loan.
 #   (A return with returned_complete=False cannot be saved: ARC-6 keeps such a ledger line open.)
-def late_dates(due_on, until):
-    """Return the dates of the lateness violation and of each uncorrected repeat up to ``until``."""
+DOUBLED = "(本月第"
+
+
+def late_dates(due_on, until, since=None):
+    """Return the dates of the lateness violation and of each uncorrected repeat up to ``until``.
+
+    ``since`` is the day the record was entered: the correction period starts no earlier.
+    """
     if due_on is None or until is None or until <= due_on:
         return []
     dates = [due_on + datetime.timedelta(days=1)]
+    start = max(due_on, since) if since is not None else due_on
     window = max(1, ARC_9.get("correct_within_working_days"))
+    n = 1
     while True:
-        deadline = add_working_days(due_on, len(dates) * window)
+        deadline = add_working_days(start, n * window)
         if until <= deadline:
             return dates
         dates.append(deadline + datetime.timedelta(days=1))
+        n += 1
 
 
 def _double_from(user):
@@ -524,73 +566,136 @@ def _double_from(user):
     return min(limits) if limits else None
 
 
-def _impose(user, source, violation, entries):
-    """Create the ARC-9 penalties ``entries`` [(on, amount, note)] of ``violation`` not yet recorded."""
-    recorded = models.Penalty.select().where(
-        models.Penalty.rule == ARC_9.id, models.Penalty.source == source,
-        models.Penalty.violation == violation).count()
+def _base_note(note):
+    return (note or "").split(DOUBLED)[0]
+
+
+def _create_fine(user, source, violation, on, amount, note):
+    month = on.replace(day=1)
+    ordinal = models.Penalty.in_force().where(
+        models.Penalty.user == user, models.Penalty.rule == ARC_9.id,
+        models.Penalty.on >= month, models.Penalty.on < add_months(month, 1)).count() + 1
+    amount = Decimal(amount)
     threshold = _double_from(user)
-    rows = []
-    for on, amount, note in entries[recorded:]:
-        month = on.replace(day=1)
-        ordinal = models.Penalty.select().where(
-            models.Penalty.user == user, models.Penalty.rule == ARC_9.id,
-            models.Penalty.on >= month, models.Penalty.on < add_months(month, 1)).count() + 1
-        amount = Decimal(amount)
-        if threshold is not None and ordinal >= threshold:
-            amount *= 2
-            note = f"{note}(本月第 {ordinal} 次违规，罚款翻倍)"
-        rows.append(models.Penalty.create(user=user, rule=ARC_9.id, violation=violation, amount=amount, on=on,
-                                          source=source, note=note))
-    return rows
+    if threshold is not None and ordinal >= threshold:
+        amount *= 2
+        note = f"{note}{DOUBLED} {ordinal} 次违规，罚款翻倍)"
+    return models.Penalty.create(user=user, rule=ARC_9.id, violation=violation, amount=amount, on=on,
+                                 source=source, note=note)
 
 
-def handover_penalties(handover, today=None):
-    """Create the ARC-9 penalties ``handover`` has earned by ``today`` and not yet got; return them."""
+def _reconcile(source, expected, reason):
+    """Make the fines in force of ``source`` match ``expected`` [(user, violation, on, amount, note)].
+
+    A fine in force that the facts no longer earn is withdrawn (kept); an earned one not in force is created.
+    """
+    in_force = list(models.Penalty.in_force().where(models.Penalty.rule == ARC_9.id, models.Penalty.source == source)
+                    .order_by(models.Penalty.id))
+    missing = []
+    for user, violation, on, amount, note in expected:
+        match = next((row for row in in_force if row.user_id == user.id and row.violation == violation
+                      and row.on == on and _base_note(row.note) == note), None)
+        if match is not None:
+            in_force.remove(match)
+        else:
+            missing.append((user, violation, on, amount, note))
+    for row in in_force:
+        row.withdrawn_at = models.utcnow()
+        row.withdrawn_reason = reason
+        row.save()
+    return [_create_fine(user, source, violation, on, amount, note) for user, violation, on, amount, note in missing]
+
+
+def _late_fines(user, number, stage, due_on, done_on, since, today):
+    late = ARC_9.get("late")
+    dates = late_dates(due_on, done_on or today, since)
+    fines = []
+    if dates:
+        fines.append((user, "late", dates[0], late, f"{number} {stage}应于 {due_on} 前移交，逾期"))
+        fines += [(user, "late_repeat", on, late, f"{number} {stage}逾期未改正，第 {n} 次再次计罚")
+                  for n, on in enumerate(dates[1:], start=1)]
+    return fines
+
+
+def handover_fines(handover, today=None):
+    """Return the ARC-9 fines [(user, violation, on, amount, note)] the handover's facts earn by ``today``."""
     user = _user(handover.handed_by_id)
     folder = _file(handover.file_id)
     if user is None or folder is None or handover.due_on is None:
         return []
-    source = f"Handover#{handover.id}"
-    dates = late_dates(handover.due_on, handover.handed_on or today or local_today())
-    late = ARC_9.get("late")
-    rows = []
-    if dates:
-        rows += _impose(user, source, "late", [(dates[0], late, f"{folder.number} 应于 {handover.due_on} 前移交，逾期")])
-        rows += _impose(user, source, "late_repeat", [
-            (on, late, f"{folder.number} 逾期未改正，第 {n} 次再次计罚") for n, on in enumerate(dates[1:], start=1)])
+    today = today or local_today()
+    since = to_local(handover.created_at).date() if handover.created_at else None
+    fines = []
+    if handover.kind == "project" and handover.stage1_due_on is not None:
+        receiver = _user(handover.receiver_id) or user
+        fines += _late_fines(user, folder.number, "A角移交B角", handover.stage1_due_on, _stage1_done(handover),
+                             since, today)
+        fines += _late_fines(receiver, folder.number, "B角移交档案室", handover.due_on, handover.handed_on,
+                             since, today)
+    else:
+        fines += _late_fines(user, folder.number, "", handover.due_on, handover.handed_on, since, today)
+    if handover.kind == "after_sales" and not handover.contact_confirmed:
+        fines.append((user, "contact_unconfirmed", handover.event_on, ARC_9.get("contact_unconfirmed"),
+                      f"{folder.number} 接修时未核对联系人及其唯一联系方式"))
     if handover.handed_on is not None:
         items = list(folder.items)
         unsigned = [item.name for item in items if not item.customer_signed]
         if unsigned:
             key = "customer_signature_after_sales" if handover.kind == "after_sales" else "customer_signature"
-            rows += _impose(user, source, "customer_signature", [(
-                handover.handed_on, ARC_9.get(key) * len(unsigned),
-                f"{folder.number} {len(unsigned)} 项材料缺客户签字：{'、'.join(unsigned)}")])
+            fines.append((user, "customer_signature", handover.handed_on, ARC_9.get(key) * len(unsigned),
+                          f"{folder.number} {len(unsigned)} 项材料缺客户签字：{'、'.join(unsigned)}"))
         unsigned = [item.name for item in items if not item.staff_signed]
         if unsigned:
-            rows += _impose(user, source, "staff_signature", [(
-                handover.handed_on, ARC_9.get("staff_signature") * len(unsigned),
-                f"{folder.number} {len(unsigned)} 项材料缺经办人签字：{'、'.join(unsigned)}")])
-    return rows
+            fines.append((user, "staff_signature", handover.handed_on, ARC_9.get("staff_signature") * len(unsigned),
+                          f"{folder.number} {len(unsigned)} 项材料缺经办人签字：{'、'.join(unsigned)}"))
+        if handover.kind == "after_sales" and (handover.missing_items or 0) > 0:
+            fines.append((user, "incomplete", handover.handed_on, ARC_9.get("incomplete") * handover.missing_items,
+                          f"{folder.number} 售后档案不完整/错误 {handover.missing_items} 项"))
+    return fines
+
+
+def handover_penalties(handover, today=None):
+    """Bring the ARC-9 fines of ``handover`` in line with its facts by ``today``; return the fines created."""
+    return _reconcile(f"Handover#{handover.id}", handover_fines(handover, today),
+                      "移交记录更正后不再构成该项违规，罚款撤销(保留记录)")
 
 
 @post_save(sender=models.Handover, name="ARC-9")
 def fine_handover(sender, instance, created):
-    """Compute penalties for a late handover and for checklist items missing signatures."""
+    """Recompute the fines of a handover from its facts: lateness, signatures, contact, completeness."""
     if ARC_9.on() and handover_penalties(instance):
         ARC_9.record(COMPUTE, instance)
 
 
+@post_save(sender=models.ArchiveItem, name="ARC-9/item")
+def refine_after_item_change(sender, instance, created):
+    """Recompute the signature fines of the handed-over handovers of the item's file."""
+    if not ARC_9.on() or instance.file_id is None:
+        return
+    for handover in models.Handover.select().where(models.Handover.file == instance.file_id,
+                                                   models.Handover.handed_on.is_null(False)):
+        if handover_penalties(handover):
+            ARC_9.record(COMPUTE, handover)
+
+
 @post_save(sender=models.Loan, name="ARC-9/lost")
 def fine_lost_file(sender, instance, created):
-    """Compute the penalty of a borrower whose loaned file was lost or damaged."""
-    if not ARC_9.on() or not instance.lost_or_damaged:
+    """Compute the penalty of a borrower whose loaned file was lost or damaged; unticking withdraws it."""
+    if not ARC_9.on():
         return
     borrower = _user(instance.borrower_id)
     folder = _file(instance.file_id)
-    if borrower is not None and _impose(borrower, f"Loan#{instance.id}", "lost", [
-            (local_today(), ARC_9.get("lost"), f"{folder.number if folder else ''} 借阅期间遗失/毁损")]):
+    if borrower is None:
+        return
+    source = f"Loan#{instance.id}"
+    existing = models.Penalty.select().where(models.Penalty.rule == ARC_9.id, models.Penalty.source == source,
+                                             models.Penalty.violation == "lost")
+    in_force = existing.where(models.Penalty.withdrawn_at.is_null()).first()
+    expected = []
+    if instance.lost_or_damaged:
+        on = in_force.on if in_force is not None else local_today()
+        expected = [(borrower, "lost", on, ARC_9.get("lost"), f"{folder.number if folder else ''} 借阅期间遗失/毁损")]
+    if _reconcile(source, expected, "遗失/毁损登记已更正，罚款撤销(保留记录)"):
         ARC_9.record(COMPUTE, instance)
 
 
@@ -602,7 +707,8 @@ def recount_uncorrected(today=None):
     rows = []
     with models.db.atomic():
         open_handovers = models.Handover.select().where(
-            models.Handover.handed_on.is_null(), models.Handover.due_on < today)
+            models.Handover.handed_on.is_null(),
+            (models.Handover.due_on < today) | (models.Handover.stage1_due_on < today))
         for handover in open_handovers:
             new = handover_penalties(handover, today)
             if new:

@@ -482,11 +482,12 @@ def test_arc7_overdue_loans_at_the_boundary(app):
     # National Day: 1–7 October are holidays, Saturday 10 October is a make-up working day.
     ("sales", D(2026, 9, 30), D(2026, 10, 10)),
     ("after_sales", D(2026, 9, 30), D(2026, 10, 8)),
-    ("project", D(2026, 9, 30), D(2026, 10, 5)),
+    # Project: A to B by the 3rd working day (Saturday 10 October), B to the archive 2 working days later.
+    ("project", D(2026, 9, 30), D(2026, 10, 13)),
     # An ordinary weekend.
     ("sales", D(2026, 11, 6), D(2026, 11, 11)),
     ("after_sales", D(2026, 11, 6), D(2026, 11, 9)),
-    ("project", D(2026, 11, 6), D(2026, 11, 11)),
+    ("project", D(2026, 11, 6), D(2026, 11, 13)),
 ])
 def test_arc8_due_date_over_weekends_and_holidays(app, today, kind, event_on, due_on):
     handover = make(models.Handover, kind=kind, event_on=event_on)
@@ -518,16 +519,20 @@ def penalties(user=None):
     return [(p.violation, p.amount, p.on) for p in query]
 
 
-def handover(user, kind="project", event_on=D(2026, 10, 25), handed_on=None, file=None, number=None):
+def handover(user, kind="project", event_on=D(2026, 10, 25), handed_on=None, file=None, number=None, **fields):
+    """Enter a handover as if on the day of the event (the console knew of it from then)."""
     folder = file or make(models.ArchiveFile, number=number or f"H-{models.Handover.select().count()}", title="档案")
-    return make(models.Handover, file=folder, handed_by=user, kind=kind, event_on=event_on, handed_on=handed_on)
+    fields.setdefault("created_at", datetime.datetime.combine(event_on, datetime.time(2)))
+    return make(models.Handover, file=folder, handed_by=user, kind=kind, event_on=event_on, handed_on=handed_on,
+                **fields)
 
 
 def test_arc9_late_handover_fined_from_the_day_after_due(app, today):
     manager = make_user("xiangmu", roles=("manager",))
-    handover(manager, handed_on=D(2026, 10, 30))  # due 30 October: on time
+    # Project ended Sunday 25 October: A to B by Wednesday 28, B to the archive by Friday 30 October.
+    handover(manager, handed_on=D(2026, 10, 30), stage1_on=D(2026, 10, 28))
     assert penalties() == []
-    handover(manager, handed_on=D(2026, 10, 31))
+    handover(manager, handed_on=D(2026, 10, 31), stage1_on=D(2026, 10, 28))
     assert penalties() == [("late", Decimal("50.00"), D(2026, 10, 31))]
     assert models.Penalty.get().source.startswith("Handover#")
 
@@ -586,7 +591,7 @@ def test_arc9_lost_or_damaged_file_fines_the_borrower_once(app, today):
 def test_arc9_uncorrected_handover_counts_again_each_working_day(app, today):
     manager = make_user("xiangmu", roles=("manager",))
     today(D(2026, 10, 30))
-    open_handover = handover(manager)  # project ended 25 October: due Friday 30 October
+    open_handover = handover(manager, kind="sales", event_on=D(2026, 10, 27))  # due Friday 30 October
     assert open_handover.due_on == D(2026, 10, 30) and penalties() == []
     assert archives.recount_uncorrected(D(2026, 10, 30)) == []
     archives.recount_uncorrected(D(2026, 10, 31))
@@ -603,6 +608,123 @@ def test_arc9_uncorrected_handover_counts_again_each_working_day(app, today):
     open_handover.save()
     assert [p[0] for p in penalties()] == ["late", "late_repeat", "late_repeat"]
     assert archives.recount_uncorrected(D(2026, 11, 20)) == []
+
+
+def in_force(user=None):
+    query = models.Penalty.in_force().where(models.Penalty.rule == "ARC-9").order_by(models.Penalty.id)
+    if user is not None:
+        query = query.where(models.Penalty.user == user)
+    return [(p.violation, p.amount, p.on) for p in query]
+
+
+def test_arc8_project_stages_are_late_each_on_its_own(app, today):
+    a_role = make_user("xiangmu_a", roles=("manager",))
+    b_role = make_user("xiangmu_b", roles=("manager",))
+    # Project ended Sunday 25 October: A due Wednesday 28, B due two working days after A's due date.
+    a_late = handover(a_role, receiver=b_role, stage1_on=D(2026, 10, 29), handed_on=D(2026, 11, 2))
+    a_late = fresh(a_late)
+    assert (a_late.stage1_due_on, a_late.due_on) == (D(2026, 10, 28), D(2026, 11, 2))
+    assert in_force(a_role) == [("late", Decimal("50.00"), D(2026, 10, 29))]
+    assert in_force(b_role) == []  # B took two working days from receipt: on time, whatever A did
+    b_late = handover(a_role, receiver=b_role, stage1_on=D(2026, 10, 27), handed_on=D(2026, 10, 31))
+    assert fresh(b_late).due_on == D(2026, 10, 30)
+    assert in_force(b_role) == [("late", Decimal("50.00"), D(2026, 10, 31))]
+    assert len(in_force(a_role)) == 1
+    assert {h.id for h in models.Handover.late(D(2026, 11, 2))} == {a_late.id, b_late.id}
+    with pytest.raises(policies.PolicyViolation, match="移交档案室日期不能早于A角移交B角日期"):
+        handover(a_role, stage1_on=D(2026, 10, 28), handed_on=D(2026, 10, 27))
+
+
+def test_arc8_project_first_stage_flag_while_nothing_is_handed_over(app, today):
+    row = handover(make_user("xiangmu_a", roles=("manager",)))
+    assert row.id not in {h.id for h in models.Handover.late(D(2026, 10, 28))}
+    assert row.id in {h.id for h in models.Handover.late(D(2026, 10, 29))}
+
+
+def test_arc9_a_handover_entered_180_days_late_is_fined_once_not_for_every_day_before(app, today):
+    sales = make_user("xiaoshou", roles=("sales",))
+    entered = datetime.datetime(2026, 11, 2, 2)  # today, Beijing 10:00
+    row = handover(sales, kind="sales", event_on=D(2026, 11, 2) - datetime.timedelta(days=180), created_at=entered)
+    assert [p[0] for p in in_force()] == ["late"]
+    assert archives.recount_uncorrected(D(2026, 11, 3)) == []  # the one working day to correct it
+    assert len(archives.recount_uncorrected(D(2026, 11, 4))) == 1
+    assert sum(p[1] for p in in_force()) == Decimal("100.00")
+    assert fresh(row).id == row.id
+
+
+def test_arc9_correcting_a_wrong_date_withdraws_the_fines_it_caused_and_keeps_them(app, today):
+    sales = make_user("xiaoshou", roles=("sales",))
+    # Sold Friday 23 October, due Wednesday 28; the handover date was typed as 29 instead of 28.
+    row = handover(sales, kind="sales", event_on=D(2026, 10, 23), handed_on=D(2026, 10, 29))
+    assert in_force(sales) == [("late", Decimal("50.00"), D(2026, 10, 29))]
+    row = fresh(row)
+    row.handed_on = D(2026, 10, 28)
+    row.save()
+    assert in_force(sales) == []
+    kept = models.Penalty.get(models.Penalty.user == sales)
+    assert kept.withdrawn_at is not None and "撤销" in kept.withdrawn_reason
+    # A wrong event date corrected later moves the due date; the fine follows (new row, the old one withdrawn).
+    row = fresh(row)
+    row.event_on = D(2026, 10, 22)  # due Tuesday 27: handed over on the 28th is late again
+    row.save()
+    assert in_force(sales) == [("late", Decimal("50.00"), D(2026, 10, 28))]
+    assert models.Penalty.select().where(models.Penalty.withdrawn_at.is_null(False)).count() == 1
+
+
+def test_arc9_withdrawn_fines_do_not_count_towards_doubling(app, today):
+    sales = make_user("xiaoshou", roles=("sales",))
+    first = handover(sales, kind="sales", event_on=D(2026, 10, 23), handed_on=D(2026, 10, 29))
+    first = fresh(first)
+    first.handed_on = D(2026, 10, 28)
+    first.save()
+    handover(sales, kind="sales", event_on=D(2026, 10, 23), handed_on=D(2026, 10, 29))
+    assert in_force(sales) == [("late", Decimal("50.00"), D(2026, 10, 29))]
+
+
+def test_arc9_unconfirmed_contact_and_incomplete_after_sales_file(app, today):
+    service = make_user("fuwu", roles=("service",))
+    row = handover(service, kind="after_sales", event_on=D(2026, 11, 2), contact_confirmed=False, missing_items=3)
+    assert in_force(service) == [("contact_unconfirmed", Decimal("50.00"), D(2026, 11, 2))]
+    row = fresh(row)
+    row.handed_on = D(2026, 11, 3)
+    row.save()
+    assert in_force(service) == [("contact_unconfirmed", Decimal("50.00"), D(2026, 11, 2)),
+                                 ("incomplete", Decimal("60.00"), D(2026, 11, 3))]
+    # Two of the three items turn out to have been there: the fine is recomputed for one item.
+    row = fresh(row)
+    row.missing_items = 1
+    row.save()
+    assert in_force(service)[-1][:2] == ("incomplete", Decimal("20.00"))
+    # A sales file's missing items are not fined by 处罚5.
+    sales = make_user("xiaoshou", roles=("sales",))
+    handover(sales, kind="sales", event_on=D(2026, 11, 2), handed_on=D(2026, 11, 3), missing_items=2)
+    assert in_force(sales) == []
+
+
+def test_arc9_a_signature_added_afterwards_withdraws_its_fine(app, today):
+    sales = make_user("xiaoshou", roles=("sales",))
+    new_car = make(models.ArchiveFile, number="XC-9", title="新车档案", kind="new_vehicle")
+    contract = make(models.ArchiveItem, file=new_car, name="购车合同", customer_signed=False, staff_signed=True)
+    make(models.ArchiveItem, file=new_car, name="交车确认单", customer_signed=False, staff_signed=True)
+    handover(sales, kind="sales", event_on=D(2026, 11, 2), handed_on=D(2026, 11, 3), file=new_car)
+    assert in_force(sales) == [("customer_signature", Decimal("40.00"), D(2026, 11, 3))]
+    contract = fresh(contract)
+    contract.customer_signed = True
+    contract.save()
+    assert [p[:2] for p in in_force(sales)] == [("customer_signature", Decimal("20.00"))]
+
+
+def test_arc9_unticking_lost_withdraws_the_fine(app, today):
+    borrower = make_user("jieyueren", roles=("sales",))
+    archivist = make_user("zhangli", roles=("archivist",))
+    open_loan = loan(2, borrower=borrower)
+    open_loan.lost_or_damaged, open_loan.checked_by = True, archivist
+    open_loan.save()
+    assert len(in_force(borrower)) == 1
+    open_loan = fresh(open_loan)
+    open_loan.lost_or_damaged = False
+    open_loan.save()
+    assert in_force(borrower) == [] and len(penalties(borrower)) == 1
 
 
 def test_arc9_switched_off_fines_nothing(app, today):
