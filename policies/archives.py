@@ -734,12 +734,46 @@ def copy_needs_gm(sender, instance, created):
 
 
 # ---------------------------------------------------------------- ARC-11 destruction, never deletion
+# "保管期满": retain_until is in the past (the day itself is still within the period). A file on loan is
+# not in the archive to be destroyed: it may be neither proposed nor approved for destruction.
+def _destruction_refusals(folder, today):
+    """Return why ``folder`` may not be destroyed on ``today`` (Chinese), or []."""
+    if folder is None:
+        return []
+    reasons = []
+    if folder.status == "destroyed":
+        reasons.append("该档案已销毁")
+    if folder.retain_until is None:
+        reasons.append("该档案未登记保管期限，不能申请销毁")
+    elif folder.retain_until >= today:
+        reasons.append(f"该档案保管期限至 {folder.retain_until}，未满期不能销毁")
+    if _open_loan_exists(folder.id):
+        reasons.append("该档案已借出尚未归还，不能销毁")
+    return reasons
+
+
 # A destruction withdrawn by its requester is asked again when saved; a rejected one is final.
 @pre_save(sender=models.Destruction, name="ARC-11/submit")
 def note_destruction_submission(sender, instance, created):
-    """Note whether this save submits the destruction: new, or saved again after a withdrawal."""
-    instance.__dict__["_arc11_submitted"] = created or (
+    """Refuse proposing a file not past its retention period or on loan; note whether this save submits it."""
+    submitted = created or (
         not approvals.DECIDING.get() and instance.approved_by_id is None and approvals.state(instance) == "withdrawn")
+    instance.__dict__["_arc11_submitted"] = submitted
+    if submitted and ARC_11.on():
+        for reason in _destruction_refusals(_file(instance.file_id), local_today()):
+            ARC_11.refuse(instance, reason, field="file")
+
+
+@pre_save(sender=models.ArchiveFile, name="ARC-11/status")
+def destroyed_only_through_the_destruction(sender, instance, created):
+    """Refuse a person marking a file destroyed, or bringing a destroyed file back."""
+    if not ARC_11.on() or approvals.DECIDING.get():
+        return
+    stored = _stored_value(instance, "status") if not created else None
+    if instance.status == "destroyed" and stored != "destroyed":
+        ARC_11.refuse(instance, "档案只能经批准的销毁记录销毁，不能直接改为已销毁", field="status")
+    elif stored == "destroyed" and instance.status != "destroyed":
+        ARC_11.refuse(instance, "已销毁的档案不能恢复", field="status")
 
 
 @post_save(sender=models.Destruction, name="ARC-11")
@@ -751,7 +785,14 @@ def destruction_needs_gm(sender, instance, created):
 
 
 def destruction_approved(destruction, user):
-    """Record the approving GM and today's date, and mark the file destroyed (it stays in the database)."""
+    """Record the approving GM and today's date, and mark the file destroyed (it stays in the database).
+
+    A file lent out since the proposal refuses the decision (it is not stored; decide again once returned).
+    """
+    folder = _file(destruction.file_id)
+    reasons = _destruction_refusals(folder, local_today()) if ARC_11.on() else []
+    if reasons:
+        raise PolicyViolation(ARC_11.id, ARC_11.message("；".join(reasons)), "file")
     destruction.approved_by = user
     destruction.destroyed_on = local_today()
     destruction.save()

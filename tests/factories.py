@@ -58,6 +58,9 @@ VALID = {
     "CreditLine": lambda: dict(customer=credit_ready_customer()),
     # CRD-4: a customer without a credit line ships only prepaid.
     "Shipment": lambda: dict(prepaid=True),
+    # ARC-11: only a file past its retention period may be proposed for destruction.
+    "Destruction": lambda: dict(file=make(models.ArchiveFile,
+                                          retain_until=datetime.date.today() - datetime.timedelta(days=400))),
     # CTR-3: preferential terms are for strategic and key customers.
     "Preference": lambda: dict(customer=make(models.Customer, tier="key")),
     # CUS-6: a share carries the customer's consent and the data-security agreement.

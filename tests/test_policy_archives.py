@@ -183,7 +183,8 @@ def test_arc2_file_on_loan_is_not_lent_again_until_returned_and_status_follows(a
 
 
 def test_arc2_destroyed_file_is_neither_lent_nor_requested(app):
-    folder = make(models.ArchiveFile, number="F-D", title="已销毁档案", status="destroyed")
+    with engine.unlocked():  # a file destroyed earlier (ARC-11 lets only its approval mark it)
+        folder = make(models.ArchiveFile, number="F-D", title="已销毁档案", status="destroyed")
     with pytest.raises(policies.PolicyViolation) as exc:
         loan(1, file=folder).save()
     assert "该档案已销毁，不能借出(ARC-2,000 篇二 第19条1)" in str(exc.value)
@@ -733,6 +734,13 @@ def test_arc9_switched_off_fines_nothing(app, today):
     assert penalties() == [] and archives.recount_uncorrected(D(2026, 12, 1)) == []
 
 
+def refused_by(rule_id, action):
+    """Return the refusal of ``rule_id`` among those ``action()`` raises."""
+    with pytest.raises(policies.PolicyViolation) as exc:
+        action()
+    return next(v for v in exc.value.violations if v.rule_id == rule_id)
+
+
 # ---------------------------------------------------------------- ARC-10
 def test_arc10_copying_needs_gm_once(app):
     gm = make_user("wangjianguo", roles=("gm",))
@@ -785,8 +793,13 @@ def test_arc10_not_asked_without_a_copy_request(people):
 
 
 # ---------------------------------------------------------------- ARC-11
-def test_arc11_destruction_needs_gm_and_files_are_never_deleted(app):
-    folder = make(models.ArchiveFile, number="F-11", title="到期档案")
+def expired(number, **fields):
+    """Return a file whose retention period ended yesterday (ARC-11 may propose it)."""
+    return make(models.ArchiveFile, number=number, title="到期档案", retain_until=D(2026, 11, 1), **fields)
+
+
+def test_arc11_destruction_needs_gm_and_files_are_never_deleted(app, today):
+    folder = expired("F-11")
     destruction = make(models.Destruction, file=folder)
     assert approvals("ARC-11", destruction) == [("gm", "pending")]
     spare = make(models.ArchiveFile, number="F-12", title="另一份档案")
@@ -797,8 +810,8 @@ def test_arc11_destruction_needs_gm_and_files_are_never_deleted(app):
 
 
 def test_arc11_approval_destroys_the_file_rejection_keeps_it(people, today):
-    kept = make(models.ArchiveFile, number="F-KEEP", title="档案")
-    gone = make(models.ArchiveFile, number="F-GONE", title="档案")
+    kept = expired("F-KEEP")
+    gone = expired("F-GONE")
     with acting_as(people["archivist"]):
         refused_one = make(models.Destruction, file=kept, reason="到期")
         approved_one = make(models.Destruction, file=gone, reason="到期")
@@ -815,9 +828,9 @@ def test_arc11_approval_destroys_the_file_rejection_keeps_it(people, today):
         borrow(people, file=models.ArchiveFile.get_by_id(gone.id))
 
 
-def test_arc11_locked_while_pending_and_resubmitted_after_withdrawal(people):
+def test_arc11_locked_while_pending_and_resubmitted_after_withdrawal(people, today):
     with acting_as(people["archivist"]):
-        destruction = make(models.Destruction, file=make(models.ArchiveFile, number="F-W", title="档案"), reason="到期")
+        destruction = make(models.Destruction, file=expired("F-W"), reason="到期")
     destruction.reason = "改原因"
     with pytest.raises(policies.PolicyViolation, match="该记录正在等待审批"):
         destruction.save()
@@ -827,6 +840,45 @@ def test_arc11_locked_while_pending_and_resubmitted_after_withdrawal(people):
     with acting_as(people["archivist"]):
         destruction.save()
     assert approvals("ARC-11", destruction) == [("gm", "withdrawn"), ("gm", "pending")]
+
+
+def test_arc11_only_files_past_retention_and_not_on_loan_may_be_proposed(people, today):
+    # Today is 2 November: a file kept until today is still within its period.
+    running = make(models.ArchiveFile, number="F-RUN", title="档案", retain_until=D(2026, 11, 2))
+    exc = refused_by("ARC-11", lambda: make(models.Destruction, file=running, reason="到期"))
+    assert exc.field == "file" and "未满期不能销毁" in str(exc)
+    unknown = make(models.ArchiveFile, number="F-UNK", title="档案")
+    refused_by("ARC-11", lambda: make(models.Destruction, file=unknown, reason="到期"))
+    lent = expired("F-LENT")
+    loan(1, file=lent).save()
+    exc = refused_by("ARC-11", lambda: make(models.Destruction, file=lent, reason="到期"))
+    assert "已借出尚未归还" in str(exc)
+    assert models.Destruction.select().count() == 0
+    make(models.Destruction, file=expired("F-DUE"), reason="到期")
+
+
+def test_arc11_a_file_lent_after_the_proposal_cannot_be_approved_for_destruction(people, today):
+    folder = expired("F-LATER")
+    with acting_as(people["archivist"]):
+        destruction = make(models.Destruction, file=folder, reason="到期")
+    open_loan = loan(1, file=folder)
+    open_loan.save()
+    with pytest.raises(policies.PolicyViolation, match="已借出尚未归还"):
+        engine.decide(pending_rows(destruction)[0].id, people["gm"], True)
+    assert fresh(destruction).approved_by_id is None and models.ArchiveFile.get_by_id(folder.id).status == "on_loan"
+    open_loan = fresh(open_loan)
+    open_loan.returned_at, open_loan.returned_complete, open_loan.checked_by = NOW, True, people["archivist"]
+    open_loan.save()
+    engine.decide(pending_rows(destruction)[0].id, people["gm"], True)
+    assert models.ArchiveFile.get_by_id(folder.id).status == "destroyed"
+
+
+def test_arc11_status_destroyed_only_through_the_approved_destruction(app, today):
+    folder = expired("F-TYPED")
+    folder.status = "destroyed"
+    exc = refused_by("ARC-11", folder.save)
+    assert exc.field == "status"
+    assert models.ArchiveFile.get_by_id(folder.id).status == "in_store"
 
 
 def test_arc11_approver_and_date_read_only_on_the_form(app):
