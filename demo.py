@@ -1089,7 +1089,8 @@ def _seed_complaints(ctx):
     with models.acting_as(ctx.users["service"]):
         for n, status in enumerate(plan):
             category = categories[n]
-            vehicle = category == "repair" or (category == "product" and rng.random() < 0.5)
+            # CMP-1: every complaint but a service one concerns a vehicle and carries its plate number.
+            vehicle = category != "service"
             customer = rng.choice(vehicle_customers if vehicle else ctx.customers) if rng.random() < 0.9 else None
             if vehicle and customer is None:
                 customer = rng.choice(vehicle_customers)
@@ -1179,7 +1180,12 @@ def _walk_complaint(ctx, complaint, path):
             complaint.satisfaction = rng.choices(("satisfied", "basically", "dissatisfied"), weights=(6, 3, 1))[0]
             complaint.closed_at = step(rng.randint(2, 30))
         complaint.status = status
-        complaint.save()
+        if status == "investigating":
+            # CMP-10: the department's manager rules that the complaint is accepted.
+            with models.acting_as(complaint.department.manager):
+                complaint.save()
+        else:
+            complaint.save()
 
 
 def _reject_complaint(ctx, complaint):
@@ -1194,7 +1200,8 @@ def _reject_complaint(ctx, complaint):
     complaint.rejection_reason = reason
     complaint.closed_at = at
     complaint.status = "rejected"
-    complaint.save()
+    with models.acting_as(complaint.department.manager):  # CMP-10: only the manager's ruling rejects it
+        complaint.save()
 
 
 # ---------------------------------------------------------------- service, reception, tenants, people

@@ -1174,6 +1174,9 @@ class Complaint(BaseModel):
     closed_at = DateTimeField(null=True, verbose_name="结案时间")
     satisfaction = CharField(max_length=16, choices=SATISFACTION, null=True, verbose_name="客户满意度")
     rejection_reason = TextField(default="", verbose_name="不成立原因(已向客户说明)")
+    # CMP-10: the department manager who ruled whether the complaint is accepted (stamped by the ruling).
+    ruled_by = ForeignKeyField(User, null=True, backref="ruled_complaints", on_delete="SET NULL",
+                               verbose_name="受理裁定人")
 
     class Meta:
         admin = dict(
@@ -1183,7 +1186,7 @@ class Complaint(BaseModel):
             search=("number", "complainant", "plate_no", "content", "customer.name"),
             filters=("customer", "category", "severity", "status", "department", "assignee", "received_at",
                      "due_at"),
-            readonly=("number", "due_at", "onsite_due_at"),
+            readonly=("number", "due_at", "onsite_due_at", "ruled_by"),
             inline=("ComplaintUpdate",),
             lookup=("number", "complainant"),
             auto_number=("number", "TS{year}-{seq:06d}"),

@@ -25,9 +25,11 @@ from policies.engine import flag
 from policies.engine import rule
 
 
-# Repair complaints are always about a vehicle; product complaints may concern a terminal or a part
-# (000 篇七), so only repair complaints must carry a plate number (CMP-1).
-VEHICLE_CATEGORIES = ("repair",)
+# CMP-1: every complaint of the vehicle business records the complainant's plate number (000 篇十一 流程1 is a
+# car dealer's rule book); only service complaints (服务质量: property and service staff) are outside it.
+NON_VEHICLE_CATEGORIES = ("service",)
+# CMP-10: who rules whether a complaint is accepted (呈报上级主管裁定): a manager of its department, or the GM.
+RULING_ROLES = ("manager", "gm")
 
 # The workflow of DOMAIN.md "Complaint": where each status may move next.
 TRANSITIONS = {
@@ -189,8 +191,9 @@ def complaint_records_the_essentials(sender, instance, created):
         CMP_1.refuse(instance, "请填写投诉人", field="complainant")
     if not instance.category:
         CMP_1.refuse(instance, "请选择投诉类别", field="category")
-    elif instance.category in VEHICLE_CATEGORIES and not (instance.plate_no or "").strip():
-        CMP_1.refuse(instance, "维修质量投诉须填写投诉人车牌号", field="plate_no")
+    elif instance.category not in NON_VEHICLE_CATEGORIES and not (instance.plate_no or "").strip():
+        label = dict(models.COMPLAINT_CATEGORY).get(instance.category, instance.category)
+        CMP_1.refuse(instance, f"{label}投诉须填写投诉人车牌号", field="plate_no")
 
 
 # ---------------------------------------------------------------- CMP-2, CMP-3
@@ -236,8 +239,34 @@ def complaint_follows_the_workflow(sender, instance, created):
         rule_obj.refuse(instance, text, field=field)
     if CMP_10.on() and instance.status == "rejected" and not (instance.rejection_reason or "").strip():
         CMP_10.refuse(instance, "投诉不成立须填写已向客户说明的原因", field="rejection_reason")
+    if CMP_10.on() and before == START_STATUS and instance.status in TRANSITIONS[START_STATUS]:
+        actor = models.current_actor.get()
+        if actor is not None and not isinstance(actor, models.User):  # the web request stores the id
+            actor = models.User.get_or_none(models.User.id == actor)
+        if not may_rule(actor, instance):
+            CMP_10.refuse(instance, "是否受理须由责任部门经理(或总经理)裁定", field="status")
+        else:
+            instance.ruled_by = actor
+    elif stored is not None and instance.ruled_by_id != stored.ruled_by_id and not approvals.DECIDING.get():
+        instance.ruled_by_id = stored.ruled_by_id  # stamped by the ruling, never typed in
     if CMP_8.on() and instance.status == "closed" and not instance.satisfaction:
         CMP_8.refuse(instance, "结案前须回访并记录客户满意度", field="satisfaction")
+
+
+def may_rule(user, complaint):
+    """Return True when ``user`` may rule whether ``complaint`` is accepted (CMP-10)."""
+    if user is None:
+        return False
+    roles = user.role_codes()
+    if "gm" in roles:
+        return True
+    if "manager" not in roles:
+        return False
+    if complaint.department_id is None:
+        return True
+    department = models.Department.get_or_none(models.Department.id == complaint.department_id)
+    return user.department_id == complaint.department_id or (department is not None
+                                                             and department.manager_id == user.id)
 
 
 # ---------------------------------------------------------------- CMP-5

@@ -61,6 +61,8 @@ VALID = {
     # ARC-11: only a file past its retention period may be proposed for destruction.
     "Destruction": lambda: dict(file=make(models.ArchiveFile,
                                           retain_until=datetime.date.today() - datetime.timedelta(days=400))),
+    # CMP-1: a complaint of the vehicle business records the plate number.
+    "Complaint": lambda: dict(plate_no="浙A·T0001"),
     # CTR-3: preferential terms are for strategic and key customers.
     "Preference": lambda: dict(customer=make(models.Customer, tier="key")),
     # CUS-6: a share carries the customer's consent and the data-security agreement.

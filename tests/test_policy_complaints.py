@@ -36,9 +36,30 @@ def gm_user():
     return models.User.get_or_none(models.User.username == "zongjingli") or make_user("zongjingli", roles=("gm",))
 
 
+def ruler(item=None):
+    """Return a manager of ``item``'s department, who rules whether it is accepted (CMP-10)."""
+    department = item.department_id if item is not None else None
+    username = f"bumenjingli{department or ''}"
+    return models.User.get_or_none(models.User.username == username) or make_user(
+        username, roles=("manager",), department=department)
+
+
+def rule_on(item, status, **fields):
+    """Save ``item`` moved to ``status`` as the ruling manager."""
+    item.status = status
+    for name, value in fields.items():
+        setattr(item, name, value)
+    with acting_as(ruler(item)):
+        item.save()
+    return item
+
+
 def move(item, *statuses, gm=None):
-    """Move ``item`` along ``statuses``, creating what each step needs."""
+    """Move ``item`` along ``statuses``, creating what each step needs (the manager rules on acceptance)."""
     for status in statuses:
+        if item.status == "received":
+            rule_on(item, status)
+            continue
         if status == "solution_pending" and not item.investigations.exists():
             make(models.Investigation, complaint=item)
         if status == "replied" and not item.solutions.exists():
@@ -93,11 +114,20 @@ def test_cmp1_missing_fields_each_refused_via_save(app):
     assert models.Complaint.select().count() == 0
 
 
-def test_cmp1_plate_required_for_repairs_only(app):
-    refused("CMP-1", lambda: complaint(category="repair", plate_no=""))
-    complaint(category="repair", plate_no="粤B12345")
-    complaint(category="product", plate_no="")
-    assert models.Complaint.select().count() == 2
+@pytest.mark.parametrize("category", ["product", "contract", "repair", "suggestion"])
+def test_cmp1_plate_required_for_every_vehicle_business_complaint(app, category):
+    exc = refused("CMP-1", lambda: complaint(category=category, plate_no="  "))
+    assert exc.violations[0].field == "plate_no"
+    complaint(category=category, plate_no="粤B12345")
+    assert models.Complaint.select().count() == 1
+
+
+def test_cmp1_service_complaints_need_no_plate_until_recategorised(app):
+    item = complaint(category="service", plate_no="")
+    item = fresh(item)
+    item.category = "product"  # corrected afterwards: now it is a vehicle-business complaint
+    refused("CMP-1", item.save)
+    assert fresh(item).category == "service"
 
 
 def test_cmp1_refused_in_the_generated_form_at_the_field(app, admin_client):
@@ -135,9 +165,7 @@ def test_cmp2_setting_changes_the_next_computation(app):
 
 def test_cmp2_rejected_complaint_is_not_overdue(app):
     item = complaint(received_at=bj(2026, 3, 1, 9, 0))
-    item.rejection_reason = "系客户自行改装所致,已向客户说明"
-    item.status = "rejected"
-    item.save()
+    rule_on(item, "rejected", rejection_reason="系客户自行改装所致,已向客户说明")
     assert list(models.Complaint.overdue(now=bj(2026, 4, 1, 9, 0))) == []
 
 
@@ -431,16 +459,46 @@ def test_cmp9_report_due_on_the_tenth_of_the_next_month(app):
 def test_cmp10_rejection_needs_the_reason_via_save(app):
     item = complaint()
     item.status = "rejected"
-    exc = refused("CMP-10", item.save)
+    with acting_as(ruler()):
+        exc = refused("CMP-10", item.save)
     assert "投诉不成立须填写已向客户说明的原因(CMP-10,000 篇四 第七条)" in str(exc)
     assert exc.violations[0].field == "rejection_reason"
     item = fresh(item)
     assert item.status == "received"
-    item.status = "rejected"
-    item.rejection_reason = "已超出质保期,已向客户说明"
-    item.save()
+    rule_on(item, "rejected", rejection_reason="已超出质保期,已向客户说明")
     stored = models.Complaint.get_by_id(item.id)
-    assert stored.status == "rejected" and stored.closed_at is not None
+    assert stored.status == "rejected" and stored.closed_at is not None and stored.ruled_by_id == ruler().id
+
+
+def test_cmp10_only_the_departments_manager_or_the_gm_rules_on_acceptance(app):
+    department = models.Department.create(name="售后服务部")
+    item = complaint(department=department)
+    service = make_user("kefu", roles=("service",), department=department)
+    other_manager = make_user("qita_jingli", roles=("manager",), department=models.Department.create(name="销售部"))
+    for person in (None, service, other_manager):
+        item = fresh(item)
+        item.status = "investigating"
+        with acting_as(person):
+            exc = refused("CMP-10", item.save)
+        assert "是否受理须由责任部门经理(或总经理)裁定" in str(exc)
+    assert fresh(item).status == "received" and fresh(item).ruled_by_id is None
+    # Rejected only by the ruling: a service clerk cannot close it as not substantiated either.
+    item = fresh(item)
+    item.status, item.rejection_reason = "rejected", "已向客户说明"
+    with acting_as(service):
+        refused("CMP-10", item.save)
+    rule_on(fresh(item), "investigating")
+    assert fresh(item).ruled_by_id == ruler(item).id
+    # The stamp is not typed in afterwards.
+    item = fresh(item)
+    item.ruled_by = service
+    item.save()
+    assert fresh(item).ruled_by_id == ruler(item).id
+    gm_item = complaint(department=department)
+    with acting_as(gm_user()):
+        gm_item.status = "investigating"
+        gm_item.save()
+    assert fresh(gm_item).status == "investigating"
 
 
 def test_cmp10_rejection_only_from_received(app):
@@ -451,10 +509,11 @@ def test_cmp10_rejection_only_from_received(app):
     assert "才能判定为不成立" in str(exc)
 
 
-def test_cmp10_rejection_without_reason_refused_in_the_form(app, admin_client):
+def test_cmp10_rejection_without_reason_refused_in_the_form(app, client, login_as):
+    login_as("manager")
     obj = models.Complaint(received_at=bj(2026, 3, 2, 9, 0), complainant="赵女士", content="要求退货",
                            category="service", status="rejected", rejection_reason="")
-    response = form_post(app, admin_client, models.Complaint, obj)
+    response = form_post(app, client, models.Complaint, obj)
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert "投诉不成立须填写已向客户说明的原因(CMP-10,000 篇四 第七条)" in html
