@@ -156,6 +156,8 @@ def credit_line_needs_archive_contract_and_cleared_year(sender, instance, create
     if not _changed(instance, created, "status", "customer_id", "limit", "valid_from", "valid_to"):
         return
     customer = models.Customer.get_by_id(instance.customer_id)
+    if customer.approved_by_id is None:
+        CRD_1.refuse(instance, "客户档案尚未经销售总监审批确认(未建档),不能授信", field="customer")
     archived = models.ArchiveFile.select().where(
         models.ArchiveFile.customer == customer.id, models.ArchiveFile.kind == "customer",
         models.ArchiveFile.status != "destroyed").exists()
@@ -164,16 +166,25 @@ def credit_line_needs_archive_contract_and_cleared_year(sender, instance, create
     if not (customer.licence_no or customer.id_number):
         CRD_1.refuse(instance, "客户档案缺营业执照号或开户人身份证号,不能授信", field="customer")
     signed = models.Contract.select().where(
-        models.Contract.customer == customer.id, models.Contract.status.in_(SIGNED_STATUSES)).exists()
-    if not signed:
+        models.Contract.customer == customer.id, models.Contract.status.in_(SIGNED_STATUSES))
+    if not signed.exists():
         CRD_1.refuse(instance, "客户尚未签订业务合同(经销或直销),不能授信", field="customer")
-    year_start = datetime.date(local_today().year, 1, 1)
-    owed = (_sum(models.Shipment.shipped().select(models.Shipment.amount).where(
-                models.Shipment.customer == customer.id, models.Shipment.shipped_on < year_start))
-            - _sum(models.Payment.select(models.Payment.amount).where(
-                models.Payment.customer == customer.id, models.Payment.received_on < year_start)))
+    elif not signed.where(models.Contract.has_settlement_terms == True).exists():  # noqa: E712
+        CRD_1.refuse(instance, "客户已签合同均未含结算协议,不能授信", field="customer")
+    owed = earlier_years_owed(customer.id)
     if owed > 0:
         CRD_1.refuse(instance, f"客户上年度货款未清零(尚欠 {owed:,.2f} 元),不能授信", field="customer")
+
+
+def earlier_years_owed(customer_id, today=None):
+    """Return what is still owed for shipments of earlier years: every payment received so far clears them first."""
+    today = today or local_today()
+    year_start = datetime.date(today.year, 1, 1)
+    old = _sum(models.Shipment.shipped().select(models.Shipment.amount).where(
+        models.Shipment.customer == customer_id, models.Shipment.shipped_on < year_start))
+    paid = _sum(models.Payment.select(models.Payment.amount).where(
+        models.Payment.customer == customer_id, models.Payment.received_on <= today))
+    return max(old - paid, Decimal(0))
 
 
 # ---------------------------------------------------------------- CRD-2 / CRD-3 / CRD-4 / CRD-5

@@ -73,16 +73,54 @@ def test_crd1_granted_when_archive_licence_contract_and_last_year_cleared(app):
     assert line.id is not None
 
 
-def test_crd1_last_years_receivables_not_cleared_by_one_fen_or_by_a_payment_in_january(app):
+def test_crd1_last_years_receivables_not_cleared_by_one_fen_but_cleared_by_a_payment_in_january(app):
     customer = credit_ready_customer()
     year = local_today().year
     ship(customer, "1000.00", on=datetime.date(year - 1, 12, 31), prepaid=True)
     pay(customer, "999.99", on=datetime.date(year - 1, 12, 31))
     exc = refused("CRD-1", lambda: credit_line(customer, "50000"))
     assert "客户上年度货款未清零(尚欠 0.01 元),不能授信(CRD-1,000 篇五 1.1)" in str(exc)
-    pay(customer, "0.01", on=datetime.date(year, 1, 1))  # received this year: last year still open
-    refused("CRD-1", lambda: credit_line(customer, "50000"))
     assert models.CreditLine.select().count() == 0
+    # Last December's invoice paid on 15 January: cleared, the customer gets credit for the year.
+    pay(customer, "0.01", on=datetime.date(year, 1, 15))
+    credit_line(customer, "50000")
+
+
+def test_crd1_payments_clear_the_oldest_shipments_first_and_a_deleted_payment_counts_no_more(app):
+    customer = credit_ready_customer()
+    year = local_today().year
+    ship(customer, "800.00", on=datetime.date(year - 2, 6, 1), prepaid=True, invoice_no="OLD-1")
+    ship(customer, "200.00", on=datetime.date(year - 1, 6, 1), prepaid=True, invoice_no="OLD-2")
+    ship(customer, "5000.00", on=datetime.date(year, 1, 10), prepaid=True, invoice_no="NEW-1")
+    payment = pay(customer, "1000.00", on=datetime.date(year, 1, 20))
+    line = credit_line(customer, "50000")
+    # The payment is removed after the fact (entered against the wrong customer): a new grant is refused.
+    payment.delete_instance()
+    line = fresh(line)
+    line.limit = D("60000")
+    exc = refused("CRD-1", line.save)
+    assert "尚欠 1,000.00 元" in str(exc)
+
+
+def test_crd1_needs_an_established_customer(app):
+    customer = credit_ready_customer()
+    customer = fresh(customer)
+    customer.approved_by = None
+    with approvals.unlocked():
+        customer.save()
+    exc = refused("CRD-1", lambda: credit_line(customer, "50000"))
+    assert "尚未经销售总监审批确认" in str(exc)
+
+
+def test_crd1_needs_a_signed_contract_with_settlement_terms(app):
+    customer = make(models.Customer, licence_no="91330100MA0009")
+    make(models.ArchiveFile, number="KHDA-S", title="客户档案", customer=customer, kind="customer")
+    make(models.Contract, customer=customer, number="HT-NS", amount=D("20000"), status="signed",
+         has_settlement_terms=False)
+    exc = refused("CRD-1", lambda: credit_line(customer, "50000"))
+    assert "未含结算协议" in str(exc)
+    make(models.Contract, customer=customer, number="HT-S", amount=D("20000"), status="signed")
+    credit_line(customer, "50000")
 
 
 def test_crd1_needs_a_customer_archive_that_is_not_destroyed(app):
