@@ -11,6 +11,7 @@ from playhouse.signals import pre_save
 import models
 from policies import approvals
 from policies.calendar import local_today
+from policies.calendar import to_local
 from policies.engine import APPROVE
 from policies.engine import BLOCK
 from policies.engine import COMPUTE
@@ -52,8 +53,8 @@ CRD_5 = rule(
     quote="1.4.2 超三十天款期客戶根據(jù)銷售部審批具體情況具體授信。",
 )
 CTR_1 = rule(
-    "CTR-1", "合同审批", "003 第二十八条(一)", APPROVE, settings={"min_amount": 100000},
-    labels={"min_amount": "需审批的合同金额(元,含)"},
+    "CTR-1", "合同累计金额审批", "003 第二十八条(一)", APPROVE, settings={"min_amount": 100000},
+    labels={"min_amount": "客户当年合同累计需审批金额(元,含)"},
     quote="(一)双方达成订货意向,应根据.协议管理实施细则,签署销售协议;协议金额累计达成10万元以上,"
           "推行销售协议审批程序,规避经营风险。",
 )
@@ -358,19 +359,60 @@ def _approved_before(record, rule_id):
         models.Approval.rule == rule_id, models.Approval.status == "approved").exists()
 
 
+# A contract counts towards the customer's year (CTR-1 累计) while awaiting approval, signed or performed.
+COUNTED_STATUSES = ("pending",) + SIGNED_STATUSES
+
+
+def _contract_year(contract):
+    """Return the calendar year a contract belongs to: its signing date, else today (Beijing)."""
+    return (contract.signed_on or local_today()).year
+
+
+def year_total(customer_id, year, exclude=None):
+    """Return the sum of ``customer_id``'s counted contracts of ``year`` (but ``exclude``) (CTR-1)."""
+    query = models.Contract.select(models.Contract.id, models.Contract.amount, models.Contract.signed_on,
+                                   models.Contract.created_at).where(
+        models.Contract.customer == customer_id, models.Contract.status.in_(COUNTED_STATUSES))
+    if exclude is not None:
+        query = query.where(models.Contract.id != exclude)
+    total = Decimal(0)
+    for _pk, amount, signed_on, created_at in query.tuples():
+        day = signed_on or (to_local(created_at).date() if created_at else local_today())
+        if day.year == year:
+            total += _decimal(amount)
+    return total
+
+
 @pre_save(sender=models.Contract, name="CTR-1")
 def large_contract_waits_for_approval(sender, instance, created):
-    """Put a large contract into "pending" when created, raised to the amount, or put forward again from draft."""
+    """Put a contract into "pending" when the customer's contracts of the year reach the approval amount with it.
+
+    Asked: a new contract reaching the amount; one raised (or moved to another customer or year) so that the
+    year reaches it, or raised after its approval; a draft put forward again that was never approved.
+    """
     instance.__dict__.pop("_ctr1_request", None)
-    if not CTR_1.on() or instance.amount is None:
+    if not CTR_1.on() or instance.amount is None or instance.customer_id is None:
+        return
+    if instance.status == "terminated" or approvals.DECIDING.get():
         return
     threshold = _decimal(CTR_1.get("min_amount"))
-    if _decimal(instance.amount) < threshold:
+    year = _contract_year(instance)
+    total = year_total(instance.customer_id, year, exclude=instance._pk) + _decimal(instance.amount)
+    if total < threshold:
         return
     stored = _stored(instance, created)
-    if stored is not None and _decimal(stored.amount) >= threshold:
-        resubmitted = stored.status == "draft" and instance.status in ("pending", "signed")
-        if not resubmitted or _approved_before(instance, "CTR-1"):
+    if stored is not None:
+        moved = stored.customer_id != instance.customer_id or _contract_year(stored) != year
+        before = year_total(stored.customer_id, _contract_year(stored), exclude=stored._pk) + _decimal(stored.amount)
+        raised = _decimal(instance.amount) > _decimal(stored.amount)
+        put_forward = stored.status == "draft" and instance.status in ("pending", "signed")
+        if put_forward:
+            ask = not _approved_before(instance, "CTR-1")
+        elif stored.status == "draft":
+            ask = raised and before < threshold  # a draft crossing the amount; later edits wait for putting forward
+        else:
+            ask = moved or raised  # a signed (approved or not) contract raised or moved
+        if not ask:
             return
     if instance.status in ("draft", "signed"):
         instance.status = "pending"

@@ -551,6 +551,74 @@ def test_ctr1_rejection_returns_to_draft_putting_it_forward_asks_again(app, peop
     assert fresh(contract).status == "signed"
 
 
+def test_ctr1_cumulative_three_contracts_of_60000(app, people):
+    customer = documented_customer(people)
+    first = make(models.Contract, customer=customer, number="HT-C1", amount=D("60000"), status="signed",
+                 signed_on=datetime.date(2026, 3, 1))
+    assert fresh(first).status == "signed" and approvals_for(first, "CTR-1") == []
+    second = make(models.Contract, customer=customer, number="HT-C2", amount=D("40000"), status="signed",
+                  signed_on=datetime.date(2026, 5, 1))  # 100,000 reached with this one
+    assert fresh(second).status == "pending" and len(approvals_for(second, "CTR-1")) == 1
+    third = make(models.Contract, customer=customer, number="HT-C3", amount=D("60000"), status="signed",
+                 signed_on=datetime.date(2026, 6, 1))
+    assert fresh(third).status == "pending"
+    # Another customer's contracts and last year's do not count.
+    other = documented_customer(people)
+    make(models.Contract, customer=other, number="HT-O1", amount=D("60000"), status="signed",
+         signed_on=datetime.date(2026, 3, 1))
+    last_year = make(models.Contract, customer=other, number="HT-O0", amount=D("60000"), status="signed",
+                     signed_on=datetime.date(2025, 12, 31))
+    assert fresh(last_year).status == "signed"
+
+
+def test_ctr1_year_boundary_and_drafts_do_not_count(app, people):
+    customer = documented_customer(people)
+    make(models.Contract, customer=customer, number="HT-Y1", amount=D("99999.99"), status="signed",
+         signed_on=datetime.date(2025, 12, 31))
+    january = make(models.Contract, customer=customer, number="HT-Y2", amount=D("0.01"), status="signed",
+                   signed_on=datetime.date(2026, 1, 1))
+    assert fresh(january).status == "signed"
+    make(models.Contract, customer=customer, number="HT-Y3", amount=D("99999.98"), status="draft",
+         signed_on=datetime.date(2026, 2, 1))  # a draft does not count towards the year
+    small = make(models.Contract, customer=customer, number="HT-Y4", amount=D("99999.98"), status="signed",
+                 signed_on=datetime.date(2026, 2, 2))
+    assert fresh(small).status == "signed"  # 0.01 + 99,999.98 = 99,999.99
+    reaching = make(models.Contract, customer=customer, number="HT-Y5", amount=D("0.01"), status="signed",
+                    signed_on=datetime.date(2026, 2, 3))
+    assert fresh(reaching).status == "pending"
+
+
+def test_ctr1_back_dating_into_a_full_year_and_raising_an_approved_contract_ask_again(app, people):
+    customer = documented_customer(people)
+    make(models.Contract, customer=customer, number="HT-B1", amount=D("90000"), status="signed",
+         signed_on=datetime.date(2025, 6, 1))
+    contract = make(models.Contract, customer=customer, number="HT-B2", amount=D("20000"), status="signed",
+                    signed_on=datetime.date(2026, 2, 1))
+    assert fresh(contract).status == "signed"
+    contract = fresh(contract)
+    contract.signed_on = datetime.date(2025, 12, 20)  # the signing date was entered wrongly
+    with acting(people["sales"]):
+        contract.save()
+    assert fresh(contract).status == "pending" and len(approvals_for(contract, "CTR-1")) == 1
+    approvals.decide(approvals_for(contract, "CTR-1")[0].id, people["manager"], True)
+    contract = fresh(contract)
+    assert contract.status == "signed"
+    contract.kind = "direct"  # not a judged term: nothing asked
+    contract.save()
+    assert len(approvals_for(contract, "CTR-1")) == 1
+    contract = fresh(contract)
+    contract.amount = D("20000.01")
+    with acting(people["sales"]):
+        contract.save()
+    assert fresh(contract).status == "pending" and len(approvals_for(contract, "CTR-1")) == 2
+    # Lowering never asks.
+    approvals.decide(approvals_for(contract, "CTR-1")[1].id, people["manager"], True)
+    contract = fresh(contract)
+    contract.amount = D("10000")
+    contract.save()
+    assert fresh(contract).status == "signed" and len(approvals_for(contract, "CTR-1")) == 2
+
+
 def test_ctr1_99999_is_signed_without_asking(app, people):
     customer = documented_customer(people)
     contract = make(models.Contract, customer=customer, number="HT-99", amount=D("99999"), status="signed")
