@@ -1292,7 +1292,8 @@ def _seed_receptions(ctx):
             # RCP-3: a gift over the limit makes the saved reception pending and asks the gm.
             reception = models.Reception.create(
                 visitor_org=org, customer=customer, visit_on=ctx.day(days), guest_class=guest_class, guests=guests,
-                companions=companions + (1 if guest_class == "A" and rng.random() < 0.5 else 0),
+                # RCP-2 caps the companions: sometimes fewer go than allowed.
+                companions=max(1, companions - (1 if guest_class == "A" and rng.random() < 0.5 else 0)),
                 host=hosts[0] if guest_class == "A" else rng.choice(hosts[1:]),
                 cost_per_person=_money(rng.randrange(cap[guest_class] // 2, cap[guest_class] + 1, 10)),
                 gifts=gifts, gift_value=_money(gift_value), status="planned" if status == "rejected" else status)
