@@ -1355,7 +1355,8 @@ def _seed_move_outs(ctx):
         with models.acting_as(ctx.users["service"]):
             move_out = models.MoveOut.get_by_id(move_out.id)
             move_out.keys_returned = move_out.arrears_cleared = move_out.unit_restored = True
-            move_out.parking_released = True
+            move_out.customer_card_returned = move_out.parking_released = True
+            move_out.damage_settled = move_out.damage_amount > 0
             move_out.status = "completed"
             move_out.save()
 

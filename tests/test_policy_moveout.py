@@ -13,8 +13,10 @@ from factories import make
 from factories import view_for
 from factories import acting_as
 
-CHECKLIST = ("keys_returned", "arrears_cleared", "unit_restored", "engineering_signed", "finance_signed",
-             "security_signed")
+CHECKLIST = ("keys_returned", "customer_card_returned", "parking_lock_key_returned", "parking_card_returned",
+             "parking_released", "arrears_cleared", "damage_settled", "unit_restored", "engineering_signed",
+             "finance_signed", "security_signed")
+SIGNATURES = ("engineering_signed", "finance_signed", "security_signed")
 
 
 def move_out(**fields):
@@ -24,9 +26,17 @@ def move_out(**fields):
 
 
 def all_done(**fields):
+    """Return a move-out (tenant with parking, damage assessed) with every item done and every department signed."""
     values = {name: True for name in CHECKLIST}
+    values.update(has_parking=True, damage_amount=500)
     values.update(fields)
     return move_out(**values)
+
+
+def save_signed(row):
+    """Save ``row`` with its signatures as if the departments' approvals had ticked them (MOV-1)."""
+    with policies.approvals.unlocked():
+        row.save()
 
 
 def mov1_approvals():
@@ -60,23 +70,41 @@ def flags(row):
 
 
 def test_mov1_completed_with_everything_done(app):
-    all_done(status="completed").save()
+    save_signed(all_done(status="completed"))
     assert models.MoveOut.select().count() == 1
 
 
 @pytest.mark.parametrize("missing", CHECKLIST)
 def test_mov1_each_missing_item_refused_at_its_field(app, missing):
     with pytest.raises(policies.PolicyViolation) as exc:
-        all_done(status="completed", **{missing: False}).save()
+        save_signed(all_done(status="completed", **{missing: False}))
     assert [(v.rule_id, v.field) for v in exc.value.violations] == [("MOV-1", missing)]
     assert "不能办结迁出(MOV-1,001 第3篇 三/四)" in str(exc.value)
     assert models.MoveOut.select().count() == 0
 
 
+def test_mov1_parking_only_for_a_tenant_with_parking_compensation_only_when_assessed(app):
+    row = all_done(status="completed", has_parking=False, damage_amount=0, parking_lock_key_returned=False,
+                   parking_card_returned=False, parking_released=False, damage_settled=False)
+    save_signed(row)
+    # The decoration kept by agreement stands for the restored unit.
+    save_signed(all_done(status="completed", unit_restored=False, decoration_kept=True))
+    assert models.MoveOut.select().count() == 2
+
+
 def test_mov1_one_message_per_missing_item(app):
     with pytest.raises(policies.PolicyViolation) as exc:
         move_out(status="completed", keys_returned=True).save()
-    assert [v.field for v in exc.value.violations] == list(CHECKLIST[1:])
+    assert [v.field for v in exc.value.violations] == ["customer_card_returned", "arrears_cleared",
+                                                       "unit_restored"] + list(SIGNATURES)
+
+
+def test_mov1_cannot_be_created_completed_with_the_sign_offs_ticked(app):
+    with pytest.raises(policies.PolicyViolation) as exc:
+        all_done(status="completed").save()
+    assert {v.field for v in exc.value.violations} == set(SIGNATURES)
+    assert "只能由该部门在审批中签署" in str(exc.value)
+    assert models.MoveOut.select().count() == 0
 
 
 def test_mov1_other_states_need_no_checklist(app):
@@ -140,13 +168,18 @@ def test_mov1_each_department_ticks_its_flag_in_any_order_then_service_completes
     row.status = "completed"
     with pytest.raises(policies.PolicyViolation) as exc:
         row.save()
-    assert [v.field for v in exc.value.violations] == ["arrears_cleared", "unit_restored"]
+    assert [v.field for v in exc.value.violations] == ["customer_card_returned", "arrears_cleared", "unit_restored"]
     row = models.MoveOut.get_by_id(row.id)
-    row.arrears_cleared = row.unit_restored = True
+    row.arrears_cleared = row.unit_restored = row.customer_card_returned = True
     row.status = "completed"
     with acting_as(signers["service"]):
         row.save()
     assert flags(row) == ("completed", True, True, True)
+    # A signature is not cleared by hand afterwards either.
+    row = models.MoveOut.get_by_id(row.id)
+    row.finance_signed = False
+    with pytest.raises(policies.PolicyViolation, match="只能由该部门在审批中签署"):
+        row.save()
 
 
 def test_mov1_one_rejection_returns_it_to_requested(signers):
