@@ -46,6 +46,8 @@ from cryptography.fernet import InvalidToken
 from argon2.exceptions import InvalidHashError
 from argon2.exceptions import VerificationError
 
+from clock import utcnow
+
 db = DatabaseProxy()
 
 # Who is writing: set by the web request (or CLI) so BaseModel can fill created_by/updated_by.
@@ -62,11 +64,6 @@ def acting_as(user):
         yield user
     finally:
         current_actor.reset(token)
-
-
-def utcnow():
-    """Return the current UTC time as a naive datetime (the stored form)."""
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
 
 PASSWORD_HASHER = PasswordHasher()
@@ -529,87 +526,6 @@ class Customer(BaseModel):
     def __str__(self):
         return self.name
 
-    @classmethod
-    def contact_overdue(cls, today=None):
-        """Return strategic/key customers not contacted for [7] days and general ones for [30] (CUS-1)."""
-        from policies import RULES
-        from policies.customers import KEY_TIERS
-        from policies.calendar import local_midnight
-        from policies.calendar import local_today
-        today = today or local_today()
-        rule = RULES["CUS-1"]
-        last = fn.COALESCE(cls.last_contact_at, cls.created_at)
-        key_cutoff = local_midnight(today - datetime.timedelta(days=rule.get("key_days")))
-        general_cutoff = local_midnight(today - datetime.timedelta(days=rule.get("general_days")))
-        return cls.select().where((cls.tier.in_(KEY_TIERS) & (last < key_cutoff))
-                                  | ((cls.tier == "general") & (last < general_cutoff)))
-
-    @classmethod
-    def churn_risk(cls, today=None):
-        """Return customers with no communication and no shipment for [90] days (CUS-5)."""
-        from policies import RULES
-        from policies.calendar import local_midnight
-        from policies.calendar import local_today
-        cutoff_on = (today or local_today()) - datetime.timedelta(days=RULES["CUS-5"].get("days"))
-        cutoff_at = local_midnight(cutoff_on)
-        talked = Communication.select(Communication.customer).where(Communication.at >= cutoff_at)
-        bought = Shipment.select(Shipment.customer).where(Shipment.shipped_on >= cutoff_on,
-                                                          Shipment.status != "cancelled")
-        return cls.select().where(cls.created_at < cutoff_at, cls.id.not_in(talked), cls.id.not_in(bought))
-
-    @classmethod
-    def survey_due(cls, today=None):
-        """Return established customers without a satisfaction survey in the last [6] months (VIS-3)."""
-        from policies import RULES
-        from policies.calendar import local_midnight
-        from policies.calendar import local_today
-        from policies.calendar import months_before
-        cutoff_at = local_midnight(months_before(today or local_today(), RULES["VIS-3"].get("months")))
-        surveyed = SatisfactionSurvey.select(SatisfactionSurvey.customer).where(
-            SatisfactionSurvey.created_at >= cutoff_at)
-        return cls.select().where(cls.stage != "prospect", cls.created_at < cutoff_at, cls.id.not_in(surveyed))
-
-    @classmethod
-    def unconfirmed(cls):
-        """Return customers whose archive no sales director has confirmed yet (CUS-2)."""
-        return cls.select().where(cls.approved_by.is_null())
-
-    @classmethod
-    def on_hold(cls, today=None):
-        """Return customers whose invoices are unpaid beyond [30] days: older shipments exceed payments (CRD-5)."""
-        from policies import RULES
-        from policies.calendar import local_today
-        today = today or local_today()
-        cutoff = today - datetime.timedelta(days=RULES["CRD-5"].get("days"))
-        shipped = Shipment.select(fn.SUM(Shipment.amount)).where(Shipment.customer == cls.id,
-                                                                 Shipment.shipped_on < cutoff,
-                                                                 Shipment.status == "shipped")
-        paid = Payment.select(fn.SUM(Payment.amount)).where(Payment.customer == cls.id,
-                                                            Payment.received_on <= today)
-        # Half a fen of tolerance: SQLite sums DECIMAL columns as floats.
-        return cls.select().where(fn.COALESCE(shipped, 0) - fn.COALESCE(paid, 0) > 0.005)
-
-    @classmethod
-    def missing_return_visit(cls, now=None):
-        """Return customers who complained this (Beijing) year without a return visit since (CMP-8)."""
-        from policies.calendar import to_local
-        from policies.complaints import year_bounds
-
-        now = now or utcnow()
-        start, end = year_bounds(to_local(now).year)
-        complained = (Complaint.select(Complaint.customer, fn.MAX(Complaint.received_at))
-                      .where(Complaint.customer.is_null(False), Complaint.received_at >= start,
-                             Complaint.received_at < end)
-                      .group_by(Complaint.customer))
-        visited = dict(Visit.select(Visit.customer, fn.MAX(Visit.visited_on))
-                       .where(Visit.kind == "return").group_by(Visit.customer).tuples())
-        missing = []
-        for customer_id, received_at in complained.tuples():
-            last_visit = visited.get(customer_id)
-            if last_visit is None or last_visit < to_local(received_at).date():
-                missing.append(customer_id)
-        return cls.select().where(cls.id.in_(missing))
-
 
 class Contact(BaseModel):
     customer = ForeignKeyField(Customer, backref="contacts", on_delete="CASCADE", verbose_name="客户")
@@ -672,12 +588,6 @@ class VisitPlan(BaseModel):
     def __str__(self):
         return f"{self.month} 拜访计划"
 
-    @classmethod
-    def late(cls, today=None):
-        """Return plans still not submitted after the end of the month before theirs (VIS-1)."""
-        from policies.calendar import local_today
-        return cls.select().where(cls.status == "draft", cls.month <= f"{today or local_today():%Y-%m}")
-
 
 class Visit(BaseModel):
     plan = ForeignKeyField(VisitPlan, null=True, backref="visits", on_delete="SET NULL", verbose_name="拜访计划")
@@ -704,21 +614,6 @@ class Visit(BaseModel):
 
     def __str__(self):
         return f"{self.choice_label('kind')} {self.visited_on}"
-
-    @classmethod
-    def report_late(cls, today=None):
-        """Return visits whose report is missing [2] days after the visit or came in later than that (VIS-2)."""
-        from peewee import PostgresqlDatabase
-        from policies import RULES
-        from policies.calendar import local_today
-        days = RULES["VIS-2"].get("days")
-        missing = cls.report_submitted_on.is_null() & (
-            cls.visited_on < (today or local_today()) - datetime.timedelta(days=days))
-        if isinstance(db.obj, PostgresqlDatabase):
-            gap = cls.report_submitted_on - cls.visited_on
-        else:
-            gap = fn.julianday(cls.report_submitted_on) - fn.julianday(cls.visited_on)
-        return cls.select().where(missing | (cls.report_submitted_on.is_null(False) & (gap > days)))
 
 
 class SatisfactionSurvey(BaseModel):
@@ -760,17 +655,6 @@ class Partner(BaseModel):
 
     def __str__(self):
         return self.name
-
-    @classmethod
-    def visit_overdue(cls, today=None):
-        """Return admitted out-of-town partners not visited (or inspected) for [6] months (VIS-4)."""
-        from policies import RULES
-        from policies.calendar import local_today
-        from policies.calendar import months_before
-        cutoff = months_before(today or local_today(), RULES["VIS-4"].get("months"))
-        last = fn.COALESCE(cls.last_visit_on, cls.inspected_on)
-        return cls.select().where(cls.region == "out_of_town", cls.admission_status == "admitted",
-                                  last.is_null() | (last < cutoff))
 
 
 # ---------------------------------------------------------------- credit and sales
@@ -966,18 +850,6 @@ class Handover(BaseModel):
     def __str__(self):
         return f"{self.choice_label('kind')}档案移交 {self.event_on}"
 
-    @classmethod
-    def late(cls, today=None):
-        """Return the handovers still not made after their due date, or made after it (ARC-8)."""
-        if today is None:
-            from policies.calendar import local_today
-            today = local_today()
-        # A project's first stage (A to B) is late on its own, whatever the second did (ARC-8).
-        stage1 = ((cls.stage1_on.is_null() & cls.handed_on.is_null() & (cls.stage1_due_on < today))
-                  | (cls.stage1_on > cls.stage1_due_on))
-        return cls.select().where((cls.handed_on.is_null() & (cls.due_on < today)) | (cls.handed_on > cls.due_on)
-                                  | stage1)
-
 
 class AccessRequest(BaseModel):
     applicant = ForeignKeyField(User, null=True, backref="access_requests", on_delete="SET NULL",
@@ -1054,11 +926,6 @@ class Loan(BaseModel):
     def __str__(self):
         return f"外借 #{self.id}"
 
-    @classmethod
-    def overdue(cls, now=None):
-        """Return the open loans past their due time (ARC-7)."""
-        return cls.select().where(cls.returned_at.is_null(), cls.due_at < (now or utcnow()))
-
 
 class Destruction(BaseModel):
     file = ForeignKeyField(ArchiveFile, backref="destructions", on_delete="RESTRICT", verbose_name="档案")
@@ -1098,21 +965,6 @@ class Inspection(BaseModel):
 
     def __str__(self):
         return f"保管检查 {self.on}"
-
-    @classmethod
-    def due(cls, today=None):
-        """Return (whether a storage inspection is due, the date it fell due; None if never inspected) (ARC-12)."""
-        from policies import RULES
-        from policies.calendar import add_months
-        from policies.calendar import local_today
-        rule = RULES["ARC-12"]
-        if not rule.on():
-            return False, None
-        last = cls.select(cls.on).order_by(cls.on.desc()).limit(1).scalar()
-        if last is None:
-            return True, None
-        due_on = add_months(last, rule.get("months"))
-        return (today or local_today()) >= due_on, due_on
 
 
 class Penalty(BaseModel):
@@ -1202,49 +1054,6 @@ class Complaint(BaseModel):
     def still_open(cls):
         """Return the complaints not yet closed or rejected."""
         return cls.select().where(cls.status.not_in(cls.FINAL_STATUSES))
-
-    @classmethod
-    def overdue(cls, now=None):
-        """Return open complaints past their close deadline (CMP-2)."""
-        return cls.still_open().where(cls.due_at < (now or utcnow()))
-
-    @classmethod
-    def onsite_overdue(cls, now=None):
-        """Return open complaints past their on-site deadline with no progress recorded yet (CMP-3)."""
-        return cls.still_open().where(cls.onsite_due_at < (now or utcnow()),
-                                      cls.id.not_in(ComplaintUpdate.select(ComplaintUpdate.complaint)))
-
-    @classmethod
-    def solution_late(cls, now=None):
-        """Return open complaints whose investigation started too many working days ago with no solution (CMP-4)."""
-        from policies.complaints import solution_due_at
-
-        now = now or utcnow()
-        started = (Investigation.select(Investigation.complaint, Investigation.started_at)
-                   .join(cls)
-                   .where(cls.status.not_in(cls.FINAL_STATUSES),
-                          cls.id.not_in(Solution.select(Solution.complaint)))
-                   .order_by(Investigation.started_at))
-        first = {}
-        for complaint_id, started_at in started.tuples():
-            first.setdefault(complaint_id, started_at)
-        late = [pk for pk, started_at in first.items() if solution_due_at(started_at) < now]
-        return cls.select().where(cls.id.in_(late))
-
-    @classmethod
-    def progress_lacking(cls, now=None):
-        """Return open complaints older than 7 days told of progress too rarely in the last 7 days (CMP-7)."""
-        from policies import RULES
-        from policies.complaints import PROGRESS_WINDOW_DAYS
-
-        now = now or utcnow()
-        since = now - datetime.timedelta(days=PROGRESS_WINDOW_DAYS)
-        informed = (ComplaintUpdate.select(ComplaintUpdate.complaint)
-                    .where(ComplaintUpdate.notified_customer == True,  # noqa: E712
-                           ComplaintUpdate.at > since, ComplaintUpdate.at <= now)
-                    .group_by(ComplaintUpdate.complaint)
-                    .having(fn.COUNT(ComplaintUpdate.id) >= RULES["CMP-7"].get("min_updates")))
-        return cls.still_open().where(cls.received_at < since, cls.id.not_in(informed))
 
 
 class ComplaintUpdate(BaseModel):
@@ -1451,27 +1260,6 @@ class Attendance(BaseModel):
     def __str__(self):
         return f"考勤 {self.day}"
 
-    @classmethod
-    def resignation_flag(cls):
-        """Return the absence days from the 4th of one user in one calendar month on (ATT-1)."""
-        from policies import RULES
-        limit = RULES["ATT-1"].get("max_absence_days")
-        counts = {}
-        ids = []
-        rows = (cls.select(cls.id, cls.user, cls.day).where(cls.absent == True)  # noqa: E712
-                .order_by(cls.user, cls.day).tuples())
-        for pk, user_id, day in rows:
-            key = (user_id, day.year, day.month)
-            counts[key] = counts.get(key, 0) + 1
-            if counts[key] > limit:
-                ids.append(pk)
-        return cls.select().where(cls.id.in_(ids))
-
-    @classmethod
-    def resigning_users(cls):
-        """Return the users with a 4th absence day in one calendar month (ATT-1: automatic resignation)."""
-        return User.select().where(User.id.in_(cls.resignation_flag().select(cls.user)))
-
 
 class QCGroup(BaseModel):
     topic = CharField(max_length=200, verbose_name="课题")
@@ -1496,22 +1284,6 @@ class QCGroup(BaseModel):
         """Return the groups registered before ``since`` with no activity on or after it."""
         recent = QCActivity.select(QCActivity.group).where(QCActivity.on >= since)
         return cls.select().where(cls.registered_on < since, cls.id.not_in(recent))
-
-    @classmethod
-    def inactive(cls, today=None):
-        """Return the groups with no activity in the last month (QC-1: meet at least monthly)."""
-        from policies import RULES
-        from policies import calendar
-        today = today or calendar.local_today()
-        return cls.quiet_since(calendar.months_before(today, RULES["QC-1"].get("meeting_months")))
-
-    @classmethod
-    def paused_too_long(cls, today=None):
-        """Return the groups with no activity for more than 6 months (QC-1)."""
-        from policies import RULES
-        from policies import calendar
-        today = today or calendar.local_today()
-        return cls.quiet_since(calendar.months_before(today, RULES["QC-1"].get("max_pause_months")))
 
 
 QCGroupMember = QCGroup.members.get_through_model()

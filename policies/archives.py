@@ -18,6 +18,7 @@ from policies.engine import BLOCK
 from policies.engine import COMPUTE
 from policies.engine import FLAG
 from policies.engine import PolicyViolation
+from policies.engine import expose
 from policies.engine import flag
 from policies.engine import rule
 
@@ -463,7 +464,13 @@ def return_checked_by_archivist(sender, instance, created):
 
 
 # ---------------------------------------------------------------- ARC-7 overdue loans
-flag(ARC_7, models.Loan, models.Loan.overdue, badge="danger")
+def overdue_loans(now=None):
+    """Return the open loans past their due time (ARC-7)."""
+    Loan = models.Loan
+    return Loan.select().where(Loan.returned_at.is_null(), Loan.due_at < (now or models.utcnow()))
+
+
+flag(ARC_7, models.Loan, overdue_loans, badge="danger", name="overdue")
 
 
 # ---------------------------------------------------------------- ARC-8 handover due date
@@ -517,7 +524,19 @@ def record_handover_due(sender, instance, created):
         ARC_8.record(COMPUTE, instance)
 
 
-flag(ARC_8, models.Handover, models.Handover.late, badge="warning")
+def late_handovers(today=None):
+    """Return the handovers still not made after their due date, or made after it (ARC-8)."""
+    Handover = models.Handover
+    if today is None:
+        today = local_today()
+    # A project's first stage (A to B) is late on its own, whatever the second did.
+    stage1 = ((Handover.stage1_on.is_null() & Handover.handed_on.is_null() & (Handover.stage1_due_on < today))
+              | (Handover.stage1_on > Handover.stage1_due_on))
+    return Handover.select().where((Handover.handed_on.is_null() & (Handover.due_on < today))
+                                   | (Handover.handed_on > Handover.due_on) | stage1)
+
+
+flag(ARC_8, models.Handover, late_handovers, badge="warning", name="late")
 
 
 # ---------------------------------------------------------------- ARC-9 fines
@@ -815,7 +834,20 @@ def archive_file_never_deleted(sender, instance):
 
 
 # ---------------------------------------------------------------- ARC-12 storage inspection
-# Exposed as models.Inspection.due(); no list is flagged (the rule concerns the archive room, not a row).
+# No list is flagged (the rule concerns the archive room, not a row).
+def inspection_due(today=None):
+    """Return (whether a storage inspection is due, the date it fell due; None if never inspected) (ARC-12)."""
+    Inspection = models.Inspection
+    if not ARC_12.on():
+        return False, None
+    last = Inspection.select(Inspection.on).order_by(Inspection.on.desc()).limit(1).scalar()
+    if last is None:
+        return True, None
+    due_on = add_months(last, ARC_12.get("months"))
+    return (today or local_today()) >= due_on, due_on
+
+
+expose(models.Inspection, "due", inspection_due)
 
 
 # ---------------------------------------------------------------- ARC-13 title deeds

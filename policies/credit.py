@@ -5,6 +5,7 @@ Money is compared as Decimal: amounts are summed in Python, never as SQLite floa
 import datetime
 from decimal import Decimal
 
+from peewee import fn
 from playhouse.signals import post_save
 from playhouse.signals import pre_save
 
@@ -124,6 +125,22 @@ def credit_line_on(customer_id, day):
                    models.CreditLine.valid_from <= day, models.CreditLine.valid_to >= day)
             .order_by(models.CreditLine.valid_from.desc(), models.CreditLine.id.desc())
             .first())
+
+
+def on_hold(today=None):
+    """Return customers whose invoices are unpaid beyond [30] days: older shipments exceed payments (CRD-5)."""
+    Customer = models.Customer
+    Shipment = models.Shipment
+    Payment = models.Payment
+    today = today or local_today()
+    cutoff = today - datetime.timedelta(days=CRD_5.get("days"))
+    shipped = Shipment.select(fn.SUM(Shipment.amount)).where(Shipment.customer == Customer.id,
+                                                             Shipment.shipped_on < cutoff,
+                                                             Shipment.status == "shipped")
+    paid = Payment.select(fn.SUM(Payment.amount)).where(Payment.customer == Customer.id,
+                                                        Payment.received_on <= today)
+    # Half a fen of tolerance: SQLite sums DECIMAL columns as floats.
+    return Customer.select().where(fn.COALESCE(shipped, 0) - fn.COALESCE(paid, 0) > 0.005)
 
 
 def over_limit(shipment):
@@ -266,7 +283,7 @@ def customer_on_hold_needs_manager(sender, instance, created):
         return
     if instance.prepaid:
         return  # a prepaid (cash) shipment draws no credit: nothing for the sales department to grant
-    held = models.Customer.on_hold(today=instance.shipped_on).where(models.Customer.id == instance.customer_id)
+    held = on_hold(today=instance.shipped_on).where(models.Customer.id == instance.customer_id)
     if held.exists():
         instance.__dict__["_crd5_request"] = True
 
@@ -319,7 +336,7 @@ def _shipment_cancelled(shipment, user):
 
 approvals.on_outcome(models.Shipment, approved=_shipment_signed, rejected=_shipment_cancelled,
                      withdrawn=_shipment_cancelled)
-flag(CRD_5, models.Customer, models.Customer.on_hold, badge="danger")
+flag(CRD_5, models.Customer, on_hold, badge="danger", name="on_hold")
 
 
 # ---------------------------------------------------------------- CTR-2 / CTR-1

@@ -119,4 +119,4 @@ def return_visit_report(year, quarter, today=None):
     )
 
 
-flag(VIS_5, models.Customer, return_visit_overdue, badge="warning")
+flag(VIS_5, models.Customer, return_visit_overdue, badge="warning", name="return_visit_overdue")

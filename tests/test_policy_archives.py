@@ -473,8 +473,8 @@ def test_arc7_overdue_loans_at_the_boundary(app):
     returned.returned_at, returned.returned_complete, returned.checked_by = NOW, True, archivist
     returned.save()
     at = NOW + datetime.timedelta(days=2)
-    assert [row.id for row in models.Loan.overdue(at)] == [due_before.id]
-    assert {row.id for row in models.Loan.overdue(at + datetime.timedelta(seconds=1))} == {due_before.id, due_now.id}
+    assert [row.id for row in archives.overdue_loans(at)] == [due_before.id]
+    assert {row.id for row in archives.overdue_loans(at + datetime.timedelta(seconds=1))} == {due_before.id, due_now.id}
     assert "ARC-7" in {rule.id for rule, _, _ in policies.FLAGS[models.Loan]}
 
 
@@ -507,9 +507,9 @@ def test_arc8_late_handovers_at_the_boundary(app, today):
     pending = make(models.Handover, kind="sales", event_on=D(2026, 11, 6))
     on_time = make(models.Handover, kind="sales", event_on=D(2026, 11, 6), handed_on=due)
     late = make(models.Handover, kind="sales", event_on=D(2026, 11, 6), handed_on=due + datetime.timedelta(days=1))
-    assert {h.id for h in models.Handover.late(due)} == {late.id}
-    assert {h.id for h in models.Handover.late(due + datetime.timedelta(days=1))} == {late.id, pending.id}
-    assert on_time.id not in {h.id for h in models.Handover.late(D(2027, 1, 1))}
+    assert {h.id for h in archives.late_handovers(due)} == {late.id}
+    assert {h.id for h in archives.late_handovers(due + datetime.timedelta(days=1))} == {late.id, pending.id}
+    assert on_time.id not in {h.id for h in archives.late_handovers(D(2027, 1, 1))}
 
 
 # ---------------------------------------------------------------- ARC-9
@@ -631,15 +631,15 @@ def test_arc8_project_stages_are_late_each_on_its_own(app, today):
     assert fresh(b_late).due_on == D(2026, 10, 30)
     assert in_force(b_role) == [("late", Decimal("50.00"), D(2026, 10, 31))]
     assert len(in_force(a_role)) == 1
-    assert {h.id for h in models.Handover.late(D(2026, 11, 2))} == {a_late.id, b_late.id}
+    assert {h.id for h in archives.late_handovers(D(2026, 11, 2))} == {a_late.id, b_late.id}
     with pytest.raises(policies.PolicyViolation, match="移交档案室日期不能早于A角移交B角日期"):
         handover(a_role, stage1_on=D(2026, 10, 28), handed_on=D(2026, 10, 27))
 
 
 def test_arc8_project_first_stage_flag_while_nothing_is_handed_over(app, today):
     row = handover(make_user("xiangmu_a", roles=("manager",)))
-    assert row.id not in {h.id for h in models.Handover.late(D(2026, 10, 28))}
-    assert row.id in {h.id for h in models.Handover.late(D(2026, 10, 29))}
+    assert row.id not in {h.id for h in archives.late_handovers(D(2026, 10, 28))}
+    assert row.id in {h.id for h in archives.late_handovers(D(2026, 10, 29))}
 
 
 def test_arc9_a_handover_entered_180_days_late_is_fined_once_not_for_every_day_before(app, today):
@@ -903,13 +903,13 @@ def test_arc11_refused_by_the_screens_delete(app, admin_client):
 
 # ---------------------------------------------------------------- ARC-12
 def test_arc12_inspection_due_six_months_after_the_last(app):
-    assert models.Inspection.due(D(2026, 11, 2)) == (True, None)
+    assert archives.inspection_due(D(2026, 11, 2)) == (True, None)
     make(models.Inspection, on=D(2026, 3, 1))
     make(models.Inspection, on=D(2026, 5, 31))
-    assert models.Inspection.due(D(2026, 11, 29)) == (False, D(2026, 11, 30))
-    assert models.Inspection.due(D(2026, 11, 30)) == (True, D(2026, 11, 30))
+    assert archives.inspection_due(D(2026, 11, 29)) == (False, D(2026, 11, 30))
+    assert archives.inspection_due(D(2026, 11, 30)) == (True, D(2026, 11, 30))
     policies.RULES["ARC-12"].configure(months=3)
-    assert models.Inspection.due(D(2026, 8, 31)) == (True, D(2026, 8, 31))
+    assert archives.inspection_due(D(2026, 8, 31)) == (True, D(2026, 8, 31))
     assert all(rule.id != "ARC-12" for flags in policies.FLAGS.values() for rule, _, _ in flags)
 
 

@@ -296,7 +296,7 @@ def test_crd5_on_hold_query_at_the_boundary_and_payments_release(app):
     ship(customer, "1000", on=datetime.date(2026, 3, 1))
 
     def held(day):
-        return customer.id in {c.id for c in models.Customer.on_hold(today=day)}
+        return customer.id in {c.id for c in policies.credit.on_hold(today=day)}
 
     assert not held(datetime.date(2026, 3, 31))
     assert held(datetime.date(2026, 4, 1))
@@ -487,7 +487,7 @@ def test_crd5_a_shipment_waiting_for_its_signature_puts_no_one_on_hold(app, peop
     pay(customer, "70000", on=datetime.date(2026, 6, 1))
 
     def held():
-        return customer.id in {c.id for c in models.Customer.on_hold(today=datetime.date(2026, 7, 15))}
+        return customer.id in {c.id for c in policies.credit.on_hold(today=datetime.date(2026, 7, 15))}
 
     assert not held()
     [approval] = approvals_for(shipment, "CRD-3")
