@@ -892,7 +892,7 @@ def _seed_access_requests(ctx):
             status = statuses.pop()
             request = models.AccessRequest.create(
                 applicant=ctx.users[username], file=rng.choice(files), purpose=purpose, reason=reason,
-                dept_head_signed=status != "rejected" or rng.random() < 0.5, status=status,
+                dept_head_signed=True, status=status,
                 created_at=ctx.office_time(ctx.day(rng.randint(1, 40))))
             _decide_access(ctx, request, status)
         for name, letter, purpose, reason in external:

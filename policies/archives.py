@@ -346,14 +346,26 @@ def borrow_request_complete(sender, instance, created):
         ARC_4.refuse(instance, "借阅申请须由所在部门负责人签字", field="dept_head_signed")
 
 
+ACCESS_PAPERWORK = ("applicant", "external_name", "intro_letter_no", "purpose", "reason", "dept_head_signed")
+
+
 @pre_save(sender=models.AccessRequest, name="ARC-4/access")
-def external_access_has_letter(sender, instance, created):
-    """Refuse an external person's access request without an introduction letter number."""
-    if not ARC_4.on():
+def access_request_complete(sender, instance, created):
+    """Refuse an access request without applicant, purpose or reason; staff need the head's sign-off,
+    an external person an introduction letter number."""
+    if not ARC_4.on() or not _changed(instance, created, *ACCESS_PAPERWORK):
         return
     external = instance.applicant_id is None and (instance.external_name or "").strip()
+    if instance.applicant_id is None and not external:
+        ARC_4.refuse(instance, "查阅申请须填写申请人(本公司人员)或外部查阅人", field="applicant")
     if external and not (instance.intro_letter_no or "").strip():
         ARC_4.refuse(instance, "外单位人员查阅档案须登记介绍信(或工作证)编号", field="intro_letter_no")
+    if not (instance.purpose or "").strip():
+        ARC_4.refuse(instance, "查阅申请须写明查阅目的", field="purpose")
+    if not (instance.reason or "").strip():
+        ARC_4.refuse(instance, "查阅申请须写明查阅理由", field="reason")
+    if instance.applicant_id is not None and not instance.dept_head_signed:
+        ARC_4.refuse(instance, "本公司人员查阅须由所在部门负责人签字", field="dept_head_signed")
 
 
 # ---------------------------------------------------------------- ARC-5 staff loans need the GM

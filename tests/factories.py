@@ -51,6 +51,9 @@ VALID = {
     "Customer": lambda: dict(approved_by=approver()),
     # ARC-4: a borrow request states its reason and carries the department head's sign-off.
     "BorrowRequest": lambda: dict(reason="核对合同原件", dept_head_signed=True),
+    # ARC-4: an access request states applicant, purpose and reason, with the head's sign-off.
+    "AccessRequest": lambda: dict(applicant=make(models.User), purpose="核对合同", reason="客户来电询问合同条款",
+                                  dept_head_signed=True),
     # SRV-1: a service order records address, contact, model, purchase date and fault.
     "ServiceOrder": lambda: dict(address="杭州市西湖区文三路90号", contact_phone="13805710001", product_model="GT-06N",
                                  purchase_date=datetime.date(2026, 1, 5), fault="终端无法定位"),

@@ -367,19 +367,42 @@ def test_arc4_borrow_request_paperwork_via_save(app, field, value, message):
 
 def test_arc4_external_viewer_needs_an_introduction_letter(app):
     with pytest.raises(policies.PolicyViolation) as exc:
-        make(models.AccessRequest, external_name="浙江汇诚律师事务所 林律师", intro_letter_no=" ")
+        make(models.AccessRequest, applicant=None, external_name="浙江汇诚律师事务所 林律师", intro_letter_no=" ")
     assert exc.value.field == "intro_letter_no"
     assert "外单位人员查阅档案须登记介绍信(或工作证)编号(ARC-4,000 篇二 第18–19条)" in str(exc.value)
     assert models.AccessRequest.select().count() == 0
-    make(models.AccessRequest, external_name="浙江汇诚律师事务所 林律师", intro_letter_no="JS2026-017")
+    make(models.AccessRequest, applicant=None, external_name="浙江汇诚律师事务所 林律师", intro_letter_no="JS2026-017",
+         dept_head_signed=False)
     make(models.AccessRequest, applicant=make(models.User, username="neibu"), external_name="")
+
+
+@pytest.mark.parametrize("fields, field, message", [
+    (dict(applicant=None), "applicant", "查阅申请须填写申请人(本公司人员)或外部查阅人"),
+    (dict(purpose=" "), "purpose", "查阅申请须写明查阅目的"),
+    (dict(reason=""), "reason", "查阅申请须写明查阅理由"),
+    (dict(dept_head_signed=False), "dept_head_signed", "本公司人员查阅须由所在部门负责人签字"),
+])
+def test_arc4_access_request_paperwork(app, fields, field, message):
+    with pytest.raises(policies.PolicyViolation) as exc:
+        make(models.AccessRequest, **fields)
+    assert [(v.rule_id, v.field) for v in exc.value.violations] == [("ARC-4", field)]
+    assert f"{message}(ARC-4,000 篇二 第18–19条)" in str(exc.value)
+    assert models.AccessRequest.select().count() == 0
+
+
+def test_arc4_emptying_the_purpose_afterwards_is_refused(app):
+    request = make(models.AccessRequest, file=make(models.ArchiveFile, number="F-PUR", title="档案"))
+    request = fresh(request)
+    request.purpose = ""
+    with pytest.raises(policies.PolicyViolation, match="查阅目的"):
+        request.save()
 
 
 def test_arc4_refused_in_the_generated_form(app, admin_client):
     obj = build(models.BorrowRequest, reason="")
     response = refused_in_form(admin_client, models.BorrowRequest, obj, "借阅申请须写明借阅理由(ARC-4,000 篇二 第18–19条)")
     assert 'id="reason"' in response.get_data(as_text=True)
-    access = build(models.AccessRequest, external_name="市场监督管理局 赵科长", intro_letter_no="")
+    access = build(models.AccessRequest, applicant=None, external_name="市场监督管理局 赵科长", intro_letter_no="")
     refused_in_form(admin_client, models.AccessRequest, access, "外单位人员查阅档案须登记介绍信(或工作证)编号")
 
 
