@@ -148,7 +148,8 @@ FILE_KIND = (
 FILE_LOCATION = (("cabinet", "档案柜"), ("safe", "保险柜"))
 FILE_STATUS = (("in_store", "在库"), ("on_loan", "借出"), ("destroyed", "已销毁"))
 HANDOVER_KIND = (("sales", "销售"), ("after_sales", "售后"), ("project", "项目"))
-REQUEST_STATUS = (("pending", "待审批"), ("approved", "已批准"), ("rejected", "已驳回"))
+# A request its requester withdrew is "withdrawn" until saved again, which submits it afresh.
+REQUEST_STATUS = (("pending", "待审批"), ("approved", "已批准"), ("rejected", "已驳回"), ("withdrawn", "已撤回"))
 DESTRUCTION_METHOD = (("shred", "粉碎"), ("burn", "焚烧"), ("other", "其他"))
 COMPLAINT_CHANNEL = (
     ("phone", "电话"), ("visit", "来访"), ("letter", "信函"), ("email", "邮件"),

@@ -150,8 +150,7 @@ def _resubmitted(instance):
     """Return True when ``instance`` was withdrawn from approval and is being saved again by a person."""
     if approvals.DECIDING.get() or instance._pk is None:
         return False
-    return (_stored_value(instance, "status") == "pending" and approvals.state(instance) is not None
-            and not approvals.is_pending(instance))
+    return _stored_value(instance, "status") == "withdrawn" and not approvals.is_pending(instance)
 
 
 def _refuse_status_edit(rule_obj, instance, created):
@@ -279,9 +278,10 @@ def _clearance_roles(folder):
 def submit_access_request(sender, instance, created):
     """Start a new or resubmitted access request to a classified file as pending; refuse editing a decided status."""
     _refuse_status_edit(ARC_3, instance, created)
-    submitted = created or _resubmitted(instance)
+    resubmitted = _resubmitted(instance)
+    submitted = created or resubmitted
     instance.__dict__["_arc_submitted"] = submitted
-    if submitted and ARC_3.on() and _clearance_roles(_file(instance.file_id)):
+    if resubmitted or (submitted and ARC_3.on() and _clearance_roles(_file(instance.file_id))):
         instance.status = "pending"
 
 
@@ -328,8 +328,15 @@ def access_rejected(request, user):
     request.save()
 
 
-# A withdrawn access request stays pending, without approvals, until its requester saves it again.
-approvals.on_outcome(models.AccessRequest, approved=access_approved, rejected=access_rejected)
+def access_withdrawn(request, user):
+    """Mark a withdrawn access request withdrawn until its requester saves it again."""
+    if request.status == "pending":
+        request.status = "withdrawn"
+        request.save()
+
+
+approvals.on_outcome(models.AccessRequest, approved=access_approved, rejected=access_rejected,
+                     withdrawn=access_withdrawn)
 
 
 # ---------------------------------------------------------------- ARC-4 the request's paperwork
@@ -451,9 +458,13 @@ def borrow_rejected(request, user):
 
 
 def borrow_withdrawn(request, user):
-    """Keep a withdrawn request pending for its requester to edit and resubmit; a withdrawn copy request lapses."""
+    """Mark a withdrawn request withdrawn (its requester edits and saves it to resubmit); a withdrawn copy
+    request of an approved loan lapses."""
     if request.status == "approved" and request.copy_requested:
         request.copy_requested = False
+        request.save()
+    elif request.status == "pending":
+        request.status = "withdrawn"
         request.save()
 
 

@@ -327,8 +327,13 @@ def test_arc3_request_locked_while_pending_editable_after_withdrawal_then_resubm
         engine.withdraw(request, people["staff"])
     engine.withdraw(request, people["clerk"])
     request = fresh(request)
-    assert request.status == "pending" and pending_rows(request) == []
+    assert request.status == "withdrawn" and pending_rows(request) == []
     assert engine.state(request) == "withdrawn"
+    # A withdrawn request is not typed back to pending or approved.
+    request.status = "approved"
+    with pytest.raises(policies.PolicyViolation, match="申请状态由审批结果决定"):
+        request.save()
+    request = fresh(request)
     # Editing and saving it again submits it afresh.
     request.reason = "补充：核对原始合同"
     with acting_as(people["clerk"]):
@@ -388,6 +393,19 @@ def test_arc4_access_request_paperwork(app, fields, field, message):
     assert [(v.rule_id, v.field) for v in exc.value.violations] == [("ARC-4", field)]
     assert f"{message}(ARC-4,000 篇二 第18–19条)" in str(exc.value)
     assert models.AccessRequest.select().count() == 0
+
+
+def test_withdrawn_access_request_is_withdrawn_until_saved_again(people):
+    folder = make(models.ArchiveFile, number="F-WD", title="档案", confidentiality="secret")
+    with acting_as(people["clerk"]):
+        request = make(models.AccessRequest, file=folder, applicant=people["staff"])
+    engine.withdraw(fresh(request), people["clerk"])
+    assert fresh(request).status == "withdrawn"
+    request = fresh(request)
+    request.reason = "补充理由"
+    with acting_as(people["clerk"]):
+        request.save()
+    assert fresh(request).status == "pending" and len(pending_rows(request)) == 1
 
 
 def test_arc4_emptying_the_purpose_afterwards_is_refused(app):
