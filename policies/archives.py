@@ -857,20 +857,45 @@ def archive_file_never_deleted(sender, instance):
 
 
 # ---------------------------------------------------------------- ARC-12 storage inspection
-# No list is flagged (the rule concerns the archive room, not a row).
+# The rule concerns the archive room: when an inspection is due the latest inspection is flagged on the
+# 保管检查 list, and while the room was never inspected every file kept in it is flagged on the 档案 list.
+# Only inspections that happened count (one dated after today clears nothing).
+def _last_inspection(today):
+    Inspection = models.Inspection
+    return (Inspection.select().where(Inspection.on <= today)
+            .order_by(Inspection.on.desc(), Inspection.id.desc()).first())
+
+
 def inspection_due(today=None):
     """Return (whether a storage inspection is due, the date it fell due; None if never inspected) (ARC-12)."""
-    Inspection = models.Inspection
     if not ARC_12.on():
         return False, None
-    last = Inspection.select(Inspection.on).order_by(Inspection.on.desc()).limit(1).scalar()
+    today = today or local_today()
+    last = _last_inspection(today)
     if last is None:
         return True, None
-    due_on = add_months(last, ARC_12.get("months"))
-    return (today or local_today()) >= due_on, due_on
+    due_on = add_months(last.on, ARC_12.get("months"))
+    return today >= due_on, due_on
+
+
+def inspection_overdue(today=None):
+    """Return the latest inspection when the next one is due (ARC-12 flag on the inspection list)."""
+    today = today or local_today()
+    due, due_on = inspection_due(today)
+    last = _last_inspection(today) if due and due_on is not None else None
+    return models.Inspection.select().where(models.Inspection.id == (last.id if last is not None else 0))
+
+
+def files_never_inspected(today=None):
+    """Return the files kept in the archive while it was never inspected (ARC-12 flag on the file list)."""
+    if _last_inspection(today or local_today()) is not None:
+        return models.ArchiveFile.select().where(models.ArchiveFile.id == 0)
+    return models.ArchiveFile.select().where(models.ArchiveFile.status != "destroyed")
 
 
 expose(models.Inspection, "due", inspection_due)
+flag(ARC_12, models.Inspection, inspection_overdue, badge="warning")
+flag(ARC_12, models.ArchiveFile, files_never_inspected, badge="secondary")
 
 
 # ---------------------------------------------------------------- ARC-13 title deeds

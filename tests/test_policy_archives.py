@@ -951,7 +951,25 @@ def test_arc12_inspection_due_six_months_after_the_last(app):
     assert archives.inspection_due(D(2026, 11, 30)) == (True, D(2026, 11, 30))
     policies.RULES["ARC-12"].configure(months=3)
     assert archives.inspection_due(D(2026, 8, 31)) == (True, D(2026, 8, 31))
-    assert all(rule.id != "ARC-12" for flags in policies.FLAGS.values() for rule, _, _ in flags)
+
+
+def test_arc12_shown_on_the_inspection_and_file_lists_future_inspections_count_for_nothing(app):
+    folder = make(models.ArchiveFile, number="F-INS", title="档案")
+    assert [r.id for r, _ in policies.flags_for(models.ArchiveFile, [folder.id])[folder.id]] == ["ARC-12"]
+    first = make(models.Inspection, on=D(2026, 5, 1))
+    assert {row.id for row in archives.inspection_overdue(D(2026, 10, 31))} == set()
+    assert {row.id for row in archives.inspection_overdue(D(2026, 11, 1))} == {first.id}
+    assert list(archives.files_never_inspected(D(2026, 11, 1))) == []
+    # An inspection typed with a future date does not clear the reminder; corrected to today it does.
+    ahead = make(models.Inspection, on=D(2026, 11, 20))
+    assert {row.id for row in archives.inspection_overdue(D(2026, 11, 2))} == {first.id}
+    ahead = fresh(ahead)
+    ahead.on = D(2026, 11, 2)
+    ahead.save()
+    assert list(archives.inspection_overdue(D(2026, 11, 2))) == []
+    # Deleting it brings the reminder back.
+    ahead.delete_instance()
+    assert {row.id for row in archives.inspection_overdue(D(2026, 11, 2))} == {first.id}
 
 
 # ---------------------------------------------------------------- ARC-13
