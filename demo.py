@@ -1148,7 +1148,8 @@ def _walk_complaint(ctx, complaint, path):
                 complaint=complaint, started_at=step(rng.randint(2, 12)), responsible_person=by.display_name,
                 process="现场查看并与相关人员面谈，调取单据记录。")
             models.ComplaintUpdate.create(complaint=complaint, at=step(rng.randint(4, 24)), by=by,
-                                          note="已到现场核实情况，调查进行中。", notified_customer=rng.random() < 0.8)
+                                          note="已到现场核实情况，调查进行中。", notified_customer=rng.random() < 0.8,
+                                          onsite=True)
         elif status == "solution_pending":
             investigation.cause = rng.choice(("技术员操作不规范。", "配件批次质量问题。", "交接沟通不到位。",
                                               "物流环节延误。"))

@@ -1063,6 +1063,8 @@ class ComplaintUpdate(BaseModel):
     by = ForeignKeyField(User, null=True, backref="complaint_updates", on_delete="SET NULL", verbose_name="经办人")
     note = TextField(verbose_name="处理进展")
     notified_customer = BooleanField(default=False, verbose_name="已告知客户")
+    # CMP-3: only an on-site visit counts as on-site handling (a phone call does not).
+    onsite = BooleanField(default=False, verbose_name="现场处理")
 
     class Meta:
         admin = dict(

@@ -385,11 +385,16 @@ def overdue(now=None):
 
 
 def onsite_overdue(now=None):
-    """Return open complaints past their on-site deadline with no progress recorded yet (CMP-3)."""
+    """Return open complaints past their on-site deadline not yet handled on site (CMP-3).
+
+    Only an update marked on site counts, and only one that happened (dated no later than now).
+    """
     Complaint = models.Complaint
-    return Complaint.still_open().where(
-        Complaint.onsite_due_at < (now or models.utcnow()),
-        Complaint.id.not_in(models.ComplaintUpdate.select(models.ComplaintUpdate.complaint)))
+    ComplaintUpdate = models.ComplaintUpdate
+    now = now or models.utcnow()
+    visited = ComplaintUpdate.select(ComplaintUpdate.complaint).where(
+        ComplaintUpdate.onsite == True, ComplaintUpdate.at <= now)  # noqa: E712
+    return Complaint.still_open().where(Complaint.onsite_due_at < now, Complaint.id.not_in(visited))
 
 
 def solution_late(now=None):
@@ -399,14 +404,27 @@ def solution_late(now=None):
     now = now or models.utcnow()
     started = (Investigation.select(Investigation.complaint, Investigation.started_at)
                .join(Complaint)
-               .where(Complaint.status.not_in(Complaint.FINAL_STATUSES),
-                      Complaint.id.not_in(models.Solution.select(models.Solution.complaint)))
+               .where(Complaint.status.not_in(Complaint.FINAL_STATUSES))
                .order_by(Investigation.started_at))
     first = {}
     for complaint_id, started_at in started.tuples():
         first.setdefault(complaint_id, started_at)
     late = [pk for pk, started_at in first.items() if solution_due_at(started_at) < now]
-    return Complaint.select().where(Complaint.id.in_(late))
+    proposed = _complaints_with_a_standing_solution(late, now)
+    return Complaint.select().where(Complaint.id.in_([pk for pk in late if pk not in proposed]))
+
+
+def _complaints_with_a_standing_solution(complaint_ids, now):
+    """Return the complaints of ``complaint_ids`` with a solution proposed by ``now`` and not turned down
+    (rejected by the GM or withdrawn by its proposer): such a solution stops the CMP-4 reminder."""
+    if not complaint_ids:
+        return set()
+    Solution = models.Solution
+    standing = set()
+    for solution in Solution.select().where(Solution.complaint.in_(complaint_ids), Solution.created_at <= now):
+        if solution.approved_by_id is not None or approvals.state(solution) in (None, "pending", "approved"):
+            standing.add(solution.complaint_id)
+    return standing
 
 
 def progress_lacking(now=None):
@@ -424,17 +442,22 @@ def progress_lacking(now=None):
 
 
 def missing_return_visit(now=None):
-    """Return customers who complained this (Beijing) year without a return visit since (CMP-8)."""
+    """Return customers who complained without a return visit since (CMP-8).
+
+    Complaints of this (Beijing) year count, and last year's too: a December complaint still owes its return
+    visit in January. Only visits that happened (dated no later than today) count.
+    """
     Complaint = models.Complaint
     Visit = models.Visit
     now = now or models.utcnow()
-    start, end = year_bounds(to_local(now).year)
+    today = to_local(now).date()
+    start, _ = year_bounds(today.year - 1)
     complained = (Complaint.select(Complaint.customer, fn.MAX(Complaint.received_at))
                   .where(Complaint.customer.is_null(False), Complaint.received_at >= start,
-                         Complaint.received_at < end)
+                         Complaint.received_at <= now)
                   .group_by(Complaint.customer))
     visited = dict(Visit.select(Visit.customer, fn.MAX(Visit.visited_on))
-                   .where(Visit.kind == "return").group_by(Visit.customer).tuples())
+                   .where(Visit.kind == "return", Visit.visited_on <= today).group_by(Visit.customer).tuples())
     missing = []
     for customer_id, received_at in complained.tuples():
         last_visit = visited.get(customer_id)

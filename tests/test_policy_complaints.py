@@ -185,8 +185,16 @@ def test_cmp3_onsite_overdue_until_the_first_update(app):
     due = received + datetime.timedelta(hours=24)
     assert list(complaints.onsite_overdue(now=due - datetime.timedelta(minutes=1))) == []
     assert list(complaints.onsite_overdue(now=due + datetime.timedelta(minutes=1))) == [item]
-    make(models.ComplaintUpdate, complaint=item, at=due + datetime.timedelta(hours=1), note="已到现场")
+    # A phone note is progress, not on-site handling.
+    make(models.ComplaintUpdate, complaint=item, at=due - datetime.timedelta(hours=1), note="电话安抚客户")
+    assert list(complaints.onsite_overdue(now=due + datetime.timedelta(minutes=1))) == [item]
+    visit = make(models.ComplaintUpdate, complaint=item, at=due + datetime.timedelta(hours=1), note="已到现场",
+                 onsite=True)
+    assert list(complaints.onsite_overdue(now=due + datetime.timedelta(minutes=30))) == [item]  # not yet happened
     assert list(complaints.onsite_overdue(now=due + datetime.timedelta(hours=2))) == []
+    # The on-site note deleted after the fact: the reminder is back.
+    visit.delete_instance()
+    assert list(complaints.onsite_overdue(now=due + datetime.timedelta(hours=2))) == [item]
 
 
 # ---------------------------------------------------------------- CMP-4
@@ -197,7 +205,12 @@ def test_cmp4_solution_due_one_working_day_after_start_across_weekend_and_holida
     make(models.Investigation, complaint=item, started_at=bj(2026, 4, 3, 10, 0))
     assert list(complaints.solution_late(now=bj(2026, 4, 7, 9, 59))) == []
     assert list(complaints.solution_late(now=bj(2026, 4, 7, 10, 1))) == [item]
-    make(models.Solution, complaint=item, proposal="更换新品")
+    solution = make(models.Solution, complaint=item, proposal="更换新品", created_at=bj(2026, 4, 7, 11, 0))
+    assert list(complaints.solution_late(now=bj(2026, 4, 8, 10, 0))) == []
+    # The GM turns the solution down: none stands, the reminder is back until a new one is proposed.
+    engine.decide(engine.pending_for(solution).get().id, gm_user(), False, "赔偿过高")
+    assert list(complaints.solution_late(now=bj(2026, 4, 8, 10, 0))) == [item]
+    make(models.Solution, complaint=item, proposal="免费维修", created_at=bj(2026, 4, 8, 9, 0))
     assert list(complaints.solution_late(now=bj(2026, 4, 8, 10, 0))) == []
 
 
@@ -391,12 +404,19 @@ def test_cmp8_complainant_needs_a_return_visit_after_the_complaint(app):
     assert quiet not in list(complaints.missing_return_visit(now=now))
 
 
-def test_cmp8_this_year_is_the_beijing_year(app):
+def test_cmp8_a_december_complaint_still_owes_its_return_visit_in_january(app):
     now = bj(2026, 3, 1, 12, 0)
     last_year = make(models.Customer, name="去年投诉")
     new_year = make(models.Customer, name="元旦投诉")
+    older = make(models.Customer, name="前年投诉")
+    complaint(customer=older, received_at=bj(2024, 12, 31, 23, 30))
     complaint(customer=last_year, received_at=bj(2025, 12, 31, 23, 30))
     complaint(customer=new_year, received_at=bj(2026, 1, 1, 0, 30))  # 2025-12-31 16:30 UTC
+    assert set(complaints.missing_return_visit(now=now)) == {last_year, new_year}
+    make(models.Visit, customer=last_year, kind="return", visited_on=datetime.date(2026, 1, 5))
+    assert list(complaints.missing_return_visit(now=now)) == [new_year]
+    # A return visit typed with a date after today clears nothing.
+    make(models.Visit, customer=new_year, kind="return", visited_on=datetime.date(2026, 3, 10))
     assert list(complaints.missing_return_visit(now=now)) == [new_year]
 
 
