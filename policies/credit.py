@@ -283,7 +283,10 @@ def customer_on_hold_needs_manager(sender, instance, created):
         return
     if instance.prepaid:
         return  # a prepaid (cash) shipment draws no credit: nothing for the sales department to grant
-    held = on_hold(today=instance.shipped_on).where(models.Customer.id == instance.customer_id)
+    # The hold is judged on the day the shipment is entered, or its shipping day if later: a shipment
+    # back-dated to before the invoices fell overdue does not escape it.
+    day = max(d for d in (instance.shipped_on, local_today()) if d is not None)
+    held = on_hold(today=day).where(models.Customer.id == instance.customer_id)
     if held.exists():
         instance.__dict__["_crd5_request"] = True
 

@@ -25,6 +25,18 @@ D = Decimal
 YEAR = datetime.date(2026, 1, 1)
 
 
+@pytest.fixture(autouse=True)
+def today(monkeypatch):
+    """Pin the office's 'today' (CRD-1's year, CRD-5's day of entry) to 1 January 2026 unless a test moves it."""
+    current = {"day": datetime.date(2026, 1, 1)}
+    monkeypatch.setattr(policies.credit, "local_today", lambda: current["day"])
+
+    def set_today(day):
+        current["day"] = day
+        return day
+    return set_today
+
+
 def approvals_for(record, rule_id):
     return list(models.Approval.select().where(
         models.Approval.target_model == type(record).__name__, models.Approval.target_id == record.id,
@@ -73,9 +85,9 @@ def test_crd1_granted_when_archive_licence_contract_and_last_year_cleared(app):
     assert line.id is not None
 
 
-def test_crd1_last_years_receivables_not_cleared_by_one_fen_but_cleared_by_a_payment_in_january(app):
+def test_crd1_last_years_receivables_not_cleared_by_one_fen_but_cleared_by_a_payment_in_january(app, today):
+    year = today(datetime.date(2026, 3, 1)).year
     customer = credit_ready_customer()
-    year = local_today().year
     ship(customer, "1000.00", on=datetime.date(year - 1, 12, 31), prepaid=True)
     pay(customer, "999.99", on=datetime.date(year - 1, 12, 31))
     exc = refused("CRD-1", lambda: credit_line(customer, "50000"))
@@ -86,9 +98,9 @@ def test_crd1_last_years_receivables_not_cleared_by_one_fen_but_cleared_by_a_pay
     credit_line(customer, "50000")
 
 
-def test_crd1_payments_clear_the_oldest_shipments_first_and_a_deleted_payment_counts_no_more(app):
+def test_crd1_payments_clear_the_oldest_shipments_first_and_a_deleted_payment_counts_no_more(app, today):
+    year = today(datetime.date(2026, 3, 1)).year
     customer = credit_ready_customer()
-    year = local_today().year
     ship(customer, "800.00", on=datetime.date(year - 2, 6, 1), prepaid=True, invoice_no="OLD-1")
     ship(customer, "200.00", on=datetime.date(year - 1, 6, 1), prepaid=True, invoice_no="OLD-2")
     ship(customer, "5000.00", on=datetime.date(year, 1, 10), prepaid=True, invoice_no="NEW-1")
@@ -280,6 +292,19 @@ def test_crd5_unpaid_thirty_days_is_fine_thirty_one_puts_on_hold(app):
     on_day_31 = ship(customer, "100", on=datetime.date(2026, 4, 1))
     [approval] = approvals_for(on_day_31, "CRD-5")
     assert approval.required_role == "manager" and approval.status == "pending"
+
+
+def test_crd5_a_shipment_back_dated_40_days_does_not_escape_the_hold(app, today):
+    customer = credit_ready_customer()
+    credit_line(customer, "500000")
+    ship(customer, "1000", on=datetime.date(2026, 3, 1))
+    today(datetime.date(2026, 4, 10))
+    back_dated = ship(customer, "100", on=datetime.date(2026, 3, 1), invoice_no="BACK")
+    assert fresh(back_dated).status == "pending" and len(approvals_for(back_dated, "CRD-5")) == 1
+    # Paid in full before the back-dated one is entered: no hold.
+    pay(customer, "1000", on=datetime.date(2026, 4, 10))
+    clear = ship(customer, "100", on=datetime.date(2026, 3, 2), invoice_no="CLEAR")
+    assert fresh(clear).status == "shipped" and approvals_for(clear, "CRD-5") == []
 
 
 def test_crd5_a_prepaid_shipment_to_a_held_customer_asks_nobody(app):
@@ -520,7 +545,7 @@ def test_ctr1_approval_signs_the_contract(app, people):
     assert decide_refused(approval, people["other_manager"]) == "该申请须由所属部门的部门经理审批。"
     approvals.decide(approval.id, people["manager"], True, "同意签订")
     signed = fresh(contract)
-    assert (signed.status, signed.signed_on, signed.kind) == ("signed", local_today(), "distribution")
+    assert (signed.status, signed.signed_on, signed.kind) == ("signed", policies.credit.local_today(), "distribution")
     signed.has_settlement_terms = False
     signed.save()
 
