@@ -344,8 +344,11 @@ flag(CRD_5, models.Customer, on_hold, badge="danger", name="on_hold")
 
 # ---------------------------------------------------------------- CTR-2 / CTR-1
 def _earlier_signed_contract(contract):
+    """Return True when the customer already signed a contract of at least the CTR-2 amount (its documents were
+    required then): a small first contract does not make a customer "not new" for a large one."""
     query = models.Contract.select().where(models.Contract.customer == contract.customer_id,
-                                           models.Contract.status.in_(SIGNED_STATUSES))
+                                           models.Contract.status.in_(SIGNED_STATUSES),
+                                           models.Contract.amount >= _decimal(CTR_2.get("min_amount")))
     if contract._pk is not None:
         query = query.where(models.Contract.id != contract._pk)
     return query.exists()

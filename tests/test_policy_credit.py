@@ -18,7 +18,6 @@ from factories import fresh
 from factories import acting_as as acting
 from factories import refused
 from policies import approvals
-from policies.calendar import local_today
 from policies.credit import outstanding
 
 D = Decimal
@@ -78,7 +77,7 @@ def people(app):
 # ---------------------------------------------------------------- CRD-1
 def test_crd1_granted_when_archive_licence_contract_and_last_year_cleared(app):
     customer = credit_ready_customer()
-    last_year_end = datetime.date(local_today().year - 1, 12, 31)
+    last_year_end = datetime.date(policies.credit.local_today().year - 1, 12, 31)
     ship(customer, "1000.00", on=last_year_end, prepaid=True)
     pay(customer, "1000.00", on=last_year_end)
     line = credit_line(customer, "50000")
@@ -403,10 +402,26 @@ def test_ctr2_documents_on_file_or_an_earlier_signed_contract_pass(app):
     documented = make(models.Customer, licence_no="L", tax_no="T", bank_account="6222020200000000001",
                       consent_at=models.utcnow())
     make(models.Contract, customer=documented, number="HT-OK", amount=D("60000"), status="signed")
+    # A customer with an earlier contract of the amount (signed before the rule was switched on) is not new.
     known = make(models.Customer)
-    make(models.Contract, customer=known, number="HT-OLD", amount=D("10000"), status="completed")
+    policies.RULES["CTR-2"].configure(enabled=False)
+    make(models.Contract, customer=known, number="HT-OLD", amount=D("50000"), status="completed")
+    policies.RULES["CTR-2"].configure(enabled=True)
     make(models.Contract, customer=known, number="HT-NEXT", amount=D("60000"), status="signed")
     assert models.Contract.select().count() == 3
+
+
+def test_ctr2_a_tiny_first_contract_does_not_exempt_a_large_one(app):
+    customer = make(models.Customer)
+    make(models.Contract, customer=customer, number="HT-TINY", amount=D("100"), status="signed")
+    exc = refused("CTR-2", lambda: make(models.Contract, customer=customer, number="HT-BIG", amount=D("2000000"),
+                                        status="signed"))
+    assert "营业执照号" in str(exc)
+    # Raising a signed small contract to the amount afterwards is refused too.
+    small = make(models.Contract, customer=customer, number="HT-SMALL", amount=D("49999.99"), status="signed")
+    small = fresh(small)
+    small.amount = D("50000")
+    refused("CTR-2", small.save)
 
 
 def test_ctr2_refused_in_the_generated_form(app, admin_client):
@@ -523,7 +538,7 @@ def test_crd5_a_shipment_waiting_for_its_signature_puts_no_one_on_hold(app, peop
 def test_crd1_a_cancelled_shipment_of_last_year_is_not_owed(app):
     customer = credit_ready_customer()
     make(models.Shipment, customer=customer, invoice_no="INV-OLD", amount=D("1000"), prepaid=True,
-         shipped_on=datetime.date(local_today().year - 1, 12, 31), status="cancelled")
+         shipped_on=datetime.date(policies.credit.local_today().year - 1, 12, 31), status="cancelled")
     assert credit_line(customer, "50000").id is not None
 
 
