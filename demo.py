@@ -490,6 +490,8 @@ def _seed_contacts(ctx, customer, slug, area_code):
             birthday=datetime.date(rng.randint(1962, 1996), rng.randint(1, 12), rng.randint(1, 28))
             if rng.random() < 0.6 and customer.consent_at else None,  # CUS-3
             is_primary=n == 0,
+            # CUS-3: a contact of a customer who gave no consent agreed themselves to their mobile and e-mail.
+            consent_at=None if customer.consent_at else customer.created_at + datetime.timedelta(minutes=30),
         )
         if n == 0:
             ctx.primary_contact[customer.id] = contact

@@ -537,6 +537,8 @@ class Contact(BaseModel):
     email = CharField(max_length=128, default="", verbose_name="电子邮箱")
     birthday = DateField(null=True, verbose_name="生日")
     is_primary = BooleanField(default=False, verbose_name="主要联系人")
+    # CUS-3: the contact person's own consent to keep their mobile, e-mail and birthday (else the customer's).
+    consent_at = DateTimeField(null=True, verbose_name="本人告知同意时间")
 
     class Meta:
         admin = dict(

@@ -39,8 +39,10 @@ CUS_2 = rule(
     quote="c)客戶檔案由銷售總監(jiān)進行審批確認。",
 )
 # Personal data here: the customer's ID number and bank account (sensitive personal information:
-# 特定身份, 金融账户) and a contact person's birthday (private, not needed to do business). A contact's
-# mobile and phone are the work channel the business relationship runs on and are not covered.
+# 特定身份, 金融账户) and a contact person's mobile, e-mail and birthday (they identify the person). The
+# contact's consent is their own (Contact.consent_at) or, failing it, the customer's. A landline with area
+# code is the office's number and is not covered.
+CONTACT_PERSONAL = ("mobile", "email", "birthday")
 # Encrypting, masking and auditing unmasked views are the second half of CUS-3, in a later issue.
 CUS_3 = rule(
     "CUS-3", "个人信息告知同意", "002 篇三 第二/三章", BLOCK,
@@ -174,24 +176,27 @@ def customer_personal_data_needs_consent(sender, instance, created):
     labels = _personal_data_without_consent(instance, created, instance.consent_at, ("id_number", "bank_account"))
     stored = _stored(instance, created)
     if instance.consent_at is None and stored is not None and stored.consent_at is not None:
-        birthdays = models.Contact.select().where(models.Contact.customer == instance._pk,
-                                                  models.Contact.birthday.is_null(False))
-        if birthdays.exists():
-            labels.append("联系人生日")
+        Contact = models.Contact
+        relying = Contact.select().where(
+            Contact.customer == instance._pk, Contact.consent_at.is_null(),
+            (Contact.birthday.is_null(False)) | (Contact.mobile != "") | (Contact.email != ""))
+        if relying.exists():
+            labels.append("联系人手机、邮箱或生日")
     if labels:
         CUS_3.refuse(instance, f"未记录客户告知同意时间,不得保存{'、'.join(labels)}", field="consent_at")
 
 
 @pre_save(sender=models.Contact, name="CUS-3/contact")
 def contact_personal_data_needs_consent(sender, instance, created):
-    """Refuse a contact's birthday saved while the customer's consent is not recorded."""
+    """Refuse a contact's mobile, e-mail or birthday saved without their (or the customer's) recorded consent."""
     if not CUS_3.on() or instance.customer_id is None:
         return
-    consent = (models.Customer.select(models.Customer.consent_at)
-               .where(models.Customer.id == instance.customer_id).scalar())
-    labels = _personal_data_without_consent(instance, created, consent, ("birthday",))
+    consent = instance.consent_at or (models.Customer.select(models.Customer.consent_at)
+                                      .where(models.Customer.id == instance.customer_id).scalar())
+    labels = _personal_data_without_consent(instance, created, consent, CONTACT_PERSONAL)
     if labels:
-        CUS_3.refuse(instance, f"客户未记录告知同意时间,不得保存联系人{'、'.join(labels)}", field="birthday")
+        first = next(n for n in CONTACT_PERSONAL if getattr(models.Contact, n).verbose_name == labels[0])
+        CUS_3.refuse(instance, f"联系人本人及客户均未记录告知同意时间,不得保存联系人{'、'.join(labels)}", field=first)
 
 
 # ---------------------------------------------------------------- VIS-1

@@ -85,6 +85,10 @@ def approver():
 def credit_ready_customer(**fields):
     """Return a customer that may be granted credit (CRD-1): archive, licence number, signed contract."""
     fields.setdefault("licence_no", f"91330100MA{next(_seq):08d}")
+    # CTR-2: the tax and bank documents are on file too (the bank account kept with consent, CUS-3).
+    fields.setdefault("tax_no", fields["licence_no"])
+    fields.setdefault("bank_account", "6222020200000000000")
+    fields.setdefault("consent_at", models.utcnow().replace(microsecond=0))
     customer = make(models.Customer, **fields)
     make(models.ArchiveFile, number=f"KHDA-T{customer.id:05d}", title=f"{customer.name}客户档案",
          customer=customer, kind="customer")

@@ -213,16 +213,37 @@ def test_cus3_dropping_consent_while_data_is_kept_is_refused(app):
     fresh.save()
 
 
-def test_cus3_contact_birthday_needs_consent_mobile_does_not(app):
+@pytest.mark.parametrize("field, value", [("mobile", "13805710001"), ("email", "zhang@example.cn"),
+                                          ("birthday", datetime.date(1980, 5, 1))])
+def test_cus3_contact_personal_data_needs_consent(app, field, value):
     customer = make(models.Customer)
-    make(models.Contact, customer=customer, name="张经理", mobile="13805710001")
     with pytest.raises(policies.PolicyViolation) as exc:
-        make(models.Contact, customer=customer, name="李会计", birthday=datetime.date(1980, 5, 1))
-    assert exc.value.field == "birthday"
-    assert models.Contact.select().count() == 1
+        make(models.Contact, customer=customer, name="张经理", **{field: value})
+    assert exc.value.rule_id == "CUS-3" and exc.value.field == field
+    assert models.Contact.select().count() == 0
+    # The office landline needs nothing; the person's own consent or the customer's allows the rest.
+    make(models.Contact, customer=customer, name="前台", phone="0571-88886666")
+    make(models.Contact, customer=customer, name="张经理", consent_at=models.utcnow(), **{field: value})
     customer.consent_at = models.utcnow()
     customer.save()
-    make(models.Contact, customer=customer, name="李会计", birthday=datetime.date(1980, 5, 1))
+    make(models.Contact, customer=customer, name="李会计", **{field: value})
+    assert models.Contact.select().count() == 3
+
+
+def test_cus3_dropping_consent_afterwards_is_refused_while_personal_data_relies_on_it(app):
+    customer = make(models.Customer, consent_at=models.utcnow())
+    contact = make(models.Contact, customer=customer, name="张经理", mobile="13805710001")
+    customer = fresh(customer)
+    customer.consent_at = None
+    with pytest.raises(policies.PolicyViolation, match="联系人手机、邮箱或生日"):
+        customer.save()
+    other = make(models.Customer)  # no consent of its own: the contact's consent carries the e-mail
+    own = make(models.Contact, customer=other, name="王主任", email="wang@example.cn", consent_at=models.utcnow())
+    own = fresh(own)
+    own.consent_at = None
+    with pytest.raises(policies.PolicyViolation):
+        own.save()
+    assert fresh(contact).mobile == "13805710001"
 
 
 def test_cus3_refused_in_the_generated_form(app, admin_client):
