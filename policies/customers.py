@@ -4,6 +4,7 @@ surveys and partners (003 第十四/十五条, 000 篇三/十/十三, 002 篇二
 Stored datetimes are naive UTC; "days" and "months" are calendar days of Beijing time.
 """
 import datetime
+import re
 
 from peewee import PostgresqlDatabase
 from peewee import fn
@@ -271,27 +272,99 @@ def plans_late(today=None):
     return VisitPlan.select().where(VisitPlan.status == "draft", VisitPlan.month <= f"{today or local_today():%Y-%m}")
 
 
+def salespeople_without_plan(today=None):
+    """Return active salespeople with no plan submitted for this month, which was due by the end of the last
+    (VIS-1); someone who joined this month owes none yet."""
+    today = today or local_today()
+    User = models.User
+    VisitPlan = models.VisitPlan
+    month_start = today.replace(day=1)
+    submitted = VisitPlan.select(VisitPlan.owner).where(VisitPlan.month == f"{today:%Y-%m}",
+                                                        VisitPlan.status.in_(("submitted", "approved")))
+    sales = (models.UserRole.select(models.UserRole.user).join(models.Role)
+             .where(models.Role.code == "sales"))
+    return User.select().where(User.active == True, User.id.in_(sales), User.id.not_in(submitted),  # noqa: E712
+                               User.created_at < local_midnight(month_start))
+
+
+MONTH_RE = re.compile(r"^\s*(\d{4})\s*(?:-|/|\.|年)\s*(\d{1,2})\s*月?\s*$")
+
+
+def normalise_month(text):
+    """Return ``text`` (2026-9, 2026/09, 2026年9月) as YYYY-MM, or None when it is not a month."""
+    match = MONTH_RE.match(text or "")
+    if not match or not 1 <= int(match.group(2)) <= 12:
+        return None
+    return f"{int(match.group(1)):04d}-{int(match.group(2)):02d}"
+
+
+@pre_save(sender=models.VisitPlan, name="VIS-1/month")
+def plan_month_is_a_month(sender, instance, created):
+    """Store the plan's month as YYYY-MM (so 2026-9 is September, not after 2026-12); refuse anything else."""
+    month = normalise_month(instance.month)
+    if month is None:
+        VIS_1.refuse(instance, "计划月份格式应为“2026-09”", field="month")
+    else:
+        instance.month = month
+
+
 def reports_late(today=None):
-    """Return visits whose report is missing [2] days after the visit or came in later than that (VIS-2)."""
+    """Return visits whose report is missing [2] days after the visit or came in later than that (VIS-2).
+
+    A report counts only with its text: a submission date over an empty report is no report.
+    """
     Visit = models.Visit
     days = VIS_2.get("days")
-    missing = Visit.report_submitted_on.is_null() & (
-        Visit.visited_on < (today or local_today()) - datetime.timedelta(days=days))
+    today = today or local_today()
+    no_report = Visit.report_submitted_on.is_null() | (fn.TRIM(Visit.report) == "") | (
+        Visit.report_submitted_on > today)
+    missing = no_report & (Visit.visited_on < today - datetime.timedelta(days=days))
     if isinstance(models.db.obj, PostgresqlDatabase):
         gap = Visit.report_submitted_on - Visit.visited_on
     else:
         gap = fn.julianday(Visit.report_submitted_on) - fn.julianday(Visit.visited_on)
-    return Visit.select().where(missing | (Visit.report_submitted_on.is_null(False) & (gap > days)))
+    return Visit.select().where(missing | (Visit.report_submitted_on.is_null(False) & (gap > days)
+                                           & (Visit.visited_on <= today)))
+
+
+def half_year(day):
+    """Return the survey period label of ``day`` (2026H1, 2026H2)."""
+    return f"{day.year}H{1 if day.month <= 6 else 2}"
 
 
 def survey_due(today=None):
-    """Return established customers without a satisfaction survey in the last [6] months (VIS-3)."""
+    """Return established customers without a satisfaction survey in the last [6] months (VIS-3).
+
+    A survey counts when it was made in the window and covers a half-year of the window (its period): one
+    labelled 2024H1 entered today does not clear the reminder, nor does one dated after today.
+    """
     Customer = models.Customer
-    cutoff_at = local_midnight(months_before(today or local_today(), VIS_3.get("months")))
-    surveyed = models.SatisfactionSurvey.select(models.SatisfactionSurvey.customer).where(
-        models.SatisfactionSurvey.created_at >= cutoff_at)
+    Survey = models.SatisfactionSurvey
+    today = today or local_today()
+    start = months_before(today, VIS_3.get("months"))
+    periods = sorted({half_year(start), half_year(today)})
+    cutoff_at = local_midnight(start)
+    surveyed = Survey.select(Survey.customer).where(
+        Survey.period.in_(periods), Survey.created_at >= cutoff_at,
+        Survey.created_at < local_midnight(today + datetime.timedelta(days=1)))
     return Customer.select().where(Customer.stage != "prospect", Customer.created_at < cutoff_at,
                                    Customer.id.not_in(surveyed))
+
+
+PERIOD_RE = re.compile(r"^(\d{4})H([12])$")
+
+
+@pre_save(sender=models.SatisfactionSurvey, name="VIS-3/period")
+def survey_period_is_a_past_or_current_half_year(sender, instance, created):
+    """Refuse a survey period that is not a half-year label (2026H1) or lies after the current half-year."""
+    period = (instance.period or "").strip().upper()
+    match = PERIOD_RE.match(period)
+    if not match:
+        VIS_3.refuse(instance, "调查期间格式应为“2026H1”或“2026H2”", field="period")
+        return
+    instance.period = period
+    if period > half_year(local_today()):
+        VIS_3.refuse(instance, f"调查期间 {period} 尚未开始", field="period")
 
 
 def partner_visit_overdue(today=None):
@@ -307,6 +380,7 @@ flag(CUS_1, models.Customer, contact_overdue, badge="warning", name="contact_ove
 flag(CUS_2, models.Customer, unconfirmed, badge="secondary", name="unconfirmed")
 flag(CUS_5, models.Customer, churn_risk, badge="danger", name="churn_risk")
 flag(VIS_1, models.VisitPlan, plans_late, badge="warning", name="late")
+flag(VIS_1, models.User, salespeople_without_plan, badge="warning")
 flag(VIS_2, models.Visit, reports_late, badge="warning", name="report_late")
 flag(VIS_3, models.Customer, survey_due, badge="warning", name="survey_due")
 flag(VIS_4, models.Partner, partner_visit_overdue, badge="warning", name="visit_overdue")

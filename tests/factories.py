@@ -66,6 +66,9 @@ VALID = {
                                           retain_until=datetime.date.today() - datetime.timedelta(days=400))),
     # CMP-1: a complaint of the vehicle business records the plate number.
     "Complaint": lambda: dict(plate_no="浙A·T0001"),
+    # VIS-1: a plan's month is YYYY-MM; VIS-3: a survey's period is a half-year label, not one to come.
+    "VisitPlan": lambda: dict(month=f"{datetime.date.today():%Y-%m}"),
+    "SatisfactionSurvey": lambda: dict(period=f"{datetime.date.today().year}H1"),
     # CTR-3: preferential terms are for strategic and key customers.
     "Preference": lambda: dict(customer=make(models.Customer, tier="key")),
     # CUS-6: a share carries the customer's consent and the data-security agreement.
