@@ -649,13 +649,14 @@ def _seed_sales(ctx):
                 continue
             documented = customer.licence_no and customer.tax_no and customer.bank_account
             signed_before = False
+            settled = False
             for _ in range(rng.randint(1, 2)):
                 status = statuses.pop() if statuses else "signed"
                 # CTR-1: only a large contract waits for approval; it is entered as a draft and the save asks.
                 big = status == "pending" or rng.random() < 0.4
                 entered = "draft" if status == "pending" else status
                 amount = rng.randrange(100000, 800000, 1000) if big else rng.randrange(8000, 99000, 500)
-                if not documented and not signed_before and entered not in ("draft", "terminated"):
+                if not documented and entered not in ("draft", "terminated"):
                     # CTR-2: without licence, tax and bank documents a new customer signs only small contracts.
                     amount = min(amount, rng.randrange(8000, 49500, 500))
                 signed_on = None
@@ -679,9 +680,11 @@ def _seed_sales(ctx):
                 elif approvals.is_pending(contract):
                     _date_requests(contract, ctx.office_time(ctx.day(rng.randint(1, 6))))
                 signed_before = signed_before or status in ("signed", "completed")
-            # CRD-1: credit only for a customer with an archive, a licence and a signed contract.
-            if (customer.stage != "prospect" and customer.licence_no and customer.id in archived and signed_before
-                    and len(credit_customers) < len(ctx.customers) // 2):
+                settled = settled or (status in ("signed", "completed") and contract.has_settlement_terms)
+            # CRD-1: credit only for an established customer (CUS-2) with an archive, a licence and a signed
+            # contract with settlement terms.
+            if (customer.stage != "prospect" and customer.licence_no and customer.id in archived and settled
+                    and customer.approved_by_id and len(credit_customers) < len(ctx.customers) // 2):
                 credit_customers.append(customer)
         for customer in ctx.customers:
             if customer in credit_customers:
@@ -844,7 +847,12 @@ def _seed_handovers(ctx):
             project = {}
             if kind == "project":
                 # ARC-8: project manager A hands to B on time; B hands to the archive (on time, late or not yet).
-                project = dict(receiver=ctx.users["sunhao"], stage1_on=stage1_due_on(event_on))
+                stage1_on = stage1_due_on(event_on)
+                if handed_on is not None:
+                    stage1_on = min(stage1_on, handed_on)
+                elif stage1_on >= ctx.today:
+                    stage1_on = None  # A's stage is not due yet
+                project = dict(receiver=ctx.users["sunhao"], stage1_on=stage1_on)
             models.Handover.create(file=archive, handed_by=handed_by, kind=kind, event_on=event_on,
                                    handed_on=handed_on, missing_items=sum(1 for item in items if not item.present),
                                    **project)
@@ -888,7 +896,7 @@ def _seed_access_requests(ctx):
     external = (("浙江汇诚律师事务所 林律师", "JS2026-017", "诉讼取证", "代理合同纠纷案件，需查阅相关合同档案。"),
                 ("杭州市市场监督管理局 赵科长", "SJ2026-043", "行政检查", "例行检查企业客户档案管理情况。"),
                 ("平和财产保险公司 理赔员 钱伟", "BX2026-008", "保险理赔", "车辆出险理赔，需核对新车档案。"))
-    statuses = ctx.spread([c for c, _ in models.REQUEST_STATUS], 8, weights=(2, 3, 1))
+    statuses = ctx.spread(["pending", "approved", "rejected"], 8, weights=(2, 3, 1))
     with models.acting_as(ctx.users["archivist"]):
         for username, purpose, reason in internal:
             status = statuses.pop()
