@@ -13,6 +13,8 @@ Screen options live in ``Meta.admin`` (one namespaced key: peewee stores every
     lookup      text fields searched when another form picks this record
     auto_number (field, pattern) filled on first save, e.g. ('code', 'KH{year}-{seq:06d}')
     sensitive   personal fields that later layers mask and encrypt
+    natural_key how an import recognises an existing record: field names or tuples of them, tried in
+                order (default: the model's unique fields)
     read_only_screen  True when the screen lists and shows but never writes
 """
 import contextlib
@@ -520,6 +522,8 @@ class Customer(BaseModel):
             readonly=("code", "approved_by"),
             inline=("Contact",),
             lookup=("name", "code"),
+            # Import matches an existing customer by code, or by name when the file has no code.
+            natural_key=("code", "name"),
             auto_number=("code", "KH{year}-{seq:06d}"),
             sensitive=("id_number", "bank_account"),
         )
@@ -547,6 +551,7 @@ class Contact(BaseModel):
             search=("name", "mobile", "phone", "email", "customer.name"),
             filters=("customer", "is_primary", "birthday"),
             lookup=("name", "mobile"),
+            natural_key=(("customer", "name"),),
         )
 
     def __str__(self):
@@ -1500,6 +1505,29 @@ class Approval(BaseModel):
         return f"{self.rule} 审批 #{self.id}"
 
 
+IMPORT_STATUS = (("preview", "待导入"), ("running", "导入中"), ("done", "已完成"), ("failed", "失败"))
+
+
+class ImportJob(BaseModel):
+    """One uploaded file being imported row by row through the normal save path."""
+    model = CharField(max_length=64, verbose_name="记录类型")
+    filename = CharField(max_length=255, default="", verbose_name="文件名")
+    status = CharField(max_length=16, choices=IMPORT_STATUS, default="preview", index=True, verbose_name="状态")
+    total = IntegerField(default=0, verbose_name="总行数")
+    done = IntegerField(default=0, verbose_name="已处理")
+    imported = IntegerField(default=0, verbose_name="新增")
+    updated = IntegerField(default=0, verbose_name="更新")
+    skipped = IntegerField(default=0, verbose_name="跳过")
+    failed = IntegerField(default=0, verbose_name="失败")
+    # The uploaded rows ({"headers": [...], "rows": [[...], ...]}) and the outcome per row, as JSON.
+    data = TextField(default="{}", verbose_name="数据")
+    results = TextField(default="[]", verbose_name="结果")
+    finished_at = DateTimeField(null=True, verbose_name="完成时间")
+
+    def __str__(self):
+        return f"导入 {self.filename}"
+
+
 # Labels of many-to-many fields (peewee's ManyToManyField takes no verbose_name).
 User.roles.verbose_name = "角色"
 QCGroup.members.verbose_name = "成员"
@@ -1512,7 +1540,7 @@ MODELS = (
     Complaint, ComplaintUpdate, Investigation, Solution,
     ServiceOrder, Reception, MoveOut, TenantRequest, Attendance, QCGroup, QCGroupMember, QCActivity,
     DataShare, DataIncident, AffectedCustomer, AccessReview,
-    Holiday, RuleSetting, RuleEvent, Approval,
+    Holiday, RuleSetting, RuleEvent, Approval, ImportJob,
 )
 
 
