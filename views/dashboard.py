@@ -111,13 +111,51 @@ def loan_tiles(user, now=None):
     ]
 
 
+# VIS-3's half-year report is shown from this many days before its date (10 July, 10 January); VIS-6's
+# quarterly return-visit report in the first days of the next quarter (the source names no date).
+SURVEY_REPORT_NOTICE_DAYS = 20
+VISIT_REPORT_DAYS = 10
+
+
 def report_tiles(user, today=None):
-    """Return the monthly complaint statistics reminder (CMP-9) in the first days of a month."""
+    """Return the report reminders: complaint statistics (CMP-9), the half-year satisfaction report (VIS-3)
+    and the quarterly return-visit report (VIS-6)."""
     today = today or local_today()
     codes = access.role_codes(user)
+    tiles = []
+    if codes & {"admin", "gm", "manager", "sales"}:
+        tiles += sales_report_tiles(today)
     rule_obj = policies.RULES.get("CMP-9")
     if rule_obj is None or not rule_obj.on() or not (codes & {"admin", "gm", "manager", "service"}):
-        return []
+        return tiles
+    return complaint_report_tiles(rule_obj, today) + tiles
+
+
+def sales_report_tiles(today):
+    """Return the VIS-3 and VIS-6 report reminders due around ``today``."""
+    from policies.customers import survey_report_due
+    from policies.visits import quarter_bounds
+    tiles = []
+    survey = policies.RULES.get("VIS-3")
+    if survey is not None and survey.on():
+        period, due_on = survey_report_due(today)
+        if (due_on - today).days <= SURVEY_REPORT_NOTICE_DAYS:
+            tiles.append(dict(key="VIS-3", title=f"{period} 用户满意率调查汇报", count=None, capped=False,
+                              kind="warning", url=_url("satisfactionsurvey.index_view"),
+                              note=f"应于 {due_on.year} 年 {due_on.month} 月 {due_on.day} 日前报送销售部(VIS-3)"))
+    visits = policies.RULES.get("VIS-6")
+    quarter = (today.month - 1) // 3 + 1
+    start, _ = quarter_bounds(today.year, quarter)
+    if visits is not None and visits.on() and (today - start).days < VISIT_REPORT_DAYS:
+        year, last = (today.year, quarter - 1) if quarter > 1 else (today.year - 1, 4)
+        tiles.append(dict(key="VIS-6", title=f"{year}年第{last}季度回访工作评定汇报", count=None, capped=False,
+                          kind="warning", url=_url("visit.index_view"),
+                          note="回访落实情况、成绩、未处理问题、改善建议(VIS-6)"))
+    return tiles
+
+
+def complaint_report_tiles(rule_obj, today):
+    """Return the monthly complaint statistics reminder (CMP-9) in the first days of a month."""
     due_day = int(rule_obj.get("report_day"))
     if today.day > due_day:
         return []
