@@ -48,6 +48,7 @@ CONTACT_PERSONAL = ("mobile", "email", "birthday")
 CUS_3 = rule(
     "CUS-3", "个人信息告知同意", "002 篇三 第二/三章", BLOCK,
     quote="告知同意原则:在收集客户数据之前,必须向客户明确告知数据收集的目的、方式、范围,并获得客户的明示同意。",
+    reading="身份证号、银行账号须客户告知同意;联系人的手机、邮箱、生日须本人或客户的告知同意;办公座机不受限。",
 )
 # The export and the anonymising deletion are actions of a later issue; the rule is declared here.
 CUS_4 = rule(
@@ -62,17 +63,20 @@ CUS_5 = rule(
 VIS_1 = rule(
     "VIS-1", "拜访计划提交与审核", "000 篇十三 3.1", APPROVE,
     quote="銷售人員每月底提出次月拜訪計劃書,呈部門主管審核。",
+    reading="计划月份统一为 YYYY-MM;本月没有已提交计划的业务员提醒,草稿计划逾期提醒。",
 )
 VIS_2 = rule(
     "VIS-2", "拜访报告期限", "000 篇十三 3.4(1)", FLAG, settings={"days": 2},
     labels={"days": "拜访后提交报告期限(天)"},
     quote="(1)拜訪應(yīng)于兩天內(nèi)提出客戶拜訪報告,呈主管審核。",
+    reading="报告须有内容且已提交,拜访后超过 2 天未交或晚交提醒。",
 )
 VIS_3 = rule(
     "VIS-3", "客户满意度调查", "003 第十五条(五)", FLAG, settings={"months": 6},
     labels={"months": "满意度调查间隔(月)"},
     quote="(五)用户满意度调查:每六个月进行不少于一次用户满意率调查,包含质量、价格、基础服务等产品使用情况意见和提议,"
           "各分企业、业务单在每十二个月7月10日和第二年元月10日前完成调研形成“用户满意率调查汇报”,汇总后报送销售部;",
+    reading="最近 6 个月内做过、期间属于这 6 个月的调查才算;半年汇报 7 月 10 日、1 月 10 日在工作台提醒。",
 )
 VIS_4 = rule(
     "VIS-4", "外地合作方走访", "000 篇十 4.2.3", FLAG, settings={"months": 6},

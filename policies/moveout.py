@@ -10,6 +10,7 @@ from policies.engine import rule
 MOV_1 = rule(
     "MOV-1", "客户迁出会签", "001 第3篇 三/四", BLOCK,
     quote="客戶服務部收到申請表后,通知工程部、保安部驗房,共同填寫客戶遷出申請表,并交到財務部(單元內若有損壞,應注明地點及應賠金額)。",
+    reading="交回单元钥匙、客户出入证,租有车位时交回车位锁钥匙、停车卡并退车位;结清欠费和损坏赔偿;房屋复原或经协议保留装修;工程、财务、保安三部门只能通过审批签字。",
 )
 
 # What must hold before customer service closes a move-out (三 管理标准 2–6, 四 工作流程 2–4): (field, message,

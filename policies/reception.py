@@ -27,6 +27,7 @@ RCP_2 = rule(
             "medium": "中型来访最多陪同人数", "large": "大型来访默认陪同人数(可更多)"},
     quote="在諸如飯局、娛樂等客戶服務(wù)項目中,原則上客戶在5人以下的,公司派1人陪同;5至10人的,公司派2人陪同;"
           "10人以上的,公司可派3人以上陪同。",
+    reading="陪同人数上限:少于 5 位客人最多 1 人,5–10 位最多 2 人,10 位以上不限(默认 3 人)。",
 )
 
 # The source sends important gifts to the executive committee chair; the console asks the gm.

@@ -12,6 +12,7 @@ from policies.engine import rule
 SRV_1 = rule(
     "SRV-1", "维修服务单审批与登记", "000 篇七 2–3", APPROVE,
     quote="經(jīng)gps事業(yè)部經(jīng)理審批《安裝任務(wù)派工單》和《維修服務(wù)單》,安排合適的維修人員。",
+    reading="由录入人所在部门经理审批;录入人是本部门唯一经理时由总经理审批。",
 )
 
 SRV_2 = rule(
