@@ -9,6 +9,8 @@ import policies
 from factories import fresh
 from factories import make
 from factories import refused
+from factories import run
+from conftest import make_user
 
 D = decimal.Decimal
 
@@ -33,9 +35,8 @@ def test_arc13_moving_a_title_deed_out_of_the_safe_afterwards_is_refused(app):
 def test_cmp2_correcting_the_receipt_time_moves_the_close_deadline(app):
     received = datetime.datetime(2026, 3, 2, 1, 0)
     item = make(models.Complaint, complainant="张先生", content="内容", category="service", received_at=received)
-    item = fresh(item)
-    item.received_at = received - datetime.timedelta(days=2)
-    item.save()
+    run(fresh(item), "correct", make_user("jingli", roles=("manager",)), field="received_at",
+        value=received - datetime.timedelta(days=2), reason="受理时间录入错误")
     assert fresh(item).due_at == received + datetime.timedelta(days=5)
 
 

@@ -111,6 +111,26 @@ def loan_tiles(user, now=None):
     ]
 
 
+def fines_tile(user, today=None):
+    """Return this month's handover fines (ARC-9): the user's own, or everyone's for the archivist and overseers."""
+    penalty = models.Penalty
+    everyone = worklists.oversees(user, penalty) and access.can(user, penalty, "view")
+    today = today or local_today()
+    query = penalty.select(fn.COALESCE(fn.SUM(penalty.amount), 0), fn.COUNT(penalty.id)).where(
+        penalty.on >= today.replace(day=1), penalty.on <= today)
+    if hasattr(penalty, "withdrawn_at"):
+        query = query.where(penalty.withdrawn_at.is_null())  # a withdrawn fine no longer counts
+    if not everyone:
+        query = query.where(penalty.user == user.id)
+    total, count = query.tuples().get()
+    if not everyone and not count:
+        return []
+    return [dict(key="fines", title=f"本月罚款{'' if everyone else '(我的)'}:{total:,.0f} 元", count=count,
+                 capped=False, kind="danger" if count else "light",
+                 url=links.worklist_url(penalty, mine=not everyone) if access.can(user, penalty, "view") else None,
+                 note="档案移交与保管罚款(ARC-9)")]
+
+
 # VIS-3's half-year report is shown from this many days before its date (10 July, 10 January); VIS-6's
 # quarterly return-visit report in the first days of the next quarter (the source names no date).
 SURVEY_REPORT_NOTICE_DAYS = 20
@@ -118,17 +138,22 @@ VISIT_REPORT_DAYS = 10
 
 
 def report_tiles(user, today=None):
-    """Return the report reminders: complaint statistics (CMP-9), the half-year satisfaction report (VIS-3)
-    and the quarterly return-visit report (VIS-6)."""
+    """Return the report reminders: last month's complaint statistics (CMP-9) until someone generates it (due by
+    the 10th, then late), the half-year satisfaction report (VIS-3) and the quarterly return-visit report (VIS-6)."""
+    from views.complaints import report_reminder
+
     today = today or local_today()
     codes = access.role_codes(user)
-    tiles = []
-    if codes & {"admin", "gm", "manager", "sales"}:
-        tiles += sales_report_tiles(today)
-    rule_obj = policies.RULES.get("CMP-9")
-    if rule_obj is None or not rule_obj.on() or not (codes & {"admin", "gm", "manager", "service"}):
+    tiles = sales_report_tiles(today) if codes & {"admin", "gm", "manager", "sales"} else []
+    if not (codes & {"admin", "gm", "manager", "service"}):
         return tiles
-    return complaint_report_tiles(rule_obj, today) + tiles
+    due = report_reminder(today)
+    if due is None:
+        return tiles
+    when = f"{due['due_on'].month} 月 {due['due_on'].day} 日"
+    return [dict(key="CMP-9", title=f"{due['year']}年{due['month']}月投诉统计表", count=None, capped=False,
+                 kind="danger" if due["overdue"] else "warning", url=due["url"],
+                 note=f"已超过 {when} 的期限,尚未生成(CMP-9)" if due["overdue"] else f"应于 {when}前完成(CMP-9)")] + tiles
 
 
 def sales_report_tiles(today):
@@ -152,17 +177,6 @@ def sales_report_tiles(today):
                           kind="warning", url=_url("visit.index_view"),
                           note="回访落实情况、成绩、未处理问题、改善建议(VIS-6)"))
     return tiles
-
-
-def complaint_report_tiles(rule_obj, today):
-    """Return the monthly complaint statistics reminder (CMP-9) in the first days of a month."""
-    due_day = int(rule_obj.get("report_day"))
-    if today.day > due_day:
-        return []
-    last_month = (today.replace(day=1) - datetime.timedelta(days=1))
-    return [dict(key="CMP-9", title=f"{last_month.year}年{last_month.month}月投诉统计表", count=None, capped=False,
-                 kind="warning", url=_url("complaint_board.report", month=f"{last_month:%Y-%m}"),
-                 note=f"应于 {today.month} 月 {due_day} 日前完成(CMP-9)")]
 
 
 def charts(user, today=None):
@@ -209,7 +223,7 @@ def workbench(user):
     return dict(
         approvals=approval_tiles(user),
         flags=flag_tiles(user),
-        loans=loan_tiles(user),
+        loans=loan_tiles(user) + fines_tile(user),
         reports=report_tiles(user),
         charts=charts(user),
     )
