@@ -691,7 +691,7 @@ def _base_note(note):
     return (note or "").split(DOUBLED)[0]
 
 
-def _create_fine(user, source, violation, on, amount, note):
+def _create_fine(user, source, violation, on, amount, note, folder=None):
     month = on.replace(day=1)
     ordinal = models.Penalty.in_force().where(
         models.Penalty.user == user, models.Penalty.rule == ARC_9.id,
@@ -702,10 +702,10 @@ def _create_fine(user, source, violation, on, amount, note):
         amount *= 2
         note = f"{note}{DOUBLED} {ordinal} 次违规，罚款翻倍)"
     return models.Penalty.create(user=user, rule=ARC_9.id, violation=violation, amount=amount, on=on,
-                                 source=source, note=note)
+                                 source=source, note=note, file=folder)
 
 
-def _reconcile(source, expected, reason):
+def _reconcile(source, expected, reason, folder=None):
     """Make the fines in force of ``source`` match ``expected`` [(user, violation, on, amount, note)].
 
     A fine in force that the facts no longer earn is withdrawn (kept); an earned one not in force is created.
@@ -724,7 +724,8 @@ def _reconcile(source, expected, reason):
         row.withdrawn_at = models.utcnow()
         row.withdrawn_reason = reason
         row.save()
-    return [_create_fine(user, source, violation, on, amount, note) for user, violation, on, amount, note in missing]
+    return [_create_fine(user, source, violation, on, amount, note, folder)
+            for user, violation, on, amount, note in missing]
 
 
 def _late_fines(user, number, stage, due_on, done_on, since, today):
@@ -778,7 +779,7 @@ def handover_fines(handover, today=None):
 def handover_penalties(handover, today=None):
     """Bring the ARC-9 fines of ``handover`` in line with its facts by ``today``; return the fines created."""
     return _reconcile(f"Handover#{handover.id}", handover_fines(handover, today),
-                      "移交记录更正后不再构成该项违规，罚款撤销(保留记录)")
+                      "移交记录更正后不再构成该项违规，罚款撤销(保留记录)", _file(handover.file_id))
 
 
 @post_save(sender=models.Handover, name="ARC-9")
@@ -816,8 +817,26 @@ def fine_lost_file(sender, instance, created):
     if instance.lost_or_damaged:
         on = in_force.on if in_force is not None else local_today()
         expected = [(borrower, "lost", on, ARC_9.get("lost"), f"{folder.number if folder else ''} 借阅期间遗失/毁损")]
-    if _reconcile(source, expected, "遗失/毁损登记已更正，罚款撤销(保留记录)"):
+    if _reconcile(source, expected, "遗失/毁损登记已更正，罚款撤销(保留记录)", folder):
         ARC_9.record(COMPUTE, instance)
+
+
+def link_penalty_files():
+    """Fill the file of ARC-9 penalties stored before penalties named it (an upgrade); return how many."""
+    sources = {"Handover": models.Handover, "Loan": models.Loan}
+    linked = 0
+    rows = models.Penalty.select(models.Penalty.id, models.Penalty.source).where(
+        models.Penalty.file.is_null(), models.Penalty.source.contains("#"))
+    for penalty_id, source in rows.tuples():
+        kind, _, pk = source.partition("#")
+        model = sources.get(kind)
+        if model is None or not pk.isdigit():
+            continue
+        file_id = model.select(model.file).where(model.id == int(pk)).scalar()
+        if file_id is not None:
+            # Bookkeeping of an upgrade, not an edit of the ledger line: no version bump, no audit row.
+            linked += models.Penalty.update(file=file_id).where(models.Penalty.id == penalty_id).execute()
+    return linked
 
 
 def recount_uncorrected(today=None):
