@@ -32,6 +32,7 @@ from peewee import DeferredForeignKey
 from peewee import ForeignKeyField
 from peewee import IntegerField
 from peewee import ManyToManyField
+from peewee import SQL
 from peewee import TextField
 from peewee import fn
 from peewee import Model as PeeweeModel
@@ -488,7 +489,8 @@ class Customer(BaseModel):
     owner = ForeignKeyField(User, null=True, backref="customers", on_delete="SET NULL", verbose_name="负责人")
     department = ForeignKeyField(Department, null=True, backref="customers", on_delete="SET NULL",
                                  verbose_name="所属部门")
-    confidentiality = CharField(max_length=16, choices=CONFIDENTIALITY, default="normal", verbose_name="密级")
+    confidentiality = CharField(max_length=16, choices=CONFIDENTIALITY, default="normal", index=True,
+                                verbose_name="密级")
     consent_at = DateTimeField(null=True, verbose_name="告知同意时间")
     licence_no = CharField(max_length=64, default="", verbose_name="营业执照号")
     tax_no = CharField(max_length=64, default="", verbose_name="税务登记号")
@@ -539,10 +541,12 @@ class Customer(BaseModel):
         from policies.calendar import local_today
         cutoff_on = (today or local_today()) - datetime.timedelta(days=RULES["CUS-5"].get("days"))
         cutoff_at = local_midnight(cutoff_on)
-        talked = Communication.select(Communication.customer).where(Communication.at >= cutoff_at)
-        bought = Shipment.select(Shipment.customer).where(Shipment.shipped_on >= cutoff_on,
-                                                          Shipment.status != "cancelled")
-        return cls.select().where(cls.created_at < cutoff_at, cls.id.not_in(talked), cls.id.not_in(bought))
+        # Correlated NOT EXISTS: one index probe per customer, never the whole communication table.
+        talked = Communication.select(SQL("1")).where(Communication.customer == cls.id,
+                                                      Communication.at >= cutoff_at)
+        bought = Shipment.select(SQL("1")).where(Shipment.customer == cls.id, Shipment.shipped_on >= cutoff_on,
+                                                 Shipment.status != "cancelled")
+        return cls.select().where(cls.created_at < cutoff_at, ~fn.EXISTS(talked), ~fn.EXISTS(bought))
 
     @classmethod
     def survey_due(cls, today=None):
@@ -552,9 +556,9 @@ class Customer(BaseModel):
         from policies.calendar import local_today
         from policies.calendar import months_before
         cutoff_at = local_midnight(months_before(today or local_today(), RULES["VIS-3"].get("months")))
-        surveyed = SatisfactionSurvey.select(SatisfactionSurvey.customer).where(
-            SatisfactionSurvey.created_at >= cutoff_at)
-        return cls.select().where(cls.stage != "prospect", cls.created_at < cutoff_at, cls.id.not_in(surveyed))
+        surveyed = SatisfactionSurvey.select(SQL("1")).where(SatisfactionSurvey.customer == cls.id,
+                                                             SatisfactionSurvey.created_at >= cutoff_at)
+        return cls.select().where(cls.stage != "prospect", cls.created_at < cutoff_at, ~fn.EXISTS(surveyed))
 
     @classmethod
     def unconfirmed(cls):
@@ -577,8 +581,11 @@ class Customer(BaseModel):
         return cls.select().where(fn.COALESCE(shipped, 0) - fn.COALESCE(paid, 0) > 0.005)
 
     @classmethod
-    def missing_return_visit(cls, now=None):
-        """Return customers who complained this (Beijing) year without a return visit since (CMP-8)."""
+    def missing_return_visit(cls, now=None, ids=None):
+        """Return customers who complained this (Beijing) year without a return visit since (CMP-8).
+
+        ``ids`` limits the question to those customers (a list page's rows).
+        """
         from policies.calendar import to_local
         from policies.complaints import year_bounds
 
@@ -588,8 +595,11 @@ class Customer(BaseModel):
                       .where(Complaint.customer.is_null(False), Complaint.received_at >= start,
                              Complaint.received_at < end)
                       .group_by(Complaint.customer))
-        visited = dict(Visit.select(Visit.customer, fn.MAX(Visit.visited_on))
-                       .where(Visit.kind == "return").group_by(Visit.customer).tuples())
+        visits = Visit.select(Visit.customer, fn.MAX(Visit.visited_on)).where(Visit.kind == "return")
+        if ids is not None:
+            complained = complained.where(Complaint.customer.in_(ids))
+            visits = visits.where(Visit.customer.in_(ids))
+        visited = dict(visits.group_by(Visit.customer).tuples())
         missing = []
         for customer_id, received_at in complained.tuples():
             last_visit = visited.get(customer_id)
@@ -623,13 +633,15 @@ class Contact(BaseModel):
 
 class Communication(BaseModel):
     customer = ForeignKeyField(Customer, backref="communications", on_delete="CASCADE", verbose_name="客户")
-    at = DateTimeField(default=utcnow, verbose_name="沟通时间")
+    at = DateTimeField(default=utcnow, index=True, verbose_name="沟通时间")
     channel = CharField(max_length=16, choices=CHANNEL, default="phone", verbose_name="沟通方式")
     by = ForeignKeyField(User, null=True, backref="communications", on_delete="SET NULL", verbose_name="经办人")
     summary = TextField(verbose_name="沟通内容")
     follow_up = TextField(default="", verbose_name="后续跟进")
 
     class Meta:
+        # CUS-5 asks "talked to since" per customer.
+        indexes = ((("customer", "at"), False),)
         admin = dict(
             label="沟通记录", category="客户",
             list=("at", "customer", "channel", "by", "summary"),
@@ -678,6 +690,8 @@ class Visit(BaseModel):
                                   verbose_name="审阅人")
 
     class Meta:
+        # CMP-8 asks for a customer's last return visit.
+        indexes = ((("customer", "kind", "visited_on"), False),)
         admin = dict(
             label="拜访", category="客户",
             list=("visited_on", "customer", "kind", "purpose", "plan", "report_submitted_on", "reviewed_by"),
@@ -713,6 +727,7 @@ class SatisfactionSurvey(BaseModel):
     comments = TextField(default="", verbose_name="意见")
 
     class Meta:
+        indexes = ((("customer", "created_at"), False),)  # VIS-3
         admin = dict(
             label="满意度调查", category="客户",
             list=("period", "customer", "quality", "price", "service"),
@@ -811,6 +826,7 @@ class Shipment(BaseModel):
     status = CharField(max_length=16, choices=SHIPMENT_STATUS, default="shipped", index=True, verbose_name="状态")
 
     class Meta:
+        indexes = ((("customer", "shipped_on"), False),)  # CUS-5, CRD-5
         admin = dict(
             label="开票发货", category="销售与授信",
             list=("invoice_no", "customer", "amount", "shipped_on", "status", "over_limit", "prepaid", "signed_by"),
@@ -1093,7 +1109,7 @@ class Penalty(BaseModel):
 # ---------------------------------------------------------------- complaints
 class Complaint(BaseModel):
     number = CharField(unique=True, max_length=32, verbose_name="投诉编号")
-    received_at = DateTimeField(default=utcnow, verbose_name="受理时间")
+    received_at = DateTimeField(default=utcnow, index=True, verbose_name="受理时间")
     channel = CharField(max_length=16, choices=COMPLAINT_CHANNEL, default="phone", verbose_name="投诉渠道")
     complainant = CharField(max_length=100, verbose_name="投诉人")
     customer = ForeignKeyField(Customer, null=True, backref="complaints", on_delete="RESTRICT", verbose_name="客户")
@@ -1114,6 +1130,7 @@ class Complaint(BaseModel):
     rejection_reason = TextField(default="", verbose_name="不成立原因(已向客户说明)")
 
     class Meta:
+        indexes = ((("customer", "received_at"), False),)  # CMP-8
         admin = dict(
             label="投诉", category="投诉",
             list=("number", "received_at", "complainant", "customer", "category", "severity", "status",
@@ -1146,20 +1163,25 @@ class Complaint(BaseModel):
     @classmethod
     def onsite_overdue(cls, now=None):
         """Return open complaints past their on-site deadline with no progress recorded yet (CMP-3)."""
-        return cls.still_open().where(cls.onsite_due_at < (now or utcnow()),
-                                      cls.id.not_in(ComplaintUpdate.select(ComplaintUpdate.complaint)))
+        updated = ComplaintUpdate.select(SQL("1")).where(ComplaintUpdate.complaint == cls.id)
+        return cls.still_open().where(cls.onsite_due_at < (now or utcnow()), ~fn.EXISTS(updated))
 
     @classmethod
-    def solution_late(cls, now=None):
-        """Return open complaints whose investigation started too many working days ago with no solution (CMP-4)."""
+    def solution_late(cls, now=None, ids=None):
+        """Return open complaints whose investigation started too many working days ago with no solution (CMP-4).
+
+        ``ids`` limits the question to those complaints (a list page's rows).
+        """
         from policies.complaints import solution_due_at
 
         now = now or utcnow()
+        solved = Solution.select(SQL("1")).where(Solution.complaint == cls.id)
         started = (Investigation.select(Investigation.complaint, Investigation.started_at)
                    .join(cls)
-                   .where(cls.status.not_in(cls.FINAL_STATUSES),
-                          cls.id.not_in(Solution.select(Solution.complaint)))
+                   .where(cls.status.not_in(cls.FINAL_STATUSES), ~fn.EXISTS(solved))
                    .order_by(Investigation.started_at))
+        if ids is not None:
+            started = started.where(Investigation.complaint.in_(ids))
         first = {}
         for complaint_id, started_at in started.tuples():
             first.setdefault(complaint_id, started_at)
@@ -1174,12 +1196,12 @@ class Complaint(BaseModel):
 
         now = now or utcnow()
         since = now - datetime.timedelta(days=PROGRESS_WINDOW_DAYS)
-        informed = (ComplaintUpdate.select(ComplaintUpdate.complaint)
-                    .where(ComplaintUpdate.notified_customer == True,  # noqa: E712
-                           ComplaintUpdate.at > since, ComplaintUpdate.at <= now)
-                    .group_by(ComplaintUpdate.complaint)
-                    .having(fn.COUNT(ComplaintUpdate.id) >= RULES["CMP-7"].get("min_updates")))
-        return cls.still_open().where(cls.received_at < since, cls.id.not_in(informed))
+        informed = fn.COALESCE(ComplaintUpdate.select(fn.COUNT(ComplaintUpdate.id))
+                    .where(ComplaintUpdate.complaint == cls.id,
+                           ComplaintUpdate.notified_customer == True,  # noqa: E712
+                           ComplaintUpdate.at > since, ComplaintUpdate.at <= now), 0)
+        return cls.still_open().where(cls.received_at < since,
+                                      informed < RULES["CMP-7"].get("min_updates"))
 
 
 class ComplaintUpdate(BaseModel):
@@ -1190,6 +1212,7 @@ class ComplaintUpdate(BaseModel):
     notified_customer = BooleanField(default=False, verbose_name="已告知客户")
 
     class Meta:
+        indexes = ((("complaint", "at"), False),)  # CMP-3, CMP-7
         admin = dict(
             label="处理进展", category="投诉",
             list=("at", "complaint", "by", "note", "notified_customer"),
@@ -1569,6 +1592,18 @@ MODELS = (
     ServiceOrder, Reception, MoveOut, TenantRequest, Attendance, QCGroup, QCGroupMember, QCActivity,
     Holiday, RuleSetting, RuleEvent, Approval,
 )
+
+
+def index_filtered_fields(schema=None):
+    """Index every own column a list filters on (``Meta.admin['filters']``); foreign keys have theirs."""
+    for model in MODELS if schema is None else schema:
+        for name in model.admin_options().get("filters", ()) if hasattr(model, "admin_options") else ():
+            field = model._meta.fields.get(name)
+            if field is not None and not isinstance(field, (ForeignKeyField, TextField)) and not field.unique:
+                field.index = True
+
+
+index_filtered_fields()
 
 
 def create_tables(schema=None):

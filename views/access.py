@@ -7,7 +7,11 @@ is what every list, count, lookup, export, details, edit and delete of every vie
 from flask import g
 from flask import has_request_context
 from flask_login import current_user
+from peewee import JOIN
+from peewee import SQL
+from peewee import fn
 
+import backend
 import models
 
 ACTIONS = tuple(code for code, _ in models.PERMISSION_ACTIONS)
@@ -73,25 +77,56 @@ def role_codes(user):
     return cache[user.id]
 
 
+def _restriction(user):
+    """Return (clearance levels or None, department or None, owner or None) that bound ``user``'s customers.
+
+    ``None`` levels: every level is visible; ``None`` owner: every department is visible.
+    Decided once per request.
+    """
+    cache = g.setdefault("_restriction", {}) if has_request_context() else {}
+    if user.id not in cache:
+        levels = CLEARANCE_LEVELS.get(user.clearance, ("normal",))
+        all_levels = len(levels) == len(models.CONFIDENTIALITY)
+        if role_codes(user) & ALL_DEPARTMENTS:
+            cache[user.id] = (None if all_levels else levels, None, None)
+        else:
+            cache[user.id] = (None if all_levels else levels, user.department_id, user.id)
+    return cache[user.id]
+
+
+def sees_everything(user):
+    """Return True when no customer or archive file is hidden from ``user``."""
+    levels, _, owner = _restriction(user)
+    return levels is None and owner is None
+
+
+def customer_condition(user, customer=None):
+    """Return the condition on ``customer`` (Customer or an alias) for the rows ``user`` may see, or None."""
+    customer = customer or models.Customer
+    levels, department, owner = _restriction(user)
+    cond = None
+    if levels is not None:
+        cond = customer.confidentiality.in_(levels)
+    if owner is not None:
+        mine = customer.owner == owner
+        if department is not None:
+            mine = (customer.department == department) | mine
+        cond = mine if cond is None else (cond & mine)
+    return cond
+
+
 def visible_customers(user):
     """Return a query of the ids of customers ``user`` may see."""
     customer = models.Customer
-    query = customer.select(customer.id).where(
-        customer.confidentiality.in_(CLEARANCE_LEVELS.get(user.clearance, ("normal",))))
-    if not (role_codes(user) & ALL_DEPARTMENTS):
-        if user.department_id is not None:
-            query = query.where((customer.department == user.department_id) | (customer.owner == user.id))
-        else:
-            query = query.where(customer.owner == user.id)
-    return query
+    cond = customer_condition(user)
+    query = customer.select(customer.id)
+    return query if cond is None else query.where(cond)
 
 
 def visible_files(user):
     """Return a query of the ids of archive files ``user`` may see (ARC-3: by clearance)."""
     folder = models.ArchiveFile
-    return folder.select(folder.id).where(
-        folder.confidentiality.in_(CLEARANCE_LEVELS.get(user.clearance, ("normal",))),
-        folder.customer.is_null() | folder.customer.in_(visible_customers(user)))
+    return _scope_file(folder.select(folder.id), folder, folder, user)
 
 
 def _fk_to(model, target):
@@ -99,34 +134,97 @@ def _fk_to(model, target):
             if getattr(f, "rel_model", None) is target and f.name not in models.BaseModel.AUDIT_FIELDS]
 
 
+def _scope_customer_fk(query, src, field, user):
+    """Keep the rows of ``query`` whose ``field`` (on ``src``, a model or alias) names a visible customer."""
+    if customer_condition(user) is None:
+        return query
+    parent = models.Customer.alias()
+    query = query.join_from(src, parent, JOIN.LEFT_OUTER if field.null else JOIN.INNER,
+                            on=(field == parent.id), attr="_scope_" + field.name)
+    cond = customer_condition(user, parent)
+    return query.where(field.is_null() | cond if field.null else cond)
+
+
+def _scope_file(query, src, folder, user):
+    """Keep the rows of ``query`` where ``folder`` (ArchiveFile or an alias joined from ``src``) is visible."""
+    levels, _, _ = _restriction(user)
+    if levels is not None:
+        query = query.where(folder.confidentiality.in_(levels))
+    return _scope_customer_fk(query, folder, folder.customer, user)
+
+
+def _scope_file_fk(query, src, field, user):
+    if sees_everything(user):
+        return query
+    parent = models.ArchiveFile.alias()
+    query = query.join_from(src, parent, JOIN.LEFT_OUTER if field.null else JOIN.INNER,
+                            on=(field == parent.id), attr="_scope_" + field.name)
+    if not field.null:
+        return _scope_file(query, src, parent, user)
+    levels, _, _ = _restriction(user)
+    cond = customer_condition(user)
+    if cond is not None:
+        # A nullable link to a file: the file's own customer must be visible too.
+        owner = models.Customer.alias()
+        query = query.join_from(parent, owner, JOIN.LEFT_OUTER, on=(parent.customer == owner.id),
+                                attr="_scope_owner")
+        file_cond = parent.customer.is_null() | customer_condition(user, owner)
+    else:
+        file_cond = None
+    if levels is not None:
+        level_cond = parent.confidentiality.in_(levels)
+        file_cond = level_cond if file_cond is None else (level_cond & file_cond)
+    return query.where(field.is_null() | file_cond) if file_cond is not None else query
+
+
 def scope(model, query, user=None):
-    """Restrict ``query`` over ``model`` to the rows ``user`` (default: current user) may see."""
+    """Restrict ``query`` over ``model`` to the rows ``user`` (default: current user) may see.
+
+    A user who sees everything gets the query untouched; otherwise the condition is a plain
+    one on the customer (or archive file) row, joined by primary key for child tables.
+    """
     user = current_user if user is None else user
     if user is None or not getattr(user, "is_authenticated", False):
         return query.where(False)
+    if sees_everything(user):
+        return query
     if model is models.Customer:
-        return query.where(models.Customer.id.in_(visible_customers(user)))
+        return query.where(customer_condition(user))
     if model is models.ArchiveFile:
-        return query.where(models.ArchiveFile.id.in_(visible_files(user)))
+        return _scope_file(query, model, model, user).switch(model)
     for field in _fk_to(model, models.Customer):
-        cond = field.in_(visible_customers(user))
-        query = query.where(field.is_null() | cond if field.null else cond)
+        query = _scope_customer_fk(query, model, field, user)
     for field in _fk_to(model, models.ArchiveFile):
-        cond = field.in_(visible_files(user))
-        query = query.where(field.is_null() | cond if field.null else cond)
+        query = _scope_file_fk(query, model, field, user)
     if model is models.AuditLog:
-        log = models.AuditLog
-        hidden_customers = models.Customer.select(models.Customer.id.cast("text")).where(
-            models.Customer.id.not_in(visible_customers(user)))
-        hidden_files = models.ArchiveFile.select(models.ArchiveFile.id.cast("text")).where(
-            models.ArchiveFile.id.not_in(visible_files(user)))
-        query = query.where(
-            ~((log.model == "Customer") & log.record_id.in_(hidden_customers))
-            & ~((log.model == "ArchiveFile") & log.record_id.in_(hidden_files)))
-    return query
+        query = query.where(~_hidden_log(models.AuditLog, "Customer", models.Customer, customer_condition(user))
+                            & ~_hidden_file_log(user))
+    return query.switch(model)
+
+
+def _hidden_log(log, name, target, visible_cond):
+    """Return the condition of audit rows about an existing ``target`` row that ``visible_cond`` hides."""
+    record = backend.as_integer(log.record_id)
+    exists = fn.EXISTS(target.select(SQL("1")).where(target.id == record))
+    seen = fn.EXISTS(target.select(SQL("1")).where(target.id == record, visible_cond))
+    return (log.model == name) & exists & ~seen
+
+
+def _hidden_file_log(user):
+    log = models.AuditLog
+    folder = models.ArchiveFile
+    record = backend.as_integer(log.record_id)
+    exists = fn.EXISTS(folder.select(SQL("1")).where(folder.id == record))
+    seen = fn.EXISTS(_scope_file(folder.select(SQL("1")), folder, folder, user).where(folder.id == record))
+    return (log.model == "ArchiveFile") & exists & ~seen
 
 
 def can_see(obj, user=None):
-    """Return True when the single record ``obj`` is visible to ``user``."""
+    """Return True when the single record ``obj`` is visible to ``user`` (one primary-key lookup)."""
+    user = current_user if user is None else user
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    if sees_everything(user):
+        return True
     model = type(obj)
     return scope(model, model.select(model.id).where(model.id == obj.id), user).exists()
