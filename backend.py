@@ -16,6 +16,9 @@ from peewee import Case
 from peewee import NodeList
 from peewee import PostgresqlDatabase
 
+from playhouse.signals import post_delete
+from playhouse.signals import post_save
+
 import models
 
 # Counts are exact up to this many rows; past it the list shows an estimate (exact on click).
@@ -35,10 +38,39 @@ def is_postgres():
 
 
 # ---------------------------------------------------------------- counts
-def bounded_count(query, bound=COUNT_BOUND):
+def bounded_count(query, bound=None):
     """Return the number of rows of ``query``, reading at most ``bound + 1`` of them."""
+    bound = COUNT_BOUND if bound is None else bound
     inner = query.order_by().select(SQL("1")).limit(bound + 1)
     return models.db.execute_sql(f"SELECT COUNT(*) FROM ({_sql(inner)}) AS bounded", _params(inner)).fetchone()[0]
+
+
+class Estimate(int):
+    """A row count past the bound: an int for the pager, shown as "约 N" (or "超过 N" when unknown)."""
+
+    exact = False
+
+    def __new__(cls, value, known=True):
+        obj = super().__new__(cls, value)
+        obj.known = known
+        return obj
+
+    def __str__(self):
+        return f"约 {int(self):,}" if self.known else f"超过 {COUNT_BOUND:,}"
+
+
+def count_rows(query, model, filtered=False, exact=False, bound=None):
+    """Return the row count of a list: exact up to ``bound``, else an ``Estimate`` (exact when asked)."""
+    bound = COUNT_BOUND if bound is None else bound
+    if exact:
+        return query.order_by().count()
+    counted = bounded_count(query, bound)
+    if counted <= bound:
+        return counted
+    guess = estimate_query_rows(query) if is_postgres() else (None if filtered else estimate_rows(model))
+    if guess is None or guess <= bound:
+        return Estimate(bound + 1, known=False)
+    return Estimate(guess)
 
 
 def _sql(query):
@@ -162,17 +194,50 @@ def _escape_like(word):
     return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def search_condition(field, word):
-    """Return a condition on ``field`` (indexed for search) that holds when it contains ``word``."""
-    model = field.model
-    if len(word) < TRIGRAM_MIN or field not in searchable(model):
-        return field.contains(word)
+def search_condition(fields, word):
+    """Return a condition that holds when one of ``fields`` (own fields of one model) contains ``word``.
+
+    Fields covered by the trigram index go through it (FTS5 ``MATCH`` on SQLite, ``ILIKE`` with a
+    ``pg_trgm`` GIN index on PostgreSQL); shorter terms and other fields use a plain ``LIKE``.
+    """
+    fields = list(fields)
+    model = fields[0].model
+    indexed = [f for f in fields if f in searchable(model)] if len(word) >= TRIGRAM_MIN else []
+    cond = None
+    for field in fields:
+        if field not in indexed:
+            cond = field.contains(word) if cond is None else (cond | field.contains(word))
+    if not indexed:
+        return cond
     if is_postgres():
-        # ILIKE with a trigram GIN index (gin_trgm_ops) is index-assisted for 3+ characters.
-        return NodeList((field, SQL("ILIKE"), f"%{_escape_like(word)}%", SQL("ESCAPE '\\'")))
+        for field in indexed:
+            clause = NodeList((field, SQL("ILIKE"), f"%{_escape_like(word)}%", SQL("ESCAPE '\\'")))
+            cond = clause if cond is None else (cond | clause)
+        return cond
     phrase = '"' + word.replace('"', '""') + '"'
     name = search_table(model)
-    matches = SQL(f'(SELECT rowid FROM "{name}" WHERE "{name}" MATCH ?)',
-                  [f"{field.column_name} : {phrase}"])
-    return model._meta.primary_key.in_(matches)
+    columns = " ".join(f.column_name for f in indexed)
+    matches = SQL(f'(SELECT rowid FROM "{name}" WHERE "{name}" MATCH ?)', ["{" + columns + "} : " + phrase])
+    clause = model._meta.primary_key.in_(matches)
+    return clause if cond is None else (cond | clause)
 
+
+def _sync_receiver(sender, instance, created=None):
+    if isinstance(instance, models.BaseModel) and searchable(type(instance)):
+        sync_search(type(instance), instance)
+
+
+def _delete_receiver(sender, instance):
+    if isinstance(instance, models.BaseModel) and searchable(type(instance)):
+        sync_search(type(instance), instance, deleted=True)
+
+
+def connect_search_sync():
+    """Keep the SQLite search tables in step with every save and delete (connected once, at import)."""
+    for model in models.MODELS:
+        if searchable(model):
+            post_save.connect(_sync_receiver, name=f"search-sync-{model.__name__}", sender=model)
+            post_delete.connect(_delete_receiver, name=f"search-drop-{model.__name__}", sender=model)
+
+
+connect_search_sync()

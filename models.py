@@ -14,6 +14,7 @@ Screen options live in ``Meta.admin`` (one namespaced key: peewee stores every
     auto_number (field, pattern) filled on first save, e.g. ('code', 'KH{year}-{seq:06d}')
     sensitive   personal fields that later layers mask and encrypt
     read_only_screen  True when the screen lists and shows but never writes
+    fulltext    own text fields of a large table searched through a trigram index (backend.py)
 """
 import contextlib
 import datetime
@@ -505,6 +506,7 @@ class Customer(BaseModel):
             label="客户", category="客户",
             list=("code", "name", "tier", "grade", "stage", "region", "owner", "department", "last_contact_at"),
             search=("code", "name", "phone", "industry", "address", "owner.display_name"),
+            fulltext=("code", "name", "phone", "industry", "address"),
             filters=("tier", "grade", "stage", "region", "kind", "owner", "department", "confidentiality",
                      "last_contact_at", "created_at"),
             # CUS-2: the confirming sales director is set by the approval, not typed in.
@@ -623,6 +625,7 @@ class Contact(BaseModel):
             label="联系人", category="客户",
             list=("name", "customer", "title", "mobile", "phone", "email", "is_primary"),
             search=("name", "mobile", "phone", "email", "customer.name"),
+            fulltext=("name", "mobile", "phone", "email"),
             filters=("customer", "is_primary", "birthday"),
             lookup=("name", "mobile"),
         )
@@ -646,6 +649,7 @@ class Communication(BaseModel):
             label="沟通记录", category="客户",
             list=("at", "customer", "channel", "by", "summary"),
             search=("summary", "follow_up", "customer.name"),
+            fulltext=("summary", "follow_up"),
             filters=("customer", "channel", "by", "at"),
         )
 
@@ -1136,6 +1140,7 @@ class Complaint(BaseModel):
             list=("number", "received_at", "complainant", "customer", "category", "severity", "status",
                   "assignee", "due_at"),
             search=("number", "complainant", "plate_no", "content", "customer.name"),
+            fulltext=("number", "complainant", "plate_no", "content"),
             filters=("customer", "category", "severity", "status", "department", "assignee", "received_at",
                      "due_at"),
             readonly=("number", "due_at", "onsite_due_at"),
@@ -1611,6 +1616,9 @@ def create_tables(schema=None):
     schema = MODELS if schema is None else schema
     add_missing_columns(schema)  # before the indexes, which may name the new columns
     db.create_tables(schema, safe=True)
+    from backend import install_search
+
+    install_search(schema)
 
 
 def add_missing_columns(schema):

@@ -36,6 +36,7 @@ from peewee import IntegrityError
 from peewee import TextField
 from wtforms import ValidationError
 
+import backend
 import models
 import policies
 from views import access
@@ -84,7 +85,9 @@ class IndexView(LoginRequiredMixin, AdminIndexView):
             model = getattr(view, "model", None)
             if model is None or not view.is_accessible():
                 continue
-            groups.setdefault(view.category or "", []).append((view, view.get_query().count()))
+            # Bounded: a home page that counts a million rows is not a home page.
+            groups.setdefault(view.category or "", []).append(
+                (view, backend.count_rows(view.get_query(), model, filtered=not access.sees_everything(current_user))))
         return self.render("admin/home.html", groups=groups)
 
 
@@ -156,7 +159,12 @@ def field_of(model, path):
 
 
 def condition_through(chain, make_clause):
-    """Build a condition on the first field of ``chain`` via subqueries over the rest."""
+    """Build a condition on the first field of ``chain`` via subqueries over the rest.
+
+    ``make_clause`` gets the last field alone, or a list of own fields to search together.
+    """
+    if isinstance(chain[0], list):
+        return make_clause(chain[0])
     head, rest = chain[0], chain[1:]
     if not rest:
         return make_clause(head)
@@ -188,6 +196,7 @@ class ModelAdmin(ModelView):
     can_set_page_size = True
     column_display_pk = False
     column_default_sort = ("id", True)
+    list_template = "admin/model/console_list.html"
     column_type_formatters = vf.LIST_TYPE_FORMATTERS
     column_type_formatters_export = vf.EXPORT_TYPE_FORMATTERS
     column_type_formatters_detail = vf.DETAIL_TYPE_FORMATTERS
@@ -268,11 +277,26 @@ class ModelAdmin(ModelView):
             labels.append("/".join(f.verbose_name or f.name for f in chain))
         return "搜索:" + "、".join(labels)
 
+    def _search_groups(self):
+        """Return the search chains with the own fields of each model searched as one group."""
+        groups = []
+        own = {}
+        for chain in self._search_chains:
+            *path, last = chain
+            key = tuple(path)
+            if key not in own:
+                own[key] = []
+                groups.append((path, own[key]))
+            own[key].append(last)
+        return [path + [fields] for path, fields in groups]
+
     def _apply_search(self, query, term):
+        groups = self._search_groups()
         for word in term.split():
             stmt = None
-            for chain in self._search_chains:
-                clause = condition_through(chain, lambda f, w=word: f.contains(w))
+            for chain in groups:
+                clause = condition_through(
+                    chain, lambda f, w=word: backend.search_condition(f if isinstance(f, list) else [f], w))
                 stmt = clause if stmt is None else (stmt | clause)
             query = query.where(stmt)
         return query
@@ -345,7 +369,11 @@ class ModelAdmin(ModelView):
                 flt = self._filters[index]
                 query = flt.apply(query, flt.clean(value))
 
-        count = query.count() if not self.simple_list_pager else None
+        count = None
+        if not self.simple_list_pager:
+            narrowed = bool(search or filters) or not access.sees_everything(current_user)
+            count = backend.count_rows(query, self.model, filtered=narrowed,
+                                       exact=has_request_context() and request.args.get("exact") == "1")
 
         query, aliases = self._with_related(query)
         if sort_column is not None:
