@@ -308,7 +308,12 @@ def _register_daily_cli(app):
 
 
 def serve(host="127.0.0.1", port=5000):
-    """Start the console the way ``make run`` does: first start seeds demo data and prints the logins."""
+    """Start the console the way ``make run`` does: first start seeds demo data and prints the logins.
+
+    Then gunicorn serves it with ``WEB_CONCURRENCY`` worker processes (default 2), each opening
+    its own database connections; sessions are signed cookies and lockouts live in the database,
+    so the workers behave as one server.
+    """
     app = create_app()
     with models.db.connection_context():
         password = ensure_admin()
@@ -319,7 +324,11 @@ def serve(host="127.0.0.1", port=5000):
                 print(f"演示账号:{username:<10} 密码 {pw}")
     print(f"客户管理控制台:http://{host}:{port}/  用户名 admin,密码见首次启动时的输出;"
           f"忘记密码可运行 flask --app app set-password admin", flush=True)
-    app.run(host=host, port=port, debug=False, use_reloader=False)
+    workers = os.environ.get("WEB_CONCURRENCY", "2")
+    gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+    os.execv(gunicorn, [gunicorn, "--workers", workers, "--bind", f"{host}:{port}",
+                        "--access-logfile", "-", "--timeout", "120", "--graceful-timeout", "10",
+                        "--chdir", os.path.dirname(os.path.abspath(__file__)), "app:create_app()"])
 
 
 if __name__ == "__main__":

@@ -155,12 +155,14 @@ def install_search(schema):
                     f'ON "{table}" USING gin ("{field.column_name}" gin_trgm_ops)')
             continue
         name = search_table(model)
-        exists = models.db.execute_sql("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone()
-        if exists:
-            continue
         columns = ", ".join(f.column_name for f in fields)
-        models.db.execute_sql(f'CREATE VIRTUAL TABLE "{name}" USING fts5({columns}, tokenize="trigram")')
-        models.db.execute_sql(f'INSERT INTO "{name}"(rowid, {columns}) SELECT id, {columns} FROM "{table}"')
+        # IMMEDIATE: several server processes starting at once create and fill it once.
+        with models.db.atomic("IMMEDIATE"):
+            exists = models.db.execute_sql("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone()
+            if exists:
+                continue
+            models.db.execute_sql(f'CREATE VIRTUAL TABLE "{name}" USING fts5({columns}, tokenize="trigram")')
+            models.db.execute_sql(f'INSERT INTO "{name}"(rowid, {columns}) SELECT id, {columns} FROM "{table}"')
 
 
 def sync_search(model, instance, deleted=False):

@@ -1,4 +1,9 @@
-"""Fixtures: a fresh app on a temporary SQLite file per test, clients logged in by role."""
+"""Fixtures: a fresh app on a temporary SQLite file per test, clients logged in by role.
+
+With ``TEST_DATABASE_URL=postgresql://…`` (``make test`` sets it for its second run, on a private
+server started by ``pgserver.py``) every test gets a fresh PostgreSQL database instead, copied
+from a template database built once.
+"""
 import os
 import re
 import shutil
@@ -17,6 +22,10 @@ from app import create_app  # noqa: E402
 from app import open_database  # noqa: E402
 
 PASSWORD = "测试密码-Secret-2026"
+DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+ON_POSTGRES = DATABASE_URL.startswith("postgres")
+PG_TEMPLATE = "console_template"
+PG_TEST = "console_test"
 CSRF_RE = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"')
 
 
@@ -34,12 +43,49 @@ def shared_app(tmp_path_factory):
     return create_app(dict(TEST_CONFIG, INSTANCE_PATH=str(tmp_path_factory.mktemp("instance"))))
 
 
+def pg_url(name):
+    """Return the URL of database ``name`` on the test PostgreSQL server."""
+    return DATABASE_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def pg_admin(*statements):
+    """Run statements on the test PostgreSQL server outside a transaction (CREATE/DROP DATABASE)."""
+    import psycopg2
+
+    conn = psycopg2.connect(pg_url("postgres"))
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            for sql in statements:
+                cur.execute(sql)
+    finally:
+        conn.close()
+
+
+def pytest_collection_modifyitems(config, items):
+    if not ON_POSTGRES:
+        return
+    skip = pytest.mark.skip(reason="about SQLite itself (file, PRAGMAs, WAL)")
+    for item in items:
+        if item.get_closest_marker("sqlite_only"):
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def template_db(shared_app, tmp_path_factory):
     """A database file with every table of MODELS, the holidays and the permission matrix, built once."""
-    path = tmp_path_factory.mktemp("template") / "template.db"
     if not models.db.is_closed():
         models.db.close()
+    if ON_POSTGRES:
+        pg_admin(f"DROP DATABASE IF EXISTS {PG_TEST} WITH (FORCE)", f"DROP DATABASE IF EXISTS {PG_TEMPLATE}",
+                 f"CREATE DATABASE {PG_TEMPLATE}")
+        models.db.initialize(open_database(pg_url(PG_TEMPLATE)))
+        models.create_tables()
+        policies.calendar.seed_holidays()
+        access.seed_permissions(models.MODELS)
+        models.db.close()
+        return PG_TEMPLATE
+    path = tmp_path_factory.mktemp("template") / "template.db"
     models.db.initialize(open_database(f"sqlite:///{path}"))
     models.create_tables()
     policies.calendar.seed_holidays()
@@ -55,8 +101,13 @@ def app(shared_app, template_db, tmp_path):
     """The app bound to a new temporary SQLite file (a copy of the template) for this test."""
     if not models.db.is_closed():
         models.db.close()
-    shutil.copyfile(template_db, tmp_path / "test.db")
-    models.db.initialize(open_database(f"sqlite:///{tmp_path / 'test.db'}"))
+    if ON_POSTGRES:
+        pg_admin(f"DROP DATABASE IF EXISTS {PG_TEST} WITH (FORCE)",
+                 f"CREATE DATABASE {PG_TEST} TEMPLATE {PG_TEMPLATE}")
+        models.db.initialize(open_database(pg_url(PG_TEST)))
+    else:
+        shutil.copyfile(template_db, tmp_path / "test.db")
+        models.db.initialize(open_database(f"sqlite:///{tmp_path / 'test.db'}"))
     yield shared_app
     if not models.db.is_closed():
         models.db.close()

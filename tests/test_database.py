@@ -1,11 +1,14 @@
 """SQLite is opened with WAL, foreign keys, FULL sync and a busy timeout; deletes work; upgrades add columns."""
 import datetime
 
+import pytest
+
 import models
 from conftest import csrf_token
 from factories import make
 
 
+@pytest.mark.sqlite_only
 def test_sqlite_pragmas(app):
     assert models.db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert models.db.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
