@@ -62,8 +62,6 @@ def test_two_processes_share_sessions_csrf_and_logout(served):
 
 def write_under_load(server, seconds, acknowledged, failures):
     """CLIENTS logged-in clients each create departments for ``seconds``; record what was acknowledged."""
-    stop_at = time.time() + seconds
-
     def client(i):
         browser = Browser()
         try:
@@ -72,6 +70,7 @@ def write_under_load(server, seconds, acknowledged, failures):
         except Exception as exc:  # noqa: BLE001 - a refused login is a failure to report
             failures.append(f"login {i}: {exc!r}")
             return
+        stop_at = time.time() + seconds
         n = 0
         while time.time() < stop_at:
             name = f"负载部门-{i}-{n}"
@@ -115,8 +114,10 @@ def test_many_writers_on_several_workers_lose_nothing(served):
 def test_kill_9_under_load_leaves_a_sound_database(served):
     server = served(workers=WORKERS)
     acknowledged, failures = [], []
-    threads = write_under_load(server, SECONDS * 3, acknowledged, failures)
-    time.sleep(SECONDS)
+    threads = write_under_load(server, SECONDS * 4, acknowledged, failures)
+    deadline = time.time() + 90
+    while len(acknowledged) < CLIENTS * 3 and time.time() < deadline:
+        time.sleep(0.1)
     server.kill()
     for thread in threads:
         thread.join()
