@@ -375,6 +375,7 @@ class ModelAdmin(ModelView):
             count = backend.count_rows(query, self.model, filtered=narrowed,
                                        exact=has_request_context() and request.args.get("exact") == "1")
 
+        filtered = query
         query, aliases = self._with_related(query)
         if sort_column is not None:
             order = [(sort_column, sort_desc)]
@@ -396,7 +397,14 @@ class ModelAdmin(ModelView):
 
         if page_size is None:
             page_size = self.page_size
-        if page_size:
+        if page_size and page and not any(name in aliases for name in
+                                          (c if isinstance(c, str) else c.name for c, _ in order)):
+            # A deep page: skip the offset over the bare ids, then join the related rows for this page only.
+            pk = self.model._meta.primary_key
+            page_ids = filtered.select(pk).order_by(*clauses).limit(page_size).offset(page * page_size)
+            query, _ = self._with_related(self.model.select().where(pk.in_(page_ids)))
+            query = query.order_by(*clauses)
+        elif page_size:
             query = query.limit(page_size)
             if page:
                 query = query.offset(page * page_size)
