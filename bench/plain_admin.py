@@ -7,6 +7,7 @@ import os
 
 from flask import Flask
 from flask_admin import Admin
+from flask_babel import Babel
 from flask_admin.contrib.peewee import ModelView
 
 import models
@@ -28,6 +29,7 @@ class CommunicationView(ModelView):
 def create_app():
     app = Flask(__name__)
     app.config["SECRET_KEY"] = "plain"
+    Babel(app)  # Flask-Admin translates through Flask-Babel when it is installed
     models.db.initialize(open_database(os.environ["DATABASE_URL"]))
     admin = Admin(app, name="plain")
     admin.add_view(CustomerView(models.Customer, endpoint="customer"))

@@ -268,15 +268,19 @@ def time_user(app, console, plain, url, pages, ids, username, rounds, echo):
                     timings[label]["floor"].append(time.perf_counter() - t0)
                 if plain_url:
                     t0 = time.perf_counter()
-                    plain_browser.request(plain.base + plain_url, timeout=300)
+                    plain_status, _ = plain_browser.request(plain.base + plain_url, timeout=300)
                     timings[label]["plain"].append(time.perf_counter() - t0)
+                    status_seen.setdefault(label + " (default)", set()).add(plain_status)
             status_seen.setdefault(label, set()).add(status)
         echo(f"  {username}: round {r + 1}/{rounds} done")
     raw.close()
     rows = []
     for label, _, _ in pages:
         t = timings[label]
-        rows.append((username, label, t["console"], t["floor"], t["plain"], sorted(status_seen.get(label, ()))))
+        statuses = sorted(status_seen.get(label, ()))
+        if t["plain"]:
+            statuses = statuses + ["默认:" + ",".join(map(str, sorted(status_seen[label + " (default)"])))]
+        rows.append((username, label, t["console"], t["floor"], t["plain"], statuses))
     return rows
 
 

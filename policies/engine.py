@@ -175,7 +175,8 @@ def flag(rule_obj, model, query, badge="warning", name=None):
         expose(model, name, query)
 
 
-def _takes_ids(query):
+def takes_ids(query):
+    """Return True when the flag query ``query`` accepts the ids of the rows it is asked about."""
     try:
         return "ids" in inspect.signature(query).parameters
     except (TypeError, ValueError):
@@ -195,7 +196,7 @@ def flags_for(model, ids):
     for rule_obj, query, badge in FLAGS.get(model, ()):
         if not rule_obj.on():
             continue
-        base = query(ids=ids) if _takes_ids(query) else query()
+        base = query(ids=ids) if takes_ids(query) else query()
         flagged = base.select(model.id).where(model.id.in_(ids))
         for row in flagged.tuples():
             result.setdefault(row[0], []).append((rule_obj, badge))
