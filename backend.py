@@ -119,6 +119,18 @@ def analyze():
     models.db.execute_sql("ANALYZE")
 
 
+# ---------------------------------------------------------------- planner hints
+def unselective(expr):
+    """Return ``expr`` marked as a poor index choice: a condition most rows meet (SQLite's unary ``+``).
+
+    PostgreSQL's planner weighs the column statistics itself; SQLite's, with only the average rows
+    per value in ``sqlite_stat1``, would start from the index and sort a million rows.
+    """
+    if is_postgres():
+        return expr
+    return NodeList((SQL("+"), expr), glue="")
+
+
 # ---------------------------------------------------------------- casts
 def as_integer(expr):
     """Return ``expr`` (a text column holding a record id) as an integer expression."""
