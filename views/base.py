@@ -184,12 +184,12 @@ class ModelAdmin(ModelView):
     can_set_page_size = True
     column_display_pk = False
     column_default_sort = ("id", True)
+    # The saved-views menu (list_console.html) plus the exact-count link (console_list.html).
     list_template = "admin/model/console_list.html"
     column_type_formatters = vf.LIST_TYPE_FORMATTERS
     column_type_formatters_export = vf.EXPORT_TYPE_FORMATTERS
     column_type_formatters_detail = vf.DETAIL_TYPE_FORMATTERS
     details_modal = False
-    list_template = "admin/model/list_console.html"
     details_template = "admin/model/details_history.html"
     edit_modal = False
     create_modal = False
