@@ -23,6 +23,7 @@ from flask_admin.model.form import InlineFormAdmin
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from peewee import JOIN
+from peewee import SQL
 from peewee import AutoField
 from peewee import BooleanField
 from peewee import CharField
@@ -146,6 +147,9 @@ def field_of(model, path):
     return chain
 
 
+RELATED_IDS_MAX = 500
+
+
 def condition_through(chain, make_clause):
     """Build a condition on the first field of ``chain`` via subqueries over the rest.
 
@@ -158,7 +162,13 @@ def condition_through(chain, make_clause):
         return make_clause(head)
     rel = head.rel_model
     inner = condition_through(rest, make_clause)
-    return head.in_(rel.select(rel._meta.primary_key).where(inner))
+    matches = rel.select(rel._meta.primary_key).where(inner)
+    # A few matching related rows become a literal list: the planner can then OR the foreign key's
+    # index with the other columns' indexes (PostgreSQL BitmapOr) instead of scanning the table.
+    found = [pk for (pk,) in matches.limit(RELATED_IDS_MAX + 1).tuples()]
+    if len(found) <= RELATED_IDS_MAX:
+        return head.in_(found) if found else SQL("1 = 0")
+    return head.in_(matches)
 
 
 def lookup_fields(model):
