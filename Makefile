@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Worker processes of `make run` (gunicorn).
+WEB_CONCURRENCY ?= 2
+export WEB_CONCURRENCY
 
-.PHONY: run test bench clean
+.PHONY: run test test-sqlite test-postgres postgres bench bench-scale clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,11 +17,33 @@ $(STAMP): requirements.txt
 run: $(STAMP)
 	$(PY) app.py
 
-test: $(STAMP)
+# The whole suite twice at once: on SQLite files and on a private PostgreSQL server (pgserver.py).
+test: $(STAMP) postgres
+	@mkdir -p .test-logs
+	@($(PY) -m pytest -q -p no:cacheprovider > .test-logs/sqlite.log 2>&1; echo $$? > .test-logs/sqlite.rc) & \
+	$(PY) pgserver.py -- $(PY) -m pytest -q -p no:cacheprovider > .test-logs/postgres.log 2>&1; \
+	echo $$? > .test-logs/postgres.rc; wait; \
+	echo "== PostgreSQL =="; cat .test-logs/postgres.log; \
+	echo "== SQLite =="; cat .test-logs/sqlite.log; \
+	test "$$(cat .test-logs/sqlite.rc)" = 0 && test "$$(cat .test-logs/postgres.rc)" = 0
+
+test-sqlite: $(STAMP)
 	$(PY) -m pytest -q
+
+test-postgres: $(STAMP) postgres
+	$(PY) pgserver.py -- $(PY) -m pytest -q
+
+# Debian's PostgreSQL server (with pg_trgm), installed when missing (as root, like CI).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-contrib)
 
 bench: $(STAMP)
 	$(PY) bench/bench_inbox.py
 
+# 1M customers, 3M communications, 200k complaints on SQLite and PostgreSQL (see bench/run.py).
+bench-scale: $(STAMP) postgres
+	$(PY) bench/run.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .test-logs

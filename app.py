@@ -19,6 +19,7 @@ from flask_wtf.csrf import CSRFProtect
 from cryptography.fernet import Fernet
 from playhouse.db_url import connect
 
+import backend
 import models
 import policies  # noqa: F401 - declares every rule and connects its receivers
 from views import access
@@ -339,11 +340,19 @@ def _register_daily_cli(app):
 
         with models.db.connection_context():
             rows = archives.recount_uncorrected()
+            # Fresh planner statistics: the lists' count estimates and index choices read them.
+            backend.analyze()
         click.echo(f"档案移交逾期复计罚款:新增 {len(rows)} 条。")
+        click.echo("已更新数据库统计信息(ANALYZE)。")
 
 
 def serve(host="127.0.0.1", port=5000):
-    """Start the console the way ``make run`` does: first start seeds demo data and prints the logins."""
+    """Start the console the way ``make run`` does: first start seeds demo data and prints the logins.
+
+    Then gunicorn serves it with ``WEB_CONCURRENCY`` worker processes (default 2), each opening
+    its own database connections; sessions are signed cookies and lockouts live in the database,
+    so the workers behave as one server.
+    """
     app = create_app()
     with models.db.connection_context():
         password = ensure_admin()
@@ -354,7 +363,11 @@ def serve(host="127.0.0.1", port=5000):
                 print(f"演示账号:{username:<10} 密码 {pw}")
     print(f"客户管理控制台:http://{host}:{port}/  用户名 admin,密码见首次启动时的输出;"
           f"忘记密码可运行 flask --app app set-password admin", flush=True)
-    app.run(host=host, port=port, debug=False, use_reloader=False)
+    workers = os.environ.get("WEB_CONCURRENCY", "2")
+    gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+    os.execv(gunicorn, [gunicorn, "--workers", workers, "--bind", f"{host}:{port}",
+                        "--access-logfile", "-", "--timeout", "120", "--graceful-timeout", "10",
+                        "--chdir", os.path.dirname(os.path.abspath(__file__)), "app:create_app()"])
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ Screen options live in ``Meta.admin`` (one namespaced key: peewee stores every
                 order (default: the model's unique fields)
     read_only_screen  True when the screen lists and shows but never writes
     refers_to   (type field, id field) of a row naming any record by type and id: hidden with it
+    fulltext    own text fields of a large table searched through a trigram index (backend.py)
 """
 import contextlib
 import datetime
@@ -633,7 +634,8 @@ class Customer(BaseModel):
     owner = ForeignKeyField(User, null=True, backref="customers", on_delete="SET NULL", verbose_name="负责人")
     department = ForeignKeyField(Department, null=True, backref="customers", on_delete="SET NULL",
                                  verbose_name="所属部门")
-    confidentiality = CharField(max_length=16, choices=CONFIDENTIALITY, default="normal", verbose_name="密级")
+    confidentiality = CharField(max_length=16, choices=CONFIDENTIALITY, default="normal", index=True,
+                                verbose_name="密级")
     consent_at = DateTimeField(null=True, verbose_name="告知同意时间")
     licence_no = CharField(max_length=64, default="", verbose_name="营业执照号")
     tax_no = CharField(max_length=64, default="", verbose_name="税务登记号")
@@ -648,6 +650,7 @@ class Customer(BaseModel):
             label="客户", category="客户",
             list=("code", "name", "tier", "grade", "stage", "region", "owner", "department", "last_contact_at"),
             search=("code", "name", "phone", "industry", "address", "owner.display_name"),
+            fulltext=("code", "name", "phone", "industry", "address"),
             filters=("tier", "grade", "stage", "region", "kind", "owner", "department", "confidentiality",
                      "last_contact_at", "created_at"),
             # CUS-2: the confirming sales director is set by the approval, not typed in.
@@ -681,6 +684,7 @@ class Contact(BaseModel):
             label="联系人", category="客户",
             list=("name", "customer", "title", "mobile", "phone", "email", "is_primary"),
             search=("name", "mobile", "phone", "email", "customer.name"),
+            fulltext=("name", "mobile", "phone", "email"),
             filters=("customer", "is_primary", "birthday"),
             lookup=("name", "mobile"),
             natural_key=(("customer", "name"),),
@@ -692,17 +696,20 @@ class Contact(BaseModel):
 
 class Communication(BaseModel):
     customer = ForeignKeyField(Customer, backref="communications", on_delete="CASCADE", verbose_name="客户")
-    at = DateTimeField(default=utcnow, verbose_name="沟通时间")
+    at = DateTimeField(default=utcnow, index=True, verbose_name="沟通时间")
     channel = CharField(max_length=16, choices=CHANNEL, default="phone", verbose_name="沟通方式")
     by = ForeignKeyField(User, null=True, backref="communications", on_delete="SET NULL", verbose_name="经办人")
     summary = TextField(verbose_name="沟通内容")
     follow_up = TextField(default="", verbose_name="后续跟进")
 
     class Meta:
+        # CUS-5 asks "talked to since" per customer.
+        indexes = ((("customer", "at"), False),)
         admin = dict(
             label="沟通记录", category="客户",
             list=("at", "customer", "channel", "by", "summary"),
             search=("summary", "follow_up", "customer.name"),
+            fulltext=("summary", "follow_up"),
             filters=("customer", "channel", "by", "at"),
         )
 
@@ -748,6 +755,8 @@ class Visit(BaseModel):
                                  verbose_name="拜访人")
 
     class Meta:
+        # CMP-8 asks for a customer's last return visit.
+        indexes = ((("customer", "kind", "visited_on"), False),)
         admin = dict(
             label="拜访", category="客户",
             list=("visited_on", "customer", "kind", "purpose", "visited_by", "plan", "report_submitted_on",
@@ -769,6 +778,7 @@ class SatisfactionSurvey(BaseModel):
     comments = TextField(default="", verbose_name="意见")
 
     class Meta:
+        indexes = ((("customer", "created_at"), False),)  # VIS-3
         admin = dict(
             label="满意度调查", category="客户",
             list=("period", "customer", "quality", "price", "service"),
@@ -870,6 +880,7 @@ class Shipment(BaseModel):
     status = CharField(max_length=16, choices=SHIPMENT_STATUS, default="shipped", index=True, verbose_name="状态")
 
     class Meta:
+        indexes = ((("customer", "shipped_on"), False),)  # CUS-5, CRD-5
         workflow = Workflow(
             "status", states=SHIPMENT_STATUS, initial="shipped", rule="CRD-3", owns=("signed_by", "over_limit"),
             actions={
@@ -1264,7 +1275,7 @@ class Penalty(BaseModel):
 # ---------------------------------------------------------------- complaints
 class Complaint(BaseModel):
     number = CharField(unique=True, max_length=32, verbose_name="投诉编号")
-    received_at = DateTimeField(default=utcnow, verbose_name="受理时间")
+    received_at = DateTimeField(default=utcnow, index=True, verbose_name="受理时间")
     channel = CharField(max_length=16, choices=COMPLAINT_CHANNEL, default="phone", verbose_name="投诉渠道")
     complainant = CharField(max_length=100, verbose_name="投诉人")
     customer = ForeignKeyField(Customer, null=True, backref="complaints", on_delete="RESTRICT", verbose_name="客户")
@@ -1290,6 +1301,7 @@ class Complaint(BaseModel):
                                verbose_name="受理裁定人")
 
     class Meta:
+        indexes = ((("customer", "received_at"), False),)  # CMP-8
         workflow = Workflow(
             "status", states=COMPLAINT_STATUS, initial="received", rule="CMP-10",
             actions={
@@ -1312,6 +1324,7 @@ class Complaint(BaseModel):
             list=("number", "received_at", "complainant", "customer", "category", "severity", "status",
                   "assignee", "due_at"),
             search=("number", "complainant", "plate_no", "content", "customer.name"),
+            fulltext=("number", "complainant", "plate_no", "content"),
             filters=("customer", "category", "severity", "status", "department", "assignee", "received_at",
                      "due_at"),
             readonly=("number", "due_at", "onsite_due_at", "ruled_by"),
@@ -1342,6 +1355,7 @@ class ComplaintUpdate(BaseModel):
     onsite = BooleanField(default=False, verbose_name="现场处理")
 
     class Meta:
+        indexes = ((("complaint", "at"), False),)  # CMP-3, CMP-7
         admin = dict(
             label="处理进展", category="投诉",
             list=("at", "complaint", "by", "note", "notified_customer"),
@@ -1892,11 +1906,26 @@ MODELS = (
 )
 
 
+def index_filtered_fields(schema=None):
+    """Index every own column a list filters on (``Meta.admin['filters']``); foreign keys have theirs."""
+    for model in MODELS if schema is None else schema:
+        for name in model.admin_options().get("filters", ()) if hasattr(model, "admin_options") else ():
+            field = model._meta.fields.get(name)
+            if field is not None and not isinstance(field, (ForeignKeyField, TextField)) and not field.unique:
+                field.index = True
+
+
+index_filtered_fields()
+
+
 def create_tables(schema=None):
     """Create every table of ``schema`` (default MODELS) and add columns a newer version declares."""
     schema = MODELS if schema is None else schema
     add_missing_columns(schema)  # before the indexes, which may name the new columns
     db.create_tables(schema, safe=True)
+    from backend import install_search
+
+    install_search(schema)
 
 
 def add_missing_columns(schema):

@@ -7,6 +7,7 @@ import calendar as month_calendar
 import datetime
 import decimal
 
+from peewee import SQL
 from peewee import fn
 from playhouse.signals import post_save
 from playhouse.signals import pre_save
@@ -432,13 +433,17 @@ def onsite_overdue(now=None):
     Complaint = models.Complaint
     ComplaintUpdate = models.ComplaintUpdate
     now = now or models.utcnow()
-    visited = ComplaintUpdate.select(ComplaintUpdate.complaint).where(
-        ComplaintUpdate.onsite == True, ComplaintUpdate.at <= now)  # noqa: E712
-    return Complaint.still_open().where(Complaint.onsite_due_at < now, Complaint.id.not_in(visited))
+    visited = ComplaintUpdate.select(SQL("1")).where(
+        ComplaintUpdate.complaint == Complaint.id, ComplaintUpdate.onsite == True,  # noqa: E712
+        ComplaintUpdate.at <= now)
+    return Complaint.still_open().where(Complaint.onsite_due_at < now, ~fn.EXISTS(visited))
 
 
-def solution_late(now=None):
-    """Return open complaints whose investigation started too many working days ago with no solution (CMP-4)."""
+def solution_late(now=None, ids=None):
+    """Return open complaints whose investigation started too many working days ago with no solution (CMP-4).
+
+    ``ids`` limits the question to those complaints (a list page's rows).
+    """
     Complaint = models.Complaint
     Investigation = models.Investigation
     now = now or models.utcnow()
@@ -446,6 +451,8 @@ def solution_late(now=None):
                .join(Complaint)
                .where(Complaint.status.not_in(Complaint.FINAL_STATUSES))
                .order_by(Investigation.started_at))
+    if ids is not None:
+        started = started.where(Investigation.complaint.in_(ids))
     first = {}
     for complaint_id, started_at in started.tuples():
         first.setdefault(complaint_id, started_at)
@@ -473,19 +480,19 @@ def progress_lacking(now=None):
     ComplaintUpdate = models.ComplaintUpdate
     now = now or models.utcnow()
     since = now - datetime.timedelta(days=PROGRESS_WINDOW_DAYS)
-    informed = (ComplaintUpdate.select(ComplaintUpdate.complaint)
-                .where(ComplaintUpdate.notified_customer == True,  # noqa: E712
-                       ComplaintUpdate.at > since, ComplaintUpdate.at <= now)
-                .group_by(ComplaintUpdate.complaint)
-                .having(fn.COUNT(ComplaintUpdate.id) >= CMP_7.get("min_updates")))
-    return Complaint.still_open().where(Complaint.received_at < since, Complaint.id.not_in(informed))
+    informed = fn.COALESCE(ComplaintUpdate.select(fn.COUNT(ComplaintUpdate.id))
+                           .where(ComplaintUpdate.complaint == Complaint.id,
+                                  ComplaintUpdate.notified_customer == True,  # noqa: E712
+                                  ComplaintUpdate.at > since, ComplaintUpdate.at <= now), 0)
+    return Complaint.still_open().where(Complaint.received_at < since, informed < CMP_7.get("min_updates"))
 
 
-def missing_return_visit(now=None):
+def missing_return_visit(now=None, ids=None):
     """Return customers who complained without a return visit since (CMP-8).
 
     Complaints of this (Beijing) year count, and last year's too: a December complaint still owes its return
-    visit in January. Only visits that happened (dated no later than today) count.
+    visit in January. Only visits that happened (dated no later than today) count. ``ids`` limits the
+    question to those customers (a list page's rows).
     """
     Complaint = models.Complaint
     Visit = models.Visit
@@ -496,8 +503,12 @@ def missing_return_visit(now=None):
                   .where(Complaint.customer.is_null(False), Complaint.received_at >= start,
                          Complaint.received_at <= now)
                   .group_by(Complaint.customer))
-    visited = dict(Visit.select(Visit.customer, fn.MAX(Visit.visited_on))
-                   .where(Visit.kind == "return", Visit.visited_on <= today).group_by(Visit.customer).tuples())
+    visits = Visit.select(Visit.customer, fn.MAX(Visit.visited_on)).where(Visit.kind == "return",
+                                                                         Visit.visited_on <= today)
+    if ids is not None:
+        complained = complained.where(Complaint.customer.in_(ids))
+        visits = visits.where(Visit.customer.in_(ids))
+    visited = dict(visits.group_by(Visit.customer).tuples())
     missing = []
     for customer_id, received_at in complained.tuples():
         last_visit = visited.get(customer_id)

@@ -146,8 +146,10 @@ def on_hold(today=None):
                                                              Shipment.status == "shipped")
     paid = Payment.select(fn.SUM(Payment.amount)).where(Payment.customer == Customer.id,
                                                         Payment.received_on <= today, Payment.reversed_at.is_null())
+    # Only customers with an old shipment can owe: the planner starts from those (shipment index).
+    owing = Shipment.select(Shipment.customer).where(Shipment.shipped_on < cutoff, Shipment.status == "shipped")
     # Half a fen of tolerance: SQLite sums DECIMAL columns as floats.
-    return Customer.select().where(fn.COALESCE(shipped, 0) - fn.COALESCE(paid, 0) > 0.005)
+    return Customer.select().where(Customer.id.in_(owing), fn.COALESCE(shipped, 0) - fn.COALESCE(paid, 0) > 0.005)
 
 
 def over_limit(shipment):

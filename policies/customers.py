@@ -6,6 +6,7 @@ Stored datetimes are naive UTC; "days" and "months" are calendar days of Beijing
 import datetime
 import re
 
+from peewee import SQL
 from peewee import PostgresqlDatabase
 from peewee import fn
 from playhouse.signals import post_save
@@ -263,11 +264,13 @@ def churn_risk(today=None):
     Customer = models.Customer
     cutoff_on = (today or local_today()) - datetime.timedelta(days=CUS_5.get("days"))
     cutoff_at = local_midnight(cutoff_on)
-    talked = models.Communication.select(models.Communication.customer).where(models.Communication.at >= cutoff_at)
-    bought = models.Shipment.select(models.Shipment.customer).where(models.Shipment.shipped_on >= cutoff_on,
-                                                                    models.Shipment.status != "cancelled")
-    return Customer.select().where(Customer.created_at < cutoff_at, Customer.id.not_in(talked),
-                                   Customer.id.not_in(bought))
+    # Correlated NOT EXISTS: one index probe per customer, never the whole communication table.
+    talked = models.Communication.select(SQL("1")).where(models.Communication.customer == Customer.id,
+                                                         models.Communication.at >= cutoff_at)
+    bought = models.Shipment.select(SQL("1")).where(models.Shipment.customer == Customer.id,
+                                                    models.Shipment.shipped_on >= cutoff_on,
+                                                    models.Shipment.status != "cancelled")
+    return Customer.select().where(Customer.created_at < cutoff_at, ~fn.EXISTS(talked), ~fn.EXISTS(bought))
 
 
 def plans_late(today=None):
@@ -348,11 +351,11 @@ def survey_due(today=None):
     start = months_before(today, VIS_3.get("months"))
     periods = sorted({half_year(start), half_year(today)})
     cutoff_at = local_midnight(start)
-    surveyed = Survey.select(Survey.customer).where(
-        Survey.period.in_(periods), Survey.created_at >= cutoff_at,
+    surveyed = Survey.select(SQL("1")).where(
+        Survey.customer == Customer.id, Survey.period.in_(periods), Survey.created_at >= cutoff_at,
         Survey.created_at < local_midnight(today + datetime.timedelta(days=1)))
     return Customer.select().where(Customer.stage != "prospect", Customer.created_at < cutoff_at,
-                                   Customer.id.not_in(surveyed))
+                                   ~fn.EXISTS(surveyed))
 
 
 PERIOD_RE = re.compile(r"^(\d{4})H([12])$")

@@ -12,6 +12,7 @@ Order inside one save (the save's own transaction):
    as one ``PolicyViolation`` and the save (with everything written before it) rolls back;
 3. the row is written; post_save receivers run (computes on other rows, approvals).
 """
+import inspect
 import json
 
 from playhouse.signals import pre_save
@@ -178,15 +179,29 @@ def flag(rule_obj, model, query, badge="warning", name=None):
         expose(model, name, query)
 
 
+def takes_ids(query):
+    """Return True when the flag query ``query`` accepts the ids of the rows it is asked about."""
+    try:
+        return "ids" in inspect.signature(query).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def flags_for(model, ids):
-    """Return {id: [(rule, badge), ...]} for the rows ``ids`` of ``model`` (one query per flag rule)."""
+    """Return {id: [(rule, badge), ...]} for the rows ``ids`` of ``model`` (one query per flag rule).
+
+    Each query runs as SQL restricted to ``WHERE id IN (<ids>)``; a query that must finish in
+    Python (working days, local dates) is handed the ids so it reads only those rows.
+    """
     result = {}
     if not ids:
         return result
+    ids = list(ids)
     for rule_obj, query, badge in FLAGS.get(model, ()):
         if not rule_obj.on():
             continue
-        flagged = query().select(model.id).where(model.id.in_(list(ids)))
+        base = query(ids=ids) if takes_ids(query) else query()
+        flagged = base.select(model.id).where(model.id.in_(ids))
         for row in flagged.tuples():
             result.setdefault(row[0], []).append((rule_obj, badge))
     return result

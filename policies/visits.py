@@ -45,7 +45,7 @@ VIS_6 = rule(
 )
 
 
-def _return_visits(since, today):
+def _return_visits(since, today, ids=None):
     """Return [(customer id, visited on, visitor's role codes)] of return visits from ``since`` to ``today``."""
     roles = {}
     for user_id, code in models.UserRole.select(models.UserRole.user, models.Role.code).join(models.Role).tuples():
@@ -55,15 +55,20 @@ def _return_visits(since, today):
              .join(models.VisitPlan, join_type=JOIN.LEFT_OUTER, on=(models.Visit.plan == models.VisitPlan.id))
              .where(models.Visit.kind == "return", models.Visit.visited_on >= since,
                     models.Visit.visited_on <= today))
+    if ids is not None:
+        query = query.where(models.Visit.customer.in_(ids))
     return [(customer_id, on, roles.get(visitor or owner, set()))
             for customer_id, on, visitor, owner in query.tuples()]
 
 
-def return_visit_overdue(today=None):
-    """Return customers whose on-site return visit by the person their tier requires is overdue (VIS-5)."""
+def return_visit_overdue(today=None, ids=None):
+    """Return customers whose on-site return visit by the person their tier requires is overdue (VIS-5).
+
+    ``ids`` limits the question to those customers (a list page's rows).
+    """
     today = today or local_today()
     cut = {name: months_before(today, VIS_5.get(name)) for name in VIS_5.defaults}
-    visits = _return_visits(min(cut.values()), today)
+    visits = _return_visits(min(cut.values()), today, ids)
 
     def visited(customer_id, since, codes=None):
         return any(c == customer_id and on >= since and (codes is None or roles & set(codes))
@@ -72,6 +77,8 @@ def return_visit_overdue(today=None):
     late = []
     rows = models.Customer.select(models.Customer.id, models.Customer.tier, models.Customer.created_at).where(
         models.Customer.tier.in_(("strategic", "key", "general")))
+    if ids is not None:
+        rows = rows.where(models.Customer.id.in_(ids))
     for customer_id, tier, created_at in rows.tuples():
         def due(name):
             # Nothing is owed for a period before the customer was entered.

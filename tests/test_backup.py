@@ -11,6 +11,9 @@ from conftest import login
 from conftest import make_user
 from views import backup as backups
 
+# These tests write and read the SQLite file itself (VACUUM INTO, sqlite3 connections).
+pytestmark = pytest.mark.sqlite_only
+
 
 def db_path():
     return models.db.obj.database

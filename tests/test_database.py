@@ -1,11 +1,14 @@
 """SQLite is opened with WAL, foreign keys, FULL sync and a busy timeout; deletes work; upgrades add columns."""
 import datetime
 
+import pytest
+
 import models
 from conftest import csrf_token
 from factories import make
 
 
+@pytest.mark.sqlite_only
 def test_sqlite_pragmas(app):
     assert models.db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert models.db.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
@@ -49,6 +52,7 @@ def test_an_older_database_gets_the_new_columns_on_start(app):
     assert models.add_missing_columns(models.MODELS) == 0
 
 
+@pytest.mark.sqlite_only
 def test_an_upgrade_keeps_the_rows_that_point_at_a_rebuilt_table(app):
     """SQLite adds a NOT NULL column by rebuilding the table: the child rows (ON DELETE CASCADE) must survive."""
     complaint = make(models.Complaint, complainant="张先生", content="老库投诉", category="service")

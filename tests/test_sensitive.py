@@ -4,6 +4,7 @@ import io
 import sqlite3
 
 import openpyxl
+import pytest
 
 import models
 from conftest import PASSWORD
@@ -21,6 +22,7 @@ def sensitive_customer():
                 bank_account=BANK)
 
 
+@pytest.mark.sqlite_only
 def test_plaintext_is_not_in_the_database_file(app, tmp_path):
     customer = sensitive_customer()
     models.db.execute_sql("PRAGMA wal_checkpoint(FULL)")
@@ -30,6 +32,13 @@ def test_plaintext_is_not_in_the_database_file(app, tmp_path):
     stored = sqlite3.connect(tmp_path / "test.db").execute(
         "select id_number from customer where id = ?", (customer.id,)).fetchone()[0]
     assert stored and ID_NUMBER not in stored
+
+
+def test_plaintext_is_not_in_the_stored_column(app):
+    customer = sensitive_customer()
+    stored = models.db.execute_sql("SELECT id_number, bank_account FROM customer WHERE id = %d"
+                                   % customer.id).fetchone()
+    assert stored[0] and ID_NUMBER not in stored[0] and BANK not in stored[1]
 
 
 def test_masked_in_list_details_and_exports(app, admin_client):

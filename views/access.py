@@ -13,10 +13,13 @@ naming a hidden one by type and id (``Meta.admin["refers_to"]``: audit log, rule
 from flask import g
 from flask import has_request_context
 from flask_login import current_user
+from peewee import SQL
 from peewee import CharField
 from peewee import ForeignKeyField
 from peewee import TextField
+from peewee import fn
 
+import backend
 import models
 
 ACTIONS = tuple(code for code, _ in models.PERMISSION_ACTIONS)
@@ -82,25 +85,57 @@ def role_codes(user):
     return cache[user.id]
 
 
+def _restriction(user):
+    """Return (clearance levels or None, department or None, owner or None) that bound ``user``'s customers.
+
+    ``None`` levels: every level is visible; ``None`` owner: every department is visible.
+    Decided once per request.
+    """
+    cache = g.setdefault("_restriction", {}) if has_request_context() else {}
+    if user.id not in cache:
+        levels = CLEARANCE_LEVELS.get(user.clearance, ("normal",))
+        all_levels = len(levels) == len(models.CONFIDENTIALITY)
+        if role_codes(user) & ALL_DEPARTMENTS:
+            cache[user.id] = (None if all_levels else levels, None, None)
+        else:
+            cache[user.id] = (None if all_levels else levels, user.department_id, user.id)
+    return cache[user.id]
+
+
+def sees_everything(user):
+    """Return True when no customer or archive file is hidden from ``user``."""
+    levels, _, owner = _restriction(user)
+    return levels is None and owner is None
+
+
+def customer_condition(user, customer=None):
+    """Return the condition on ``customer`` (Customer or an alias) for the rows ``user`` may see, or None."""
+    customer = customer or models.Customer
+    levels, department, owner = _restriction(user)
+    cond = None
+    if levels is not None:
+        # Most customers are of the lowest level: the clearance rarely narrows enough to lead a plan.
+        cond = backend.unselective(customer.confidentiality).in_(levels)
+    if owner is not None:
+        mine = customer.owner == owner
+        if department is not None:
+            mine = (customer.department == department) | mine
+        cond = mine if cond is None else (cond & mine)
+    return cond
+
+
 def visible_customers(user):
     """Return a query of the ids of customers ``user`` may see."""
     customer = models.Customer
-    query = customer.select(customer.id).where(
-        customer.confidentiality.in_(CLEARANCE_LEVELS.get(user.clearance, ("normal",))))
-    if not (role_codes(user) & ALL_DEPARTMENTS):
-        if user.department_id is not None:
-            query = query.where((customer.department == user.department_id) | (customer.owner == user.id))
-        else:
-            query = query.where(customer.owner == user.id)
-    return query
+    cond = customer_condition(user)
+    query = customer.select(customer.id)
+    return query if cond is None else query.where(cond)
 
 
 def visible_files(user):
     """Return a query of the ids of archive files ``user`` may see (ARC-3: by clearance)."""
     folder = models.ArchiveFile
-    return folder.select(folder.id).where(
-        folder.confidentiality.in_(CLEARANCE_LEVELS.get(user.clearance, ("normal",))),
-        folder.customer.is_null() | folder.customer.in_(visible_customers(user)))
+    return _scope_file(folder.select(folder.id), folder, folder, user)
 
 
 # The record types hidden by their own row (ARC-3); every other record type is hidden through them.
@@ -186,14 +221,25 @@ def visible_condition(model, user):
     ArchiveFile) is hidden with it; a record naming any record by type and id (audit log, rule
     events, approvals) is hidden with the record it names.
     """
-    root = _root_ids().get(model)
-    if root is not None:
-        return model._meta.primary_key.in_(root(user))
+    if sees_everything(user):
+        return None
+    if model is models.Customer:
+        return customer_condition(user)
+    if model is models.ArchiveFile:
+        return _file_condition(user, models.ArchiveFile)
     cond = None
     for field in guarded_fks(model):
-        clause = field.in_(visible_ids(field.rel_model, user))
-        if field.null:
-            clause = field.is_null() | clause
+        # A direct parent is probed by primary key (EXISTS); a deeper chain goes through its parent's ids.
+        if field.rel_model is models.Customer:
+            clause = _customer_visible(field, user)
+        elif field.rel_model is models.ArchiveFile:
+            clause = _file_visible(field, user)
+        else:
+            clause = field.in_(visible_ids(field.rel_model, user))
+            if field.null:
+                clause = field.is_null() | clause
+        if clause is None:
+            continue
         cond = clause if cond is None else cond & clause
     ref = references(model)
     if ref is not None:
@@ -203,8 +249,59 @@ def visible_condition(model, user):
     return cond
 
 
+def _customer_visible(field, user):
+    """Return the condition that the customer ``field`` names is visible to ``user`` (None: always).
+
+    A correlated EXISTS probing the customer by primary key: the list keeps its own order and
+    stops after a page, and SQLite builds no filter over the whole customer table first.
+    """
+    parent = models.Customer.alias()
+    cond = customer_condition(user, parent)
+    if cond is None:
+        return None
+    seen = fn.EXISTS(parent.select(SQL("1")).where(parent.id == field, cond))
+    return field.is_null() | seen if field.null else seen
+
+
+def _file_condition(user, folder):
+    """Return the condition on ``folder`` (ArchiveFile or an alias) that ``user`` may see it, or None."""
+    levels, _, _ = _restriction(user)
+    conds = []
+    if levels is not None:
+        conds.append(backend.unselective(folder.confidentiality).in_(levels))
+    owner = _customer_visible(folder.customer, user)
+    if owner is not None:
+        conds.append(owner)
+    if not conds:
+        return None
+    cond = conds[0]
+    for extra in conds[1:]:
+        cond = cond & extra
+    return cond
+
+
+def _file_visible(field, user):
+    """Return the condition that the archive file ``field`` names is visible to ``user`` (None: always)."""
+    parent = models.ArchiveFile.alias()
+    cond = _file_condition(user, parent)
+    if cond is None:
+        return None
+    seen = fn.EXISTS(parent.select(SQL("1")).where(parent.id == field, cond))
+    return field.is_null() | seen if field.null else seen
+
+
+def _scope_file(query, src, folder, user):
+    """Keep the rows of ``query`` where ``folder`` (ArchiveFile or an alias) is visible."""
+    cond = _file_condition(user, folder)
+    return query if cond is None else query.where(cond)
+
+
 def scope(model, query, user=None):
-    """Restrict ``query`` over ``model`` to the rows ``user`` (default: current user) may see."""
+    """Restrict ``query`` over ``model`` to the rows ``user`` (default: current user) may see.
+
+    A user who sees everything gets the query untouched; otherwise the condition is a plain
+    one on the customer (or archive file) row, probed by primary key (EXISTS) for child tables.
+    """
     user = current_user if user is None else user
     if user is None or not getattr(user, "is_authenticated", False):
         return query.where(False)
@@ -213,7 +310,12 @@ def scope(model, query, user=None):
 
 
 def can_see(obj, user=None):
-    """Return True when the single record ``obj`` is visible to ``user``."""
+    """Return True when the single record ``obj`` is visible to ``user`` (one primary-key lookup)."""
+    user = current_user if user is None else user
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    if sees_everything(user):
+        return True
     model = type(obj)
     return scope(model, model.select(model._meta.primary_key).where(model._meta.primary_key == obj._pk),
                  user).exists()

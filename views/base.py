@@ -23,6 +23,7 @@ from flask_admin.model.form import InlineFormAdmin
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from peewee import JOIN
+from peewee import SQL
 from peewee import AutoField
 from peewee import BooleanField
 from peewee import CharField
@@ -37,6 +38,7 @@ from peewee import TextField
 from wtforms import ValidationError
 from wtforms.utils import unset_value
 
+import backend
 import models
 import policies
 from policies import workflow
@@ -153,14 +155,28 @@ def field_of(model, path):
     return chain
 
 
+RELATED_IDS_MAX = 500
+
+
 def condition_through(chain, make_clause):
-    """Build a condition on the first field of ``chain`` via subqueries over the rest."""
+    """Build a condition on the first field of ``chain`` via subqueries over the rest.
+
+    ``make_clause`` gets the last field alone, or a list of own fields to search together.
+    """
+    if isinstance(chain[0], list):
+        return make_clause(chain[0])
     head, rest = chain[0], chain[1:]
     if not rest:
         return make_clause(head)
     rel = head.rel_model
     inner = condition_through(rest, make_clause)
-    return head.in_(rel.select(rel._meta.primary_key).where(inner))
+    matches = rel.select(rel._meta.primary_key).where(inner)
+    # A few matching related rows become a literal list: the planner can then OR the foreign key's
+    # index with the other columns' indexes (PostgreSQL BitmapOr) instead of scanning the table.
+    found = [pk for (pk,) in matches.limit(RELATED_IDS_MAX + 1).tuples()]
+    if len(found) <= RELATED_IDS_MAX:
+        return head.in_(found) if found else SQL("1 = 0")
+    return head.in_(matches)
 
 
 def lookup_fields(model):
@@ -186,11 +202,12 @@ class ModelAdmin(ModelView):
     can_set_page_size = True
     column_display_pk = False
     column_default_sort = ("id", True)
+    # The saved-views menu (list_console.html) plus the exact-count link (console_list.html).
+    list_template = "admin/model/console_list.html"
     column_type_formatters = vf.LIST_TYPE_FORMATTERS
     column_type_formatters_export = vf.EXPORT_TYPE_FORMATTERS
     column_type_formatters_detail = vf.DETAIL_TYPE_FORMATTERS
     details_modal = False
-    list_template = "admin/model/list_console.html"
     details_template = "admin/model/details_history.html"
     edit_modal = False
     create_modal = False
@@ -270,11 +287,26 @@ class ModelAdmin(ModelView):
             labels.append("/".join(f.verbose_name or f.name for f in chain))
         return "搜索:" + "、".join(labels)
 
+    def _search_groups(self):
+        """Return the search chains with the own fields of each model searched as one group."""
+        groups = []
+        own = {}
+        for chain in self._search_chains:
+            *path, last = chain
+            key = tuple(path)
+            if key not in own:
+                own[key] = []
+                groups.append((path, own[key]))
+            own[key].append(last)
+        return [path + [fields] for path, fields in groups]
+
     def _apply_search(self, query, term):
+        groups = self._search_groups()
         for word in term.split():
             stmt = None
-            for chain in self._search_chains:
-                clause = condition_through(chain, lambda f, w=word: f.contains(w))
+            for chain in groups:
+                clause = condition_through(
+                    chain, lambda f, w=word: backend.search_condition(f if isinstance(f, list) else [f], w))
                 stmt = clause if stmt is None else (stmt | clause)
             query = query.where(stmt)
         return query
@@ -348,8 +380,13 @@ class ModelAdmin(ModelView):
                 flt = self._filters[index]
                 query = flt.apply(query, flt.clean(value))
 
-        count = query.count() if not self.simple_list_pager else None
+        count = None
+        if not self.simple_list_pager:
+            narrowed = bool(search or filters) or not access.sees_everything(current_user)
+            count = backend.count_rows(query, self.model, filtered=narrowed,
+                                       exact=has_request_context() and request.args.get("exact") == "1")
 
+        filtered = query
         query, aliases = self._with_related(query)
         if sort_column is not None:
             order = [(sort_column, sort_desc)]
@@ -371,7 +408,14 @@ class ModelAdmin(ModelView):
 
         if page_size is None:
             page_size = self.page_size
-        if page_size:
+        if page_size and page and not any(name in aliases for name in
+                                          (c if isinstance(c, str) else c.name for c, _ in order)):
+            # A deep page: skip the offset over the bare ids, then join the related rows for this page only.
+            pk = self.model._meta.primary_key
+            page_ids = filtered.select(pk).order_by(*clauses).limit(page_size).offset(page * page_size)
+            query, _ = self._with_related(self.model.select().where(pk.in_(page_ids)))
+            query = query.order_by(*clauses)
+        elif page_size:
             query = query.limit(page_size)
             if page:
                 query = query.offset(page * page_size)

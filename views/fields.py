@@ -12,6 +12,7 @@ from peewee import DoesNotExist
 from wtforms import fields
 from wtfpeewee.fields import ModelSelectMultipleField
 
+import backend
 import clock
 from clock import to_local
 from clock import to_utc
@@ -139,12 +140,8 @@ class LookupLoader(QueryAjaxModelLoader):
 
     def get_list(self, term, offset=0, limit=10):
         query = self._query()
-        if term:
-            stmt = None
-            for field in self._cached_fields:
-                clause = field.contains(term)
-                stmt = clause if stmt is None else (stmt | clause)
-            query = query.where(stmt)
+        if term and self._cached_fields:
+            query = query.where(backend.search_condition(self._cached_fields, term))
         order = self._cached_fields[0] if self._cached_fields else self.model._meta.primary_key
         return list(query.order_by(order).offset(offset).limit(limit))
 
@@ -196,10 +193,7 @@ class FilterRelatedContains(peewee_filters.BasePeeweeFilter):
 
     def apply(self, query, value):
         rel = self.column.rel_model
-        stmt = None
-        for field in self.lookup_fields:
-            clause = field.contains(value)
-            stmt = clause if stmt is None else (stmt | clause)
+        stmt = backend.search_condition(self.lookup_fields, value)
         return query.where(self.column.in_(rel.select(rel._meta.primary_key).where(stmt)))
 
     def operation(self):

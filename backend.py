@@ -1,0 +1,257 @@
+"""What differs between SQLite and PostgreSQL, in one place: counts, text search, casts.
+
+Everything else in the console speaks portable peewee. This module answers the few
+questions whose SQL is not the same on both databases:
+
+- ``estimate_rows(model)``: the planner's row count of a table (SQLite ``sqlite_stat1``
+  after ``ANALYZE``, PostgreSQL ``pg_class.reltuples``), for counts past the bound;
+- ``bounded_count(query, bound)``: an exact count that stops reading at ``bound + 1``;
+- the substring-search index of a large table's text columns: an FTS5 ``trigram``
+  table on SQLite, ``pg_trgm`` GIN indexes on PostgreSQL (``install_search``,
+  ``search_condition``, ``sync_search``);
+- ``as_integer(expr)``: a text column read as an integer id.
+"""
+from peewee import SQL
+from peewee import Case
+from peewee import NodeList
+from peewee import PostgresqlDatabase
+
+from playhouse.signals import post_delete
+from playhouse.signals import post_save
+
+import models
+
+# Counts are exact up to this many rows; past it the list shows an estimate (exact on click).
+COUNT_BOUND = 10_000
+# Substring search goes through the trigram index from this many characters on.
+TRIGRAM_MIN = 3
+
+
+def database():
+    """Return the bound database object (the proxy's target)."""
+    return models.db.obj
+
+
+def is_postgres():
+    """Return True when the console runs on PostgreSQL."""
+    return isinstance(database(), PostgresqlDatabase)
+
+
+# ---------------------------------------------------------------- counts
+def bounded_count(query, bound=None):
+    """Return the number of rows of ``query``, reading at most ``bound + 1`` of them."""
+    bound = COUNT_BOUND if bound is None else bound
+    inner = query.order_by().select(SQL("1")).limit(bound + 1)
+    return models.db.execute_sql(f"SELECT COUNT(*) FROM ({_sql(inner)}) AS bounded", _params(inner)).fetchone()[0]
+
+
+class Estimate(int):
+    """A row count past the bound: an int for the pager, shown as "约 N" (or "超过 N" when unknown)."""
+
+    exact = False
+
+    def __new__(cls, value, known=True):
+        obj = super().__new__(cls, value)
+        obj.known = known
+        return obj
+
+    def __str__(self):
+        return f"约 {int(self):,}" if self.known else f"超过 {COUNT_BOUND:,}"
+
+
+def count_rows(query, model, filtered=False, exact=False, bound=None):
+    """Return the row count of a list: exact up to ``bound``, else an ``Estimate`` (exact when asked)."""
+    bound = COUNT_BOUND if bound is None else bound
+    if exact:
+        return query.order_by().count()
+    counted = bounded_count(query, bound)
+    if counted <= bound:
+        return counted
+    guess = estimate_query_rows(query) if is_postgres() else (None if filtered else estimate_rows(model))
+    if guess is None or guess <= bound:
+        return Estimate(bound + 1, known=False)
+    return Estimate(guess)
+
+
+def _sql(query):
+    return query.sql()[0]
+
+
+def _params(query):
+    return query.sql()[1]
+
+
+def estimate_rows(model):
+    """Return the planner's estimate of the number of rows of ``model``'s table (None when unknown)."""
+    table = model._meta.table_name
+    if is_postgres():
+        row = models.db.execute_sql("SELECT reltuples FROM pg_class WHERE relname = %s AND relkind = 'r'",
+                                    (table,)).fetchone()
+        return int(row[0]) if row and row[0] is not None and row[0] >= 0 else None
+    try:
+        rows = models.db.execute_sql("SELECT stat FROM sqlite_stat1 WHERE tbl = ? AND idx IS NULL "
+                                     "UNION ALL SELECT stat FROM sqlite_stat1 WHERE tbl = ?",
+                                     (table, table)).fetchall()
+    except Exception:  # noqa: BLE001 - no sqlite_stat1 before the first ANALYZE
+        return None
+    for (stat,) in rows:
+        first = str(stat).split(" ")[0]
+        if first.isdigit():
+            return int(first)
+    return None
+
+
+def estimate_query_rows(query):
+    """Return the planner's estimate of the rows ``query`` returns (PostgreSQL), else None."""
+    if not is_postgres():
+        return None
+    sql, params = query.order_by().sql()
+    plan = models.db.execute_sql("EXPLAIN (FORMAT JSON) " + sql, params).fetchone()[0]
+    if isinstance(plan, str):
+        import json
+
+        plan = json.loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def analyze():
+    """Refresh the planner statistics (counts' estimates and index choice)."""
+    models.db.execute_sql("ANALYZE")
+
+
+# ---------------------------------------------------------------- planner hints
+def unselective(expr):
+    """Return ``expr`` marked as a poor index choice: a condition most rows meet (SQLite's unary ``+``).
+
+    PostgreSQL's planner weighs the column statistics itself; SQLite's, with only the average rows
+    per value in ``sqlite_stat1``, would start from the index and sort a million rows.
+    """
+    if is_postgres():
+        return expr
+    return NodeList((SQL("+"), expr), glue="")
+
+
+# ---------------------------------------------------------------- casts
+def as_integer(expr):
+    """Return ``expr`` (a text column holding a record id) as an integer expression."""
+    if is_postgres():
+        return Case(None, [(expr.regexp("^[0-9]{1,18}$"), expr.cast("bigint"))], None)
+    # SQLite compares a text value with an INTEGER column numerically (column affinity).
+    return expr
+
+
+# ---------------------------------------------------------------- substring search
+def search_table(model):
+    """Return the name of the FTS5 table that indexes ``model`` on SQLite."""
+    return f"{model._meta.table_name}_search"
+
+
+def searchable(model):
+    """Return the own text fields of ``model`` that the trigram index covers (``Meta.admin['fulltext']``)."""
+    names = model.admin_options().get("fulltext", ()) if hasattr(model, "admin_options") else ()
+    return [model._meta.fields[n] for n in names]
+
+
+def install_search(schema):
+    """Create the trigram index of every model that declares ``fulltext`` (idempotent)."""
+    for model in schema:
+        fields = searchable(model)
+        if not fields:
+            continue
+        table = model._meta.table_name
+        if is_postgres():
+            models.db.execute_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+            for field in fields:
+                models.db.execute_sql(
+                    f'CREATE INDEX IF NOT EXISTS "{table}_{field.column_name}_trgm" '
+                    f'ON "{table}" USING gin ("{field.column_name}" gin_trgm_ops)')
+            continue
+        name = search_table(model)
+        columns = ", ".join(f.column_name for f in fields)
+        # IMMEDIATE: several server processes starting at once create and fill it once.
+        with models.db.atomic("IMMEDIATE"):
+            exists = models.db.execute_sql("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone()
+            if exists:
+                continue
+            models.db.execute_sql(f'CREATE VIRTUAL TABLE "{name}" USING fts5({columns}, tokenize="trigram")')
+            models.db.execute_sql(f'INSERT INTO "{name}"(rowid, {columns}) SELECT id, {columns} FROM "{table}"')
+
+
+def sync_search(model, instance, deleted=False):
+    """Bring the SQLite search table of ``model`` in line with ``instance`` (PostgreSQL indexes itself)."""
+    fields = searchable(model)
+    if not fields or is_postgres() or instance._pk is None:
+        return
+    name = search_table(model)
+    models.db.execute_sql(f'DELETE FROM "{name}" WHERE rowid = ?', (instance._pk,))
+    if deleted:
+        return
+    columns = ", ".join(f.column_name for f in fields)
+    marks = ", ".join("?" for _ in fields)
+    values = [getattr(instance, f.name) or "" for f in fields]
+    models.db.execute_sql(f'INSERT INTO "{name}"(rowid, {columns}) VALUES (?, {marks})', [instance._pk, *values])
+
+
+def rebuild_search(model):
+    """Refill the SQLite search table of ``model`` from its table (after bulk loads)."""
+    fields = searchable(model)
+    if not fields or is_postgres():
+        return
+    name = search_table(model)
+    columns = ", ".join(f.column_name for f in fields)
+    models.db.execute_sql(f'DELETE FROM "{name}"')
+    models.db.execute_sql(f'INSERT INTO "{name}"(rowid, {columns}) SELECT id, {columns} FROM '
+                          f'"{model._meta.table_name}"')
+
+
+def _escape_like(word):
+    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def search_condition(fields, word):
+    """Return a condition that holds when one of ``fields`` (own fields of one model) contains ``word``.
+
+    Fields covered by the trigram index go through it (FTS5 ``MATCH`` on SQLite, ``ILIKE`` with a
+    ``pg_trgm`` GIN index on PostgreSQL); shorter terms and other fields use a plain ``LIKE``.
+    """
+    fields = list(fields)
+    model = fields[0].model
+    indexed = [f for f in fields if f in searchable(model)] if len(word) >= TRIGRAM_MIN else []
+    cond = None
+    for field in fields:
+        if field not in indexed:
+            cond = field.contains(word) if cond is None else (cond | field.contains(word))
+    if not indexed:
+        return cond
+    if is_postgres():
+        for field in indexed:
+            clause = NodeList((field, SQL("ILIKE"), f"%{_escape_like(word)}%", SQL("ESCAPE '\\'")))
+            cond = clause if cond is None else (cond | clause)
+        return cond
+    phrase = '"' + word.replace('"', '""') + '"'
+    name = search_table(model)
+    columns = " ".join(f.column_name for f in indexed)
+    matches = SQL(f'(SELECT rowid FROM "{name}" WHERE "{name}" MATCH ?)', ["{" + columns + "} : " + phrase])
+    clause = model._meta.primary_key.in_(matches)
+    return clause if cond is None else (cond | clause)
+
+
+def _sync_receiver(sender, instance, created=None):
+    if isinstance(instance, models.BaseModel) and searchable(type(instance)):
+        sync_search(type(instance), instance)
+
+
+def _delete_receiver(sender, instance):
+    if isinstance(instance, models.BaseModel) and searchable(type(instance)):
+        sync_search(type(instance), instance, deleted=True)
+
+
+def connect_search_sync():
+    """Keep the SQLite search tables in step with every save and delete (connected once, at import)."""
+    for model in models.MODELS:
+        if searchable(model):
+            post_save.connect(_sync_receiver, name=f"search-sync-{model.__name__}", sender=model)
+            post_delete.connect(_delete_receiver, name=f"search-drop-{model.__name__}", sender=model)
+
+
+connect_search_sync()

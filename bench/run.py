@@ -1,0 +1,327 @@
+"""Scale benchmark: the console at 1,000,000 customers over real HTTP, beside the floor and a default Flask-Admin.
+
+    python bench/run.py                      # SQLite and PostgreSQL, full size (generates the data once)
+    python bench/run.py --backend sqlite --scale 0.1 --rounds 10
+
+For each backend: the data set (bench/datagen.py; SQLite file kept in bench/data/ and reused,
+PostgreSQL in a private server started for the run), the console under gunicorn with 2 workers,
+a default Flask-Admin (bench/plain_admin.py) under gunicorn with 2 workers over the same tables,
+and the floor: the SQL statements the page sends, captured once and executed directly. Pages are
+timed round by round, interleaved (console, floor, default Flask-Admin), for the user with the
+highest clearance and the one with the lowest. Prints p50 / p95 in ms and the ratios.
+"""
+import argparse
+import html.parser
+import logging
+import os
+import random
+import re
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+
+import backend  # noqa: E402
+import models  # noqa: E402
+import pgserver  # noqa: E402
+from app import create_app  # noqa: E402
+from app import open_database  # noqa: E402
+from bench import datagen  # noqa: E402
+from servers import Browser  # noqa: E402
+from servers import Server  # noqa: E402
+
+DATA = os.path.join(ROOT, "bench", "data")
+SEARCH_TERM = "杭州华"
+QUOTED_TERM = urllib.parse.quote(SEARCH_TERM)
+
+
+class FormReader(html.parser.HTMLParser):
+    """Collect the values a browser would post from the first form with a csrf_token."""
+
+    def __init__(self):
+        super().__init__()
+        self.values = {}
+        self._select = None
+        self._textarea = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        name = a.get("name")
+        if tag == "input" and name and a.get("type") not in ("submit", "button", "checkbox", "file"):
+            self.values[name] = a.get("value", "")
+        elif tag == "input" and name and a.get("type") == "checkbox" and "checked" in a:
+            self.values[name] = a.get("value", "y")
+        elif tag == "select" and name:
+            self._select = name
+            self.values.setdefault(name, "")
+        elif tag == "option" and self._select and "selected" in a:
+            self.values[self._select] = a.get("value", "")
+        elif tag == "textarea" and name:
+            self._textarea = name
+            self.values[name] = ""
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
+
+    def handle_data(self, data):
+        if self._textarea:
+            self.values[self._textarea] += data
+
+
+def form_values(page):
+    reader = FormReader()
+    reader.feed(page)
+    return reader.values
+
+
+def percentile(values, q):
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    index = min(len(values) - 1, max(0, round(q / 100 * (len(values) - 1))))
+    return values[index]
+
+
+class Capture(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.statements = []
+
+    def emit(self, record):
+        if isinstance(record.msg, tuple) and len(record.msg) == 2:
+            self.statements.append(record.msg)
+
+
+def capture_statements(app, username, url):
+    """Return the SQL statements the console sends for ``url`` (in-process, same database)."""
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    client.post("/login", data={"username": username, "password": datagen.PASSWORD, "csrf_token": token})
+    logger = logging.getLogger("peewee")
+    handler = Capture()
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        client.get(url)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(logging.WARNING)
+    return handler.statements
+
+
+def prepare(kind, scale, echo):
+    """Return (database URL, pg server or None) with the data set loaded."""
+    counts = dict(customers=int(1_000_000 * scale), communications=int(3_000_000 * scale),
+                  complaints=int(200_000 * scale))
+    server = None
+    if kind == "sqlite":
+        os.makedirs(DATA, exist_ok=True)
+        path = os.path.join(DATA, f"scale-{scale:g}.db")
+        url = f"sqlite:///{path}"
+        if os.path.exists(path + ".done"):
+            echo(f"reusing {path}")
+            return url, None, counts
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(path + suffix):
+                os.remove(path + suffix)
+    else:
+        server = pgserver.Server(fast=False).start()
+        server.execute("CREATE DATABASE bench")
+        url = server.url("bench")
+    echo(f"generating {counts} on {kind} …")
+    models.db.initialize(open_database(url))
+    with models.db.connection_context():
+        models.create_tables()
+        datagen.generate(**counts, echo=echo)
+    if kind == "sqlite":
+        open(path + ".done", "w").write("ok")
+    return url, server, counts
+
+
+def pages_for(app, counts):
+    """Return [(label, method, url-or-callable)] of the timed pages, and the customer ids to open."""
+    view = next(v for v in app.extensions["admin"][0]._views if getattr(v, "model", None) is models.Customer)
+    dept_filter = next(i for i, f in enumerate(view._filters)
+                       if getattr(f.column, "name", None) == "department" and type(f).__name__ == "FilterForeignKeyEqual")
+    with models.db.connection_context():
+        dept = models.Department.select().order_by(models.Department.id).first().id
+        ids = [c.id for c in models.Customer.select(models.Customer.id)
+               .where(models.Customer.confidentiality == "normal", models.Customer.id <= 5000).limit(200)]
+        hits = models.Customer.select().where(
+            backend.search_condition(backend.searchable(models.Customer), SEARCH_TERM)).count()
+    deep = max(1, counts["customers"] // 2 // 50)
+    pages = [
+        ("客户列表 第1页", "/admin/customer/", "/admin/customer/"),
+        (f"深翻页(偏移 {deep * 50:,})", f"/admin/customer/?page={deep}", f"/admin/customer/?page={deep}"),
+        (f"搜索中文名“{SEARCH_TERM}”({hits:,} 条)", f"/admin/customer/?search={QUOTED_TERM}",
+         f"/admin/customer/?search={QUOTED_TERM}"),
+        ("按部门筛选", f"/admin/customer/?flt0_{dept_filter}={dept}", None),
+        ("客户详情", "/admin/customer/details/?id={id}", None),
+        ("编辑保存", "EDIT", None),
+        ("新建沟通记录", "CREATE", None),
+        ("沟通记录列表", "/admin/communication/", "/admin/communication/"),
+        ("投诉列表", "/admin/complaint/", None),
+        ("外借登记列表", "/admin/loan/", None),
+        ("审批中心", "/admin/approvals/", None),
+        ("操作日志", "/admin/auditlog/", None),
+        ("工作台", "/admin/", None),
+    ]
+    return pages, ids
+
+
+def run_backend(kind, scale, rounds, echo):
+    url, pg, counts = prepare(kind, scale, echo)
+    instance = os.path.join(DATA, f"instance-{kind}")
+    os.makedirs(instance, exist_ok=True)
+    servers = []
+    try:
+        console = Server(url, instance, workers=2)
+        servers.append(console)
+        plain = PlainServer(url, instance)
+        servers.append(plain)
+        app = create_app({"DATABASE_URL": url, "INSTANCE_PATH": instance, "SECRET_KEY": "multi-process-secret"})
+        pages, ids = pages_for(app, counts)
+        rows = []
+        for username in datagen.USERS:
+            rows += time_user(app, console, plain, url, pages, ids, username, rounds, echo)
+        return rows, counts
+    finally:
+        for server in servers:
+            server.stop()
+        if pg is not None:
+            pg.stop()
+
+
+class PlainServer(Server):
+    """The default Flask-Admin under gunicorn (2 workers)."""
+
+    def __init__(self, url, instance):
+        self.port = pgserver.free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = os.path.join(instance, f"plain-{self.port}.log")
+        env = dict(os.environ, DATABASE_URL=url, PYTHONUNBUFFERED="1")
+        gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+        with open(self.log_path, "w") as log:
+            self.proc = subprocess.Popen([gunicorn, "--workers", "2", "--bind", f"127.0.0.1:{self.port}",
+                                          "--timeout", "300", "bench.plain_admin:create_app()"],
+                                         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(self.base + "/admin/", timeout=5).read()
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("default Flask-Admin did not start:\n" + self.log())
+                time.sleep(0.3)
+
+
+def time_user(app, console, plain, url, pages, ids, username, rounds, echo):
+    browser = Browser()
+    browser.login(console.base, username, datagen.PASSWORD)
+    plain_browser = Browser()
+    raw = open_database(url)
+    raw.connect()
+    rng = random.Random(7)
+    floors = {}
+    for label, target, _ in pages:
+        if target.startswith("/") and "{id}" not in target:
+            floors[label] = capture_statements(app, username, target)
+    timings = {label: {"console": [], "floor": [], "plain": []} for label, _, _ in pages}
+    status_seen = {}
+    for r in range(rounds):
+        for label, target, plain_url in pages:
+            if target == "EDIT":
+                pk = rng.choice(ids)
+                status, page = browser.request(f"{console.base}/admin/customer/edit/?id={pk}")
+                data = form_values(page)
+                data["phone"] = f"13{rng.randint(0, 999999999):09d}"
+                t0 = time.perf_counter()
+                status, _ = browser.request(f"{console.base}/admin/customer/edit/?id={pk}", data)
+                timings[label]["console"].append(time.perf_counter() - t0)
+            elif target == "CREATE":
+                token = browser.token(f"{console.base}/admin/communication/new/")
+                data = {"csrf_token": token, "customer": str(rng.choice(ids)), "channel": "phone",
+                        "at": time.strftime("%Y-%m-%d %H:%M:%S"), "summary": f"基准测试沟通 {r}", "follow_up": ""}
+                t0 = time.perf_counter()
+                status, _ = browser.request(f"{console.base}/admin/communication/new/", data)
+                timings[label]["console"].append(time.perf_counter() - t0)
+            else:
+                url_ = target.format(id=rng.choice(ids))
+                t0 = time.perf_counter()
+                status, _ = browser.request(console.base + url_)
+                timings[label]["console"].append(time.perf_counter() - t0)
+                if label in floors:
+                    t0 = time.perf_counter()
+                    for sql, params in floors[label]:
+                        raw.execute_sql(sql, params).fetchall()
+                    timings[label]["floor"].append(time.perf_counter() - t0)
+                if plain_url:
+                    t0 = time.perf_counter()
+                    plain_status, _ = plain_browser.request(plain.base + plain_url, timeout=300)
+                    timings[label]["plain"].append(time.perf_counter() - t0)
+                    status_seen.setdefault(label + " (default)", set()).add(plain_status)
+            status_seen.setdefault(label, set()).add(status)
+        echo(f"  {username}: round {r + 1}/{rounds} done")
+    raw.close()
+    rows = []
+    for label, _, _ in pages:
+        t = timings[label]
+        statuses = sorted(status_seen.get(label, ()))
+        if t["plain"]:
+            statuses = statuses + ["默认:" + ",".join(map(str, sorted(status_seen[label + " (default)"])))]
+        rows.append((username, label, t["console"], t["floor"], t["plain"], statuses))
+    return rows
+
+
+def ms(values):
+    if not values:
+        return "–"
+    return f"{percentile(values, 50) * 1000:,.0f} / {percentile(values, 95) * 1000:,.0f}"
+
+
+def ratio(a, b):
+    if not a or not b:
+        return "–"
+    return f"{percentile(a, 50) / max(percentile(b, 50), 1e-6):.1f}"
+
+
+def table(kind, rows, counts):
+    lines = [f"### {kind}: {counts['customers']:,} customers, {counts['communications']:,} communications, "
+             f"{counts['complaints']:,} complaints (p50 / p95 ms)", "",
+             "| user | page | HTTP | console | floor (own SQL) | console/floor | default Flask-Admin | console/default |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    who = {"bench_top": "绝密·全部门", "bench_low": "普通·录入员"}
+    for username, label, console, floor, plain, statuses in rows:
+        lines.append(f"| {who.get(username, username)} | {label} | {','.join(map(str, statuses))} | {ms(console)} | "
+                     f"{ms(floor)} | {ratio(console, floor)} | {ms(plain)} | {ratio(console, plain)} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 1M customers, 3M communications, 200k complaints")
+    parser.add_argument("--rounds", type=int, default=15)
+    args = parser.parse_args(argv)
+    kinds = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
+    out = []
+    for kind in kinds:
+        rows, counts = run_backend(kind, args.scale, args.rounds, lambda m: print(m, flush=True))
+        out.append(table("SQLite" if kind == "sqlite" else "PostgreSQL", rows, counts))
+        print(out[-1], flush=True)
+    print("\n\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
