@@ -13,6 +13,7 @@ import json
 
 from peewee import ForeignKeyField
 
+import backend
 import models
 from policies import audit
 
@@ -178,6 +179,9 @@ def anonymise(customer):
                     if cleaned != getattr(row, field):
                         fields[field] = cleaned
                 _update(model, row._pk, fields)
+                if fields:
+                    # Plain UPDATEs send no signal: bring the search index in line (backend.py).
+                    backend.sync_search(model, model.get_by_id(row._pk))
         _scrub_trail(touched, values)
         audit.log("update", "Customer", customer.id, {"匿名化": ["", "已执行(CUS-4)"]})
     return customer

@@ -23,8 +23,9 @@ D = Decimal
 @pytest.fixture
 def people(app):
     """A sales department with its manager, a salesperson, the GM and customer service."""
-    dept = models.Department.create(name="销售一部")
-    manager = make_user("jingli", roles=("manager",), department=dept)
+    # The department also serves as customer service, so its manager (with secret clearance) rules ARC-3.
+    dept = models.Department.create(name="销售一部", customer_service=True)
+    manager = make_user("jingli", roles=("manager",), department=dept, clearance="secret")
     return dict(dept=dept, manager=manager, sales=make_user("xiaoshou", roles=("sales",), department=dept),
                 gm=make_user("zongjingli", roles=("gm",)), service=make_user("kefu", roles=("service",)))
 
@@ -77,13 +78,14 @@ def approved_borrow(people):
 
 def approved_shipment(people, amount="29999.99"):
     customer = credit_ready_customer(department=people["dept"])
-    make(models.CreditLine, customer=customer, limit=D("90000"), valid_from=datetime.date(2026, 1, 1),
-         valid_to=datetime.date(2026, 12, 31))
+    today = policies.credit.local_today()
+    make(models.CreditLine, customer=customer, limit=D("90000"), valid_from=today - datetime.timedelta(days=30),
+         valid_to=today + datetime.timedelta(days=365))
     make(models.Shipment, customer=customer, invoice_no="INV-BASE", amount=D("70000"),
-         shipped_on=datetime.date(2026, 6, 1), prepaid=False)
+         shipped_on=today - datetime.timedelta(days=1), prepaid=False)
     with acting_as(people["sales"]):
         shipment = make(models.Shipment, customer=customer, invoice_no="INV-OVER", amount=D(amount),
-                        shipped_on=datetime.date(2026, 6, 1), prepaid=False)
+                        shipped_on=today - datetime.timedelta(days=1), prepaid=False)
     assert fresh(shipment).status == "pending"
     decide_all(shipment, people["manager"])
     return fresh(shipment)
@@ -172,10 +174,12 @@ def test_changing_a_judged_field_marked_refuse_is_refused(people, build, rule_id
 
 
 def test_destruction_file_is_refused_after_approval(people):
-    destruction = make(models.Destruction, file=make(models.ArchiveFile, title="到期档案"), reason="到期")
+    expired = datetime.date(2020, 1, 1)  # ARC-11: only files past their retention may be destroyed
+    destruction = make(models.Destruction, file=make(models.ArchiveFile, title="到期档案", retain_until=expired),
+                       reason="到期")
     decide_all(destruction, people["gm"])
     destruction = fresh(destruction)
-    destruction.file = make(models.ArchiveFile, title="另一份")
+    destruction.file = make(models.ArchiveFile, title="另一份", retain_until=expired)
     refused("ARC-11", destruction.save)
 
 
@@ -218,15 +222,16 @@ def test_issue8_a_gm_approved_compensation_raised_to_200000_is_no_longer_approve
 
 def test_issue8_over_limit_shipments_approved_one_by_one_stop_at_the_third(people):
     customer = credit_ready_customer(department=people["dept"])
-    make(models.CreditLine, customer=customer, limit=D("90000"), valid_from=datetime.date(2026, 1, 1),
-         valid_to=datetime.date(2026, 12, 31))
+    today = policies.credit.local_today()
+    make(models.CreditLine, customer=customer, limit=D("90000"), valid_from=today - datetime.timedelta(days=30),
+         valid_to=today + datetime.timedelta(days=365))
     make(models.Shipment, customer=customer, invoice_no="INV-BASE", amount=D("70000"),
-         shipped_on=datetime.date(2026, 6, 1), prepaid=False)
+         shipped_on=policies.credit.local_today() - datetime.timedelta(days=2), prepaid=False)
     with acting_as(people["sales"]):
         first = make(models.Shipment, customer=customer, invoice_no="INV-1", amount=D("29000"),
-                     shipped_on=datetime.date(2026, 6, 2), prepaid=False)
+                     shipped_on=policies.credit.local_today() - datetime.timedelta(days=1), prepaid=False)
         second = make(models.Shipment, customer=customer, invoice_no="INV-2", amount=D("29000"),
-                      shipped_on=datetime.date(2026, 6, 2), prepaid=False)
+                      shipped_on=policies.credit.local_today() - datetime.timedelta(days=1), prepaid=False)
     assert fresh(first).status == fresh(second).status == "pending"
     decide_all(first, people["manager"])
     assert fresh(first).status == "shipped"   # 99,000 owed: 9,000 above the 90,000 limit
