@@ -14,6 +14,9 @@ Screen options live in ``Meta.admin`` (one namespaced key: peewee stores every
     auto_number (field, pattern) filled on first save, e.g. ('code', 'KH{year}-{seq:06d}')
     sensitive   personal fields that later layers mask and encrypt
     read_only_screen  True when the screen lists and shows but never writes
+
+Value domains live in ``Meta.domain`` (see ``domains.py``): ``Min(field, 0)``, ``NotBefore(end, start)``,
+``After(end, start)``, ``NotFuture(field)`` and ``Format(field, kind)``; every save is checked against them.
 """
 import contextlib
 import datetime
@@ -47,6 +50,11 @@ from argon2.exceptions import InvalidHashError
 from argon2.exceptions import VerificationError
 
 from clock import utcnow
+from domains import After
+from domains import Format
+from domains import Min
+from domains import NotBefore
+from domains import NotFuture
 
 db = DatabaseProxy()
 
@@ -496,6 +504,8 @@ class Customer(BaseModel):
     last_contact_at = DateTimeField(null=True, verbose_name="最近联系时间")
 
     class Meta:
+        domain = (Format("id_number", "cn_resident_id"), Format("licence_no", "cn_credit_code"),
+                  Format("tax_no", "cn_credit_code"), NotFuture("consent_at"))
         admin = dict(
             label="客户", category="客户",
             list=("code", "name", "tier", "grade", "stage", "region", "owner", "department", "last_contact_at"),
@@ -525,6 +535,7 @@ class Contact(BaseModel):
     is_primary = BooleanField(default=False, verbose_name="主要联系人")
 
     class Meta:
+        domain = (Format("mobile", "cn_mobile"), Format("email", "email"), NotFuture("birthday"))
         admin = dict(
             label="联系人", category="客户",
             list=("name", "customer", "title", "mobile", "phone", "email", "is_primary"),
@@ -546,6 +557,7 @@ class Communication(BaseModel):
     follow_up = TextField(default="", verbose_name="后续跟进")
 
     class Meta:
+        domain = (NotFuture("at"),)
         admin = dict(
             label="沟通记录", category="客户",
             list=("at", "customer", "channel", "by", "summary"),
@@ -588,6 +600,9 @@ class Visit(BaseModel):
                                   verbose_name="审阅人")
 
     class Meta:
+        # A visit in a visit plan may be planned ahead; one without a plan, or with a report, has happened.
+        domain = (NotFuture("visited_on", unless="plan"), NotFuture("report_submitted_on"),
+                  NotBefore("report_submitted_on", "visited_on"))
         admin = dict(
             label="拜访", category="客户",
             list=("visited_on", "customer", "kind", "purpose", "plan", "report_submitted_on", "reviewed_by"),
@@ -628,6 +643,7 @@ class Partner(BaseModel):
     last_visit_on = DateField(null=True, verbose_name="最近走访日期")
 
     class Meta:
+        domain = (NotFuture("inspected_on"), NotFuture("last_visit_on"))
         admin = dict(
             label="联营合作方", category="客户",
             list=("name", "region", "grade", "admission_status", "inspected_on", "last_visit_on"),
@@ -651,6 +667,7 @@ class Contract(BaseModel):
     has_settlement_terms = BooleanField(default=True, verbose_name="含结算条款")
 
     class Meta:
+        domain = (Min("amount"),)
         admin = dict(
             label="合同", category="销售与授信",
             list=("number", "customer", "kind", "amount", "signed_on", "status"),
@@ -671,6 +688,7 @@ class CreditLine(BaseModel):
     status = CharField(max_length=16, choices=CREDIT_STATUS, default="active", verbose_name="状态")
 
     class Meta:
+        domain = (Min("limit"), NotBefore("valid_to", "valid_from"))
         admin = dict(
             label="授信", category="销售与授信",
             list=("customer", "limit", "valid_from", "valid_to", "status"),
@@ -695,6 +713,7 @@ class Shipment(BaseModel):
     status = CharField(max_length=16, choices=SHIPMENT_STATUS, default="shipped", index=True, verbose_name="状态")
 
     class Meta:
+        domain = (Min("amount"),)
         admin = dict(
             label="开票发货", category="销售与授信",
             list=("invoice_no", "customer", "amount", "shipped_on", "status", "over_limit", "prepaid", "signed_by"),
@@ -721,6 +740,7 @@ class Payment(BaseModel):
                                verbose_name="对应发货")
 
     class Meta:
+        domain = (Min("amount"), NotFuture("received_on"))
         admin = dict(
             label="回款", category="销售与授信",
             list=("received_on", "customer", "amount", "shipment"),
@@ -747,6 +767,7 @@ class ArchiveFile(BaseModel):
     keywords = CharField(max_length=255, default="", verbose_name="关键词")
 
     class Meta:
+        domain = (Min("pages"),)
         admin = dict(
             label="档案", permissions={"admin": "vcex", "archivist": "vcex", "manager": "vcex"}, category="档案",
             # ARC-11: files are never deleted, only destroyed after approval.
@@ -791,6 +812,7 @@ class Handover(BaseModel):
     missing_items = IntegerField(default=0, verbose_name="缺失项数")
 
     class Meta:
+        domain = (Min("missing_items"), NotBefore("handed_on", "event_on"))
         admin = dict(
             label="档案移交", category="档案",
             list=("file", "kind", "handed_by", "event_on", "due_on", "handed_on", "missing_items"),
@@ -838,6 +860,7 @@ class BorrowRequest(BaseModel):
     status = CharField(max_length=16, choices=REQUEST_STATUS, default="pending", verbose_name="状态")
 
     class Meta:
+        domain = (Min("copies", 1), Min("days", 1))
         admin = dict(
             label="借阅申请", permissions={"sales": "vc", "service": "vc", "gm": "vcx"}, category="档案",
             list=("file", "borrower", "copies", "days", "dept_head_signed", "status", "created_at"),
@@ -867,6 +890,8 @@ class Loan(BaseModel):
                                  verbose_name="核验人")
 
     class Meta:
+        domain = (Min("copies", 1), NotFuture("lent_at"), After("due_at", "lent_at"),
+                  NotBefore("returned_at", "lent_at"), NotFuture("returned_at"))
         admin = dict(
             label="外借登记", category="档案",
             list=("file", "borrower", "copies", "lent_at", "due_at", "returned_at", "returned_complete",
@@ -908,6 +933,7 @@ class Inspection(BaseModel):
     repairs = TextField(default="", verbose_name="修复措施")
 
     class Meta:
+        domain = (NotFuture("on"),)
         admin = dict(
             label="保管检查", category="档案",
             list=("on", "inspector", "findings", "repairs"),
@@ -935,6 +961,7 @@ class Penalty(BaseModel):
     note = TextField(default="", verbose_name="说明")
 
     class Meta:
+        domain = (Min("amount"),)
         admin = dict(
             label="罚款记录", category="档案",
             list=("on", "user", "rule", "violation", "amount", "source", "note"),
@@ -970,6 +997,7 @@ class Complaint(BaseModel):
     rejection_reason = TextField(default="", verbose_name="不成立原因(已向客户说明)")
 
     class Meta:
+        domain = (NotFuture("received_at"), NotBefore("closed_at", "received_at"))
         admin = dict(
             label="投诉", category="投诉",
             list=("number", "received_at", "complainant", "customer", "category", "severity", "status",
@@ -1003,6 +1031,7 @@ class ComplaintUpdate(BaseModel):
     notified_customer = BooleanField(default=False, verbose_name="已告知客户")
 
     class Meta:
+        domain = (NotFuture("at"),)
         admin = dict(
             label="处理进展", category="投诉",
             list=("at", "complaint", "by", "note", "notified_customer"),
@@ -1024,6 +1053,7 @@ class Investigation(BaseModel):
     countermeasures = TextField(default="", verbose_name="纠正预防措施")
 
     class Meta:
+        domain = (NotFuture("started_at"),)
         admin = dict(
             label="调查报告", category="投诉",
             list=("complaint", "started_at", "responsible_person", "conclusion"),
@@ -1045,6 +1075,7 @@ class Solution(BaseModel):
     customer_reply = TextField(default="", verbose_name="客户答复")
 
     class Meta:
+        domain = (Min("compensation_amount"),)
         admin = dict(
             label="处理方案", category="投诉",
             list=("complaint", "proposal", "compensation_amount", "approved_by", "approved_at"),
@@ -1078,6 +1109,7 @@ class ServiceOrder(BaseModel):
     status = CharField(max_length=16, choices=SERVICE_STATUS, default="pending", verbose_name="状态")
 
     class Meta:
+        domain = (Min("fee"), NotFuture("purchase_date"))
         admin = dict(
             label="服务派工单", category="服务与接待",
             list=("number", "kind", "customer", "product_model", "technician", "fee", "status"),
@@ -1106,6 +1138,7 @@ class Reception(BaseModel):
     status = CharField(max_length=16, choices=RECEPTION_STATUS, default="planned", verbose_name="状态")
 
     class Meta:
+        domain = (Min("guests"), Min("companions"), Min("cost_per_person"), Min("gift_value"))
         admin = dict(
             label="接待", category="服务与接待",
             list=("visit_on", "visitor_org", "customer", "guest_class", "guests", "companions", "host",
@@ -1134,6 +1167,7 @@ class MoveOut(BaseModel):
     status = CharField(max_length=16, choices=MOVEOUT_STATUS, default="requested", verbose_name="状态")
 
     class Meta:
+        domain = (Min("damage_amount"),)
         admin = dict(
             label="客户迁出",
             # MOV-1's three sign-off departments open the move-outs they sign.
@@ -1161,6 +1195,7 @@ class TenantRequest(BaseModel):
     closed_at = DateTimeField(null=True, verbose_name="关闭时间")
 
     class Meta:
+        domain = (NotFuture("at"), NotBefore("closed_at", "at"))
         admin = dict(
             label="诉求记录", category="服务与接待",
             list=("at", "customer", "kind", "channel", "handled_by", "closed_at"),
@@ -1180,6 +1215,7 @@ class Attendance(BaseModel):
     fine = DecimalField(max_digits=10, decimal_places=2, default=0, verbose_name="罚款(元)")
 
     class Meta:
+        domain = (Min("minutes_late"), Min("fine"))
         indexes = ((("user", "day"), True),)
         admin = dict(
             label="考勤", permissions={"manager": "vx", "clerk": "vce"}, category="组织与系统",
@@ -1199,6 +1235,7 @@ class QCGroup(BaseModel):
     members = ManyToManyField(User, backref="qc_groups")
 
     class Meta:
+        domain = (NotFuture("registered_on"),)
         admin = dict(
             label="QC小组", category="服务与接待",
             list=("topic", "registered_on"),
@@ -1227,6 +1264,7 @@ class QCActivity(BaseModel):
     minutes = TextField(default="", verbose_name="活动记录")
 
     class Meta:
+        domain = (NotFuture("on"),)
         admin = dict(
             label="QC活动记录", category="服务与接待",
             list=("on", "group", "minutes"),

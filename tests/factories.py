@@ -13,6 +13,8 @@ from peewee import FloatField
 from peewee import ForeignKeyField
 from peewee import IntegerField
 from peewee import TextField
+from stdnum.cn import ric
+from stdnum.cn import uscc
 
 import models
 import policies
@@ -56,6 +58,8 @@ VALID = {
                                  purchase_date=datetime.date(2026, 1, 5), fault="终端无法定位"),
     # CRD-1: an active credit line needs the customer's archive (with licence), a signed contract.
     "CreditLine": lambda: dict(customer=credit_ready_customer()),
+    # A loan is due after it was lent (Meta.domain).
+    "Loan": lambda: dict(due_at=models.utcnow().replace(microsecond=0) + datetime.timedelta(days=3)),
     # CRD-4: a customer without a credit line ships only prepaid.
     "Shipment": lambda: dict(prepaid=True),
 }
@@ -70,9 +74,21 @@ def approver():
     return user
 
 
+def credit_code(n=None):
+    """Return a valid unified social credit code (GB 32100 check character) numbered ``n``."""
+    body = f"91330100MA{(next(_seq) if n is None else n):07d}"
+    return body + uscc.calc_check_digit(body)
+
+
+def resident_id(birthday="19900307", n=None):
+    """Return a valid resident ID number (GB 11643 check digit) of a Hangzhou resident born on ``birthday``."""
+    body = f"330106{birthday}{(next(_seq) if n is None else n) % 1000:03d}"
+    return body + ric.calc_check_digit(body + "0")  # the library reads the number with its check digit
+
+
 def credit_ready_customer(**fields):
     """Return a customer that may be granted credit (CRD-1): archive, licence number, signed contract."""
-    fields.setdefault("licence_no", f"91330100MA{next(_seq):08d}")
+    fields.setdefault("licence_no", credit_code())
     customer = make(models.Customer, **fields)
     make(models.ArchiveFile, number=f"KHDA-T{customer.id:05d}", title=f"{customer.name}客户档案",
          customer=customer, kind="customer")

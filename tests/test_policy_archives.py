@@ -315,7 +315,7 @@ def test_arc3_approval_refused_while_the_file_is_still_out(people):
 # ---------------------------------------------------------------- ARC-4
 @pytest.mark.parametrize("field, value, message", [
     ("reason", "  ", "借阅申请须写明借阅理由"),
-    ("copies", 0, "借阅份数至少为 1 份"),
+    ("copies", None, "借阅份数至少为 1 份"),
     ("dept_head_signed", False, "借阅申请须由所在部门负责人签字"),
 ])
 def test_arc4_borrow_request_paperwork_via_save(app, field, value, message):

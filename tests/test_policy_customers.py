@@ -153,7 +153,7 @@ def test_cus2_rejection_leaves_it_unconfirmed_a_corrected_save_asks_again(app, p
     rejected = fresh(customer)
     assert rejected.approved_by_id is None and not approvals.is_pending(rejected)
     assert customer.id in ids(policies.customers.unconfirmed())
-    rejected.licence_no = "91330100MA0009"
+    rejected.licence_no = "91330100MA00000098"
     with acting(people["sales"]):
         rejected.save()
     again = [a for a in approvals_for(customer, "CUS-2") if a.status == "pending"]
@@ -193,17 +193,17 @@ def test_cus2_a_confirmed_customer_asks_nothing(app):
 # ---------------------------------------------------------------- CUS-3
 def test_cus3_id_number_and_bank_account_only_with_consent(app):
     with pytest.raises(policies.PolicyViolation) as exc:
-        make(models.Customer, name="无同意", id_number="330106198001010011", bank_account="6222020200000000000")
+        make(models.Customer, name="无同意", id_number="330106198001010013", bank_account="6222020200000000000")
     assert exc.value.rule_id == "CUS-3" and exc.value.field == "consent_at"
     assert "未记录客户告知同意时间,不得保存身份证号、银行账号(CUS-3,002 篇三 第二/三章)" in str(exc.value)
     assert models.Customer.select().count() == 0
-    make(models.Customer, name="有同意", id_number="330106198001010011", consent_at=models.utcnow())
+    make(models.Customer, name="有同意", id_number="330106198001010013", consent_at=models.utcnow())
     make(models.Customer, name="无个人信息")
     assert models.Customer.select().count() == 2
 
 
 def test_cus3_dropping_consent_while_data_is_kept_is_refused(app):
-    customer = make(models.Customer, id_number="330106198001010011", consent_at=models.utcnow())
+    customer = make(models.Customer, id_number="330106198001010013", consent_at=models.utcnow())
     customer.consent_at = None
     with pytest.raises(policies.PolicyViolation):
         customer.save()
@@ -227,7 +227,7 @@ def test_cus3_contact_birthday_needs_consent_mobile_does_not(app):
 
 def test_cus3_refused_in_the_generated_form(app, admin_client):
     view = view_for(app, models.Customer)
-    data = form_data(view, models.Customer(name="表单客户", code="", id_number="330106198001010011"))
+    data = form_data(view, models.Customer(name="表单客户", code="", id_number="330106198001010013"))
     response = submit(admin_client, "/admin/customer/new/", data)
     assert response.status_code == 200
     html = response.get_data(as_text=True)
