@@ -512,8 +512,9 @@ class Customer(BaseModel):
             search=("code", "name", "phone", "industry", "address", "owner.display_name"),
             filters=("tier", "grade", "stage", "region", "kind", "owner", "department", "confidentiality",
                      "last_contact_at", "created_at"),
-            # CUS-2: the confirming sales director is set by the approval, not typed in.
-            readonly=("code", "approved_by"),
+            # CUS-2: the confirming sales director is set by the approval, not typed in;
+            # CUS-1: the last contact is computed from the communications.
+            readonly=("code", "approved_by", "last_contact_at"),
             inline=("Contact",),
             lookup=("name", "code"),
             auto_number=("code", "KH{year}-{seq:06d}"),
@@ -1249,9 +1250,11 @@ class QCGroup(BaseModel):
         return self.topic
 
     @classmethod
-    def quiet_since(cls, since):
-        """Return the groups registered before ``since`` with no activity on or after it."""
+    def quiet_since(cls, since, until=None):
+        """Return the groups registered before ``since`` with no activity on or after it (up to ``until``)."""
         recent = QCActivity.select(QCActivity.group).where(QCActivity.on >= since)
+        if until is not None:
+            recent = recent.where(QCActivity.on <= until)
         return cls.select().where(cls.registered_on < since, cls.id.not_in(recent))
 
 

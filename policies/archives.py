@@ -420,7 +420,10 @@ def return_checked_by_archivist(sender, instance, created):
 def overdue_loans(now=None):
     """Return the open loans past their due time (ARC-7)."""
     Loan = models.Loan
-    return Loan.select().where(Loan.returned_at.is_null(), Loan.due_at < (now or models.utcnow()))
+    now = now or models.utcnow()
+    # A return dated after now has not happened yet: the loan is still out.
+    still_out = Loan.returned_at.is_null() | (Loan.returned_at > now)
+    return Loan.select().where(still_out, Loan.due_at < now)
 
 
 flag(ARC_7, models.Loan, overdue_loans, badge="danger", name="overdue")
@@ -459,8 +462,10 @@ def late_handovers(today=None):
     Handover = models.Handover
     if today is None:
         today = local_today()
-    return Handover.select().where((Handover.handed_on.is_null() & (Handover.due_on < today))
-                                   | (Handover.handed_on > Handover.due_on))
+    # A handover dated after today has not been made yet.
+    handed = Handover.handed_on.is_null(False) & (Handover.handed_on <= today)
+    return Handover.select().where((~handed & (Handover.due_on < today))
+                                   | (handed & (Handover.handed_on > Handover.due_on)))
 
 
 flag(ARC_8, models.Handover, late_handovers, badge="warning", name="late")
@@ -648,11 +653,14 @@ def inspection_due(today=None):
     Inspection = models.Inspection
     if not ARC_12.on():
         return False, None
-    last = Inspection.select(Inspection.on).order_by(Inspection.on.desc()).limit(1).scalar()
+    today = today or local_today()
+    # An inspection dated after today has not been made yet.
+    last = (Inspection.select(Inspection.on).where(Inspection.on <= today)
+            .order_by(Inspection.on.desc()).limit(1).scalar())
     if last is None:
         return True, None
     due_on = add_months(last, ARC_12.get("months"))
-    return (today or local_today()) >= due_on, due_on
+    return today >= due_on, due_on
 
 
 expose(models.Inspection, "due", inspection_due)

@@ -358,9 +358,10 @@ def overdue(now=None):
 def onsite_overdue(now=None):
     """Return open complaints past their on-site deadline with no progress recorded yet (CMP-3)."""
     Complaint = models.Complaint
-    return Complaint.still_open().where(
-        Complaint.onsite_due_at < (now or models.utcnow()),
-        Complaint.id.not_in(models.ComplaintUpdate.select(models.ComplaintUpdate.complaint)))
+    now = now or models.utcnow()
+    # Progress dated after now has not been made yet.
+    progressed = models.ComplaintUpdate.select(models.ComplaintUpdate.complaint).where(models.ComplaintUpdate.at <= now)
+    return Complaint.still_open().where(Complaint.onsite_due_at < now, Complaint.id.not_in(progressed))
 
 
 def solution_late(now=None):
@@ -370,7 +371,7 @@ def solution_late(now=None):
     now = now or models.utcnow()
     started = (Investigation.select(Investigation.complaint, Investigation.started_at)
                .join(Complaint)
-               .where(Complaint.status.not_in(Complaint.FINAL_STATUSES),
+               .where(Investigation.started_at <= now, Complaint.status.not_in(Complaint.FINAL_STATUSES),
                       Complaint.id.not_in(models.Solution.select(models.Solution.complaint)))
                .order_by(Investigation.started_at))
     first = {}
@@ -400,12 +401,14 @@ def missing_return_visit(now=None):
     Visit = models.Visit
     now = now or models.utcnow()
     start, end = year_bounds(to_local(now).year)
+    # Only facts count: a complaint or a return visit dated after now has not happened yet.
     complained = (Complaint.select(Complaint.customer, fn.MAX(Complaint.received_at))
                   .where(Complaint.customer.is_null(False), Complaint.received_at >= start,
-                         Complaint.received_at < end)
+                         Complaint.received_at < end, Complaint.received_at <= now)
                   .group_by(Complaint.customer))
     visited = dict(Visit.select(Visit.customer, fn.MAX(Visit.visited_on))
-                   .where(Visit.kind == "return").group_by(Visit.customer).tuples())
+                   .where(Visit.kind == "return", Visit.visited_on <= local_today(now))
+                   .group_by(Visit.customer).tuples())
     missing = []
     for customer_id, received_at in complained.tuples():
         last_visit = visited.get(customer_id)

@@ -5,8 +5,10 @@ Stored datetimes are naive UTC; "days" and "months" are calendar days of Beijing
 """
 import datetime
 
+from peewee import Case
 from peewee import PostgresqlDatabase
 from peewee import fn
+from playhouse.signals import post_delete
 from playhouse.signals import post_save
 from playhouse.signals import pre_save
 
@@ -104,19 +106,56 @@ def _stored(instance, created):
 
 
 # ---------------------------------------------------------------- CUS-1: last contact
-@post_save(sender=models.Communication, name="CUS-1")
-def compute_last_contact(sender, instance, created):
-    """Compute the customer's last contact time from a saved communication."""
-    # Kept up to date even while the CUS-1 flag is switched off: the column is shown on every customer list.
-    if instance.customer_id is None or instance.at is None:
+def last_contacts(until=None):
+    """Return a subquery of each customer's latest communication time up to ``until`` (default now).
+
+    Only facts count: a communication dated after ``until`` has not happened yet (Integrity: flags count facts).
+    """
+    Communication = models.Communication
+    return (Communication.select(fn.MAX(Communication.at))
+            .where(Communication.customer == models.Customer.id, Communication.at <= (until or models.utcnow())))
+
+
+def recompute_last_contact(customer_id, instance=None):
+    """Store the customer's latest communication so far as its last contact (shown on every customer list)."""
+    customer = models.Customer.get_or_none(models.Customer.id == customer_id)
+    if customer is None:
         return
-    customer = models.Customer.get_or_none(models.Customer.id == instance.customer_id)
-    if customer is None or (customer.last_contact_at is not None and customer.last_contact_at >= instance.at):
+    Communication = models.Communication
+    latest = (Communication.select(fn.MAX(Communication.at))
+              .where(Communication.customer == customer_id, Communication.at <= models.utcnow()).scalar())
+    if customer.last_contact_at == latest:
         return
-    customer.last_contact_at = instance.at
+    customer.last_contact_at = latest
     with approvals.unlocked():  # a computed column, not a person's edit of a customer awaiting CUS-2
         customer.save()
     CUS_1.record(COMPUTE, instance, note=f"最近联系时间 {customer}")
+
+
+@pre_save(sender=models.Communication, name="CUS-1/moved")
+def note_previous_customer(sender, instance, created):
+    """Remember the customer a communication is moved away from, whose last contact changes too."""
+    stored = _stored(instance, created)
+    if stored is not None and stored.customer_id != instance.customer_id:
+        instance.__dict__["_cus1_previous_customer"] = stored.customer_id
+
+
+@post_save(sender=models.Communication, name="CUS-1")
+def compute_last_contact(sender, instance, created):
+    """Recompute the customer's last contact time from its communications after one is saved."""
+    # Kept up to date even while the CUS-1 flag is switched off: the column is shown on every customer list.
+    previous = instance.__dict__.pop("_cus1_previous_customer", None)
+    if previous is not None:
+        recompute_last_contact(previous, instance)
+    if instance.customer_id is not None:
+        recompute_last_contact(instance.customer_id, instance)
+
+
+@post_delete(sender=models.Communication, name="CUS-1/delete")
+def last_contact_after_delete(sender, instance):
+    """Recompute the customer's last contact time when a communication is deleted."""
+    if instance.customer_id is not None:
+        recompute_last_contact(instance.customer_id)
 
 
 # ---------------------------------------------------------------- CUS-2
@@ -232,11 +271,19 @@ approvals.on_outcome(models.VisitPlan, approved=_plan_approved, rejected=_plan_b
 
 
 # ---------------------------------------------------------------- flags
+def _facts_until(today):
+    """Return the moment up to which facts count: now, or the end of ``today`` when a day is asked about."""
+    if today is None:
+        return models.utcnow()
+    return local_midnight(today + datetime.timedelta(days=1))
+
+
 def contact_overdue(today=None):
     """Return strategic/key customers not contacted for [7] days and general ones for [30] (CUS-1)."""
     Customer = models.Customer
+    until = _facts_until(today)
     today = today or local_today()
-    last = fn.COALESCE(Customer.last_contact_at, Customer.created_at)
+    last = fn.COALESCE(last_contacts(until), Customer.created_at)
     key_cutoff = local_midnight(today - datetime.timedelta(days=CUS_1.get("key_days")))
     general_cutoff = local_midnight(today - datetime.timedelta(days=CUS_1.get("general_days")))
     return Customer.select().where((Customer.tier.in_(KEY_TIERS) & (last < key_cutoff))
@@ -251,11 +298,15 @@ def unconfirmed():
 def churn_risk(today=None):
     """Return customers with no communication and no shipment for [90] days (CUS-5)."""
     Customer = models.Customer
-    cutoff_on = (today or local_today()) - datetime.timedelta(days=CUS_5.get("days"))
+    until = _facts_until(today)
+    today = today or local_today()
+    cutoff_on = today - datetime.timedelta(days=CUS_5.get("days"))
     cutoff_at = local_midnight(cutoff_on)
-    talked = models.Communication.select(models.Communication.customer).where(models.Communication.at >= cutoff_at)
-    bought = models.Shipment.select(models.Shipment.customer).where(models.Shipment.shipped_on >= cutoff_on,
-                                                                    models.Shipment.status != "cancelled")
+    talked = models.Communication.select(models.Communication.customer).where(
+        models.Communication.at >= cutoff_at, models.Communication.at <= until)
+    bought = models.Shipment.select(models.Shipment.customer).where(
+        models.Shipment.shipped_on >= cutoff_on, models.Shipment.shipped_on <= today,
+        models.Shipment.status != "cancelled")
     return Customer.select().where(Customer.created_at < cutoff_at, Customer.id.not_in(talked),
                                    Customer.id.not_in(bought))
 
@@ -269,22 +320,25 @@ def plans_late(today=None):
 def reports_late(today=None):
     """Return visits whose report is missing [2] days after the visit or came in later than that (VIS-2)."""
     Visit = models.Visit
+    today = today or local_today()
     days = VIS_2.get("days")
-    missing = Visit.report_submitted_on.is_null() & (
-        Visit.visited_on < (today or local_today()) - datetime.timedelta(days=days))
+    # A report dated after today has not been submitted yet.
+    submitted = Visit.report_submitted_on.is_null(False) & (Visit.report_submitted_on <= today)
+    missing = ~submitted & (Visit.visited_on < today - datetime.timedelta(days=days))
     if isinstance(models.db.obj, PostgresqlDatabase):
         gap = Visit.report_submitted_on - Visit.visited_on
     else:
         gap = fn.julianday(Visit.report_submitted_on) - fn.julianday(Visit.visited_on)
-    return Visit.select().where(missing | (Visit.report_submitted_on.is_null(False) & (gap > days)))
+    return Visit.select().where(missing | (submitted & (gap > days)))
 
 
 def survey_due(today=None):
     """Return established customers without a satisfaction survey in the last [6] months (VIS-3)."""
     Customer = models.Customer
+    until = _facts_until(today)
     cutoff_at = local_midnight(months_before(today or local_today(), VIS_3.get("months")))
     surveyed = models.SatisfactionSurvey.select(models.SatisfactionSurvey.customer).where(
-        models.SatisfactionSurvey.created_at >= cutoff_at)
+        models.SatisfactionSurvey.created_at >= cutoff_at, models.SatisfactionSurvey.created_at <= until)
     return Customer.select().where(Customer.stage != "prospect", Customer.created_at < cutoff_at,
                                    Customer.id.not_in(surveyed))
 
@@ -292,8 +346,11 @@ def survey_due(today=None):
 def partner_visit_overdue(today=None):
     """Return admitted out-of-town partners not visited (or inspected) for [6] months (VIS-4)."""
     Partner = models.Partner
-    cutoff = months_before(today or local_today(), VIS_4.get("months"))
-    last = fn.COALESCE(Partner.last_visit_on, Partner.inspected_on)
+    today = today or local_today()
+    cutoff = months_before(today, VIS_4.get("months"))
+    # A visit or inspection dated after today has not happened yet.
+    last = fn.COALESCE(Case(None, ((Partner.last_visit_on <= today, Partner.last_visit_on),)),
+                       Case(None, ((Partner.inspected_on <= today, Partner.inspected_on),)))
     return Partner.select().where(Partner.region == "out_of_town", Partner.admission_status == "admitted",
                                   last.is_null() | (last < cutoff))
 

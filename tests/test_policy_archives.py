@@ -468,7 +468,8 @@ def test_arc8_late_handovers_at_the_boundary(app, today):
     pending = make(models.Handover, kind="sales", event_on=D(2026, 11, 6))
     on_time = make(models.Handover, kind="sales", event_on=D(2026, 11, 6), handed_on=due)
     late = make(models.Handover, kind="sales", event_on=D(2026, 11, 6), handed_on=due + datetime.timedelta(days=1))
-    assert {h.id for h in archives.late_handovers(due)} == {late.id}
+    # On the due day the handover dated the day after has not been made yet (flags count facts).
+    assert {h.id for h in archives.late_handovers(due)} == set()
     assert {h.id for h in archives.late_handovers(due + datetime.timedelta(days=1))} == {late.id, pending.id}
     assert on_time.id not in {h.id for h in archives.late_handovers(D(2027, 1, 1))}
 
