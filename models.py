@@ -13,6 +13,8 @@ Screen options live in ``Meta.admin`` (one namespaced key: peewee stores every
     lookup      text fields searched when another form picks this record
     auto_number (field, pattern) filled on first save, e.g. ('code', 'KH{year}-{seq:06d}')
     sensitive   personal fields that later layers mask and encrypt
+    natural_key how an import recognises an existing record: field names or tuples of them, tried in
+                order (default: the model's unique fields)
     read_only_screen  True when the screen lists and shows but never writes
 
 Value domains live in ``Meta.domain`` (see ``domains.py``): ``Min(field, 0)``, ``NotBefore(end, start)``,
@@ -185,6 +187,14 @@ RECEPTION_STATUS = (("planned", "计划中"), ("pending", "待审批"), ("approv
 MOVEOUT_STATUS = (("requested", "已申请"), ("signing", "会签中"), ("completed", "已迁出"), ("cancelled", "已取消"))
 TENANT_REQUEST_KIND = (("repair", "报修"), ("complaint", "投诉"), ("inquiry", "咨询"), ("emergency", "紧急"))
 TENANT_CHANNEL = (("phone", "电话"), ("visit", "来访"), ("wechat", "微信"), ("letter", "书面"))
+# CTR-3: what a preferential policy grants (003 第十二条(三)).
+PREFERENCE_CONTENT = (
+    ("resources", "产品资源保障"), ("price", "价格优惠"), ("acceptance_bill", "不贴息收取银行承兑汇票"),
+    ("other", "其他优惠"),
+)
+PREFERENCE_STATUS = (("draft", "草拟"), ("pending", "待审批"), ("approved", "已批准"), ("rejected", "已驳回"))
+DATA_SHARE_STATUS = (("draft", "草拟"), ("pending", "待审批"), ("approved", "已批准"), ("rejected", "已驳回"))
+INCIDENT_STATUS = (("open", "处理中"), ("contained", "已控制"), ("closed", "已结案"))
 
 
 # ---------------------------------------------------------------- default rights
@@ -192,8 +202,10 @@ TENANT_CHANNEL = (("phone", "电话"), ("visit", "来访"), ("wechat", "微信")
 # A model may override single roles with Meta.admin["permissions"]; admins edit the stored matrix.
 CATEGORY_PERMISSIONS = {
     "客户": {"admin": "vcedx", "gm": "vx", "manager": "vcedx", "sales": "vcex", "service": "vcex",
-             "clerk": "vce", "archivist": "v"},
-    "档案": {"admin": "vcedx", "gm": "vx", "manager": "vcex", "archivist": "vcedx", "clerk": "vce"},
+             "clerk": "vce", "archivist": "v", "info_supervisor": "vx"},
+    # info_supervisor (客户信息主管) approves copying and excerpting of files (ARC-10).
+    "档案": {"admin": "vcedx", "gm": "vx", "manager": "vcex", "archivist": "vcedx", "clerk": "vce",
+             "info_supervisor": "v"},
     "投诉": {"admin": "vcedx", "gm": "vx", "manager": "vcedx", "service": "vcedx", "clerk": "vce", "sales": "v"},
     "销售与授信": {"admin": "vcedx", "gm": "vx", "manager": "vcedx", "sales": "vcex", "clerk": "vce"},
     "服务与接待": {"admin": "vcedx", "gm": "vx", "manager": "vcedx", "service": "vcex", "sales": "vce",
@@ -517,6 +529,8 @@ class Customer(BaseModel):
             readonly=("code", "approved_by", "last_contact_at"),
             inline=("Contact",),
             lookup=("name", "code"),
+            # Import matches an existing customer by code, or by name when the file has no code.
+            natural_key=("code", "name"),
             auto_number=("code", "KH{year}-{seq:06d}"),
             sensitive=("id_number", "bank_account"),
         )
@@ -543,6 +557,7 @@ class Contact(BaseModel):
             search=("name", "mobile", "phone", "email", "customer.name"),
             filters=("customer", "is_primary", "birthday"),
             lookup=("name", "mobile"),
+            natural_key=(("customer", "name"),),
         )
 
     def __str__(self):
@@ -599,6 +614,9 @@ class Visit(BaseModel):
     report_submitted_on = DateField(null=True, verbose_name="报告提交日期")
     reviewed_by = ForeignKeyField(User, null=True, backref="reviewed_visits", on_delete="SET NULL",
                                   verbose_name="审阅人")
+    # VIS-5: who went on site (a manager, the GM or the salesperson); empty: the plan's owner.
+    visited_by = ForeignKeyField(User, null=True, backref="visits_made", on_delete="SET NULL",
+                                 verbose_name="拜访人")
 
     class Meta:
         # A visit in a visit plan may be planned ahead; one without a plan, or with a report, has happened.
@@ -606,9 +624,10 @@ class Visit(BaseModel):
                   NotBefore("report_submitted_on", "visited_on"))
         admin = dict(
             label="拜访", category="客户",
-            list=("visited_on", "customer", "kind", "purpose", "plan", "report_submitted_on", "reviewed_by"),
+            list=("visited_on", "customer", "kind", "purpose", "visited_by", "plan", "report_submitted_on",
+                  "reviewed_by"),
             search=("report", "customer.name"),
-            filters=("customer", "kind", "purpose", "visited_on", "report_submitted_on"),
+            filters=("customer", "kind", "purpose", "visited_by", "visited_on", "report_submitted_on"),
         )
 
     def __str__(self):
@@ -707,6 +726,8 @@ class Shipment(BaseModel):
     amount = DecimalField(max_digits=14, decimal_places=2, verbose_name="金额(元)")
     shipped_on = DateField(verbose_name="发货日期")
     over_limit = BooleanField(default=False, verbose_name="超授信")
+    # CRD-6: the rolling credit amount on the shipping day, computed, never typed in.
+    credit_amount = DecimalField(max_digits=14, decimal_places=2, null=True, verbose_name="流动授信额(元)")
     prepaid = BooleanField(default=False, verbose_name="预付款")
     signed_by = ForeignKeyField(User, null=True, backref="signed_shipments", on_delete="SET NULL",
                                 verbose_name="签发人")
@@ -720,7 +741,7 @@ class Shipment(BaseModel):
             list=("invoice_no", "customer", "amount", "shipped_on", "status", "over_limit", "prepaid", "signed_by"),
             search=("invoice_no", "customer.name"),
             filters=("customer", "status", "over_limit", "prepaid", "amount", "shipped_on"),
-            readonly=("over_limit", "status"),
+            readonly=("over_limit", "status", "credit_amount"),
             lookup=("invoice_no",),
         )
 
@@ -751,6 +772,28 @@ class Payment(BaseModel):
 
     def __str__(self):
         return f"回款 {self.amount} 元 {self.received_on}"
+
+
+class Preference(BaseModel):
+    customer = ForeignKeyField(Customer, backref="preferences", on_delete="RESTRICT", verbose_name="客户")
+    content = CharField(max_length=16, choices=PREFERENCE_CONTENT, default="price", verbose_name="优惠内容")
+    detail = TextField(default="", verbose_name="优惠说明")
+    valid_from = DateField(verbose_name="生效日期")
+    valid_to = DateField(verbose_name="截止日期")
+    # CTR-3: set by the GM's approval, never typed in.
+    status = CharField(max_length=16, choices=PREFERENCE_STATUS, default="draft", verbose_name="状态")
+
+    class Meta:
+        admin = dict(
+            label="优惠政策", category="销售与授信",
+            list=("customer", "content", "valid_from", "valid_to", "status"),
+            search=("detail", "customer.name"),
+            filters=("customer", "content", "status", "valid_from", "valid_to"),
+            readonly=("status",),
+        )
+
+    def __str__(self):
+        return f"{self.choice_label('content')}({self.customer})" if self.customer_id else "优惠政策"
 
 
 # ---------------------------------------------------------------- archives
@@ -1279,6 +1322,101 @@ class QCActivity(BaseModel):
         return f"QC活动 {self.on}"
 
 
+# ---------------------------------------------------------------- data protection (002 篇三)
+class DataShare(BaseModel):
+    customer = ForeignKeyField(Customer, backref="data_shares", on_delete="RESTRICT", verbose_name="客户")
+    recipient = CharField(max_length=200, verbose_name="接收方(第三方)")
+    purpose = TextField(verbose_name="共享目的")
+    fields_shared = TextField(verbose_name="共享数据项")
+    consent_at = DateTimeField(null=True, verbose_name="客户明示同意时间")
+    agreement_no = CharField(max_length=64, default="", verbose_name="数据安全协议编号")
+    shared_on = DateField(null=True, verbose_name="共享日期")
+    # CUS-6: set by the GM's approval (数据使用审批), never typed in.
+    status = CharField(max_length=16, choices=DATA_SHARE_STATUS, default="pending", verbose_name="状态")
+
+    class Meta:
+        admin = dict(
+            label="数据共享登记", category="客户",
+            permissions={"sales": "vc", "service": "vc", "clerk": "vc", "info_supervisor": "vcex"},
+            list=("customer", "recipient", "purpose", "consent_at", "agreement_no", "shared_on", "status"),
+            search=("recipient", "purpose", "agreement_no", "customer.name"),
+            filters=("customer", "status", "shared_on", "consent_at"),
+            readonly=("status",),
+        )
+
+    def __str__(self):
+        return f"数据共享 {self.recipient}"
+
+
+class DataIncident(BaseModel):
+    found_at = DateTimeField(verbose_name="发现时间")
+    description = TextField(verbose_name="事件经过")
+    contained_at = DateTimeField(null=True, verbose_name="控制时间(停止泄露)")
+    # CUS-7: when the last affected customer was notified (computed from the affected customers).
+    customers_notified_at = DateTimeField(null=True, verbose_name="客户全部通知时间")
+    reported_to = CharField(max_length=200, default="", verbose_name="报告部门")
+    reported_at = DateTimeField(null=True, verbose_name="报告时间")
+    status = CharField(max_length=16, choices=INCIDENT_STATUS, default="open", verbose_name="状态")
+
+    class Meta:
+        admin = dict(
+            label="数据泄露事件", category="客户",
+            permissions={"sales": "v", "service": "v", "clerk": "vc", "info_supervisor": "vcedx"},
+            list=("found_at", "description", "contained_at", "customers_notified_at", "reported_at", "status"),
+            search=("description", "reported_to"),
+            filters=("status", "found_at", "contained_at", "reported_at"),
+            readonly=("customers_notified_at",),
+            inline=("AffectedCustomer",),
+        )
+
+    def __str__(self):
+        return f"数据泄露事件 {self.found_at:%Y-%m-%d}" if self.found_at else "数据泄露事件"
+
+
+class AffectedCustomer(BaseModel):
+    incident = ForeignKeyField(DataIncident, backref="affected", on_delete="CASCADE", verbose_name="泄露事件")
+    customer = ForeignKeyField(Customer, backref="data_incidents", on_delete="RESTRICT", verbose_name="客户")
+    notified_at = DateTimeField(null=True, verbose_name="通知客户时间")
+    note = TextField(default="", verbose_name="告知内容")
+
+    class Meta:
+        indexes = ((("incident", "customer"), True),)
+        admin = dict(
+            label="受影响客户", category="客户",
+            permissions={"sales": "v", "service": "v", "clerk": "vc", "info_supervisor": "vcedx"},
+            list=("incident", "customer", "notified_at"),
+            search=("customer.name", "note"),
+            filters=("incident", "customer", "notified_at"),
+        )
+
+    def __str__(self):
+        return f"受影响客户 {self.customer}" if self.customer_id else "受影响客户"
+
+
+class AccessReview(BaseModel):
+    reviewed_on = DateField(verbose_name="审查日期")
+    reviewer = ForeignKeyField(User, null=True, backref="access_reviews", on_delete="SET NULL",
+                               verbose_name="审查人")
+    period_start = DateField(null=True, verbose_name="审查期间起")
+    findings = TextField(default="", verbose_name="审查发现")
+    changes_made = TextField(default="", verbose_name="权限调整")
+    # CUS-8: who holds which rights and who revealed which sensitive data in the period (computed).
+    report = TextField(default="", verbose_name="权限与敏感信息查看清单")
+
+    class Meta:
+        admin = dict(
+            label="权限审查", category="组织与系统",
+            permissions={"gm": "vx", "info_supervisor": "vcex"},
+            list=("reviewed_on", "reviewer", "period_start", "findings", "changes_made"),
+            search=("findings", "changes_made", "report"),
+            filters=("reviewer", "reviewed_on"),
+            readonly=("report",),
+        )
+
+    def __str__(self):
+        return f"权限审查 {self.reviewed_on}"
+
+
 # ---------------------------------------------------------------- policy engine
 HOLIDAY_KIND = (("holiday", "法定节假日"), ("workday", "调休上班"))
 RULE_EVENT_KIND = (("block", "拦截"), ("compute", "计算"), ("flag", "提醒"), ("approve", "送审"), ("notify", "通知"))
@@ -1373,6 +1511,29 @@ class Approval(BaseModel):
         return f"{self.rule} 审批 #{self.id}"
 
 
+IMPORT_STATUS = (("preview", "待导入"), ("running", "导入中"), ("done", "已完成"), ("failed", "失败"))
+
+
+class ImportJob(BaseModel):
+    """One uploaded file being imported row by row through the normal save path."""
+    model = CharField(max_length=64, verbose_name="记录类型")
+    filename = CharField(max_length=255, default="", verbose_name="文件名")
+    status = CharField(max_length=16, choices=IMPORT_STATUS, default="preview", index=True, verbose_name="状态")
+    total = IntegerField(default=0, verbose_name="总行数")
+    done = IntegerField(default=0, verbose_name="已处理")
+    imported = IntegerField(default=0, verbose_name="新增")
+    updated = IntegerField(default=0, verbose_name="更新")
+    skipped = IntegerField(default=0, verbose_name="跳过")
+    failed = IntegerField(default=0, verbose_name="失败")
+    # The uploaded rows ({"headers": [...], "rows": [[...], ...]}) and the outcome per row, as JSON.
+    data = TextField(default="{}", verbose_name="数据")
+    results = TextField(default="[]", verbose_name="结果")
+    finished_at = DateTimeField(null=True, verbose_name="完成时间")
+
+    def __str__(self):
+        return f"导入 {self.filename}"
+
+
 # Labels of many-to-many fields (peewee's ManyToManyField takes no verbose_name).
 User.roles.verbose_name = "角色"
 QCGroup.members.verbose_name = "成员"
@@ -1380,11 +1541,12 @@ QCGroup.members.verbose_name = "成员"
 MODELS = (
     Role, Department, User, UserRole, Permission, AuditLog,
     Customer, Contact, Communication, VisitPlan, Visit, SatisfactionSurvey, Partner,
-    Contract, CreditLine, Shipment, Payment,
+    Contract, CreditLine, Shipment, Payment, Preference,
     ArchiveFile, ArchiveItem, Handover, AccessRequest, BorrowRequest, Loan, Destruction, Inspection, Penalty,
     Complaint, ComplaintUpdate, Investigation, Solution,
     ServiceOrder, Reception, MoveOut, TenantRequest, Attendance, QCGroup, QCGroupMember, QCActivity,
-    Holiday, RuleSetting, RuleEvent, Approval,
+    DataShare, DataIncident, AffectedCustomer, AccessReview,
+    Holiday, RuleSetting, RuleEvent, Approval, ImportJob,
 )
 
 

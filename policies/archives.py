@@ -80,7 +80,7 @@ ARC_9 = rule(
 )
 
 ARC_10 = rule(
-    "ARC-10", "复印摘录须总经理批准", "000 篇二 第23条", APPROVE,
+    "ARC-10", "复印摘录须总经理或客户信息主管批准", "000 篇二 第23条", APPROVE,
     quote="非經(jīng)總經(jīng)理或客戶信息主管批準,不得復(fù)制和摘抄。",
 )
 
@@ -590,7 +590,7 @@ def recount_uncorrected(today=None):
     return rows
 
 
-# ---------------------------------------------------------------- ARC-10 copies need the GM
+# ---------------------------------------------------------------- ARC-10 copies need the GM or the info supervisor
 @pre_save(sender=models.BorrowRequest, name="ARC-10/track")
 def note_new_copy_request(sender, instance, created):
     """Remember whether this save newly asks for copying or excerpting."""
@@ -600,7 +600,7 @@ def note_new_copy_request(sender, instance, created):
 
 @post_save(sender=models.BorrowRequest, name="ARC-10")
 def copy_needs_gm(sender, instance, created):
-    """Ask the GM to approve copying or excerpting a file."""
+    """Ask the GM or the customer-information supervisor to approve copying or excerpting a file."""
     if instance.__dict__.pop("_arc10_new", False) and ARC_10.on():
         approvals.require(instance, ARC_10.id, ["gm"],
                           summary=_summary(f"{_user(instance.borrower_id)} 申请复印/摘录 {_file(instance.file_id)}"))

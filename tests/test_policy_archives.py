@@ -583,9 +583,24 @@ def test_arc10_copying_needs_gm_once(app):
     assert approvals("ARC-10", plain) == [] and plain.loans.count() == 1
     plain.copy_requested = True
     plain.save()
-    assert approvals("ARC-10", plain) == [("gm", "pending")]
+    assert approvals("ARC-10", plain) == [("gm|info_supervisor", "pending")]
     copying = make(models.BorrowRequest, copy_requested=True)
-    assert approvals("ARC-10", copying) == [("gm", "pending")]
+    assert approvals("ARC-10", copying) == [("gm|info_supervisor", "pending")]
+
+
+def test_arc10_the_info_supervisor_approves_copying_a_manager_may_not(people):
+    supervisor = make_user("qianwenjing", roles=("info_supervisor",))
+    manager = make_user("arc10_manager", roles=("manager",))
+    request = borrow(people, borrower=people["gm"])
+    request = fresh(request)
+    request.copy_requested = True
+    with acting_as(people["clerk"]):
+        request.save()
+    row = pending_rows(request, "ARC-10")[0]
+    with pytest.raises(engine.ApprovalError, match="info_supervisor"):
+        engine.decide(row.id, manager, True)
+    engine.decide(row.id, supervisor, True)
+    assert fresh(row).status == "approved" and fresh(request).copy_requested
 
 
 def test_arc10_copy_request_approved_with_the_loan_or_rejected(people):
