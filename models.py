@@ -784,6 +784,7 @@ class Preference(BaseModel):
     status = CharField(max_length=16, choices=PREFERENCE_STATUS, default="draft", verbose_name="状态")
 
     class Meta:
+        domain = (NotBefore("valid_to", "valid_from"),)
         admin = dict(
             label="优惠政策", category="销售与授信",
             list=("customer", "content", "valid_from", "valid_to", "status"),
@@ -1335,6 +1336,7 @@ class DataShare(BaseModel):
     status = CharField(max_length=16, choices=DATA_SHARE_STATUS, default="pending", verbose_name="状态")
 
     class Meta:
+        domain = (NotFuture("consent_at"),)
         admin = dict(
             label="数据共享登记", category="客户",
             permissions={"sales": "vc", "service": "vc", "clerk": "vc", "info_supervisor": "vcex"},
@@ -1359,6 +1361,8 @@ class DataIncident(BaseModel):
     status = CharField(max_length=16, choices=INCIDENT_STATUS, default="open", verbose_name="状态")
 
     class Meta:
+        domain = (NotFuture("found_at"), NotBefore("contained_at", "found_at"), NotFuture("contained_at"),
+                  NotBefore("reported_at", "found_at"), NotFuture("reported_at"))
         admin = dict(
             label="数据泄露事件", category="客户",
             permissions={"sales": "v", "service": "v", "clerk": "vc", "info_supervisor": "vcedx"},
@@ -1380,6 +1384,7 @@ class AffectedCustomer(BaseModel):
     note = TextField(default="", verbose_name="告知内容")
 
     class Meta:
+        domain = (NotFuture("notified_at"),)
         indexes = ((("incident", "customer"), True),)
         admin = dict(
             label="受影响客户", category="客户",
@@ -1404,6 +1409,7 @@ class AccessReview(BaseModel):
     report = TextField(default="", verbose_name="权限与敏感信息查看清单")
 
     class Meta:
+        domain = (NotFuture("reviewed_on"), NotBefore("reviewed_on", "period_start"))
         admin = dict(
             label="权限审查", category="组织与系统",
             permissions={"gm": "vx", "info_supervisor": "vcex"},
