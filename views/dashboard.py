@@ -111,20 +111,40 @@ def loan_tiles(user, now=None):
     ]
 
 
-def report_tiles(user, today=None):
-    """Return the monthly complaint statistics reminder (CMP-9) in the first days of a month."""
+def fines_tile(user, today=None):
+    """Return this month's handover fines (ARC-9): the user's own, or everyone's for the archivist and overseers."""
+    penalty = models.Penalty
+    everyone = worklists.oversees(user, penalty) and access.can(user, penalty, "view")
     today = today or local_today()
+    query = penalty.select(fn.COALESCE(fn.SUM(penalty.amount), 0), fn.COUNT(penalty.id)).where(
+        penalty.on >= today.replace(day=1), penalty.on <= today)
+    if hasattr(penalty, "withdrawn_at"):
+        query = query.where(penalty.withdrawn_at.is_null())  # a withdrawn fine no longer counts
+    if not everyone:
+        query = query.where(penalty.user == user.id)
+    total, count = query.tuples().get()
+    if not everyone and not count:
+        return []
+    return [dict(key="fines", title=f"本月罚款{'' if everyone else '(我的)'}:{total:,.0f} 元", count=count,
+                 capped=False, kind="danger" if count else "light",
+                 url=links.worklist_url(penalty, mine=not everyone) if access.can(user, penalty, "view") else None,
+                 note="档案移交与保管罚款(ARC-9)")]
+
+
+def report_tiles(user, today=None):
+    """Return last month's complaint statistics report (CMP-9) until someone generates it: due by the 10th, then late."""
+    from views.complaints import report_reminder
+
     codes = access.role_codes(user)
-    rule_obj = policies.RULES.get("CMP-9")
-    if rule_obj is None or not rule_obj.on() or not (codes & {"admin", "gm", "manager", "service"}):
+    if not (codes & {"admin", "gm", "manager", "service"}):
         return []
-    due_day = int(rule_obj.get("report_day"))
-    if today.day > due_day:
+    due = report_reminder(today or local_today())
+    if due is None:
         return []
-    last_month = (today.replace(day=1) - datetime.timedelta(days=1))
-    return [dict(key="CMP-9", title=f"{last_month.year}年{last_month.month}月投诉统计表", count=None, capped=False,
-                 kind="warning", url=_url("complaint_board.report", month=f"{last_month:%Y-%m}"),
-                 note=f"应于 {today.month} 月 {due_day} 日前完成(CMP-9)")]
+    when = f"{due['due_on'].month} 月 {due['due_on'].day} 日"
+    return [dict(key="CMP-9", title=f"{due['year']}年{due['month']}月投诉统计表", count=None, capped=False,
+                 kind="danger" if due["overdue"] else "warning", url=due["url"],
+                 note=f"已超过 {when} 的期限,尚未生成(CMP-9)" if due["overdue"] else f"应于 {when}前完成(CMP-9)")]
 
 
 def charts(user, today=None):
@@ -171,7 +191,7 @@ def workbench(user):
     return dict(
         approvals=approval_tiles(user),
         flags=flag_tiles(user),
-        loans=loan_tiles(user),
+        loans=loan_tiles(user) + fines_tile(user),
         reports=report_tiles(user),
         charts=charts(user),
     )

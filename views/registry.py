@@ -10,10 +10,13 @@ import models
 from views.approvals import register_approvals_view
 from views.backup import BackupView
 from views.base import build_view_class
+from views.complaints import register_complaint_views
 from views.customer360 import Customer360View
 from views.dashboard import IndexView
 from views.customers import CustomerAdmin
 from views.importer import ImportView
+from views.ledger import register_ledger_views
+from views.saved_views import SavedViewsView
 from views.permissions import PermissionMatrixView
 from views.users import UserAdmin
 from views.policy_views import register_policy_views
@@ -87,10 +90,13 @@ def build_admin(app, schema=None):
         view_class = build_view_class(model, CUSTOM_BASES.get(model.__name__))
         admin.add_view(view_class(model, name=opts["label"], category=opts.get("category"),
                                   endpoint=model.__name__.lower()))
+    register_ledger_views(admin)
+    register_complaint_views(admin)
     register_policy_views(admin)
     admin.add_view(PermissionMatrixView(name="权限矩阵", category="组织与系统", endpoint="permissions",
                                         url="/admin/permission-matrix"))
     admin.add_view(Customer360View(name="客户全景", category="客户", endpoint="customer360", url="/admin/customer360"))
     admin.add_view(ImportView(name="数据导入", category="组织与系统", endpoint="data_import", url="/admin/import"))
+    admin.add_view(SavedViewsView(name="列表方案", endpoint="saved_views", url="/admin/saved-views"))
     admin.add_view(BackupView(name="数据备份", category="组织与系统", endpoint="backup", url="/admin/backup"))
     return admin
