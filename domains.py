@@ -62,8 +62,8 @@ class Constraint:
 
     fields = ()
 
-    def problem(self, model, instance):
-        """Return the Chinese message when ``instance`` is outside this domain, else None."""
+    def problem(self, model, instance, now):
+        """Return the Chinese message when ``instance`` is outside this domain (at ``now``, naive UTC), else None."""
         raise NotImplementedError
 
     def input_attributes(self, model):
@@ -87,7 +87,7 @@ class Min(Constraint):
             return f"{label}不能为负数"
         return f"{label}至少为 {self.minimum}"
 
-    def problem(self, model, instance):
+    def problem(self, model, instance, now):
         value = _number(getattr(instance, self.fields[0]))
         if value is not None and value < self.minimum:
             return self.message(model)
@@ -112,7 +112,7 @@ class NotBefore(Constraint):
         end, start = (_label(model, name) for name in self.fields)
         return f"{end}须晚于{start}" if self.strict else f"{end}不能早于{start}"
 
-    def problem(self, model, instance):
+    def problem(self, model, instance, now):
         end, start = (_moment(getattr(instance, name)) for name in self.fields)
         if end is None or start is None:
             return None
@@ -149,13 +149,12 @@ class NotFuture(Constraint):
         label = _label(model, self.fields[0])
         return f"{label}不能晚于当前时间" if self.is_datetime(model) else f"{label}不能是将来的日期"
 
-    def problem(self, model, instance):
+    def problem(self, model, instance, now):
         value = _moment(getattr(instance, self.fields[0]))
         if value is None:
             return None
         if self.unless is not None and instance.__data__.get(self.unless) is not None:
             return None
-        now = clock.utcnow()
         if isinstance(value, datetime.datetime):
             late = value > now + CLOCK_SKEW
         else:
@@ -225,7 +224,7 @@ class Format(Constraint):
     def message(self, model):
         return _label(model, self.fields[0]) + FORMATS[self.kind][1]
 
-    def problem(self, model, instance):
+    def problem(self, model, instance, now):
         value = getattr(instance, self.fields[0])
         if value is None or not str(value).strip():
             return None
@@ -241,18 +240,19 @@ def declared(model):
     return tuple(getattr(model._meta, "domain", None) or ())
 
 
-def problems(instance, created=True):
-    """Return [(field, Chinese message)] for the values of ``instance`` outside their declared domain.
+def problems(instance, created=True, now=None):
+    """Return [(field, Chinese message)] for the values of ``instance`` outside their declared domain at ``now``.
 
     A new record is checked whole; a stored one on the constraints that read a field set since it was loaded.
     """
+    now = now or clock.utcnow()
     model = type(instance)
     dirty = None if created else {field.name for field in instance.dirty_fields}
     found = []
     for constraint in declared(model):
         if dirty is not None and not dirty.intersection(constraint.fields):
             continue
-        message = constraint.problem(model, instance)
+        message = constraint.problem(model, instance, now)
         if message:
             found.append((constraint.fields[0], message))
     return found

@@ -1333,7 +1333,6 @@ class Investigation(BaseModel):
     countermeasures = TextField(default="", verbose_name="纠正预防措施")
 
     class Meta:
-        domain = (NotFuture("started_at"),)
         admin = dict(
             label="调查报告", category="投诉",
             list=("complaint", "started_at", "responsible_person", "conclusion"),

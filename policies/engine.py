@@ -148,7 +148,7 @@ def log_blocked(exc, instance=None):
 @pre_save(name="domains")
 def values_in_their_domain(sender, instance, created):
     """Refuse a save whose values are outside their declared domain, each refusal at its field."""
-    found = domains.problems(instance, created)
+    found = domains.problems(instance, created, now=models.utcnow())
     if found:
         violations = [PolicyViolation(None, message, field) for field, message in found]
         first = violations[0]
