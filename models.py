@@ -16,6 +16,7 @@ Screen options live in ``Meta.admin`` (one namespaced key: peewee stores every
     natural_key how an import recognises an existing record: field names or tuples of them, tried in
                 order (default: the model's unique fields)
     read_only_screen  True when the screen lists and shows but never writes
+    refers_to   (type field, id field) of a row naming any record by type and id: hidden with it
 
 Value domains live in ``Meta.domain`` (see ``domains.py``): ``Min(field, 0)``, ``NotBefore(end, start)``,
 ``After(end, start)``, ``NotFuture(field)`` and ``Format(field, kind)``; every save is checked against them.
@@ -597,6 +598,8 @@ class AuditLog(BaseModel):
             filters=("user", "action", "model", "at"),
             readonly=("at", "user", "action", "model", "record_id", "changes", "ip"),
             read_only_screen=True,
+            # The row names its record by type and id: hidden with it (views/access.py).
+            refers_to=("model", "record_id"),
         )
 
     def __str__(self):
@@ -1221,6 +1224,8 @@ class Penalty(BaseModel):
     on = DateField(verbose_name="日期")
     source = CharField(max_length=64, default="", verbose_name="来源记录")
     note = TextField(default="", verbose_name="说明")
+    # The file the violation concerns: a penalty naming a secret file is as secret as the file (ARC-3).
+    file = ForeignKeyField(ArchiveFile, null=True, backref="penalties", on_delete="RESTRICT", verbose_name="档案")
 
     class Meta:
         domain = (Min("amount"),)
@@ -1741,7 +1746,7 @@ class RuleEvent(BaseModel):
         admin = dict(
             label="规则触发记录", category="组织与系统",
             list=("at", "rule", "kind", "model", "record_id", "note"), search=("rule", "model", "note"),
-            filters=("kind", "rule", "at"), read_only_screen=True,
+            filters=("kind", "rule", "at"), read_only_screen=True, refers_to=("model", "record_id"),
         )
 
     def __str__(self):
@@ -1782,6 +1787,7 @@ class Approval(BaseModel):
                   "requested_by", "decided_by"),
             search=("rule", "target_model", "summary"),
             filters=("rule", "status", "required_role", "requested_at"), read_only_screen=True,
+            refers_to=("target_model", "target_id"),
         )
 
     def __str__(self):
@@ -1825,6 +1831,21 @@ class SavedView(BaseModel):
         return self.name
 
 
+class LoginThrottle(BaseModel):
+    """Failed password entries per account and per client address: growing delays shared by every server process.
+
+    No screen; written as bookkeeping (plain UPDATE/INSERT, not audited) by ``views/throttle.py``.
+    """
+
+    key = CharField(unique=True, max_length=200, verbose_name="键")
+    failures = IntegerField(default=0, verbose_name="失败次数")
+    last_failure_at = DateTimeField(null=True, index=True, verbose_name="最近失败时间")
+    blocked_until = DateTimeField(null=True, verbose_name="可再次尝试时间")
+
+    def __str__(self):
+        return self.key
+
+
 # Labels of many-to-many fields (peewee's ManyToManyField takes no verbose_name).
 User.roles.verbose_name = "角色"
 QCGroup.members.verbose_name = "成员"
@@ -1838,7 +1859,7 @@ MODELS = (
     Complaint, ComplaintUpdate, Investigation, Solution,
     ServiceOrder, Reception, MoveOut, TenantRequest, Attendance, QCGroup, QCGroupMember, QCActivity,
     DataShare, DataIncident, AffectedCustomer, AccessReview,
-    Holiday, RuleSetting, RuleEvent, Approval, ImportJob, SavedView,
+    Holiday, RuleSetting, RuleEvent, Approval, ImportJob, SavedView, LoginThrottle,
 )
 
 

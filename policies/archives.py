@@ -575,7 +575,7 @@ def _double_from(user):
     return min(limits) if limits else None
 
 
-def _impose(user, source, violation, entries):
+def _impose(user, source, violation, entries, folder=None):
     """Create the ARC-9 penalties ``entries`` [(on, amount, note)] of ``violation`` not yet recorded."""
     recorded = models.Penalty.select().where(
         models.Penalty.rule == ARC_9.id, models.Penalty.source == source,
@@ -592,7 +592,7 @@ def _impose(user, source, violation, entries):
             amount *= 2
             note = f"{note}(本月第 {ordinal} 次违规，罚款翻倍)"
         rows.append(models.Penalty.create(user=user, rule=ARC_9.id, violation=violation, amount=amount, on=on,
-                                          source=source, note=note))
+                                          source=source, note=note, file=folder))
     return rows
 
 
@@ -607,9 +607,11 @@ def handover_penalties(handover, today=None):
     late = ARC_9.get("late")
     rows = []
     if dates:
-        rows += _impose(user, source, "late", [(dates[0], late, f"{folder.number} 应于 {handover.due_on} 前移交，逾期")])
+        rows += _impose(user, source, "late", [(dates[0], late, f"{folder.number} 应于 {handover.due_on} 前移交，逾期")],
+                        folder)
         rows += _impose(user, source, "late_repeat", [
-            (on, late, f"{folder.number} 逾期未改正，第 {n} 次再次计罚") for n, on in enumerate(dates[1:], start=1)])
+            (on, late, f"{folder.number} 逾期未改正，第 {n} 次再次计罚") for n, on in enumerate(dates[1:], start=1)],
+                        folder)
     if handover.handed_on is not None:
         items = list(folder.items)
         unsigned = [item.name for item in items if not item.customer_signed]
@@ -617,12 +619,12 @@ def handover_penalties(handover, today=None):
             key = "customer_signature_after_sales" if handover.kind == "after_sales" else "customer_signature"
             rows += _impose(user, source, "customer_signature", [(
                 handover.handed_on, ARC_9.get(key) * len(unsigned),
-                f"{folder.number} {len(unsigned)} 项材料缺客户签字：{'、'.join(unsigned)}")])
+                f"{folder.number} {len(unsigned)} 项材料缺客户签字：{'、'.join(unsigned)}")], folder)
         unsigned = [item.name for item in items if not item.staff_signed]
         if unsigned:
             rows += _impose(user, source, "staff_signature", [(
                 handover.handed_on, ARC_9.get("staff_signature") * len(unsigned),
-                f"{folder.number} {len(unsigned)} 项材料缺经办人签字：{'、'.join(unsigned)}")])
+                f"{folder.number} {len(unsigned)} 项材料缺经办人签字：{'、'.join(unsigned)}")], folder)
     return rows
 
 
@@ -641,8 +643,26 @@ def fine_lost_file(sender, instance, created):
     borrower = _user(instance.borrower_id)
     folder = _file(instance.file_id)
     if borrower is not None and _impose(borrower, f"Loan#{instance.id}", "lost", [
-            (local_today(), ARC_9.get("lost"), f"{folder.number if folder else ''} 借阅期间遗失/毁损")]):
+            (local_today(), ARC_9.get("lost"), f"{folder.number if folder else ''} 借阅期间遗失/毁损")], folder):
         ARC_9.record(COMPUTE, instance)
+
+
+def link_penalty_files():
+    """Fill the file of ARC-9 penalties stored before penalties named it (an upgrade); return how many."""
+    sources = {"Handover": models.Handover, "Loan": models.Loan}
+    linked = 0
+    rows = models.Penalty.select(models.Penalty.id, models.Penalty.source).where(
+        models.Penalty.file.is_null(), models.Penalty.source.contains("#"))
+    for penalty_id, source in rows.tuples():
+        kind, _, pk = source.partition("#")
+        model = sources.get(kind)
+        if model is None or not pk.isdigit():
+            continue
+        file_id = model.select(model.file).where(model.id == int(pk)).scalar()
+        if file_id is not None:
+            # Bookkeeping of an upgrade, not an edit of the ledger line: no version bump, no audit row.
+            linked += models.Penalty.update(file=file_id).where(models.Penalty.id == penalty_id).execute()
+    return linked
 
 
 def recount_uncorrected(today=None):

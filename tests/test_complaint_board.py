@@ -250,6 +250,19 @@ def test_board_filters(office, client):
     assert shown(severity="major") == {office["s_new"].id}
     # n_old is 9 days old: close (7 d), on-site (24 h) and progress clocks are red.
     assert shown(breached="1") == {office["n_old"].id}
+    # Finished: closed late stays red; closed in time (even with the on-site visit missed) does not.
+    late = complaint(received_at=models.utcnow() - 9 * D, department=office["north"])
+    advance(late, "investigating", "solution_pending", "replied", "return_visit", "closed")
+    in_time = complaint(received_at=models.utcnow() - 3 * D, department=office["north"])
+    advance(in_time, "investigating", "solution_pending", "replied", "return_visit", "closed")
+    assert shown(breached="1") == {office["n_old"].id, late.id}
+    html = clients[-1].get(BOARD).get_data(as_text=True)
+
+    def card(pk):
+        return re.search(r'id="complaint-%d".*?(?=<div class="complaint-card|</section>)' % pk, html, re.S).group(0)
+
+    assert "结案" in card(late.id) and "超时 2 天后完成" in card(late.id)
+    assert "complaint-clock" not in card(in_time.id)
     assert shown(breached="1", department=office["south"].id) == set()
     assert shown(mine="1") == set()
     clients.append(client.application.test_client())

@@ -303,8 +303,14 @@ class Card:
         self.assignee = (row.assignee.display_name or row.assignee.username) if row.assignee_id and row.assignee else ""
         self.department = row.department.name if row.department_id and row.department else ""
         self.status = row.status
-        # Finished complaints show only what went wrong; open ones show every clock still to watch.
-        self.clocks = [c for c in clocks if c.running or c.state == RED]
+        if row.status in rules.FINAL_STATUSES:
+            # A finished complaint keeps only a missed close deadline on the board (the page and the report tell
+            # every clock); "breached only" asks the same.
+            clocks = [c for c in clocks if c.key == "close" and c.state == RED]
+        else:
+            # An open complaint shows every clock still running and every one already missed.
+            clocks = [c for c in clocks if c.running or c.state == RED]
+        self.clocks = clocks
         self.breached = any(c.breached for c in clocks)
 
 

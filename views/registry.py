@@ -47,11 +47,12 @@ def check_options(model):
             current = getattr(field, "rel_model", current)
         return True
 
-    for key in ("list", "search", "filters", "readonly", "lookup", "sensitive", "form_exclude"):
+    own_only = ("filters", "readonly", "lookup", "sensitive", "form_exclude", "refers_to")
+    for key in ("list", "search") + own_only:
         for name in opts.get(key, ()):
             if not known(name):
                 problems.append(f"{model.__name__}: Meta.admin[{key!r}] names unknown field {name!r}")
-            elif key in ("filters", "readonly", "lookup", "sensitive", "form_exclude") and name not in fields:
+            elif key in own_only and name not in fields:
                 problems.append(f"{model.__name__}: Meta.admin[{key!r}] must name an own field, not {name!r}")
     for child_name in opts.get("inline", ()):
         child = getattr(models, child_name, None)
