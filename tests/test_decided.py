@@ -10,8 +10,8 @@ import policies
 from conftest import make_user
 from factories import acting_as
 from factories import approve_all
-from factories import credit_ready_customer
 from factories import credit_code
+from factories import credit_ready_customer
 from factories import fresh
 from factories import make
 from factories import refused
