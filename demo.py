@@ -59,7 +59,8 @@ USERS = (
     ("wuxiaoli", "吴晓丽", "销售二部", ("sales",), "normal", False),
     ("sunhao", "孙浩", "销售二部", ("manager",), "secret", False),
     ("huangfang", "黄芳", "客服部", ("service",), "normal", False),
-    ("hewei", "何伟", "客服部", ("manager",), "secret", False),
+    ("hewei", "何伟", "客服部", ("manager",), "top_secret", False),
+    ("fengli", "冯丽", "客服部", ("manager",), "secret", False),
     ("zhengqiang", "郑强", "售后服务部", ("service",), "normal", False),
     ("tanglin", "唐琳", "售后服务部", ("manager",), "secret", False),
     ("xulei", "徐磊", "工程部", ("manager",), "secret", False),
@@ -352,7 +353,9 @@ def _seed_roles(ctx):
 def _seed_departments(ctx):
     """Create the department tree."""
     for name, parent in DEPARTMENTS:
-        ctx.departments[name] = models.Department.create(name=name, parent=ctx.departments.get(parent))
+        # ARC-3: the customer-service department's manager approves access to classified files.
+        ctx.departments[name] = models.Department.create(name=name, parent=ctx.departments.get(parent),
+                                                         customer_service=name == "客服部")
 
 
 def _seed_users(ctx):
@@ -491,6 +494,8 @@ def _seed_contacts(ctx, customer, slug, area_code):
             birthday=datetime.date(rng.randint(1962, 1996), rng.randint(1, 12), rng.randint(1, 28))
             if rng.random() < 0.6 and customer.consent_at else None,  # CUS-3
             is_primary=n == 0,
+            # CUS-3: a contact of a customer who gave no consent agreed themselves to their mobile and e-mail.
+            consent_at=None if customer.consent_at else customer.created_at + datetime.timedelta(minutes=30),
         )
         if n == 0:
             ctx.primary_contact[customer.id] = contact
@@ -647,13 +652,14 @@ def _seed_sales(ctx):
                 continue
             documented = customer.licence_no and customer.tax_no and customer.bank_account
             signed_before = False
+            settled = False
             for _ in range(rng.randint(1, 2)):
                 status = statuses.pop() if statuses else "signed"
                 # CTR-1: only a large contract waits for approval; it is entered as a draft and the save asks.
                 big = status == "pending" or rng.random() < 0.4
                 entered = "draft" if status == "pending" else status
                 amount = rng.randrange(100000, 800000, 1000) if big else rng.randrange(8000, 99000, 500)
-                if not documented and not signed_before and entered != "draft":
+                if not documented and entered != "draft":
                     # CTR-2: without licence, tax and bank documents a new customer signs only small contracts.
                     amount = min(amount, rng.randrange(8000, 49500, 500))
                 signed_on = None
@@ -684,9 +690,11 @@ def _seed_sales(ctx):
                 elif approvals.is_pending(contract):
                     _date_requests(contract, ctx.office_time(ctx.day(rng.randint(1, 6))))
                 signed_before = signed_before or status in ("signed", "completed")
-            # CRD-1: credit only for a customer with an archive, a licence and a signed contract.
-            if (customer.stage != "prospect" and customer.licence_no and customer.id in archived and signed_before
-                    and len(credit_customers) < len(ctx.customers) // 2):
+                settled = settled or (status in ("signed", "completed") and contract.has_settlement_terms)
+            # CRD-1: credit only for an established customer (CUS-2) with an archive, a licence and a signed
+            # contract with settlement terms.
+            if (customer.stage != "prospect" and customer.licence_no and customer.id in archived and settled
+                    and customer.approved_by_id and len(credit_customers) < len(ctx.customers) // 2):
                 credit_customers.append(customer)
         for customer in ctx.customers:
             if customer in credit_customers:
@@ -820,6 +828,7 @@ def _create_file(ctx, number, title, customer, kind, level, opened_on):
 def _seed_handovers(ctx):
     """Create handovers (ARC-8): on time, late and still missing; ARC-9 computes their penalties."""
     from policies.archives import handover_due_on
+    from policies.archives import stage1_due_on
     rng = ctx.rng
     kinds = {"new_vehicle": "sales", "after_sales": "after_sales", "project": "project"}
     outcomes = ctx.spread(("on_time", "late", "missing"), 19, weights=(6, 3, 1))
@@ -846,8 +855,18 @@ def _seed_handovers(ctx):
             if handed_on is not None and handed_on >= ctx.today:
                 handed_on = ctx.day(1)
             items = list(archive.items)
+            project = {}
+            if kind == "project":
+                # ARC-8: project manager A hands to B on time; B hands to the archive (on time, late or not yet).
+                stage1_on = stage1_due_on(event_on)
+                if handed_on is not None:
+                    stage1_on = min(stage1_on, handed_on)
+                elif stage1_on >= ctx.today:
+                    stage1_on = None  # A's stage is not due yet
+                project = dict(receiver=ctx.users["sunhao"], stage1_on=stage1_on)
             models.Handover.create(file=archive, handed_by=handed_by, kind=kind, event_on=event_on,
-                                   handed_on=handed_on, missing_items=sum(1 for item in items if not item.present))
+                                   handed_on=handed_on, missing_items=sum(1 for item in items if not item.present),
+                                   **project)
 
 
 def _seed_destructions(ctx):
@@ -884,13 +903,13 @@ def _seed_access_requests(ctx):
     external = (("浙江汇诚律师事务所 林律师", "JS2026-017", "诉讼取证", "代理合同纠纷案件，需查阅相关合同档案。"),
                 ("杭州市市场监督管理局 赵科长", "SJ2026-043", "行政检查", "例行检查企业客户档案管理情况。"),
                 ("平和财产保险公司 理赔员 钱伟", "BX2026-008", "保险理赔", "车辆出险理赔，需核对新车档案。"))
-    statuses = ctx.spread([c for c, _ in models.REQUEST_STATUS], 8, weights=(2, 3, 1))
+    statuses = ctx.spread(["pending", "approved", "rejected"], 8, weights=(2, 3, 1))
     with models.acting_as(ctx.users["archivist"]):
         for username, purpose, reason in internal:
             status = statuses.pop()
             request = models.AccessRequest.create(
                 applicant=ctx.users[username], file=rng.choice(files), purpose=purpose, reason=reason,
-                dept_head_signed=status != "rejected" or rng.random() < 0.5,
+                dept_head_signed=True,
                 created_at=ctx.office_time(ctx.day(rng.randint(1, 40))))
             _decide_access(ctx, request, status)
         for name, letter, purpose, reason in external:
@@ -1002,12 +1021,14 @@ def _approver(ctx, record, approval):
     """Return who decides ``approval``: the department's manager, customer service's manager or the GM."""
     roles = set(approval.required_role.split("|"))
     if "manager" in roles:
-        if approval.department_id is not None and approval.department.manager_id is not None:
+        if approval.rule != "ARC-3" and approval.department_id is not None and approval.department.manager_id:
             return approval.department.manager
-        # ARC-3 (000 篇二 第22条): the customer service manager approves, unless the file is for himself.
+        # ARC-3 (000 篇二 第22条): a customer-service manager with the file's clearance, not the borrower himself.
         party = getattr(record, "borrower_id", None) or getattr(record, "applicant_id", None)
-        head = ctx.departments["客服部"].manager
-        return head if head.id != party else ctx.users["manager"]
+        service = ctx.departments["客服部"]
+        candidates = [service.manager] + [u for u in ctx.users_with("manager") if u.department_id == service.id]
+        return next((u for u in candidates if u.id != party and approvals.refusal(approval, u) is None),
+                    ctx.users["manager"])
     if "deputy" in roles and "deputy" in ctx.users and ctx.rng.random() < 0.3:
         return ctx.users["deputy"]
     return ctx.users["gm"]
@@ -1100,7 +1121,8 @@ def _seed_complaints(ctx):
     with models.acting_as(ctx.users["service"]):
         for n, status in enumerate(plan):
             category = categories[n]
-            vehicle = category == "repair" or (category == "product" and rng.random() < 0.5)
+            # CMP-1: every complaint but a service one concerns a vehicle and carries its plate number.
+            vehicle = category != "service"
             customer = rng.choice(vehicle_customers if vehicle else ctx.customers) if rng.random() < 0.9 else None
             if vehicle and customer is None:
                 customer = rng.choice(vehicle_customers)
@@ -1163,7 +1185,8 @@ def _walk_complaint(ctx, complaint, path):
                 complaint=complaint, started_at=step(rng.randint(2, 12)), responsible_person=by.display_name,
                 process="现场查看并与相关人员面谈，调取单据记录。")
             models.ComplaintUpdate.create(complaint=complaint, at=step(rng.randint(4, 24)), by=by,
-                                          note="已到现场核实情况，调查进行中。", notified_customer=rng.random() < 0.8)
+                                          note="已到现场核实情况，调查进行中。", notified_customer=rng.random() < 0.8,
+                                          onsite=True)
         elif status == "solution_pending":
             investigation.cause = rng.choice(("技术员操作不规范。", "配件批次质量问题。", "交接沟通不到位。",
                                               "物流环节延误。"))
@@ -1195,8 +1218,17 @@ def _walk_complaint(ctx, complaint, path):
             values["satisfaction"] = rng.choices(("satisfied", "basically", "dissatisfied"), weights=(6, 3, 1))[0]
             at = step(rng.randint(2, 30))
         complaint = models.Complaint.get_by_id(complaint.id)
-        with workflow.clock(at):
-            workflow.run_action(complaint, COMPLAINT_ACTIONS[status], by, **values)
+        # CMP-10: the department's manager rules that the complaint is accepted.
+        actor = _ruler(ctx, complaint) if status == "investigating" else by
+        with workflow.clock(at), models.acting_as(actor):
+            workflow.run_action(complaint, COMPLAINT_ACTIONS[status], actor, **values)
+
+
+def _ruler(ctx, complaint):
+    """Return who rules whether ``complaint`` is accepted (CMP-10): its department's manager."""
+    ruler = complaint.department.manager if complaint.department_id and complaint.department.manager_id \
+        else ctx.users["manager"]
+    return ruler if "manager" in ruler.role_codes() else ctx.users["manager"]
 
 
 def _reject_complaint(ctx, complaint):
@@ -1209,11 +1241,8 @@ def _reject_complaint(ctx, complaint):
     models.ComplaintUpdate.create(complaint=complaint, at=at, by=complaint.assignee, note=reason,
                                   notified_customer=True)
     # CMP-10: the department's manager rules the complaint invalid.
-    ruler = complaint.department.manager if complaint.department_id and complaint.department.manager_id \
-        else ctx.users["manager"]
-    if "manager" not in ruler.role_codes():
-        ruler = ctx.users["manager"]
-    with workflow.clock(at):
+    ruler = _ruler(ctx, complaint)
+    with workflow.clock(at), models.acting_as(ruler):
         workflow.run_action(models.Complaint.get_by_id(complaint.id), "reject", ruler, rejection_reason=reason)
 
 
@@ -1310,7 +1339,8 @@ def _seed_receptions(ctx):
             # RCP-3: a gift over the limit makes the saved reception pending and asks the gm.
             reception = models.Reception.create(
                 visitor_org=org, customer=customer, visit_on=ctx.day(days), guest_class=guest_class, guests=guests,
-                companions=companions + (1 if guest_class == "A" and rng.random() < 0.5 else 0),
+                # RCP-2 caps the companions: sometimes fewer go than allowed.
+                companions=max(1, companions - (1 if guest_class == "A" and rng.random() < 0.5 else 0)),
                 host=hosts[0] if guest_class == "A" else rng.choice(hosts[1:]),
                 cost_per_person=_money(rng.randrange(cap[guest_class] // 2, cap[guest_class] + 1, 10)),
                 gifts=gifts, gift_value=_money(gift_value))
@@ -1378,7 +1408,8 @@ def _seed_move_outs(ctx):
         with models.acting_as(ctx.users["service"]):
             move_out = models.MoveOut.get_by_id(move_out.id)
             move_out.keys_returned = move_out.arrears_cleared = move_out.unit_restored = True
-            move_out.parking_released = True
+            move_out.customer_card_returned = move_out.parking_released = True
+            move_out.damage_settled = move_out.damage_amount > 0
             move_out.save()
             workflow.run_action(models.MoveOut.get_by_id(move_out.id), "complete", ctx.users["service"])
 

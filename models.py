@@ -160,7 +160,8 @@ FILE_KIND = (
 FILE_LOCATION = (("cabinet", "档案柜"), ("safe", "保险柜"))
 FILE_STATUS = (("in_store", "在库"), ("on_loan", "借出"), ("destroyed", "已销毁"))
 HANDOVER_KIND = (("sales", "销售"), ("after_sales", "售后"), ("project", "项目"))
-REQUEST_STATUS = (("pending", "待审批"), ("approved", "已批准"), ("rejected", "已驳回"))
+# A request its requester withdrew is "withdrawn" until saved again, which submits it afresh.
+REQUEST_STATUS = (("pending", "待审批"), ("approved", "已批准"), ("rejected", "已驳回"), ("withdrawn", "已撤回"))
 PAYMENT_STATE = (("valid", "有效"), ("reversed", "已冲销"))
 # A loan's place in the ledger, computed from returned_at (ARC-6: returning closes the line).
 LOAN_STATE = (("open", "借出中"), ("returned", "已归还注销"))
@@ -484,11 +485,14 @@ class Department(BaseModel):
     parent = ForeignKeyField("self", null=True, backref="children", on_delete="SET NULL", verbose_name="上级部门")
     manager = DeferredForeignKey("User", null=True, backref="managed_departments", on_delete="SET NULL",
                                  verbose_name="部门经理")
+    # ARC-3: its manager (holding the file's clearance) approves access to classified files.
+    customer_service = BooleanField(default=False, verbose_name="客户服务部")
 
     class Meta:
         admin = dict(
             label="部门", category="组织与系统",
-            list=("name", "parent", "manager"), search=("name",), filters=("parent", "manager"),
+            list=("name", "parent", "manager", "customer_service"), search=("name",),
+            filters=("parent", "manager", "customer_service"),
             lookup=("name",),
         )
 
@@ -680,6 +684,8 @@ class Contact(BaseModel):
     email = CharField(max_length=128, default="", verbose_name="电子邮箱")
     birthday = DateField(null=True, verbose_name="生日")
     is_primary = BooleanField(default=False, verbose_name="主要联系人")
+    # CUS-3: the contact person's own consent to keep their mobile, e-mail and birthday (else the customer's).
+    consent_at = DateTimeField(null=True, verbose_name="本人告知同意时间")
 
     class Meta:
         domain = (Format("mobile", "cn_mobile"), Format("email", "email"), NotFuture("birthday"))
@@ -1038,6 +1044,13 @@ class Handover(BaseModel):
     handed_on = DateField(null=True, verbose_name="移交日期")
     due_on = DateField(null=True, verbose_name="应移交日期")
     missing_items = IntegerField(default=0, verbose_name="缺失项数")
+    # ARC-8 project files, stage 1: project manager A (handed_by) to project manager B (receiver).
+    receiver = ForeignKeyField(User, null=True, backref="received_handovers", on_delete="SET NULL",
+                               verbose_name="接收人(项目经理B角)")
+    stage1_on = DateField(null=True, verbose_name="A角移交B角日期")
+    stage1_due_on = DateField(null=True, verbose_name="A角应移交日期")
+    # ARC-9 处罚3: the service advisor confirmed the visit's contact person and their one number.
+    contact_confirmed = BooleanField(default=True, verbose_name="已核对联系人及唯一联系方式")
 
     class Meta:
         domain = (Min("missing_items"), NotBefore("handed_on", "event_on"))
@@ -1045,8 +1058,8 @@ class Handover(BaseModel):
             label="档案移交", category="档案",
             list=("file", "kind", "handed_by", "event_on", "due_on", "handed_on", "missing_items"),
             search=("file.number", "file.title", "handed_by.display_name"),
-            filters=("kind", "handed_by", "event_on", "due_on", "handed_on"),
-            readonly=("due_on",),
+            filters=("kind", "handed_by", "receiver", "event_on", "due_on", "handed_on"),
+            readonly=("due_on", "stage1_due_on"),
         )
 
     def __str__(self):
@@ -1241,6 +1254,7 @@ class Penalty(BaseModel):
     VIOLATION = (
         ("late", "逾期移交"), ("late_repeat", "逾期未改正(再次违规)"), ("customer_signature", "缺客户签字"),
         ("staff_signature", "缺经办人签字"), ("lost", "档案遗失/毁损"),
+        ("contact_unconfirmed", "未核对联系人及联系方式"), ("incomplete", "售后档案不完整/错误"),
     )
 
     user = ForeignKeyField(User, backref="penalties", on_delete="RESTRICT", verbose_name="责任人")
@@ -1250,6 +1264,9 @@ class Penalty(BaseModel):
     on = DateField(verbose_name="日期")
     source = CharField(max_length=64, default="", verbose_name="来源记录")
     note = TextField(default="", verbose_name="说明")
+    # ARC-9: a fine whose facts were corrected is withdrawn, never deleted (kept in history).
+    withdrawn_at = DateTimeField(null=True, verbose_name="撤销时间")
+    withdrawn_reason = TextField(default="", verbose_name="撤销原因")
     # The file the violation concerns: a penalty naming a secret file is as secret as the file (ARC-3).
     file = ForeignKeyField(ArchiveFile, null=True, backref="penalties", on_delete="RESTRICT", verbose_name="档案")
 
@@ -1258,13 +1275,19 @@ class Penalty(BaseModel):
         ledger = True
         admin = dict(
             label="罚款记录", category="档案",
-            list=("on", "user", "rule", "violation", "amount", "source", "note"),
+            list=("on", "user", "rule", "violation", "amount", "source", "note", "withdrawn_at"),
             search=("rule", "note", "user.display_name"),
-            filters=("user", "rule", "violation", "amount", "on"),
+            filters=("user", "rule", "violation", "amount", "on", "withdrawn_at"),
+            readonly=("withdrawn_at",),
         )
 
     def __str__(self):
         return f"{self.rule} 罚款 {self.amount} 元"
+
+    @classmethod
+    def in_force(cls):
+        """Return the penalties not withdrawn (ARC-9: a withdrawn fine stays in history)."""
+        return cls.select().where(cls.withdrawn_at.is_null())
 
 
 # ---------------------------------------------------------------- complaints
@@ -1291,20 +1314,25 @@ class Complaint(BaseModel):
     closed_at = DateTimeField(null=True, verbose_name="结案时间")
     satisfaction = CharField(max_length=16, choices=SATISFACTION, null=True, verbose_name="客户满意度")
     rejection_reason = TextField(default="", verbose_name="不成立原因(已向客户说明)")
+    # CMP-10: the department manager who ruled whether the complaint is accepted (stamped by the ruling).
+    ruled_by = ForeignKeyField(User, null=True, backref="ruled_complaints", on_delete="SET NULL",
+                               verbose_name="受理裁定人")
 
     class Meta:
         domain = (NotFuture("received_at"), NotBefore("closed_at", "received_at"))
         workflow = Workflow(
             "status", states=COMPLAINT_STATUS, initial="received", rule="CMP-10",
             actions={
-                "investigate": Action("开始调查", "received", "investigating", rule="CMP-10"),
+                # CMP-10: whether a complaint is accepted is ruled by its department's manager (or the GM).
+                "investigate": Action("受理并开始调查", "received", "investigating", roles=("manager", "gm"),
+                                      rule="CMP-10"),
                 "propose": Action("提交方案待批", "investigating", "solution_pending", rule="CMP-4"),
                 "reply": Action("答复客户", "solution_pending", "replied", rule="CMP-6"),
                 "return_visit": Action("转入回访", "replied", "return_visit", rule="CMP-10"),
                 "close": Action("结案", "return_visit", "closed", rule="CMP-8", sets=("satisfaction",),
                                 stamps={"closed_at": "now"}, style="success"),
                 # CMP-10: a supervisor (the department's manager) rules a complaint invalid.
-                "reject": Action("判定不成立", "received", "rejected", roles=("manager",), rule="CMP-10",
+                "reject": Action("判定不成立", "received", "rejected", roles=("manager", "gm"), rule="CMP-10",
                                  sets=("rejection_reason",), stamps={"closed_at": "now"}, style="danger"),
             },
             correct=("received_at", "closed_at"),
@@ -1316,7 +1344,7 @@ class Complaint(BaseModel):
             search=("number", "complainant", "plate_no", "content", "customer.name"),
             filters=("customer", "category", "severity", "status", "department", "assignee", "received_at",
                      "due_at"),
-            readonly=("number", "due_at", "onsite_due_at"),
+            readonly=("number", "due_at", "onsite_due_at", "ruled_by"),
             inline=("ComplaintUpdate",),
             lookup=("number", "complainant"),
             auto_number=("number", "TS{year}-{seq:06d}"),
@@ -1340,6 +1368,8 @@ class ComplaintUpdate(BaseModel):
     by = ForeignKeyField(User, null=True, backref="complaint_updates", on_delete="SET NULL", verbose_name="经办人")
     note = TextField(verbose_name="处理进展")
     notified_customer = BooleanField(default=False, verbose_name="已告知客户")
+    # CMP-3: only an on-site visit counts as on-site handling (a phone call does not).
+    onsite = BooleanField(default=False, verbose_name="现场处理")
 
     class Meta:
         domain = (NotFuture("at"),)
@@ -1488,12 +1518,19 @@ class MoveOut(BaseModel):
     tenant = ForeignKeyField(Customer, backref="move_outs", on_delete="RESTRICT", verbose_name="租户")
     unit = CharField(max_length=64, verbose_name="单元")
     requested_on = DateField(verbose_name="申请日期")
-    keys_returned = BooleanField(default=False, verbose_name="钥匙已交回")
+    keys_returned = BooleanField(default=False, verbose_name="单元钥匙已交回")
     arrears_cleared = BooleanField(default=False, verbose_name="欠费已结清")
     unit_restored = BooleanField(default=False, verbose_name="单元已复原")
     damage_note = TextField(default="", verbose_name="损坏情况")
     damage_amount = DecimalField(max_digits=10, decimal_places=2, default=0, verbose_name="赔偿金额(元)")
     parking_released = BooleanField(default=False, verbose_name="车位已退")
+    # MOV-1 (001 第3篇 三2–6): the customer card, parking items, compensation and the decoration agreement.
+    customer_card_returned = BooleanField(default=False, verbose_name="客户出入证已交回")
+    has_parking = BooleanField(default=False, verbose_name="租有车位")
+    parking_lock_key_returned = BooleanField(default=False, verbose_name="车位锁钥匙已交回")
+    parking_card_returned = BooleanField(default=False, verbose_name="停车卡已交回")
+    damage_settled = BooleanField(default=False, verbose_name="损坏赔偿已结清")
+    decoration_kept = BooleanField(default=False, verbose_name="装修经协议保留")
     engineering_signed = BooleanField(default=False, verbose_name="工程部已签")
     finance_signed = BooleanField(default=False, verbose_name="财务部已签")
     security_signed = BooleanField(default=False, verbose_name="保安部已签")

@@ -43,6 +43,7 @@ DECIDING = contextvars.ContextVar("approvals_deciding", default=False)
 
 _OUTCOMES = {}
 _STEP_HOOKS = {}
+_GUARDS = {}
 _DECISION_CHECKS = {}
 
 
@@ -58,6 +59,11 @@ def on_outcome(model, approved=None, rejected=None, withdrawn=None):
 def on_step(rule_id, hook):
     """Register ``hook(record, approval)`` run when one approval of ``rule_id`` is approved (MOV-1 signatures)."""
     _STEP_HOOKS[rule_id] = hook
+
+
+def on_guard(rule_id, guard):
+    """Register ``guard(approval, user, record)`` returning why ``user`` may not decide (Chinese), or None (ARC-3)."""
+    _GUARDS[rule_id] = guard
 
 
 def _now():
@@ -151,6 +157,11 @@ def refusal(approval, user):
     if not held:
         names = "、".join(sorted(required))
         return f"需要由具有“{names}”角色的人员审批。"
+    guard = _GUARDS.get(approval.rule)
+    if guard is not None:
+        reason = guard(approval, user, _load_target(approval))
+        if reason:
+            return reason
     # A manager decides for the department they sit in or the one that names them its manager.
     if (approval.department_id is not None and held == {"manager"} and user.department_id != approval.department_id
             and approval.department.manager_id != user.id):

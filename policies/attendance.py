@@ -32,7 +32,14 @@ def compute_fine(sender, instance, created):
         return
     settings = ATT_1.settings()
     minutes = instance.minutes_late or 0
-    absent = bool(instance.absent) or minutes >= settings["absence_minutes"]
+    marked = bool(instance.absent)
+    stored = None if created or instance._pk is None else models.Attendance.get_or_none(
+        models.Attendance.id == instance._pk)
+    if (marked and stored is not None and stored.absent and (stored.minutes_late or 0) >= settings["absence_minutes"]
+            and minutes != stored.minutes_late):
+        # The stored absence came from the minutes late; corrected minutes decide it again.
+        marked = False
+    absent = marked or minutes >= settings["absence_minutes"]
     per_minute = decimal.Decimal(str(settings["per_minute"]))
     fine = _money(settings["absence_fine"]) if absent else _money(minutes * per_minute)
     before = (bool(instance.absent), None if instance.fine is None else _money(instance.fine))

@@ -28,9 +28,11 @@ from policies.engine import flag
 from policies.engine import rule
 
 
-# Repair complaints are always about a vehicle; product complaints may concern a terminal or a part
-# (000 篇七), so only repair complaints must carry a plate number (CMP-1).
-VEHICLE_CATEGORIES = ("repair",)
+# CMP-1: every complaint of the vehicle business records the complainant's plate number (000 篇十一 流程1 is a
+# car dealer's rule book); only service complaints (服务质量: property and service staff) are outside it.
+NON_VEHICLE_CATEGORIES = ("service",)
+# CMP-10: who rules whether a complaint is accepted (呈报上级主管裁定): a manager of its department, or the GM.
+RULING_ROLES = ("manager", "gm")
 
 # The workflow of DOMAIN.md "Complaint": where each status may move next.
 TRANSITIONS = {
@@ -52,6 +54,7 @@ PROGRESS_WINDOW_DAYS = 7
 CMP_1 = rule(
     "CMP-1", "投诉登记要素", "000 篇十一 流程1", BLOCK,
     quote="客戶關(guān)系顧問或客戶關(guān)系經(jīng)理詳細記錄客戶投訴內(nèi)容,包括投訴時間、投訴內(nèi)容、投訴人、投訴人車牌號等信息,認真傾聽,保持冷靜;同情理解并安慰客戶。",
+    reading="除服务质量投诉外,均须填写投诉人车牌号。",
 )
 CMP_2 = rule(
     "CMP-2", "投诉结案期限", "000 篇四 第二十六条", COMPUTE, settings={"days": 7},
@@ -63,11 +66,13 @@ CMP_3 = rule(
     settings={"in_province_hours": 24, "out_of_province_hours": 48},
     labels={"in_province_hours": "省内现场处理时限(小时)", "out_of_province_hours": "省外现场处理时限(小时)"},
     quote="各项服务投诉需进行现场处理,依据事件性质和紧急程度,从接到投诉受理单起,省内不超出二十四小时、省外不超出48小时。",
+    reading="只有标记“现场处理”且已发生的进展才算现场处理。",
 )
 CMP_4 = rule(
     "CMP-4", "提出解决办法时限", "000 篇十一 流程3", FLAG, settings={"working_days": 1},
     labels={"working_days": "调查开始后提出方案时限(工作日)"},
     quote="投訴受理責(zé)任人調(diào)查原因。查明出現(xiàn)客戶投訴的具體原因和具體責(zé)任者,在一個工作日內(nèi)提出解決辦法。",
+    reading="被总经理驳回或撤回的方案不算已提出。",
 )
 CMP_5 = rule(
     "CMP-5", "重大投诉即时通报", "000 篇十一 重大流程2", NOTIFY,
@@ -88,6 +93,7 @@ CMP_7 = rule(
 CMP_8 = rule(
     "CMP-8", "投诉客户全部回访", "003 第十七条(三)1", FLAG,
     quote="对当年投诉用户实现100%回访",
+    reading="今年和去年的投诉客户,在投诉之后须有一次已发生的回访。",
 )
 CMP_9 = rule(
     "CMP-9", "投诉月度统计报表", "000 篇四 第二十七条", REPORT, settings={"report_day": 10},
@@ -97,6 +103,7 @@ CMP_9 = rule(
 CMP_10 = rule(
     "CMP-10", "投诉流转与不成立说明", "000 篇四 第七条", BLOCK,
     quote="各門店接到投訴后,應(yīng)確認其投訴理由是否成立,呈報上級主管裁定是否受理。如屬客戶原因,應(yīng)迅速答復(fù)客戶,婉轉(zhuǎn)講明理由,請客戶諒解。",
+    reading="是否受理(转入调查或判定不成立)只能由责任部门经理或总经理裁定,并记录裁定人;不成立须填写已向客户说明的原因。",
 )
 
 
@@ -210,8 +217,9 @@ def complaint_records_the_essentials(sender, instance, created):
         CMP_1.refuse(instance, "请填写投诉人", field="complainant")
     if not instance.category:
         CMP_1.refuse(instance, "请选择投诉类别", field="category")
-    elif instance.category in VEHICLE_CATEGORIES and not (instance.plate_no or "").strip():
-        CMP_1.refuse(instance, "维修质量投诉须填写投诉人车牌号", field="plate_no")
+    elif instance.category not in NON_VEHICLE_CATEGORIES and not (instance.plate_no or "").strip():
+        label = dict(models.COMPLAINT_CATEGORY).get(instance.category, instance.category)
+        CMP_1.refuse(instance, f"{label}投诉须填写投诉人车牌号", field="plate_no")
 
 
 # ---------------------------------------------------------------- CMP-2, CMP-3
@@ -257,8 +265,34 @@ def complaint_follows_the_workflow(sender, instance, created):
         rule_obj.refuse(instance, text, field=field)
     if CMP_10.on() and instance.status == "rejected" and not (instance.rejection_reason or "").strip():
         CMP_10.refuse(instance, "投诉不成立须填写已向客户说明的原因", field="rejection_reason")
+    if CMP_10.on() and before == START_STATUS and instance.status in TRANSITIONS[START_STATUS]:
+        actor = models.current_actor.get()
+        if actor is not None and not isinstance(actor, models.User):  # the web request stores the id
+            actor = models.User.get_or_none(models.User.id == actor)
+        if not may_rule(actor, instance):
+            CMP_10.refuse(instance, "是否受理须由责任部门经理(或总经理)裁定", field="status")
+        else:
+            instance.ruled_by = actor
+    elif stored is not None and instance.ruled_by_id != stored.ruled_by_id and not approvals.DECIDING.get():
+        instance.ruled_by_id = stored.ruled_by_id  # stamped by the ruling, never typed in
     if CMP_8.on() and instance.status == "closed" and not instance.satisfaction:
         CMP_8.refuse(instance, "结案前须回访并记录客户满意度", field="satisfaction")
+
+
+def may_rule(user, complaint):
+    """Return True when ``user`` may rule whether ``complaint`` is accepted (CMP-10)."""
+    if user is None:
+        return False
+    roles = user.role_codes()
+    if "gm" in roles:
+        return True
+    if "manager" not in roles:
+        return False
+    if complaint.department_id is None:
+        return True
+    department = models.Department.get_or_none(models.Department.id == complaint.department_id)
+    return user.department_id == complaint.department_id or (department is not None
+                                                             and department.manager_id == user.id)
 
 
 # ---------------------------------------------------------------- CMP-5
@@ -391,12 +425,16 @@ def overdue(now=None):
 
 
 def onsite_overdue(now=None):
-    """Return open complaints past their on-site deadline with no progress recorded yet (CMP-3)."""
+    """Return open complaints past their on-site deadline not yet handled on site (CMP-3).
+
+    Only an update marked on site counts, and only one that happened (dated no later than now).
+    """
     Complaint = models.Complaint
+    ComplaintUpdate = models.ComplaintUpdate
     now = now or models.utcnow()
-    # Progress dated after now has not been made yet.
-    progressed = models.ComplaintUpdate.select(models.ComplaintUpdate.complaint).where(models.ComplaintUpdate.at <= now)
-    return Complaint.still_open().where(Complaint.onsite_due_at < now, Complaint.id.not_in(progressed))
+    visited = ComplaintUpdate.select(ComplaintUpdate.complaint).where(
+        ComplaintUpdate.onsite == True, ComplaintUpdate.at <= now)  # noqa: E712
+    return Complaint.still_open().where(Complaint.onsite_due_at < now, Complaint.id.not_in(visited))
 
 
 def solution_late(now=None):
@@ -406,14 +444,27 @@ def solution_late(now=None):
     now = now or models.utcnow()
     started = (Investigation.select(Investigation.complaint, Investigation.started_at)
                .join(Complaint)
-               .where(Investigation.started_at <= now, Complaint.status.not_in(Complaint.FINAL_STATUSES),
-                      Complaint.id.not_in(models.Solution.select(models.Solution.complaint)))
+               .where(Investigation.started_at <= now, Complaint.status.not_in(Complaint.FINAL_STATUSES))
                .order_by(Investigation.started_at))
     first = {}
     for complaint_id, started_at in started.tuples():
         first.setdefault(complaint_id, started_at)
     late = [pk for pk, started_at in first.items() if solution_due_at(started_at) < now]
-    return Complaint.select().where(Complaint.id.in_(late))
+    proposed = _complaints_with_a_standing_solution(late, now)
+    return Complaint.select().where(Complaint.id.in_([pk for pk in late if pk not in proposed]))
+
+
+def _complaints_with_a_standing_solution(complaint_ids, now):
+    """Return the complaints of ``complaint_ids`` with a solution proposed by ``now`` and not turned down
+    (rejected by the GM or withdrawn by its proposer): such a solution stops the CMP-4 reminder."""
+    if not complaint_ids:
+        return set()
+    Solution = models.Solution
+    standing = set()
+    for solution in Solution.select().where(Solution.complaint.in_(complaint_ids), Solution.created_at <= now):
+        if solution.approved_by_id is not None or approvals.state(solution) in (None, "pending", "approved"):
+            standing.add(solution.complaint_id)
+    return standing
 
 
 def progress_lacking(now=None):
@@ -431,19 +482,22 @@ def progress_lacking(now=None):
 
 
 def missing_return_visit(now=None):
-    """Return customers who complained this (Beijing) year without a return visit since (CMP-8)."""
+    """Return customers who complained without a return visit since (CMP-8).
+
+    Complaints of this (Beijing) year count, and last year's too: a December complaint still owes its return
+    visit in January. Only visits that happened (dated no later than today) count.
+    """
     Complaint = models.Complaint
     Visit = models.Visit
     now = now or models.utcnow()
-    start, end = year_bounds(to_local(now).year)
-    # Only facts count: a complaint or a return visit dated after now has not happened yet.
+    today = to_local(now).date()
+    start, _ = year_bounds(today.year - 1)
     complained = (Complaint.select(Complaint.customer, fn.MAX(Complaint.received_at))
                   .where(Complaint.customer.is_null(False), Complaint.received_at >= start,
-                         Complaint.received_at < end, Complaint.received_at <= now)
+                         Complaint.received_at <= now)
                   .group_by(Complaint.customer))
     visited = dict(Visit.select(Visit.customer, fn.MAX(Visit.visited_on))
-                   .where(Visit.kind == "return", Visit.visited_on <= local_today(now))
-                   .group_by(Visit.customer).tuples())
+                   .where(Visit.kind == "return", Visit.visited_on <= today).group_by(Visit.customer).tuples())
     missing = []
     for customer_id, received_at in complained.tuples():
         last_visit = visited.get(customer_id)

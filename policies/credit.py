@@ -13,6 +13,7 @@ import models
 from policies import approvals
 from policies import workflow
 from policies.calendar import local_today
+from policies.calendar import to_local
 from policies.engine import APPROVE
 from policies.engine import BLOCK
 from policies.engine import COMPUTE
@@ -31,6 +32,7 @@ CRD_1 = rule(
     quote="1.1.1 已建立客戶檔案(含檔案資料、開戶人的身份證復(fù)印件等)。"
           "1.1.2 已簽訂業(yè)務(wù)合同(包括兩類:經(jīng)銷合同和直銷合同,含結(jié)算協(xié)議)。"
           "1.1.3 上年度貨款清零。",
+    reading="客户档案经销售总监确认、有营业执照号或身份证号、签订含结算协议的合同、以前年度货款已清(今年收到的回款先冲抵以前年度)。",
 )
 CRD_2 = rule(
     "CRD-2", "授信额内开票发货", "000 篇五 2.1", COMPUTE,
@@ -52,12 +54,14 @@ CRD_5 = rule(
     "CRD-5", "超三十天款期客户", "000 篇五 1.4.2", APPROVE, settings={"days": 30},
     labels={"days": "欠款超过天数"},
     quote="1.4.2 超三十天款期客戶根據(jù)銷售部審批具體情況具體授信。",
+    reading="以录入之日(或发货日,取较晚者)判断欠款是否超过 30 天,倒签的发货同样需要审批。",
 )
 CTR_1 = rule(
-    "CTR-1", "合同审批", "003 第二十八条(一)", APPROVE, settings={"min_amount": 100000},
-    labels={"min_amount": "需审批的合同金额(元,含)"},
+    "CTR-1", "合同累计金额审批", "003 第二十八条(一)", APPROVE, settings={"min_amount": 100000},
+    labels={"min_amount": "客户当年合同累计需审批金额(元,含)"},
     quote="(一)双方达成订货意向,应根据.协议管理实施细则,签署销售协议;协议金额累计达成10万元以上,"
           "推行销售协议审批程序,规避经营风险。",
+    reading="按客户、按日历年累计(待审批、已签、已履行的合同),达到 10 万元的那份及之后的合同须审批;已批准合同加价或改签订日期须重新审批,降价不审批。",
 )
 # The source leaves the amount blank ("协议金额在.万元以上"): 50,000 yuan, half the CTR-1 approval
 # amount, is our default. "以上" includes the amount itself, as in CTR-1.
@@ -66,17 +70,20 @@ CTR_2 = rule(
     labels={"min_amount": "新客户需资质材料的合同金额(元,含)"},
     quote="(二)对新开发用户,协议金额在.万元以上,协议在签署前应取得对方正当资质证实材料,包含:近期年度财务报表、"
           "营业执照、税务登记证、组织机构代码证、银行开户许可证等。",
+    reading="此前未签过达到该金额合同的客户为新客户;一份小合同不豁免。",
 )
 CTR_3 = rule(
     "CTR-3", "优惠政策范围与审批", "003 第十二条(三)", APPROVE,
     quote="(三)享受优惠政策范围:经过全方面综合考评,且经企业总经理办公会同意同意战略合作(伙伴)用户、关键用户。"
           "享受优惠政策内容:产品资源保障、价格优惠、不贴息收取银行承兑汇票。经企业总经理办公会经过,还可合适给其它优惠政策。",
+    reading="仅战略合作、关键客户可享受;每项须总经理审批,批准后修改条件重新审批。",
 )
 # "開票發貨日前三十天貨款": the invoiced value of the 30 days before the shipping day (that day excluded).
 CRD_6 = rule(
     "CRD-6", "流动授信额", "000 篇五 1.2–1.3", COMPUTE, settings={"days": 30},
     labels={"days": "授信额按发货日前多少天的开票发货额计算(天)"},
     quote="1.2 授信額:客戶開票發(fā)貨日前三十天貨款。1.3 授信時間和方式:每日按時間流動授信,每日實施。",
+    reading="发货日前 30 天(不含当天)已开票发货金额,授信额度封顶;计算结果记在发货记录上。",
 )
 # CTR-3: preferential terms are for these tiers only.
 PREFERENCE_TIERS = ("strategic", "key")
@@ -174,6 +181,8 @@ def credit_line_needs_archive_contract_and_cleared_year(sender, instance, create
     if not _changed(instance, created, "status", "customer_id", "limit", "valid_from", "valid_to"):
         return
     customer = models.Customer.get_by_id(instance.customer_id)
+    if customer.approved_by_id is None:
+        CRD_1.refuse(instance, "客户档案尚未经销售总监审批确认(未建档),不能授信", field="customer")
     archived = models.ArchiveFile.select().where(
         models.ArchiveFile.customer == customer.id, models.ArchiveFile.kind == "customer",
         models.ArchiveFile.status != "destroyed").exists()
@@ -182,16 +191,25 @@ def credit_line_needs_archive_contract_and_cleared_year(sender, instance, create
     if not (customer.licence_no or customer.id_number):
         CRD_1.refuse(instance, "客户档案缺营业执照号或开户人身份证号,不能授信", field="customer")
     signed = models.Contract.select().where(
-        models.Contract.customer == customer.id, models.Contract.status.in_(SIGNED_STATUSES)).exists()
-    if not signed:
+        models.Contract.customer == customer.id, models.Contract.status.in_(SIGNED_STATUSES))
+    if not signed.exists():
         CRD_1.refuse(instance, "客户尚未签订业务合同(经销或直销),不能授信", field="customer")
-    year_start = datetime.date(local_today().year, 1, 1)
-    owed = (_sum(models.Shipment.shipped().select(models.Shipment.amount).where(
-                models.Shipment.customer == customer.id, models.Shipment.shipped_on < year_start))
-            - _sum(models.Payment.counted().select(models.Payment.amount).where(
-                models.Payment.customer == customer.id, models.Payment.received_on < year_start)))
+    elif not signed.where(models.Contract.has_settlement_terms == True).exists():  # noqa: E712
+        CRD_1.refuse(instance, "客户已签合同均未含结算协议,不能授信", field="customer")
+    owed = earlier_years_owed(customer.id)
     if owed > 0:
         CRD_1.refuse(instance, f"客户上年度货款未清零(尚欠 {owed:,.2f} 元),不能授信", field="customer")
+
+
+def earlier_years_owed(customer_id, today=None):
+    """Return what is still owed for shipments of earlier years: every payment received so far clears them first."""
+    today = today or local_today()
+    year_start = datetime.date(today.year, 1, 1)
+    old = _sum(models.Shipment.shipped().select(models.Shipment.amount).where(
+        models.Shipment.customer == customer_id, models.Shipment.shipped_on < year_start))
+    paid = _sum(models.Payment.counted().select(models.Payment.amount).where(
+        models.Payment.customer == customer_id, models.Payment.received_on <= today))
+    return max(old - paid, Decimal(0))
 
 
 # ---------------------------------------------------------------- CRD-2 / CRD-3 / CRD-4 / CRD-5
@@ -272,7 +290,10 @@ def customer_on_hold_needs_manager(sender, instance, created):
         return
     if instance.prepaid:
         return  # a prepaid (cash) shipment draws no credit: nothing for the sales department to grant
-    held = on_hold(today=instance.shipped_on).where(models.Customer.id == instance.customer_id)
+    # The hold is judged on the day the shipment is entered, or its shipping day if later: a shipment
+    # back-dated to before the invoices fell overdue does not escape it.
+    day = max(d for d in (instance.shipped_on, local_today()) if d is not None)
+    held = on_hold(today=day).where(models.Customer.id == instance.customer_id)
     if held.exists():
         instance.__dict__["_crd5_request"] = True
 
@@ -353,8 +374,11 @@ flag(CRD_5, models.Customer, on_hold, badge="danger", name="on_hold")
 
 # ---------------------------------------------------------------- CTR-2 / CTR-1
 def _earlier_signed_contract(contract):
+    """Return True when the customer already signed a contract of at least the CTR-2 amount (its documents were
+    required then): a small first contract does not make a customer "not new" for a large one."""
     query = models.Contract.select().where(models.Contract.customer == contract.customer_id,
-                                           models.Contract.status.in_(SIGNED_STATUSES))
+                                           models.Contract.status.in_(SIGNED_STATUSES),
+                                           models.Contract.amount >= _decimal(CTR_2.get("min_amount")))
     if contract._pk is not None:
         query = query.where(models.Contract.id != contract._pk)
     return query.exists()
@@ -388,19 +412,60 @@ def _approved_before(record, rule_id):
         models.Approval.rule == rule_id, models.Approval.status == "approved").exists()
 
 
+# A contract counts towards the customer's year (CTR-1 累计) while awaiting approval, signed or performed.
+COUNTED_STATUSES = ("pending",) + SIGNED_STATUSES
+
+
+def _contract_year(contract):
+    """Return the calendar year a contract belongs to: its signing date, else today (Beijing)."""
+    return (contract.signed_on or local_today()).year
+
+
+def year_total(customer_id, year, exclude=None):
+    """Return the sum of ``customer_id``'s counted contracts of ``year`` (but ``exclude``) (CTR-1)."""
+    query = models.Contract.select(models.Contract.id, models.Contract.amount, models.Contract.signed_on,
+                                   models.Contract.created_at).where(
+        models.Contract.customer == customer_id, models.Contract.status.in_(COUNTED_STATUSES))
+    if exclude is not None:
+        query = query.where(models.Contract.id != exclude)
+    total = Decimal(0)
+    for _pk, amount, signed_on, created_at in query.tuples():
+        day = signed_on or (to_local(created_at).date() if created_at else local_today())
+        if day.year == year:
+            total += _decimal(amount)
+    return total
+
+
 @pre_save(sender=models.Contract, name="CTR-1")
 def large_contract_waits_for_approval(sender, instance, created):
-    """Put a large contract into "pending" when created, raised to the amount, or put forward again from draft."""
+    """Put a contract into "pending" when the customer's contracts of the year reach the approval amount with it.
+
+    Asked: a new contract reaching the amount; one raised (or moved to another customer or year) so that the
+    year reaches it, or raised after its approval; a draft put forward again that was never approved.
+    """
     instance.__dict__.pop("_ctr1_request", None)
-    if not CTR_1.on() or instance.amount is None:
+    if not CTR_1.on() or instance.amount is None or instance.customer_id is None:
+        return
+    if instance.status == "terminated" or approvals.DECIDING.get():
         return
     threshold = _decimal(CTR_1.get("min_amount"))
-    if _decimal(instance.amount) < threshold:
+    year = _contract_year(instance)
+    total = year_total(instance.customer_id, year, exclude=instance._pk) + _decimal(instance.amount)
+    if total < threshold:
         return
     stored = _stored(instance, created)
-    if stored is not None and _decimal(stored.amount) >= threshold:
-        resubmitted = stored.status == "draft" and instance.status in ("pending", "signed")
-        if not resubmitted or _approved_before(instance, "CTR-1"):
+    if stored is not None:
+        moved = stored.customer_id != instance.customer_id or _contract_year(stored) != year
+        before = year_total(stored.customer_id, _contract_year(stored), exclude=stored._pk) + _decimal(stored.amount)
+        raised = _decimal(instance.amount) > _decimal(stored.amount)
+        put_forward = stored.status == "draft" and instance.status in ("pending", "signed")
+        if put_forward:
+            ask = not _approved_before(instance, "CTR-1")
+        elif stored.status == "draft":
+            ask = raised and before < threshold  # a draft crossing the amount; later edits wait for putting forward
+        else:
+            ask = moved or raised  # a signed (approved or not) contract raised or moved
+        if not ask:
             return
     if instance.status in ("draft", "signed"):
         instance.status = "pending"

@@ -4,6 +4,7 @@ surveys and partners (003 第十四/十五条, 000 篇三/十/十三, 002 篇二
 Stored datetimes are naive UTC; "days" and "months" are calendar days of Beijing time.
 """
 import datetime
+import re
 
 from peewee import Case
 from peewee import PostgresqlDatabase
@@ -41,12 +42,15 @@ CUS_2 = rule(
     quote="c)客戶檔案由銷售總監(jiān)進行審批確認。",
 )
 # Personal data here: the customer's ID number and bank account (sensitive personal information:
-# 特定身份, 金融账户) and a contact person's birthday (private, not needed to do business). A contact's
-# mobile and phone are the work channel the business relationship runs on and are not covered.
+# 特定身份, 金融账户) and a contact person's mobile, e-mail and birthday (they identify the person). The
+# contact's consent is their own (Contact.consent_at) or, failing it, the customer's. A landline with area
+# code is the office's number and is not covered.
+CONTACT_PERSONAL = ("mobile", "email", "birthday")
 # Encrypting, masking and auditing unmasked views are the second half of CUS-3, in a later issue.
 CUS_3 = rule(
     "CUS-3", "个人信息告知同意", "002 篇三 第二/三章", BLOCK,
     quote="告知同意原则:在收集客户数据之前,必须向客户明确告知数据收集的目的、方式、范围,并获得客户的明示同意。",
+    reading="身份证号、银行账号须客户告知同意;联系人的手机、邮箱、生日须本人或客户的告知同意;办公座机不受限。",
 )
 # The export and the anonymising deletion are actions of a later issue; the rule is declared here.
 CUS_4 = rule(
@@ -61,17 +65,20 @@ CUS_5 = rule(
 VIS_1 = rule(
     "VIS-1", "拜访计划提交与审核", "000 篇十三 3.1", APPROVE,
     quote="銷售人員每月底提出次月拜訪計劃書,呈部門主管審核。",
+    reading="计划月份统一为 YYYY-MM;本月没有已提交计划的业务员提醒,草稿计划逾期提醒。",
 )
 VIS_2 = rule(
     "VIS-2", "拜访报告期限", "000 篇十三 3.4(1)", FLAG, settings={"days": 2},
     labels={"days": "拜访后提交报告期限(天)"},
     quote="(1)拜訪應(yīng)于兩天內(nèi)提出客戶拜訪報告,呈主管審核。",
+    reading="报告须有内容且已提交,拜访后超过 2 天未交或晚交提醒。",
 )
 VIS_3 = rule(
     "VIS-3", "客户满意度调查", "003 第十五条(五)", FLAG, settings={"months": 6},
     labels={"months": "满意度调查间隔(月)"},
     quote="(五)用户满意度调查:每六个月进行不少于一次用户满意率调查,包含质量、价格、基础服务等产品使用情况意见和提议,"
           "各分企业、业务单在每十二个月7月10日和第二年元月10日前完成调研形成“用户满意率调查汇报”,汇总后报送销售部;",
+    reading="最近 6 个月内做过、期间属于这 6 个月的调查才算;半年汇报 7 月 10 日、1 月 10 日在工作台提醒。",
 )
 VIS_4 = rule(
     "VIS-4", "外地合作方走访", "000 篇十 4.2.3", FLAG, settings={"months": 6},
@@ -213,24 +220,27 @@ def customer_personal_data_needs_consent(sender, instance, created):
     labels = _personal_data_without_consent(instance, created, instance.consent_at, ("id_number", "bank_account"))
     stored = _stored(instance, created)
     if instance.consent_at is None and stored is not None and stored.consent_at is not None:
-        birthdays = models.Contact.select().where(models.Contact.customer == instance._pk,
-                                                  models.Contact.birthday.is_null(False))
-        if birthdays.exists():
-            labels.append("联系人生日")
+        Contact = models.Contact
+        relying = Contact.select().where(
+            Contact.customer == instance._pk, Contact.consent_at.is_null(),
+            (Contact.birthday.is_null(False)) | (Contact.mobile != "") | (Contact.email != ""))
+        if relying.exists():
+            labels.append("联系人手机、邮箱或生日")
     if labels:
         CUS_3.refuse(instance, f"未记录客户告知同意时间,不得保存{'、'.join(labels)}", field="consent_at")
 
 
 @pre_save(sender=models.Contact, name="CUS-3/contact")
 def contact_personal_data_needs_consent(sender, instance, created):
-    """Refuse a contact's birthday saved while the customer's consent is not recorded."""
+    """Refuse a contact's mobile, e-mail or birthday saved without their (or the customer's) recorded consent."""
     if not CUS_3.on() or instance.customer_id is None:
         return
-    consent = (models.Customer.select(models.Customer.consent_at)
-               .where(models.Customer.id == instance.customer_id).scalar())
-    labels = _personal_data_without_consent(instance, created, consent, ("birthday",))
+    consent = instance.consent_at or (models.Customer.select(models.Customer.consent_at)
+                                      .where(models.Customer.id == instance.customer_id).scalar())
+    labels = _personal_data_without_consent(instance, created, consent, CONTACT_PERSONAL)
     if labels:
-        CUS_3.refuse(instance, f"客户未记录告知同意时间,不得保存联系人{'、'.join(labels)}", field="birthday")
+        first = next(n for n in CONTACT_PERSONAL if getattr(models.Contact, n).verbose_name == labels[0])
+        CUS_3.refuse(instance, f"联系人本人及客户均未记录告知同意时间,不得保存联系人{'、'.join(labels)}", field=first)
 
 
 # ---------------------------------------------------------------- VIS-1
@@ -317,30 +327,99 @@ def plans_late(today=None):
     return VisitPlan.select().where(VisitPlan.status == "draft", VisitPlan.month <= f"{today or local_today():%Y-%m}")
 
 
+def salespeople_without_plan(today=None):
+    """Return active salespeople with no plan submitted for this month, which was due by the end of the last
+    (VIS-1); someone who joined this month owes none yet."""
+    today = today or local_today()
+    User = models.User
+    VisitPlan = models.VisitPlan
+    month_start = today.replace(day=1)
+    submitted = VisitPlan.select(VisitPlan.owner).where(VisitPlan.month == f"{today:%Y-%m}",
+                                                        VisitPlan.status.in_(("submitted", "approved")))
+    sales = (models.UserRole.select(models.UserRole.user).join(models.Role)
+             .where(models.Role.code == "sales"))
+    return User.select().where(User.active == True, User.id.in_(sales), User.id.not_in(submitted),  # noqa: E712
+                               User.created_at < local_midnight(month_start))
+
+
+MONTH_RE = re.compile(r"^\s*(\d{4})\s*(?:-|/|\.|年)\s*(\d{1,2})\s*月?\s*$")
+
+
+def normalise_month(text):
+    """Return ``text`` (2026-9, 2026/09, 2026年9月) as YYYY-MM, or None when it is not a month."""
+    match = MONTH_RE.match(text or "")
+    if not match or not 1 <= int(match.group(2)) <= 12:
+        return None
+    return f"{int(match.group(1)):04d}-{int(match.group(2)):02d}"
+
+
+@pre_save(sender=models.VisitPlan, name="VIS-1/month")
+def plan_month_is_a_month(sender, instance, created):
+    """Store the plan's month as YYYY-MM (so 2026-9 is September, not after 2026-12); refuse anything else."""
+    month = normalise_month(instance.month)
+    if month is None:
+        VIS_1.refuse(instance, "计划月份格式应为“2026-09”", field="month")
+    else:
+        instance.month = month
+
+
 def reports_late(today=None):
-    """Return visits whose report is missing [2] days after the visit or came in later than that (VIS-2)."""
+    """Return visits whose report is missing [2] days after the visit or came in later than that (VIS-2).
+
+    A report counts only with its text: a submission date over an empty report is no report.
+    """
     Visit = models.Visit
     today = today or local_today()
     days = VIS_2.get("days")
-    # A report dated after today has not been submitted yet.
-    submitted = Visit.report_submitted_on.is_null(False) & (Visit.report_submitted_on <= today)
-    missing = ~submitted & (Visit.visited_on < today - datetime.timedelta(days=days))
+    no_report = Visit.report_submitted_on.is_null() | (fn.TRIM(Visit.report) == "") | (
+        Visit.report_submitted_on > today)
+    missing = no_report & (Visit.visited_on < today - datetime.timedelta(days=days))
     if isinstance(models.db.obj, PostgresqlDatabase):
         gap = Visit.report_submitted_on - Visit.visited_on
     else:
         gap = fn.julianday(Visit.report_submitted_on) - fn.julianday(Visit.visited_on)
-    return Visit.select().where(missing | (submitted & (gap > days)))
+    return Visit.select().where(missing | (Visit.report_submitted_on.is_null(False) & (gap > days)
+                                           & (Visit.visited_on <= today)))
+
+
+def half_year(day):
+    """Return the survey period label of ``day`` (2026H1, 2026H2)."""
+    return f"{day.year}H{1 if day.month <= 6 else 2}"
 
 
 def survey_due(today=None):
-    """Return established customers without a satisfaction survey in the last [6] months (VIS-3)."""
+    """Return established customers without a satisfaction survey in the last [6] months (VIS-3).
+
+    A survey counts when it was made in the window and covers a half-year of the window (its period): one
+    labelled 2024H1 entered today does not clear the reminder, nor does one dated after today.
+    """
     Customer = models.Customer
-    until = _facts_until(today)
-    cutoff_at = local_midnight(months_before(today or local_today(), VIS_3.get("months")))
-    surveyed = models.SatisfactionSurvey.select(models.SatisfactionSurvey.customer).where(
-        models.SatisfactionSurvey.created_at >= cutoff_at, models.SatisfactionSurvey.created_at <= until)
+    Survey = models.SatisfactionSurvey
+    today = today or local_today()
+    start = months_before(today, VIS_3.get("months"))
+    periods = sorted({half_year(start), half_year(today)})
+    cutoff_at = local_midnight(start)
+    surveyed = Survey.select(Survey.customer).where(
+        Survey.period.in_(periods), Survey.created_at >= cutoff_at,
+        Survey.created_at < local_midnight(today + datetime.timedelta(days=1)))
     return Customer.select().where(Customer.stage != "prospect", Customer.created_at < cutoff_at,
                                    Customer.id.not_in(surveyed))
+
+
+PERIOD_RE = re.compile(r"^(\d{4})H([12])$")
+
+
+@pre_save(sender=models.SatisfactionSurvey, name="VIS-3/period")
+def survey_period_is_a_past_or_current_half_year(sender, instance, created):
+    """Refuse a survey period that is not a half-year label (2026H1) or lies after the current half-year."""
+    period = (instance.period or "").strip().upper()
+    match = PERIOD_RE.match(period)
+    if not match:
+        VIS_3.refuse(instance, "调查期间格式应为“2026H1”或“2026H2”", field="period")
+        return
+    instance.period = period
+    if period > half_year(local_today()):
+        VIS_3.refuse(instance, f"调查期间 {period} 尚未开始", field="period")
 
 
 def partner_visit_overdue(today=None):
@@ -359,6 +438,7 @@ flag(CUS_1, models.Customer, contact_overdue, badge="warning", name="contact_ove
 flag(CUS_2, models.Customer, unconfirmed, badge="secondary", name="unconfirmed")
 flag(CUS_5, models.Customer, churn_risk, badge="danger", name="churn_risk")
 flag(VIS_1, models.VisitPlan, plans_late, badge="warning", name="late")
+flag(VIS_1, models.User, salespeople_without_plan, badge="warning")
 flag(VIS_2, models.Visit, reports_late, badge="warning", name="report_late")
 flag(VIS_3, models.Customer, survey_due, badge="warning", name="survey_due")
 flag(VIS_4, models.Partner, partner_visit_overdue, badge="warning", name="visit_overdue")

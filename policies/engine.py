@@ -51,8 +51,10 @@ class PolicyViolation(Exception):
 class Rule:
     """One numbered rule of DOMAIN.md."""
 
-    def __init__(self, rule_id, title, source, action, settings=None, quote="", labels=None, area=""):
+    def __init__(self, rule_id, title, source, action, settings=None, quote="", labels=None, area="", reading=""):
         self.id = rule_id
+        # How the console reads the rule: its current wording and boundaries, shown in the catalogue.
+        self.reading = reading
         self.title = title
         self.source = source
         self.action = action
@@ -125,12 +127,12 @@ class Rule:
         )
 
 
-def rule(rule_id, title, source, action, settings=None, quote="", labels=None):
+def rule(rule_id, title, source, action, settings=None, quote="", labels=None, reading=""):
     """Declare a rule once; return it."""
     if rule_id in RULES:
         raise ValueError(f"rule {rule_id} declared twice")
     area = rule_id.split("-")[0]
-    RULES[rule_id] = Rule(rule_id, title, source, action, settings, quote, labels, area)
+    RULES[rule_id] = Rule(rule_id, title, source, action, settings, quote, labels, area, reading)
     return RULES[rule_id]
 
 

@@ -23,10 +23,11 @@ RCP_1 = rule(
 RCP_2 = rule(
     "RCP-2", "陪同人数", "000 篇六 三2", COMPUTE,
     settings={"medium_from": 5, "large_above": 10, "small": 1, "medium": 2, "large": 3},
-    labels={"medium_from": "中型来访起始人数", "large_above": "大型来访人数(超过)", "small": "小型来访陪同人数",
-            "medium": "中型来访陪同人数", "large": "大型来访最少陪同人数"},
+    labels={"medium_from": "中型来访起始人数", "large_above": "大型来访人数(超过)", "small": "小型来访最多陪同人数",
+            "medium": "中型来访最多陪同人数", "large": "大型来访默认陪同人数(可更多)"},
     quote="在諸如飯局、娛樂等客戶服務(wù)項目中,原則上客戶在5人以下的,公司派1人陪同;5至10人的,公司派2人陪同;"
           "10人以上的,公司可派3人以上陪同。",
+    reading="陪同人数上限:少于 5 位客人最多 1 人,5–10 位最多 2 人,10 位以上不限(默认 3 人)。",
 )
 
 # The source sends important gifts to the executive committee chair; the console asks the gm.
@@ -42,8 +43,16 @@ CAP_SETTING = {"A": "cap_a", "B": "cap_b", "C": "cap_c", "D": "cap_d"}
 GIFT_CLEARED = ("approved", "done")
 
 
+def max_companions(guests):
+    """Return the most companions the company may send with ``guests`` visitors (None: no cap, RCP-2)."""
+    settings = RCP_2.settings()
+    if (guests or 0) > settings["large_above"]:
+        return None
+    return required_companions(guests)
+
+
 def required_companions(guests):
-    """Return the number of companions RCP-2 asks for ``guests`` visitors."""
+    """Return the companions RCP-2 assigns by default to ``guests`` visitors (a cap up to 10 guests)."""
     settings = RCP_2.settings()
     guests = guests or 0
     if guests < settings["medium_from"]:
@@ -70,18 +79,21 @@ def cost_per_person_within_cap(sender, instance, created):
         RCP_1.refuse(instance, f"{instance.guest_class}类接待人均费用不得超过 {cap.normalize():f} 元", field="cost_per_person")
 
 
+# "客戶在5人以下的,公司派1人陪同;5至10人的,公司派2人陪同;10人以上的,公司可派3人以上陪同" is cost control: the
+# company sends at most 1 (fewer than 5 guests) or 2 (5 to 10); with more than 10 guests 3 or more may go.
 @pre_save(sender=models.Reception, name="RCP-2")
 def companions_per_guests(sender, instance, created):
-    """Compute the companions when left empty; refuse fewer than the guests require."""
+    """Compute the companions when left empty; refuse more than the guests allow."""
     if not RCP_2.on():
         return
     instance.__dict__.pop("_rcp2_computed", None)
-    needed = required_companions(instance.guests)
     if not instance.companions:
-        instance.companions = needed
+        instance.companions = required_companions(instance.guests)
         instance.__dict__["_rcp2_computed"] = True
-    elif instance.companions < needed:
-        RCP_2.refuse(instance, f"来宾 {instance.guests} 人，公司陪同人员不得少于 {needed} 人", field="companions")
+        return
+    cap = max_companions(instance.guests)
+    if cap is not None and instance.companions > cap:
+        RCP_2.refuse(instance, f"来宾 {instance.guests} 人，公司陪同人员最多 {cap} 人", field="companions")
 
 
 @pre_save(sender=models.Reception, name="RCP-3/pending")

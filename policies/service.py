@@ -12,6 +12,7 @@ from policies.engine import rule
 SRV_1 = rule(
     "SRV-1", "维修服务单审批与登记", "000 篇七 2–3", APPROVE,
     quote="經(jīng)gps事業(yè)部經(jīng)理審批《安裝任務(wù)派工單》和《維修服務(wù)單》,安排合適的維修人員。",
+    reading="由录入人所在部门经理审批;录入人是本部门唯一经理时由总经理审批。",
 )
 
 SRV_2 = rule(
@@ -101,8 +102,28 @@ def pending_order_needs_manager(sender, instance, created):
     actor = models.current_actor.get()
     recorder_id = instance.created_by_id or getattr(actor, "id", actor)
     recorder = models.User.get_or_none(models.User.id == recorder_id) if recorder_id else None
+    summary = f"{instance.choice_label('kind')}单 {instance.number} {instance.product_model}"[:255]
+    if recorder is not None and not _other_manager_exists(recorder):
+        # Nobody approves their own order: the department's only manager recorded it, so the GM decides.
+        approvals.require(instance, "SRV-1", ["gm"], summary=summary)
+        return
     approvals.require(instance, "SRV-1", ["manager"], department=recorder.department_id if recorder else None,
-                      summary=f"{instance.choice_label('kind')}单 {instance.number} {instance.product_model}"[:255])
+                      summary=summary)
+
+
+def _other_manager_exists(recorder):
+    """Return True when someone other than ``recorder`` may decide as the manager of its department."""
+    if recorder.department_id is None:
+        return True  # no department: any manager decides
+    department = models.Department.get_or_none(models.Department.id == recorder.department_id)
+    if department is not None and department.manager_id not in (None, recorder.id):
+        return True
+    others = (models.User.select(models.User.id)
+              .join(models.UserRole, on=(models.UserRole.user == models.User.id))
+              .join(models.Role, on=(models.UserRole.role == models.Role.id))
+              .where(models.Role.code == "manager", models.User.department == recorder.department_id,
+                     models.User.id != recorder.id, models.User.active == True))  # noqa: E712
+    return others.exists()
 
 
 @pre_save(sender=models.ServiceOrder, name="SRV-2")

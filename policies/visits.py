@@ -34,6 +34,7 @@ VIS_5 = rule(
           "董事长、总经理每十二个月最少1次有选择进行现场回访;3、关键用户:各业务单位责任人每十二个月最少1次现场回访;"
           "4、通常见户:各业务单位责任人每十二个月最少1次有选择进行现场回访;对业务单位责任人没有现场回访,"
           "分管业务人员两年最少1次现场回访;",
+    reading="只计已发生的回访(拜访类型“回访”),拜访人为拜访记录的拜访人或计划的业务员;新客户在其录入后才开始计算。",
 )
 VIS_6 = rule(
     "VIS-6", "回访工作季度评定汇报", "003 第十七条(五)", REPORT, settings={"months": 3},
@@ -119,4 +120,4 @@ def return_visit_report(year, quarter, today=None):
     )
 
 
-flag(VIS_5, models.Customer, return_visit_overdue, badge="warning")
+flag(VIS_5, models.Customer, return_visit_overdue, badge="warning", name="return_visit_overdue")

@@ -55,6 +55,9 @@ VALID = {
     "Customer": lambda: dict(approved_by=approver()),
     # ARC-4: a borrow request states its reason and carries the department head's sign-off.
     "BorrowRequest": lambda: dict(reason="核对合同原件", dept_head_signed=True),
+    # ARC-4: an access request states applicant, purpose and reason, with the head's sign-off.
+    "AccessRequest": lambda: dict(applicant=make(models.User), purpose="核对合同", reason="客户来电询问合同条款",
+                                  dept_head_signed=True),
     # SRV-1: a service order records address, contact, model, purchase date and fault.
     "ServiceOrder": lambda: dict(address="杭州市西湖区文三路90号", contact_phone="13805710001", product_model="GT-06N",
                                  purchase_date=datetime.date(2026, 1, 5), fault="终端无法定位"),
@@ -64,6 +67,14 @@ VALID = {
     "Loan": lambda: dict(due_at=models.utcnow().replace(microsecond=0) + datetime.timedelta(days=3)),
     # CRD-4: a customer without a credit line ships only prepaid.
     "Shipment": lambda: dict(prepaid=True),
+    # ARC-11: only a file past its retention period may be proposed for destruction.
+    "Destruction": lambda: dict(file=make(models.ArchiveFile,
+                                          retain_until=datetime.date.today() - datetime.timedelta(days=400))),
+    # CMP-1: a complaint of the vehicle business records the plate number.
+    "Complaint": lambda: dict(plate_no="浙A·T0001"),
+    # VIS-1: a plan's month is YYYY-MM; VIS-3: a survey's period is a half-year label, not one to come.
+    "VisitPlan": lambda: dict(month=f"{datetime.date.today():%Y-%m}"),
+    "SatisfactionSurvey": lambda: dict(period=f"{datetime.date.today().year}H1"),
     # CTR-3: preferential terms are for strategic and key customers.
     "Preference": lambda: dict(customer=make(models.Customer, tier="key")),
     # CUS-6: a share carries the customer's consent and the data-security agreement.
@@ -95,6 +106,10 @@ def resident_id(birthday="19900307", n=None):
 def credit_ready_customer(**fields):
     """Return a customer that may be granted credit (CRD-1): archive, licence number, signed contract."""
     fields.setdefault("licence_no", credit_code())
+    # CTR-2: the tax and bank documents are on file too (the bank account kept with consent, CUS-3).
+    fields.setdefault("tax_no", fields["licence_no"])
+    fields.setdefault("bank_account", "6222020200000000000")
+    fields.setdefault("consent_at", models.utcnow().replace(microsecond=0))
     customer = make(models.Customer, **fields)
     make(models.ArchiveFile, number=f"KHDA-T{customer.id:05d}", title=f"{customer.name}客户档案",
          customer=customer, kind="customer")
@@ -111,6 +126,21 @@ def role_user(role):
         user = models.User(username=f"factory_{role}", display_name=f"{role}(测试)")
         user.save(force_insert=True)
         code, _ = models.Role.get_or_create(code=role, defaults={"name": role})
+        user.roles.add(code)
+    return user
+
+
+def cs_manager():
+    """Return the factory manager of the customer-service department, with top-secret clearance (ARC-3)."""
+    from policies import archives
+    user = models.User.get_or_none(models.User.username == "factory_cs_manager")
+    if user is None:
+        department = archives.customer_service_department() or models.Department.create(
+            name="客户服务部", customer_service=True)
+        user = models.User(username="factory_cs_manager", display_name="客服经理(测试)", department=department,
+                           clearance="top_secret")
+        user.save(force_insert=True)
+        code, _ = models.Role.get_or_create(code="manager", defaults={"name": "manager"})
         user.roles.add(code)
     return user
 
@@ -186,7 +216,13 @@ def approve_all(record):
         for row in rows:
             role = row.required_role.split("|")[0]
             user = role_user(role)
-            if role in ("manager",) and row.department_id is not None:
+            if row.rule == "ARC-3" and role == "manager":
+                # ARC-3: customer service's manager, holding the file's clearance, decides.
+                user = cs_manager()
+                if row.department_id != user.department_id:
+                    row.department = user.department_id
+                    row.save()
+            elif role in ("manager",) and row.department_id is not None:
                 dept = models.Department.get_by_id(row.department_id)
                 if dept.manager_id is not None:
                     user = dept.manager

@@ -124,7 +124,7 @@ def test_inbox_row_shows_type_summary_rule_requester_wait_and_link(app, office):
     _, html = listed(client_for(app, o["manager_a"]))
     row = html.split(f'id="approval-{o["contract_a"].id}"')[1].split("</tr>")[0]
     assert "联系人" in row and "合同 HT-A 100000 元" in row
-    assert "CTR-1" in row and "合同审批" in row and "003 第二十八条(一)" in row
+    assert "CTR-1" in row and "合同累计金额审批" in row and "003 第二十八条(一)" in row
     assert "张销售" in row
     assert "分钟" in row
     assert f'href="/admin/contact/details/?id={o["records"][0].id}"' in row

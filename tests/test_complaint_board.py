@@ -34,7 +34,15 @@ def complaint(**fields):
     fields.setdefault("complainant", "张先生")
     fields.setdefault("content", "投诉内容")
     fields.setdefault("category", "service")
+    fields.setdefault("plate_no", "浙A·B0001")  # CMP-1: every complaint but a service one carries the plate
     return make(models.Complaint, **fields)
+
+
+def ruler(item):
+    """Return a manager of ``item``'s department, who rules whether it is accepted (CMP-10)."""
+    username = f"board_mgr{item.department_id or ''}"
+    return models.User.get_or_none(models.User.username == username) or make_user(
+        username, roles=("manager",), department=item.department_id)
 
 
 def gm_user():
@@ -64,8 +72,9 @@ def advance(item, *statuses, at=None):
         values = {"satisfaction": "satisfied"} if status == "closed" else {}
         if status == "rejected":
             values = {"rejection_reason": "已向客户说明"}
+        user = ruler(item) if status in ("investigating", "rejected") else None
         with workflow.clock(at or models.utcnow()):
-            run(models.Complaint.get_by_id(item.id), ACTION_TO[status], **values)
+            run(models.Complaint.get_by_id(item.id), ACTION_TO[status], user, **values)
         item.__data__.update(models.Complaint.get_by_id(item.id).__data__)
     return item
 
@@ -114,7 +123,9 @@ def test_close_and_onsite_clocks_with_a_frozen_clock(app):
     assert clocks_at(item, onsite - 5 * H)["onsite"].state == "amber"
     assert clocks_at(item, onsite + datetime.timedelta(minutes=1))["onsite"].state == "red"
     # A late first update stops the clock, and the miss stays red.
-    make(models.ComplaintUpdate, complaint=item, at=onsite + 2 * H, note="已到现场")
+    make(models.ComplaintUpdate, complaint=item, at=onsite + 2 * H - datetime.timedelta(minutes=30),
+         note="电话安抚")  # CMP-3: a phone note does not stop the on-site clock
+    make(models.ComplaintUpdate, complaint=item, at=onsite + 2 * H, note="已到现场", onsite=True)
     late = clocks_at(item, onsite + 3 * D)["onsite"]
     assert (late.running, late.state, late.text) == (False, "red", "超时 2 小时后完成")
 
@@ -370,7 +381,7 @@ def march(app):
     ]
     for received, category, dept, severity, channel, customer, hours, status in plan:
         item = complaint(received_at=received, category=category, department=dept, severity=severity,
-                         channel=channel, customer=customer, plate_no="浙A12345" if category == "repair" else "")
+                         channel=channel, customer=customer, plate_no="" if category == "service" else "浙A12345")
         items.append((item, hours, status))
     complaint(received_at=bj(2026, 2, 28, 23, 59))
     complaint(received_at=bj(2026, 4, 1, 0, 0))
@@ -640,7 +651,10 @@ def test_a_move_not_offered_from_the_status_is_refused(agent):
     assert written(item) == before
 
 
-def test_a_move_on_a_stale_card_loses_nothing(agent):
+def test_a_move_on_a_stale_card_loses_nothing(app, client):
+    make_user("agent_manager", roles=("manager",))  # CMP-10: a manager rules on acceptance
+    login(client, "agent_manager")
+    agent = client
     item = complaint()
     token = csrf_token(agent, BOARD)
     seen = models.Complaint.get_by_id(item.id).version
@@ -672,7 +686,8 @@ def test_moves_need_the_edit_right_and_a_visible_complaint(office, client):
     assert models.Complaint.get_by_id(office["s_new"].id).status == "received"
     html = other.get(BOARD).get_data(as_text=True)
     card = re.search(r'id="complaint-%d".*?</details>' % office["n_old"].id, html, re.S).group(0)
-    assert "开始调查 → 调查中" in card
+    # CMP-10: only the department's manager (or the GM) rules on acceptance: no such move for a clerk.
+    assert "受理并开始调查" not in card and 'class="card-moves"' in html
 
 
 def test_last_months_report_is_flagged_until_generated(march, admin_client):

@@ -3,6 +3,7 @@ import datetime
 import re
 
 import models
+import policies
 from conftest import login
 from conftest import make_user
 from factories import make
@@ -98,6 +99,26 @@ def test_monthly_complaint_report_is_due_until_generated(app):
     assert client.get("/admin/complaint-stats/xlsx/?month=2026-11").status_code == 200
     with app.test_request_context():
         assert dashboard.report_tiles(gm, today=datetime.date(2026, 12, 11)) == []
+
+
+def test_half_year_survey_and_quarterly_return_visit_reports_are_shown(app):
+    seeded()
+    gm = models.User.get(models.User.username == "dash_gm")
+    sales = models.User.get(models.User.username == "dash_s1")
+    with app.test_request_context():
+        # VIS-3: the 2026H1 report is due 10 July, shown from 20 days before; VIS-6: first 10 days of a quarter.
+        assert [t["key"] for t in dashboard.report_tiles(sales, today=datetime.date(2026, 6, 19))] == []
+        tiles = dashboard.report_tiles(sales, today=datetime.date(2026, 6, 20))
+        assert [(t["key"], t["title"]) for t in tiles] == [("VIS-3", "2026H1 用户满意率调查汇报")]
+        assert "2026 年 7 月 10 日" in tiles[0]["note"]
+        tiles = dashboard.report_tiles(sales, today=datetime.date(2026, 7, 1))
+        assert [(t["key"], t["title"]) for t in tiles] == [("VIS-3", "2026H1 用户满意率调查汇报"),
+                                                          ("VIS-6", "2026年第2季度回访工作评定汇报")]
+        assert [t["key"] for t in dashboard.report_tiles(sales, today=datetime.date(2026, 7, 11))] == []
+        assert [t["title"] for t in dashboard.report_tiles(sales, today=datetime.date(2027, 1, 5))] == [
+            "2026H2 用户满意率调查汇报", "2026年第4季度回访工作评定汇报"]
+        policies.RULES["VIS-6"].configure(enabled=False)
+        assert "VIS-6" not in [t["key"] for t in dashboard.report_tiles(gm, today=datetime.date(2027, 1, 5))]
 
 
 def test_counts_are_capped(app, monkeypatch):

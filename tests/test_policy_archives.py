@@ -38,6 +38,10 @@ def loan(days, at=NOW, **extra):
 
 def destroy(folder):
     """Destroy ``folder`` the only way a file is destroyed: a destruction record the GM approves (ARC-11)."""
+    if folder.retain_until is None or folder.retain_until >= archives.local_today():
+        folder = fresh(folder)
+        folder.retain_until = archives.local_today() - datetime.timedelta(days=1)  # 保管期满
+        folder.save()
     destruction = make(models.Destruction, file=folder, reason="保管期满")
     run(destruction, "approve", role_user("gm"))
     return fresh(folder)
@@ -88,11 +92,12 @@ def approve_all(record, user, rule_id=None):
 
 @pytest.fixture
 def people(app):
-    """The requester (a sales clerk), the borrower, a manager, the GM, a deputy GM and an archivist."""
+    """The requester (a sales clerk), the borrower, customer service's manager, the GM, a deputy GM and an archivist."""
+    service = models.Department.create(name="客户服务部", customer_service=True)
     return {
         "clerk": make_user("luru", roles=("sales",)),
         "staff": make_user("liuyang", roles=("sales",)),
-        "manager": make_user("jingli", roles=("manager",)),
+        "manager": make_user("jingli", roles=("manager",), department=service, clearance="top_secret"),
         "gm": make_user("zongjingli", roles=("gm",)),
         "deputy": make_user("fuzong", roles=("deputy",)),
         "archivist": make_user("zhangli", roles=("archivist",)),
@@ -283,6 +288,42 @@ def test_arc3_manager_rejection_withdraws_the_rest_and_lends_nothing(people):
     assert models.ArchiveFile.get_by_id(request.file_id).status == "in_store"
 
 
+def test_arc3_only_customer_services_manager_with_the_files_clearance(people):
+    sales_dept = models.Department.create(name="销售部")
+    service = models.Department.get(models.Department.customer_service == True)  # noqa: E712
+    other = make_user("xiaoshou_jingli", roles=("manager",), department=sales_dept, clearance="top_secret")
+    uncleared = make_user("kefu_fujingli", roles=("manager",), department=service, clearance="secret")
+    request = borrow(people, "top_secret")
+    manager_step = pending_rows(request, "ARC-3")[0]
+    assert manager_step.department_id == service.id
+    with pytest.raises(engine.ApprovalError, match="客户服务部经理"):
+        engine.decide(manager_step.id, other, True)
+    with pytest.raises(engine.ApprovalError, match=r"保密级别\(绝密\)"):
+        engine.decide(manager_step.id, uncleared, True)
+    # The same manager may decide a secret file.
+    secret = borrow(people, "secret")
+    engine.decide(pending_rows(secret, "ARC-3")[0].id, uncleared, True)
+    assert fresh(pending_rows(secret, "ARC-5")[0]).status == "pending"
+    # Clearance withdrawn after the request was filed: the decision is refused at the time it is taken.
+    people["manager"].clearance = "secret"
+    people["manager"].save()
+    with pytest.raises(engine.ApprovalError, match="保密级别"):
+        engine.decide(manager_step.id, people["manager"], True)
+
+
+def test_arc3_without_a_customer_service_department_nobody_approves_in_its_place(app):
+    manager = make_user("arc3_manager", roles=("manager",), clearance="top_secret",
+                        department=models.Department.create(name="销售部"))
+    folder = make(models.ArchiveFile, number="F-NOCS", title="档案", confidentiality="secret")
+    request = make(models.AccessRequest, file=folder, applicant=make(models.User, username="a-nocs"))
+    row = pending_rows(request, "ARC-3")[0]
+    with pytest.raises(engine.ApprovalError, match="未设置客户服务部"):
+        engine.decide(row.id, manager, True)
+    # A department named 客服部 is taken as customer service when none is marked (for the next request).
+    models.Department.create(name="客服部")
+    assert archives.customer_service_department().name == "客服部"
+
+
 def test_arc3_access_request_approved_or_rejected(people):
     folder = make(models.ArchiveFile, number="F-AR", title="档案", confidentiality="secret")
     with acting_as(people["clerk"]):
@@ -326,8 +367,13 @@ def test_arc3_request_locked_while_pending_editable_after_withdrawal_then_resubm
         engine.withdraw(request, people["staff"])
     engine.withdraw(request, people["clerk"])
     request = fresh(request)
-    assert request.status == "pending" and pending_rows(request) == []
+    assert request.status == "withdrawn" and pending_rows(request) == []
     assert engine.state(request) == "withdrawn"
+    # A withdrawn request is not typed back to pending or approved.
+    request.status = "approved"
+    with pytest.raises(policies.PolicyViolation, match="申请状态由审批结果决定"):
+        request.save()
+    request = fresh(request)
     # Editing and saving it again submits it afresh.
     request.reason = "补充：核对原始合同"
     with acting_as(people["clerk"]):
@@ -369,19 +415,55 @@ def test_arc4_borrow_request_paperwork_via_save(app, field, value, message):
 
 def test_arc4_external_viewer_needs_an_introduction_letter(app):
     with pytest.raises(policies.PolicyViolation) as exc:
-        make(models.AccessRequest, external_name="浙江汇诚律师事务所 林律师", intro_letter_no=" ")
+        make(models.AccessRequest, applicant=None, external_name="浙江汇诚律师事务所 林律师", intro_letter_no=" ")
     assert exc.value.field == "intro_letter_no"
     assert "外单位人员查阅档案须登记介绍信(或工作证)编号(ARC-4,000 篇二 第18–19条)" in str(exc.value)
     assert models.AccessRequest.select().count() == 0
-    make(models.AccessRequest, external_name="浙江汇诚律师事务所 林律师", intro_letter_no="JS2026-017")
+    make(models.AccessRequest, applicant=None, external_name="浙江汇诚律师事务所 林律师", intro_letter_no="JS2026-017",
+         dept_head_signed=False)
     make(models.AccessRequest, applicant=make(models.User, username="neibu"), external_name="")
+
+
+@pytest.mark.parametrize("fields, field, message", [
+    (dict(applicant=None), "applicant", "查阅申请须填写申请人(本公司人员)或外部查阅人"),
+    (dict(purpose=" "), "purpose", "查阅申请须写明查阅目的"),
+    (dict(reason=""), "reason", "查阅申请须写明查阅理由"),
+    (dict(dept_head_signed=False), "dept_head_signed", "本公司人员查阅须由所在部门负责人签字"),
+])
+def test_arc4_access_request_paperwork(app, fields, field, message):
+    with pytest.raises(policies.PolicyViolation) as exc:
+        make(models.AccessRequest, **fields)
+    assert [(v.rule_id, v.field) for v in exc.value.violations] == [("ARC-4", field)]
+    assert f"{message}(ARC-4,000 篇二 第18–19条)" in str(exc.value)
+    assert models.AccessRequest.select().count() == 0
+
+
+def test_withdrawn_access_request_is_withdrawn_until_saved_again(people):
+    folder = make(models.ArchiveFile, number="F-WD", title="档案", confidentiality="secret")
+    with acting_as(people["clerk"]):
+        request = make(models.AccessRequest, file=folder, applicant=people["staff"])
+    engine.withdraw(fresh(request), people["clerk"])
+    assert fresh(request).status == "withdrawn"
+    request = fresh(request)
+    request.reason = "补充理由"
+    with acting_as(people["clerk"]):
+        request.save()
+    assert fresh(request).status == "pending" and len(pending_rows(request)) == 1
+
+
+def test_arc4_emptying_the_purpose_afterwards_is_refused(app):
+    request = make(models.AccessRequest, file=make(models.ArchiveFile, number="F-PUR", title="档案"))
+    request = fresh(request)
+    request.purpose = ""
+    with pytest.raises(policies.PolicyViolation, match="查阅目的"):
+        request.save()
 
 
 def test_arc4_refused_in_the_generated_form(app, admin_client):
     obj = build(models.BorrowRequest, reason="")
     response = refused_in_form(admin_client, models.BorrowRequest, obj, "借阅申请须写明借阅理由(ARC-4,000 篇二 第18–19条)")
     assert 'id="reason"' in response.get_data(as_text=True)
-    access = build(models.AccessRequest, external_name="市场监督管理局 赵科长", intro_letter_no="")
+    access = build(models.AccessRequest, applicant=None, external_name="市场监督管理局 赵科长", intro_letter_no="")
     refused_in_form(admin_client, models.AccessRequest, access, "外单位人员查阅档案须登记介绍信(或工作证)编号")
 
 
@@ -487,11 +569,12 @@ def test_arc7_overdue_loans_at_the_boundary(app):
     # National Day: 1–7 October are holidays, Saturday 10 October is a make-up working day.
     ("sales", D(2026, 9, 30), D(2026, 10, 10)),
     ("after_sales", D(2026, 9, 30), D(2026, 10, 8)),
-    ("project", D(2026, 9, 30), D(2026, 10, 5)),
+    # Project: A to B by the 3rd working day (Saturday 10 October), B to the archive 2 working days later.
+    ("project", D(2026, 9, 30), D(2026, 10, 13)),
     # An ordinary weekend.
     ("sales", D(2026, 11, 6), D(2026, 11, 11)),
     ("after_sales", D(2026, 11, 6), D(2026, 11, 9)),
-    ("project", D(2026, 11, 6), D(2026, 11, 11)),
+    ("project", D(2026, 11, 6), D(2026, 11, 13)),
 ])
 def test_arc8_due_date_over_weekends_and_holidays(app, today, kind, event_on, due_on):
     handover = make(models.Handover, kind=kind, event_on=event_on)
@@ -524,16 +607,20 @@ def penalties(user=None):
     return [(p.violation, p.amount, p.on) for p in query]
 
 
-def handover(user, kind="project", event_on=D(2026, 10, 25), handed_on=None, file=None, number=None):
+def handover(user, kind="project", event_on=D(2026, 10, 25), handed_on=None, file=None, number=None, **fields):
+    """Enter a handover as if on the day of the event (the console knew of it from then)."""
     folder = file or make(models.ArchiveFile, number=number or f"H-{models.Handover.select().count()}", title="档案")
-    return make(models.Handover, file=folder, handed_by=user, kind=kind, event_on=event_on, handed_on=handed_on)
+    fields.setdefault("created_at", datetime.datetime.combine(event_on, datetime.time(2)))
+    return make(models.Handover, file=folder, handed_by=user, kind=kind, event_on=event_on, handed_on=handed_on,
+                **fields)
 
 
 def test_arc9_late_handover_fined_from_the_day_after_due(app, today):
     manager = make_user("xiangmu", roles=("manager",))
-    handover(manager, handed_on=D(2026, 10, 30))  # due 30 October: on time
+    # Project ended Sunday 25 October: A to B by Wednesday 28, B to the archive by Friday 30 October.
+    handover(manager, handed_on=D(2026, 10, 30), stage1_on=D(2026, 10, 28))
     assert penalties() == []
-    handover(manager, handed_on=D(2026, 10, 31))
+    handover(manager, handed_on=D(2026, 10, 31), stage1_on=D(2026, 10, 28))
     assert penalties() == [("late", Decimal("50.00"), D(2026, 10, 31))]
     assert models.Penalty.get().source.startswith("Handover#")
 
@@ -592,7 +679,7 @@ def test_arc9_lost_or_damaged_file_fines_the_borrower_once(app, today):
 def test_arc9_uncorrected_handover_counts_again_each_working_day(app, today):
     manager = make_user("xiangmu", roles=("manager",))
     today(D(2026, 10, 30))
-    open_handover = handover(manager)  # project ended 25 October: due Friday 30 October
+    open_handover = handover(manager, kind="sales", event_on=D(2026, 10, 27))  # due Friday 30 October
     assert open_handover.due_on == D(2026, 10, 30) and penalties() == []
     assert archives.recount_uncorrected(D(2026, 10, 30)) == []
     archives.recount_uncorrected(D(2026, 10, 31))
@@ -611,10 +698,121 @@ def test_arc9_uncorrected_handover_counts_again_each_working_day(app, today):
     assert archives.recount_uncorrected(D(2026, 11, 20)) == []
 
 
+def in_force(user=None):
+    query = models.Penalty.in_force().where(models.Penalty.rule == "ARC-9").order_by(models.Penalty.id)
+    if user is not None:
+        query = query.where(models.Penalty.user == user)
+    return [(p.violation, p.amount, p.on) for p in query]
+
+
+def test_arc8_project_stages_are_late_each_on_its_own(app, today):
+    a_role = make_user("xiangmu_a", roles=("manager",))
+    b_role = make_user("xiangmu_b", roles=("manager",))
+    # Project ended Sunday 25 October: A due Wednesday 28, B due two working days after A's due date.
+    a_late = handover(a_role, receiver=b_role, stage1_on=D(2026, 10, 29), handed_on=D(2026, 11, 2))
+    a_late = fresh(a_late)
+    assert (a_late.stage1_due_on, a_late.due_on) == (D(2026, 10, 28), D(2026, 11, 2))
+    assert in_force(a_role) == [("late", Decimal("50.00"), D(2026, 10, 29))]
+    assert in_force(b_role) == []  # B took two working days from receipt: on time, whatever A did
+    b_late = handover(a_role, receiver=b_role, stage1_on=D(2026, 10, 27), handed_on=D(2026, 10, 31))
+    assert fresh(b_late).due_on == D(2026, 10, 30)
+    assert in_force(b_role) == [("late", Decimal("50.00"), D(2026, 10, 31))]
+    assert len(in_force(a_role)) == 1
+    assert {h.id for h in archives.late_handovers(D(2026, 11, 2))} == {a_late.id, b_late.id}
+    with pytest.raises(policies.PolicyViolation, match="移交档案室日期不能早于A角移交B角日期"):
+        handover(a_role, stage1_on=D(2026, 10, 28), handed_on=D(2026, 10, 27))
+
+
+def test_arc8_project_first_stage_flag_while_nothing_is_handed_over(app, today):
+    row = handover(make_user("xiangmu_a", roles=("manager",)))
+    assert row.id not in {h.id for h in archives.late_handovers(D(2026, 10, 28))}
+    assert row.id in {h.id for h in archives.late_handovers(D(2026, 10, 29))}
+
+
+def test_arc9_a_handover_entered_180_days_late_is_fined_once_not_for_every_day_before(app, today):
+    sales = make_user("xiaoshou", roles=("sales",))
+    entered = datetime.datetime(2026, 11, 2, 2)  # today, Beijing 10:00
+    row = handover(sales, kind="sales", event_on=D(2026, 11, 2) - datetime.timedelta(days=180), created_at=entered)
+    assert [p[0] for p in in_force()] == ["late"]
+    assert archives.recount_uncorrected(D(2026, 11, 3)) == []  # the one working day to correct it
+    assert len(archives.recount_uncorrected(D(2026, 11, 4))) == 1
+    assert sum(p[1] for p in in_force()) == Decimal("100.00")
+    assert fresh(row).id == row.id
+
+
+def test_arc9_correcting_a_wrong_date_withdraws_the_fines_it_caused_and_keeps_them(app, today):
+    sales = make_user("xiaoshou", roles=("sales",))
+    # Sold Friday 23 October, due Wednesday 28; the handover date was typed as 29 instead of 28.
+    row = handover(sales, kind="sales", event_on=D(2026, 10, 23), handed_on=D(2026, 10, 29))
+    assert in_force(sales) == [("late", Decimal("50.00"), D(2026, 10, 29))]
+    row = fresh(row)
+    row.handed_on = D(2026, 10, 28)
+    row.save()
+    assert in_force(sales) == []
+    kept = models.Penalty.get(models.Penalty.user == sales)
+    assert kept.withdrawn_at is not None and "撤销" in kept.withdrawn_reason
+    # A wrong event date corrected later moves the due date; the fine follows (new row, the old one withdrawn).
+    row = fresh(row)
+    row.event_on = D(2026, 10, 22)  # due Tuesday 27: handed over on the 28th is late again
+    row.save()
+    assert in_force(sales) == [("late", Decimal("50.00"), D(2026, 10, 28))]
+    assert models.Penalty.select().where(models.Penalty.withdrawn_at.is_null(False)).count() == 1
+
+
+def test_arc9_withdrawn_fines_do_not_count_towards_doubling(app, today):
+    sales = make_user("xiaoshou", roles=("sales",))
+    first = handover(sales, kind="sales", event_on=D(2026, 10, 23), handed_on=D(2026, 10, 29))
+    first = fresh(first)
+    first.handed_on = D(2026, 10, 28)
+    first.save()
+    handover(sales, kind="sales", event_on=D(2026, 10, 23), handed_on=D(2026, 10, 29))
+    assert in_force(sales) == [("late", Decimal("50.00"), D(2026, 10, 29))]
+
+
+def test_arc9_unconfirmed_contact_and_incomplete_after_sales_file(app, today):
+    service = make_user("fuwu", roles=("service",))
+    row = handover(service, kind="after_sales", event_on=D(2026, 11, 2), contact_confirmed=False, missing_items=3)
+    assert in_force(service) == [("contact_unconfirmed", Decimal("50.00"), D(2026, 11, 2))]
+    row = fresh(row)
+    row.handed_on = D(2026, 11, 3)
+    row.save()
+    assert in_force(service) == [("contact_unconfirmed", Decimal("50.00"), D(2026, 11, 2)),
+                                 ("incomplete", Decimal("60.00"), D(2026, 11, 3))]
+    # Two of the three items turn out to have been there: the fine is recomputed for one item.
+    row = fresh(row)
+    row.missing_items = 1
+    row.save()
+    assert in_force(service)[-1][:2] == ("incomplete", Decimal("20.00"))
+    # A sales file's missing items are not fined by 处罚5.
+    sales = make_user("xiaoshou", roles=("sales",))
+    handover(sales, kind="sales", event_on=D(2026, 11, 2), handed_on=D(2026, 11, 3), missing_items=2)
+    assert in_force(sales) == []
+
+
+def test_arc9_a_signature_added_afterwards_withdraws_its_fine(app, today):
+    sales = make_user("xiaoshou", roles=("sales",))
+    new_car = make(models.ArchiveFile, number="XC-9", title="新车档案", kind="new_vehicle")
+    contract = make(models.ArchiveItem, file=new_car, name="购车合同", customer_signed=False, staff_signed=True)
+    make(models.ArchiveItem, file=new_car, name="交车确认单", customer_signed=False, staff_signed=True)
+    handover(sales, kind="sales", event_on=D(2026, 11, 2), handed_on=D(2026, 11, 3), file=new_car)
+    assert in_force(sales) == [("customer_signature", Decimal("40.00"), D(2026, 11, 3))]
+    contract = fresh(contract)
+    contract.customer_signed = True
+    contract.save()
+    assert [p[:2] for p in in_force(sales)] == [("customer_signature", Decimal("20.00"))]
+
+
 def test_arc9_switched_off_fines_nothing(app, today):
     policies.RULES["ARC-9"].configure(enabled=False)
     handover(make_user("xiangmu", roles=("manager",)), handed_on=D(2026, 11, 2))
     assert penalties() == [] and archives.recount_uncorrected(D(2026, 12, 1)) == []
+
+
+def refused_by(rule_id, action):
+    """Return the refusal of ``rule_id`` among those ``action()`` raises."""
+    with pytest.raises(policies.PolicyViolation) as exc:
+        action()
+    return next(v for v in exc.value.violations if v.rule_id == rule_id)
 
 
 # ---------------------------------------------------------------- ARC-10
@@ -672,8 +870,13 @@ def test_arc10_not_asked_without_a_copy_request(people):
 
 
 # ---------------------------------------------------------------- ARC-11
-def test_arc11_destruction_needs_gm_and_files_are_never_deleted(app):
-    folder = make(models.ArchiveFile, number="F-11", title="到期档案")
+def expired(number, **fields):
+    """Return a file whose retention period ended yesterday (ARC-11 may propose it)."""
+    return make(models.ArchiveFile, number=number, title="到期档案", retain_until=D(2026, 11, 1), **fields)
+
+
+def test_arc11_destruction_needs_gm_and_files_are_never_deleted(app, today):
+    folder = expired("F-11")
     destruction = make(models.Destruction, file=folder)
     assert approvals("ARC-11", destruction) == [("gm", "pending")]
     spare = make(models.ArchiveFile, number="F-12", title="另一份档案")
@@ -684,8 +887,8 @@ def test_arc11_destruction_needs_gm_and_files_are_never_deleted(app):
 
 
 def test_arc11_approval_destroys_the_file_rejection_keeps_it(people, today):
-    kept = make(models.ArchiveFile, number="F-KEEP", title="档案")
-    gone = make(models.ArchiveFile, number="F-GONE", title="档案")
+    kept = expired("F-KEEP")
+    gone = expired("F-GONE")
     with acting_as(people["archivist"]):
         refused_one = make(models.Destruction, file=kept, reason="到期")
         approved_one = make(models.Destruction, file=gone, reason="到期")
@@ -703,9 +906,9 @@ def test_arc11_approval_destroys_the_file_rejection_keeps_it(people, today):
         borrow(people, file=models.ArchiveFile.get_by_id(gone.id))
 
 
-def test_arc11_locked_while_pending_and_resubmitted_after_withdrawal(people):
+def test_arc11_locked_while_pending_and_resubmitted_after_withdrawal(people, today):
     with acting_as(people["archivist"]):
-        destruction = make(models.Destruction, file=make(models.ArchiveFile, number="F-W", title="档案"), reason="到期")
+        destruction = make(models.Destruction, file=expired("F-W"), reason="到期")
     destruction.reason = "改原因"
     with pytest.raises(policies.PolicyViolation, match="该记录正在等待审批"):
         destruction.save()
@@ -715,6 +918,41 @@ def test_arc11_locked_while_pending_and_resubmitted_after_withdrawal(people):
     with acting_as(people["archivist"]):
         destruction.save()
     assert approvals("ARC-11", destruction) == [("gm", "withdrawn"), ("gm", "pending")]
+
+
+def test_arc11_only_files_past_retention_and_not_on_loan_may_be_proposed(people, today):
+    # Today is 2 November: a file kept until today is still within its period.
+    running = make(models.ArchiveFile, number="F-RUN", title="档案", retain_until=D(2026, 11, 2))
+    exc = refused_by("ARC-11", lambda: make(models.Destruction, file=running, reason="到期"))
+    assert exc.field == "file" and "未满期不能销毁" in str(exc)
+    unknown = make(models.ArchiveFile, number="F-UNK", title="档案")
+    refused_by("ARC-11", lambda: make(models.Destruction, file=unknown, reason="到期"))
+    lent = expired("F-LENT")
+    loan(1, file=lent)
+    exc = refused_by("ARC-11", lambda: make(models.Destruction, file=lent, reason="到期"))
+    assert "已借出尚未归还" in str(exc)
+    assert models.Destruction.select().count() == 0
+    make(models.Destruction, file=expired("F-DUE"), reason="到期")
+
+
+def test_arc11_a_file_lent_after_the_proposal_cannot_be_approved_for_destruction(people, today):
+    folder = expired("F-LATER")
+    with acting_as(people["archivist"]):
+        destruction = make(models.Destruction, file=folder, reason="到期")
+    open_loan = loan(1, file=folder)
+    with pytest.raises(policies.PolicyViolation, match="已借出尚未归还"):
+        engine.decide(pending_rows(destruction)[0].id, people["gm"], True)
+    assert fresh(destruction).approved_by_id is None and models.ArchiveFile.get_by_id(folder.id).status == "on_loan"
+    give_back(fresh(open_loan))
+    engine.decide(pending_rows(destruction)[0].id, people["gm"], True)
+    assert models.ArchiveFile.get_by_id(folder.id).status == "destroyed"
+
+def test_arc11_status_destroyed_only_through_the_approved_destruction(app, today):
+    folder = expired("F-TYPED")
+    folder.status = "destroyed"
+    exc = refused_by("ARC-11", folder.save)
+    assert exc.field == "status"
+    assert models.ArchiveFile.get_by_id(folder.id).status == "in_store"
 
 
 def test_arc11_approver_and_date_read_only_on_the_form(app):
@@ -746,7 +984,25 @@ def test_arc12_inspection_due_six_months_after_the_last(app):
     assert archives.inspection_due(D(2026, 11, 30)) == (True, D(2026, 11, 30))
     policies.RULES["ARC-12"].configure(months=3)
     assert archives.inspection_due(D(2026, 8, 31)) == (True, D(2026, 8, 31))
-    assert all(rule.id != "ARC-12" for flags in policies.FLAGS.values() for rule, _, _ in flags)
+
+
+def test_arc12_shown_on_the_inspection_and_file_lists_future_inspections_count_for_nothing(app):
+    folder = make(models.ArchiveFile, number="F-INS", title="档案")
+    assert [r.id for r, _ in policies.flags_for(models.ArchiveFile, [folder.id])[folder.id]] == ["ARC-12"]
+    first = make(models.Inspection, on=D(2026, 5, 1))
+    assert {row.id for row in archives.inspection_overdue(D(2026, 10, 31))} == set()
+    assert {row.id for row in archives.inspection_overdue(D(2026, 11, 1))} == {first.id}
+    assert list(archives.files_never_inspected(D(2026, 11, 1))) == []
+    # An inspection typed with a future date does not clear the reminder; corrected to today it does.
+    ahead = make(models.Inspection, on=D(2026, 11, 20))
+    assert {row.id for row in archives.inspection_overdue(D(2026, 11, 2))} == {first.id}
+    ahead = fresh(ahead)
+    ahead.on = D(2026, 11, 2)
+    ahead.save()
+    assert list(archives.inspection_overdue(D(2026, 11, 2))) == []
+    # Deleting it brings the reminder back.
+    ahead.delete_instance()
+    assert {row.id for row in archives.inspection_overdue(D(2026, 11, 2))} == {first.id}
 
 
 # ---------------------------------------------------------------- ARC-13

@@ -51,6 +51,13 @@ def approved_solution(item, gm=None, **fields):
     return fresh(solution)
 
 
+def department_manager(item):
+    """Return a manager of ``item``'s department (CMP-10 ruling); a complaint without one: any manager."""
+    username = f"bumenjingli{item.department_id or ''}"
+    return models.User.get_or_none(models.User.username == username) or make_user(
+        username, roles=("manager",), department=item.department_id)
+
+
 def move(item, *statuses, gm=None, satisfaction="satisfied"):
     """Move ``item`` along ``statuses`` with the workflow actions, creating what each step needs."""
     for status in statuses:
@@ -62,7 +69,9 @@ def move(item, *statuses, gm=None, satisfaction="satisfied"):
         values = {"satisfaction": satisfaction} if status == "closed" else {}
         if status == "rejected":
             values = {"rejection_reason": "已向客户说明"}
-        run(fresh(item), ACTION_TO[status], **values)
+        # CMP-10: a manager of the complaint's department rules whether it is accepted.
+        user = department_manager(item) if status in ("investigating", "rejected") else None
+        run(fresh(item), ACTION_TO[status], user, **values)
         item.__data__.update(fresh(item).__data__)
     return item
 
@@ -110,11 +119,20 @@ def test_cmp1_missing_fields_each_refused_via_save(app):
     assert models.Complaint.select().count() == 0
 
 
-def test_cmp1_plate_required_for_repairs_only(app):
-    refused("CMP-1", lambda: complaint(category="repair", plate_no=""))
-    complaint(category="repair", plate_no="粤B12345")
-    complaint(category="product", plate_no="")
-    assert models.Complaint.select().count() == 2
+@pytest.mark.parametrize("category", ["product", "contract", "repair", "suggestion"])
+def test_cmp1_plate_required_for_every_vehicle_business_complaint(app, category):
+    exc = refused("CMP-1", lambda: complaint(category=category, plate_no="  "))
+    assert exc.violations[0].field == "plate_no"
+    complaint(category=category, plate_no="粤B12345")
+    assert models.Complaint.select().count() == 1
+
+
+def test_cmp1_service_complaints_need_no_plate_until_recategorised(app):
+    item = complaint(category="service", plate_no="")
+    item = fresh(item)
+    item.category = "product"  # corrected afterwards: now it is a vehicle-business complaint
+    refused("CMP-1", item.save)
+    assert fresh(item).category == "service"
 
 
 def test_cmp1_refused_in_the_generated_form_at_the_field(app, admin_client):
@@ -172,8 +190,16 @@ def test_cmp3_onsite_overdue_until_the_first_update(app):
     due = received + datetime.timedelta(hours=24)
     assert list(complaints.onsite_overdue(now=due - datetime.timedelta(minutes=1))) == []
     assert list(complaints.onsite_overdue(now=due + datetime.timedelta(minutes=1))) == [item]
-    make(models.ComplaintUpdate, complaint=item, at=due + datetime.timedelta(hours=1), note="已到现场")
+    # A phone note is progress, not on-site handling.
+    make(models.ComplaintUpdate, complaint=item, at=due - datetime.timedelta(hours=1), note="电话安抚客户")
+    assert list(complaints.onsite_overdue(now=due + datetime.timedelta(minutes=1))) == [item]
+    visit = make(models.ComplaintUpdate, complaint=item, at=due + datetime.timedelta(hours=1), note="已到现场",
+                 onsite=True)
+    assert list(complaints.onsite_overdue(now=due + datetime.timedelta(minutes=30))) == [item]  # not yet happened
     assert list(complaints.onsite_overdue(now=due + datetime.timedelta(hours=2))) == []
+    # The on-site note deleted after the fact: the reminder is back.
+    visit.delete_instance()
+    assert list(complaints.onsite_overdue(now=due + datetime.timedelta(hours=2))) == [item]
 
 
 # ---------------------------------------------------------------- CMP-4
@@ -184,7 +210,12 @@ def test_cmp4_solution_due_one_working_day_after_start_across_weekend_and_holida
     make(models.Investigation, complaint=item, started_at=bj(2026, 4, 3, 10, 0))
     assert list(complaints.solution_late(now=bj(2026, 4, 7, 9, 59))) == []
     assert list(complaints.solution_late(now=bj(2026, 4, 7, 10, 1))) == [item]
-    make(models.Solution, complaint=item, proposal="更换新品")
+    solution = make(models.Solution, complaint=item, proposal="更换新品", created_at=bj(2026, 4, 7, 11, 0))
+    assert list(complaints.solution_late(now=bj(2026, 4, 8, 10, 0))) == []
+    # The GM turns the solution down: none stands, the reminder is back until a new one is proposed.
+    engine.decide(engine.pending_for(solution).get().id, gm_user(), False, "赔偿过高")
+    assert list(complaints.solution_late(now=bj(2026, 4, 8, 10, 0))) == [item]
+    make(models.Solution, complaint=item, proposal="免费维修", created_at=bj(2026, 4, 8, 9, 0))
     assert list(complaints.solution_late(now=bj(2026, 4, 8, 10, 0))) == []
 
 
@@ -371,12 +402,19 @@ def test_cmp8_complainant_needs_a_return_visit_after_the_complaint(app):
     assert quiet not in list(complaints.missing_return_visit(now=now))
 
 
-def test_cmp8_this_year_is_the_beijing_year(app):
+def test_cmp8_a_december_complaint_still_owes_its_return_visit_in_january(app):
     now = bj(2026, 3, 1, 12, 0)
     last_year = make(models.Customer, name="去年投诉")
     new_year = make(models.Customer, name="元旦投诉")
+    older = make(models.Customer, name="前年投诉")
+    complaint(customer=older, received_at=bj(2024, 12, 31, 23, 30))
     complaint(customer=last_year, received_at=bj(2025, 12, 31, 23, 30))
     complaint(customer=new_year, received_at=bj(2026, 1, 1, 0, 30))  # 2025-12-31 16:30 UTC
+    assert set(complaints.missing_return_visit(now=now)) == {last_year, new_year}
+    make(models.Visit, customer=last_year, kind="return", visited_on=datetime.date(2026, 1, 5))
+    assert list(complaints.missing_return_visit(now=now)) == [new_year]
+    # A return visit typed with a date after today clears nothing.
+    make(models.Visit, customer=new_year, kind="return", visited_on=datetime.date(2026, 3, 10))
     assert list(complaints.missing_return_visit(now=now)) == [new_year]
 
 
@@ -443,10 +481,35 @@ def test_cmp10_rejection_needs_the_reason_via_save(app):
     refused("CMP-10", item.save)
     refused("CMP-10", lambda: run(fresh(item), "reject", make_user("kefu", roles=("service",)),
                                   rejection_reason="已超出质保期,已向客户说明"))
-    run(fresh(item), "reject", rejection_reason="已超出质保期,已向客户说明")
+    manager = make_user("bumenjingli", roles=("manager",))
+    run(fresh(item), "reject", manager, rejection_reason="已超出质保期,已向客户说明")
     stored = models.Complaint.get_by_id(item.id)
-    assert stored.status == "rejected" and stored.closed_at is not None
+    assert stored.status == "rejected" and stored.closed_at is not None and stored.ruled_by_id == manager.id
 
+
+def test_cmp10_only_the_departments_manager_or_the_gm_rules_on_acceptance(app):
+    department = models.Department.create(name="售后服务部")
+    item = complaint(department=department)
+    service = make_user("kefu", roles=("service",), department=department)
+    other_manager = make_user("qita_jingli", roles=("manager",), department=models.Department.create(name="销售部"))
+    own_manager = make_user("shouhou_jingli", roles=("manager",), department=department)
+    for person in (service, other_manager):
+        with pytest.raises(policies.PolicyViolation) as exc:
+            run(fresh(item), "investigate", person)
+        assert exc.value.rule_id == "CMP-10"
+        with pytest.raises(policies.PolicyViolation):
+            run(fresh(item), "reject", person, rejection_reason="已向客户说明")
+    assert fresh(item).status == "received" and fresh(item).ruled_by_id is None
+    run(fresh(item), "investigate", own_manager)
+    assert fresh(item).status == "investigating" and fresh(item).ruled_by_id == own_manager.id
+    # The stamp is not typed in afterwards.
+    item = fresh(item)
+    item.ruled_by = service
+    item.save()
+    assert fresh(item).ruled_by_id == own_manager.id
+    gm_item = complaint(department=department)
+    run(gm_item, "investigate", gm_user())
+    assert fresh(gm_item).status == "investigating"
 
 def test_cmp10_rejection_only_from_received(app):
     item = move(complaint(), "investigating")

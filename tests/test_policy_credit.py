@@ -21,7 +21,6 @@ from factories import refused
 from factories import run
 from factories import contract_in
 from policies import approvals
-from policies.calendar import local_today
 from policies.credit import outstanding
 
 # A unified social credit code with a valid GB 32100 check character (licence and tax number).
@@ -29,6 +28,18 @@ CODE = "91330100MA0000004Q"
 
 D = Decimal
 YEAR = datetime.date(2026, 1, 1)
+
+
+@pytest.fixture(autouse=True)
+def today(monkeypatch):
+    """Pin the office's 'today' (CRD-1's year, CRD-5's day of entry) to 1 January 2026 unless a test moves it."""
+    current = {"day": datetime.date(2026, 1, 1)}
+    monkeypatch.setattr(policies.credit, "local_today", lambda: current["day"])
+
+    def set_today(day):
+        current["day"] = day
+        return day
+    return set_today
 
 
 def approvals_for(record, rule_id):
@@ -72,23 +83,60 @@ def people(app):
 # ---------------------------------------------------------------- CRD-1
 def test_crd1_granted_when_archive_licence_contract_and_last_year_cleared(app):
     customer = credit_ready_customer()
-    last_year_end = datetime.date(local_today().year - 1, 12, 31)
+    last_year_end = datetime.date(policies.credit.local_today().year - 1, 12, 31)
     ship(customer, "1000.00", on=last_year_end, prepaid=True)
     pay(customer, "1000.00", on=last_year_end)
     line = credit_line(customer, "50000")
     assert line.id is not None
 
 
-def test_crd1_last_years_receivables_not_cleared_by_one_fen_or_by_a_payment_in_january(app):
+def test_crd1_last_years_receivables_not_cleared_by_one_fen_but_cleared_by_a_payment_in_january(app, today):
+    year = today(datetime.date(2026, 3, 1)).year
     customer = credit_ready_customer()
-    year = local_today().year
     ship(customer, "1000.00", on=datetime.date(year - 1, 12, 31), prepaid=True)
     pay(customer, "999.99", on=datetime.date(year - 1, 12, 31))
     exc = refused("CRD-1", lambda: credit_line(customer, "50000"))
     assert "客户上年度货款未清零(尚欠 0.01 元),不能授信(CRD-1,000 篇五 1.1)" in str(exc)
-    pay(customer, "0.01", on=datetime.date(year, 1, 1))  # received this year: last year still open
-    refused("CRD-1", lambda: credit_line(customer, "50000"))
     assert models.CreditLine.select().count() == 0
+    # Last December's invoice paid on 15 January: cleared, the customer gets credit for the year.
+    pay(customer, "0.01", on=datetime.date(year, 1, 15))
+    credit_line(customer, "50000")
+
+
+def test_crd1_payments_clear_the_oldest_shipments_first_and_future_payments_count_for_nothing(app, today):
+    year = today(datetime.date(2026, 3, 1)).year
+    customer = credit_ready_customer()
+    ship(customer, "800.00", on=datetime.date(year - 2, 6, 1), prepaid=True, invoice_no="OLD-1")
+    ship(customer, "200.00", on=datetime.date(year - 1, 6, 1), prepaid=True, invoice_no="OLD-2")
+    ship(customer, "5000.00", on=datetime.date(year, 1, 10), prepaid=True, invoice_no="NEW-1")
+    pay(customer, "1000.00", on=datetime.date(year, 1, 20))
+    credit_line(customer, "50000")
+    # A payment dated after today clears nothing yet.
+    other = credit_ready_customer()
+    ship(other, "500.00", on=datetime.date(year - 1, 6, 1), prepaid=True, invoice_no="OLD-3")
+    pay(other, "500.00", on=datetime.date(year, 3, 2))
+    exc = refused("CRD-1", lambda: credit_line(other, "50000"))
+    assert "尚欠 500.00 元" in str(exc)
+
+
+def test_crd1_needs_an_established_customer(app):
+    customer = credit_ready_customer()
+    customer = fresh(customer)
+    customer.approved_by = None
+    with approvals.unlocked():
+        customer.save()
+    exc = refused("CRD-1", lambda: credit_line(customer, "50000"))
+    assert "尚未经销售总监审批确认" in str(exc)
+
+
+def test_crd1_needs_a_signed_contract_with_settlement_terms(app):
+    customer = make(models.Customer, licence_no="91330100MA0009")
+    make(models.ArchiveFile, number="KHDA-S", title="客户档案", customer=customer, kind="customer")
+    contract_in("signed", customer=customer, number="HT-NS", amount=D("20000"), has_settlement_terms=False)
+    exc = refused("CRD-1", lambda: credit_line(customer, "50000"))
+    assert "未含结算协议" in str(exc)
+    contract_in("signed", customer=customer, number="HT-S", amount=D("20000"))
+    credit_line(customer, "50000")
 
 
 def test_crd1_needs_a_customer_archive_that_is_not_destroyed(app):
@@ -250,6 +298,19 @@ def test_crd5_unpaid_thirty_days_is_fine_thirty_one_puts_on_hold(app):
     assert approval.required_role == "manager" and approval.status == "pending"
 
 
+def test_crd5_a_shipment_back_dated_40_days_does_not_escape_the_hold(app, today):
+    customer = credit_ready_customer()
+    credit_line(customer, "500000")
+    ship(customer, "1000", on=datetime.date(2026, 3, 1))
+    today(datetime.date(2026, 4, 10))
+    back_dated = ship(customer, "100", on=datetime.date(2026, 3, 1), invoice_no="BACK")
+    assert fresh(back_dated).status == "pending" and len(approvals_for(back_dated, "CRD-5")) == 1
+    # Paid in full before the back-dated one is entered: no hold.
+    pay(customer, "1000", on=datetime.date(2026, 4, 10))
+    clear = ship(customer, "100", on=datetime.date(2026, 3, 2), invoice_no="CLEAR")
+    assert fresh(clear).status == "shipped" and approvals_for(clear, "CRD-5") == []
+
+
 def test_crd5_a_prepaid_shipment_to_a_held_customer_asks_nobody(app):
     customer = credit_ready_customer()
     credit_line(customer, "500000")
@@ -347,10 +408,25 @@ def test_ctr2_documents_on_file_or_an_earlier_signed_contract_pass(app):
     documented = make(models.Customer, licence_no=CODE, tax_no=CODE, bank_account="6222020200000000001",
                       consent_at=models.utcnow())
     contract_in("signed", customer=documented, number="HT-OK", amount=D("60000"))
+    # A customer with an earlier contract of the amount (signed before the rule was switched on) is not new.
     known = make(models.Customer)
-    contract_in("completed", customer=known, number="HT-OLD", amount=D("10000"))
+    policies.RULES["CTR-2"].configure(enabled=False)
+    contract_in("completed", customer=known, number="HT-OLD", amount=D("50000"))
+    policies.RULES["CTR-2"].configure(enabled=True)
     contract_in("signed", customer=known, number="HT-NEXT", amount=D("60000"))
     assert models.Contract.select().count() == 3
+
+
+def test_ctr2_a_tiny_first_contract_does_not_exempt_a_large_one(app):
+    customer = make(models.Customer)
+    contract_in("signed", customer=customer, number="HT-TINY", amount=D("100"))
+    exc = refused("CTR-2", lambda: contract_in("signed", customer=customer, number="HT-BIG", amount=D("2000000")))
+    assert "营业执照号" in str(exc)
+    # Raising a signed small contract to the amount afterwards is refused too.
+    small = contract_in("signed", customer=customer, number="HT-SMALL", amount=D("49999.99"))
+    small = fresh(small)
+    small.amount = D("50000")
+    refused("CTR-2", small.save)
 
 
 def test_ctr2_refused_in_the_generated_form(app, admin_client):
@@ -471,7 +547,7 @@ def test_crd5_a_shipment_waiting_for_its_signature_puts_no_one_on_hold(app, peop
 def test_crd1_a_cancelled_shipment_of_last_year_is_not_owed(app):
     customer = credit_ready_customer()
     old = make(models.Shipment, customer=customer, invoice_no="INV-OLD", amount=D("1000"), prepaid=True,
-               shipped_on=datetime.date(local_today().year - 1, 12, 31))
+               shipped_on=datetime.date(policies.credit.local_today().year - 1, 12, 31))
     run(old, "cancel", reason="开错发票,冲销")
     assert credit_line(customer, "50000").id is not None
 
@@ -494,7 +570,7 @@ def test_ctr1_approval_signs_the_contract(app, people):
     assert decide_refused(approval, people["other_manager"]) == "该申请须由所属部门的部门经理审批。"
     approvals.decide(approval.id, people["manager"], True, "同意签订")
     signed = fresh(contract)
-    assert (signed.status, signed.signed_on, signed.kind) == ("signed", local_today(), "distribution")
+    assert (signed.status, signed.signed_on, signed.kind) == ("signed", policies.workflow.today(), "distribution")
     signed.has_settlement_terms = False
     signed.save()
 
@@ -520,6 +596,68 @@ def test_ctr1_rejection_returns_to_draft_putting_it_forward_asks_again(app, peop
     [third] = approvals.pending_for(contract)
     approvals.decide(third.id, people["manager"], True, "同意")
     assert fresh(contract).status == "signed"
+
+
+def on_day(day, status, **fields):
+    """Return a contract brought to ``status`` by its actions on ``day`` ("pending": signed, not decided)."""
+    with policies.workflow.clock(datetime.datetime.combine(day, datetime.time(4, 0))):
+        return contract_in(status, **fields)
+
+
+def test_ctr1_cumulative_three_contracts_of_60000(app, people):
+    customer = documented_customer(people)
+    first = on_day(datetime.date(2026, 3, 1), "pending", customer=customer, number="HT-C1", amount=D("60000"))
+    assert fresh(first).status == "signed" and approvals_for(first, "CTR-1") == []
+    second = on_day(datetime.date(2026, 5, 1), "pending", customer=customer, number="HT-C2", amount=D("40000"))  # 100,000 reached with this one
+    assert fresh(second).status == "pending" and len(approvals_for(second, "CTR-1")) == 1
+    third = on_day(datetime.date(2026, 6, 1), "pending", customer=customer, number="HT-C3", amount=D("60000"))
+    assert fresh(third).status == "pending"
+    # Another customer's contracts and last year's do not count.
+    other = documented_customer(people)
+    last_year = on_day(datetime.date(2025, 12, 31), "pending", customer=other, number="HT-O0", amount=D("60000"))
+    this_year = on_day(datetime.date(2026, 3, 1), "pending", customer=other, number="HT-O1", amount=D("60000"))
+    assert fresh(last_year).status == "signed" and fresh(this_year).status == "signed"
+
+
+def test_ctr1_year_boundary_and_drafts_do_not_count(app, people):
+    customer = documented_customer(people)
+    on_day(datetime.date(2025, 12, 31), "pending", customer=customer, number="HT-Y1", amount=D("99999.99"))
+    january = on_day(datetime.date(2026, 1, 1), "pending", customer=customer, number="HT-Y2", amount=D("0.01"))
+    assert fresh(january).status == "signed"
+    on_day(datetime.date(2026, 2, 1), "draft", customer=customer, number="HT-Y3", amount=D("99999.98"))  # a draft does not count towards the year
+    small = on_day(datetime.date(2026, 2, 2), "pending", customer=customer, number="HT-Y4", amount=D("99999.98"))
+    assert fresh(small).status == "signed"  # 0.01 + 99,999.98 = 99,999.99
+    reaching = on_day(datetime.date(2026, 2, 3), "pending", customer=customer, number="HT-Y5", amount=D("0.01"))
+    assert fresh(reaching).status == "pending"
+
+
+def test_ctr1_back_dating_into_a_full_year_and_raising_an_approved_contract_ask_again(app, people):
+    customer = documented_customer(people)
+    on_day(datetime.date(2025, 6, 1), "pending", customer=customer, number="HT-B1", amount=D("90000"))
+    contract = on_day(datetime.date(2026, 2, 1), "pending", customer=customer, number="HT-B2", amount=D("20000"))
+    assert fresh(contract).status == "signed"
+    # The signing date was entered wrongly: a supervisor corrects it.
+    run(fresh(contract), "correct", people["director"], field="signed_on", value=datetime.date(2025, 12, 20),
+        reason="纸质合同签订日期为 2025-12-20")
+    assert fresh(contract).status == "pending" and len(approvals_for(contract, "CTR-1")) == 1
+    approvals.decide(approvals_for(contract, "CTR-1")[0].id, people["manager"], True)
+    contract = fresh(contract)
+    assert contract.status == "signed"
+    contract.kind = "direct"  # not a judged term: nothing asked
+    contract.save()
+    assert len(approvals_for(contract, "CTR-1")) == 1
+    contract = fresh(contract)
+    contract.amount = D("20000.01")
+    with acting(people["sales"]):
+        contract.save()
+    assert fresh(contract).status == "pending" and len(approvals_for(contract, "CTR-1")) == 2
+    # A decided amount is locked (integrity): any change, lowering too, withdraws the decision and asks again.
+    pending = [a for a in approvals_for(contract, "CTR-1") if a.status == "pending"]
+    approvals.decide(pending[0].id, people["manager"], True)
+    contract = fresh(contract)
+    contract.amount = D("10000")
+    contract.save()
+    assert fresh(contract).status == "pending" and len(approvals_for(contract, "CTR-1")) == 3
 
 
 def test_ctr1_99999_is_signed_without_asking(app, people):

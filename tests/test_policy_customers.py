@@ -221,16 +221,37 @@ def test_cus3_dropping_consent_while_data_is_kept_is_refused(app):
     fresh.save()
 
 
-def test_cus3_contact_birthday_needs_consent_mobile_does_not(app):
+@pytest.mark.parametrize("field, value", [("mobile", "13805710001"), ("email", "zhang@example.cn"),
+                                          ("birthday", datetime.date(1980, 5, 1))])
+def test_cus3_contact_personal_data_needs_consent(app, field, value):
     customer = make(models.Customer)
-    make(models.Contact, customer=customer, name="张经理", mobile="13805710001")
     with pytest.raises(policies.PolicyViolation) as exc:
-        make(models.Contact, customer=customer, name="李会计", birthday=datetime.date(1980, 5, 1))
-    assert exc.value.field == "birthday"
-    assert models.Contact.select().count() == 1
+        make(models.Contact, customer=customer, name="张经理", **{field: value})
+    assert exc.value.rule_id == "CUS-3" and exc.value.field == field
+    assert models.Contact.select().count() == 0
+    # The office landline needs nothing; the person's own consent or the customer's allows the rest.
+    make(models.Contact, customer=customer, name="前台", phone="0571-88886666")
+    make(models.Contact, customer=customer, name="张经理", consent_at=models.utcnow(), **{field: value})
     customer.consent_at = models.utcnow()
     customer.save()
-    make(models.Contact, customer=customer, name="李会计", birthday=datetime.date(1980, 5, 1))
+    make(models.Contact, customer=customer, name="李会计", **{field: value})
+    assert models.Contact.select().count() == 3
+
+
+def test_cus3_dropping_consent_afterwards_is_refused_while_personal_data_relies_on_it(app):
+    customer = make(models.Customer, consent_at=models.utcnow())
+    contact = make(models.Contact, customer=customer, name="张经理", mobile="13805710001")
+    customer = fresh(customer)
+    customer.consent_at = None
+    with pytest.raises(policies.PolicyViolation, match="联系人手机、邮箱或生日"):
+        customer.save()
+    other = make(models.Customer)  # no consent of its own: the contact's consent carries the e-mail
+    own = make(models.Contact, customer=other, name="王主任", email="wang@example.cn", consent_at=models.utcnow())
+    own = fresh(own)
+    own.consent_at = None
+    with pytest.raises(policies.PolicyViolation):
+        own.save()
+    assert fresh(contact).mobile == "13805710001"
 
 
 def test_cus3_refused_in_the_generated_form(app, admin_client):
@@ -327,7 +348,50 @@ def test_vis1_next_months_plan_late_from_the_first_of_that_month(app):
     assert ids(policies.customers.plans_late(today=datetime.date(2026, 12, 1))) == {draft.id}
 
 
+def test_vis1_a_month_typed_2026_9_is_september_and_nonsense_is_refused(app):
+    plan = make(models.VisitPlan, month="2026-9", status="draft")
+    assert fresh(plan).month == "2026-09"
+    assert fresh(make(models.VisitPlan, month="2026年10月")).month == "2026-10"
+    assert ids(policies.customers.plans_late(today=datetime.date(2026, 9, 1))) == {plan.id}
+    for bad in ("2026-13", "九月", "26-9"):
+        with pytest.raises(policies.PolicyViolation) as exc:
+            make(models.VisitPlan, month=bad)
+        assert exc.value.rule_id == "VIS-1" and exc.value.field == "month"
+
+
+def test_vis1_a_salesperson_with_no_plan_at_all_is_flagged(app, people):
+    for user in (people["sales"],):
+        user.created_at = datetime.datetime(2026, 1, 1)
+        user.save()
+    newcomer = make_user("k_new", roles=("sales",), department=people["dept"])
+    newcomer.created_at = datetime.datetime(2026, 12, 2)
+    newcomer.save()
+    december = datetime.date(2026, 12, 3)
+    assert ids(policies.customers.salespeople_without_plan(december)) == {people["sales"].id}
+    plan = make(models.VisitPlan, owner=people["sales"], month="2026-12", status="draft")
+    assert people["sales"].id in ids(policies.customers.salespeople_without_plan(december))  # a draft is no plan
+    with acting(people["sales"]):
+        plan.status = "submitted"
+        plan.save()
+    assert ids(policies.customers.salespeople_without_plan(december)) == set()
+    # November is another month: the December plan does not count for it.
+    people["sales"].created_at = datetime.datetime(2026, 1, 1)
+    assert people["sales"].id in ids(policies.customers.salespeople_without_plan(datetime.date(2026, 11, 20)))
+
+
 # ---------------------------------------------------------------- VIS-2
+def test_vis2_an_empty_report_with_a_date_is_no_report(app):
+    visited = datetime.date(2026, 11, 2)
+    empty = make(models.Visit, visited_on=visited, report="  ", report_submitted_on=visited)
+    assert ids(policies.customers.reports_late(today=datetime.date(2026, 11, 4))) == set()
+    assert ids(policies.customers.reports_late(today=datetime.date(2026, 11, 5))) == {empty.id}
+    # Writing the report afterwards (on the 5th) is a late report.
+    empty = fresh(empty)
+    empty.report, empty.report_submitted_on = "客户有扩产计划", datetime.date(2026, 11, 5)
+    empty.save()
+    assert ids(policies.customers.reports_late(today=datetime.date(2026, 11, 20))) == {empty.id}
+
+
 def test_vis2_report_due_two_days_after_the_visit(app):
     visited = datetime.date(2026, 11, 2)
     missing = make(models.Visit, visited_on=visited)
@@ -351,6 +415,25 @@ def test_vis3_survey_within_six_months(app):
     make(models.Customer, stage="prospect", created_at=LONG_AGO)
     make(models.Customer, stage="first_purchase", created_at=beijing(datetime.date(2026, 5, 20), 9))
     assert ids(policies.customers.survey_due(today=TODAY)) == {stale.id, never.id}
+
+
+def test_vis3_an_old_period_entered_today_does_not_clear_the_reminder(app):
+    customer = make(models.Customer, stage="retention", created_at=LONG_AGO)
+    make(models.SatisfactionSurvey, customer=customer, period="2024H1",
+         created_at=beijing(datetime.date(2026, 11, 19), 10))
+    assert customer.id in ids(policies.customers.survey_due(today=TODAY))
+    make(models.SatisfactionSurvey, customer=customer, period="2026h2",
+         created_at=beijing(datetime.date(2026, 11, 19), 10))
+    assert customer.id not in ids(policies.customers.survey_due(today=TODAY))
+    assert models.SatisfactionSurvey.select().where(models.SatisfactionSurvey.period == "2026H2").count() == 1
+
+
+def test_vis3_period_must_be_a_half_year_not_yet_to_come(app):
+    customer = make(models.Customer)
+    for bad in ("2026", "2026H3", "2099H1"):
+        with pytest.raises(policies.PolicyViolation) as exc:
+            make(models.SatisfactionSurvey, customer=customer, period=bad)
+        assert exc.value.rule_id == "VIS-3" and exc.value.field == "period"
 
 
 def test_vis3_half_year_reports_due_10_july_and_10_january():

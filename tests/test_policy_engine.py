@@ -24,7 +24,7 @@ def reception(**fields):
 
 def test_several_violations_of_one_save_are_reported_together(app):
     with pytest.raises(policies.PolicyViolation) as exc:
-        reception(guests=6, companions=1, cost_per_person=decimal.Decimal("999")).save()
+        reception(guests=4, companions=2, cost_per_person=decimal.Decimal("999")).save()
     ids = {v.rule_id for v in exc.value.violations}
     assert ids == {"RCP-1", "RCP-2"}
     assert {v.field for v in exc.value.violations} == {"cost_per_person", "companions"}
@@ -33,7 +33,7 @@ def test_several_violations_of_one_save_are_reported_together(app):
 
 def test_form_shows_each_refusal_at_its_field_and_writes_no_audit_row(app, admin_client):
     audit_rows = models.AuditLog.select().count()
-    data = form_data(view_for(app, models.Reception), reception(guests=6, companions=1,
+    data = form_data(view_for(app, models.Reception), reception(guests=4, companions=2,
                                                                 cost_per_person=decimal.Decimal("999")))
     response = submit(admin_client, "/admin/reception/new/", data)
     html = response.get_data(as_text=True)

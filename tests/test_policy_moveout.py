@@ -14,8 +14,13 @@ from factories import view_for
 from factories import acting_as
 from factories import run
 
-CHECKLIST = ("keys_returned", "arrears_cleared", "unit_restored", "engineering_signed", "finance_signed",
-             "security_signed")
+CHECKLIST = ("keys_returned", "customer_card_returned", "parking_lock_key_returned", "parking_card_returned",
+             "parking_released", "arrears_cleared", "damage_settled", "unit_restored", "engineering_signed",
+             "finance_signed", "security_signed")
+SIGNATURES = ("engineering_signed", "finance_signed", "security_signed")
+ITEMS = tuple(name for name in CHECKLIST if name not in SIGNATURES)
+# A tenant with parking and an assessed damage: every item of MOV-1 applies.
+ITEMS_DONE = dict({name: True for name in ITEMS}, has_parking=True, damage_amount=500)
 
 
 def move_out(**fields):
@@ -25,9 +30,17 @@ def move_out(**fields):
 
 
 def all_done(**fields):
+    """Return a move-out (tenant with parking, damage assessed) with every item done and every department signed."""
     values = {name: True for name in CHECKLIST}
+    values.update(has_parking=True, damage_amount=500)
     values.update(fields)
     return move_out(**values)
+
+
+def save_signed(row):
+    """Save ``row`` with its signatures as if the departments' approvals had ticked them (MOV-1)."""
+    with policies.approvals.unlocked():
+        row.save()
 
 
 def mov1_approvals():
@@ -69,16 +82,18 @@ def flags(row):
 
 
 def test_mov1_completed_with_everything_done(signers):
-    row = signed_by(signers, arrears_cleared=True, unit_restored=True)
+    row = signed_by(signers, **ITEMS_DONE)
     run(row, "complete", signers["service"])
     assert models.MoveOut.get_by_id(row.id).status == "completed"
 
 
 @pytest.mark.parametrize("missing", CHECKLIST)
 def test_mov1_each_missing_item_refused_at_its_field(signers, missing):
-    fields = {name: True for name in CHECKLIST[:3] if name != missing}
-    roles = [name.split("_")[0] for name in CHECKLIST[3:] if name != missing]
-    row = signed_by(signers, roles, **{name: fields.get(name, False) for name in CHECKLIST[:3]})
+    fields = dict(ITEMS_DONE)
+    if missing in fields:
+        fields[missing] = False
+    roles = [name.split("_")[0] for name in SIGNATURES if name != missing]
+    row = signed_by(signers, roles, **fields)
     with pytest.raises(policies.PolicyViolation) as exc:
         run(row, "complete", signers["service"])
     assert [(v.rule_id, v.field) for v in exc.value.violations if v.field] == [("MOV-1", missing)]
@@ -90,11 +105,22 @@ def test_mov1_one_message_per_missing_item(signers):
     row = sent_for_signing(signers)
     with pytest.raises(policies.PolicyViolation) as exc:
         run(row, "complete", signers["service"])
-    assert [v.field for v in exc.value.violations if v.field] == list(CHECKLIST[1:])
+    assert [v.field for v in exc.value.violations if v.field] == ["customer_card_returned", "arrears_cleared",
+                                                                  "unit_restored"] + list(SIGNATURES)
+
+
+def test_mov1_parking_only_for_a_tenant_with_parking_compensation_only_when_assessed(signers):
+    row = signed_by(signers, **dict(ITEMS_DONE, has_parking=False, damage_amount=0, parking_lock_key_returned=False,
+                                    parking_card_returned=False, parking_released=False, damage_settled=False))
+    run(row, "complete", signers["service"])
+    # The decoration kept by agreement stands for the restored unit.
+    row = signed_by(signers, **dict(ITEMS_DONE, unit_restored=False, decoration_kept=True))
+    run(row, "complete", signers["service"])
+    assert models.MoveOut.select().where(models.MoveOut.status == "completed").count() == 2
 
 
 def test_mov1_completion_only_by_the_action(app):
-    row = make(models.MoveOut, **{name: True for name in CHECKLIST[:3]})
+    row = make(models.MoveOut, **ITEMS_DONE)
     row.status = "completed"
     with pytest.raises(policies.PolicyViolation, match="「状态」"):
         row.save()
@@ -170,13 +196,18 @@ def test_mov1_each_department_ticks_its_flag_in_any_order_then_service_completes
     row = models.MoveOut.get_by_id(row.id)
     with pytest.raises(policies.PolicyViolation) as exc:
         run(row, "complete", signers["service"])
-    assert [v.field for v in exc.value.violations] == ["arrears_cleared", "unit_restored"]
+    assert [v.field for v in exc.value.violations] == ["customer_card_returned", "arrears_cleared", "unit_restored"]
     row = models.MoveOut.get_by_id(row.id)
-    row.arrears_cleared = row.unit_restored = True
+    row.arrears_cleared = row.unit_restored = row.customer_card_returned = True
     with acting_as(signers["service"]):
         row.save()
     run(models.MoveOut.get_by_id(row.id), "complete", signers["service"])
     assert flags(row) == ("completed", True, True, True)
+    # A signature is not cleared by hand afterwards either.
+    row = models.MoveOut.get_by_id(row.id)
+    row.finance_signed = False
+    with pytest.raises(policies.PolicyViolation, match="只能由该部门在审批中签署"):
+        row.save()
 
 
 def test_mov1_one_rejection_returns_it_to_requested(signers):

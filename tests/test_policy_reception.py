@@ -79,28 +79,45 @@ def test_rcp2_companions_computed_when_left_at_zero(app, guests, needed):
                                            models.RuleEvent.kind == "compute").count() == 1
 
 
-@pytest.mark.parametrize("guests, needed", [(4, 1), (5, 2), (10, 2), (11, 3)])
-def test_rcp2_fewer_companions_refused(app, guests, needed):
-    reception(guests=guests, companions=needed).save()
-    if needed > 1:
-        with pytest.raises(policies.PolicyViolation) as exc:
-            reception(guests=guests, companions=needed - 1).save()
-        assert exc.value.rule_id == "RCP-2" and exc.value.field == "companions"
-        assert f"公司陪同人员不得少于 {needed} 人(RCP-2,000 篇六 三2)" in str(exc.value)
+@pytest.mark.parametrize("guests, cap", [(1, 1), (4, 1), (5, 2), (10, 2)])
+def test_rcp2_more_companions_than_the_cap_refused(app, guests, cap):
+    reception(guests=guests, companions=cap).save()
+    with pytest.raises(policies.PolicyViolation) as exc:
+        reception(guests=guests, companions=cap + 1).save()
+    assert exc.value.rule_id == "RCP-2" and exc.value.field == "companions"
+    assert f"来宾 {guests} 人，公司陪同人员最多 {cap} 人(RCP-2,000 篇六 三2)" in str(exc.value)
     assert models.Reception.select().count() == 1
 
 
-def test_rcp2_more_companions_allowed_for_large_groups(app):
+def test_rcp2_two_guests_with_eight_companions_refused_fewer_is_fine(app):
+    with pytest.raises(policies.PolicyViolation):
+        reception(guests=2, companions=8).save()
+    reception(guests=8, companions=1).save()  # fewer than the cap: cost control allows it
+    assert models.Reception.select().count() == 1
+
+
+def test_rcp2_large_groups_have_no_cap(app):
     reception(guests=11, companions=5).save()
-    assert models.Reception.select().count() == 1
+    reception(guests=11, companions=1).save()
+    assert models.Reception.select().count() == 2
+
+
+def test_rcp2_fewer_guests_afterwards_refuses_the_companions_now_too_many(app):
+    row = reception(guests=10, companions=2)
+    row.save()
+    row = models.Reception.get_by_id(row.id)
+    row.guests = 4
+    with pytest.raises(policies.PolicyViolation):
+        row.save()
+    assert models.Reception.get_by_id(row.id).guests == 10
 
 
 def test_rcp2_refused_in_the_generated_form(app, admin_client):
-    data = form_data(view_for(app, models.Reception), reception(guests=5, companions=1))
+    data = form_data(view_for(app, models.Reception), reception(guests=5, companions=3))
     response = submit(admin_client, "/admin/reception/new/", data)
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    assert "来宾 5 人，公司陪同人员不得少于 2 人(RCP-2,000 篇六 三2)" in html
+    assert "来宾 5 人，公司陪同人员最多 2 人(RCP-2,000 篇六 三2)" in html
     assert 'id="companions"' in html and "is-invalid" in html
     assert models.Reception.select().count() == 0
 

@@ -96,6 +96,25 @@ def test_srv1_new_order_asks_the_recorders_department_manager(desk):
     assert status_of(order) == "pending"
 
 
+def test_srv1_the_departments_only_manager_recording_an_order_escalates_to_the_gm(desk):
+    recorder, manager, other = desk
+    gm = make_user("zongjingli", roles=("gm",))
+    order = record_order(manager)
+    approval = srv1_approvals(order).get()
+    assert (approval.required_role, approval.department_id) == ("gm", None)
+    with pytest.raises(policies.approvals.ApprovalError):
+        decide(order, manager)
+    decide(order, gm)
+    assert status_of(order) == "approved"
+    # With a second manager in the department, that one decides the first manager's order.
+    deputy = make_user("fengli", roles=("manager",), department=manager.department_id)
+    second = record_order(manager)
+    approval = srv1_approvals(second).get()
+    assert (approval.required_role, approval.department_id) == ("manager", manager.department_id)
+    decide(second, deputy)
+    assert status_of(second) == "approved"
+
+
 def test_srv1_an_order_cannot_be_created_cancelled_and_asks_nobody(app):
     with pytest.raises(policies.PolicyViolation, match="「状态」"):
         make(models.ServiceOrder, status="cancelled")

@@ -300,3 +300,9 @@ def test_anonymous_is_sent_to_login(app, client):
     response = client.post(SETTINGS, data={"rule": "ARC-1", "setting.max_days": "30"})
     assert response.status_code in (302, 400)
     assert not models.RuleSetting.select().exists()
+
+
+def test_catalogue_shows_how_the_console_reads_a_rule(app, admin_client):
+    body = html.unescape(rows(admin_client.get(CATALOGUE))["CTR-1"])
+    assert f'<div class="small policy-reading">执行口径:{policies.RULES["CTR-1"].reading}</div>' in body
+    assert "累计" in policies.RULES["CTR-1"].reading

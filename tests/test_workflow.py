@@ -143,7 +143,7 @@ def test_roles_and_reasons_are_checked_before_anything_is_written(app):
     item = make(models.Complaint, complainant="张先生", content="投诉内容", category="service")
     exc = refused("CMP-10", lambda: workflow.run_action(item, "reject", role_user("service"),
                                                         rejection_reason="不成立"))
-    assert "须由具有“部门经理”角色的人员执行" in exc.message
+    assert "须由具有“部门经理、总经理”角色的人员执行" in exc.message
     assert fresh(item).status == "received"
     with pytest.raises(policies.PolicyViolation, match="没有“fly”这一流程操作"):
         workflow.run_action(item, "fly", role_user("admin"))
@@ -151,7 +151,8 @@ def test_roles_and_reasons_are_checked_before_anything_is_written(app):
 
 def test_allowed_actions_follow_state_and_roles(app):
     item = make(models.Complaint, complainant="张先生", content="投诉内容", category="service")
-    assert [n for n, _ in workflow.allowed_actions(item, role_user("service"))] == ["investigate"]
+    # CMP-10: whether a complaint is accepted is the department manager's ruling, not the clerk's.
+    assert [n for n, _ in workflow.allowed_actions(item, role_user("service"))] == []
     assert {n for n, _ in workflow.allowed_actions(item, role_user("manager"))} >= {"investigate", "reject", "correct"}
     run(item, "investigate")
     assert [n for n, _ in workflow.allowed_actions(fresh(item), role_user("service"))] == []
@@ -211,7 +212,7 @@ def test_returning_is_the_only_way_a_loan_closes_and_stamps_time_and_checker(app
 
 
 def test_a_file_is_destroyed_only_through_its_approved_destruction(app):
-    folder = make(models.ArchiveFile, title="到期档案")
+    folder = make(models.ArchiveFile, title="到期档案", retain_until=datetime.date(2020, 1, 1))
     folder.status = "destroyed"
     refused("ARC-11", folder.save)
     destruction = make(models.Destruction, file=folder, reason="保管期满")
@@ -255,7 +256,7 @@ def test_closed_at_is_stamped_by_closing_and_corrected_only_by_a_supervisor(app)
 
 
 def test_workflow_button_runs_the_action_with_csrf(app, client, login_as):
-    login_as("service")
+    login_as("manager")  # CMP-10: the manager rules that the complaint is accepted
     item = make(models.Complaint, complainant="张先生", content="投诉内容", category="service")
     url = f"/admin/complaint/details/?id={item.id}"
     assert client.post("/admin/complaint/workflow/", data={"id": item.id, "action": "investigate"}).status_code == 400
@@ -263,7 +264,7 @@ def test_workflow_button_runs_the_action_with_csrf(app, client, login_as):
     response = client.post("/admin/complaint/workflow/", data={
         "csrf_token": csrf_token(client, url), "id": item.id, "action": "investigate", "next": url},
         follow_redirects=True)
-    assert "已完成“开始调查”" in response.get_data(as_text=True)
+    assert "已完成“受理并开始调查”" in response.get_data(as_text=True)
     assert fresh(item).status == "investigating"
 
 
@@ -274,7 +275,8 @@ def ledger_record(model):
     if model is models.RuleEvent:
         return models.RuleEvent.create(rule="ARC-1", kind="block", note="测试")
     if model is models.Approval:
-        destruction = make(models.Destruction, file=make(models.ArchiveFile, title="x"), reason="到期")
+        destruction = make(models.Destruction, file=make(models.ArchiveFile, title="x",
+                                                         retain_until=datetime.date(2020, 1, 1)), reason="到期")
         return models.Approval.get(models.Approval.target_id == destruction.id)
     return make(model)
 

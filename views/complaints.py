@@ -141,9 +141,10 @@ class Facts:
     def __init__(self, ids_query, now):
         self.now = now
         update = models.ComplaintUpdate
+        # CMP-3: only an update on site stops the on-site clock (a phone note does not).
         self.first_update = dict(
             update.select(update.complaint, fn.MIN(update.at))
-            .where(update.complaint.in_(ids_query), update.at <= now)
+            .where(update.complaint.in_(ids_query), update.at <= now, update.onsite == True)  # noqa: E712
             .group_by(update.complaint).tuples())
         self.notices = {}
         for complaint_id, at in (update.select(update.complaint, update.at)

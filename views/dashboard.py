@@ -131,6 +131,12 @@ def fines_tile(user, today=None):
                  note="档案移交与保管罚款(ARC-9)")]
 
 
+# VIS-3's half-year report is shown from this many days before its date (10 July, 10 January); VIS-6's
+# quarterly return-visit report in the first days of the next quarter (the source names no date).
+SURVEY_REPORT_NOTICE_DAYS = 20
+VISIT_REPORT_DAYS = 10
+
+
 def complaint_tiles(user, now=None, hours=24):
     """Return the open complaints due to close within ``hours`` (CMP-2): the user's own, or all for overseers."""
     complaint = models.Complaint
@@ -153,19 +159,45 @@ def complaint_tiles(user, now=None, hours=24):
 
 
 def report_tiles(user, today=None):
-    """Return last month's complaint statistics report (CMP-9) until someone generates it: due by the 10th, then late."""
+    """Return the report reminders: last month's complaint statistics (CMP-9) until someone generates it (due by
+    the 10th, then late), the half-year satisfaction report (VIS-3) and the quarterly return-visit report (VIS-6)."""
     from views.complaints import report_reminder
 
+    today = today or local_today()
     codes = access.role_codes(user)
+    tiles = sales_report_tiles(today) if codes & {"admin", "gm", "manager", "sales"} else []
     if not (codes & {"admin", "gm", "manager", "service"}):
-        return []
-    due = report_reminder(today or local_today())
+        return tiles
+    due = report_reminder(today)
     if due is None:
-        return []
+        return tiles
     when = f"{due['due_on'].month} 月 {due['due_on'].day} 日"
     return [dict(key="CMP-9", title=f"{due['year']}年{due['month']}月投诉统计表", count=None, capped=False,
                  kind="danger" if due["overdue"] else "warning", url=due["url"],
-                 note=f"已超过 {when} 的期限,尚未生成(CMP-9)" if due["overdue"] else f"应于 {when}前完成(CMP-9)")]
+                 note=f"已超过 {when} 的期限,尚未生成(CMP-9)" if due["overdue"] else f"应于 {when}前完成(CMP-9)")] + tiles
+
+
+def sales_report_tiles(today):
+    """Return the VIS-3 and VIS-6 report reminders due around ``today``."""
+    from policies.customers import survey_report_due
+    from policies.visits import quarter_bounds
+    tiles = []
+    survey = policies.RULES.get("VIS-3")
+    if survey is not None and survey.on():
+        period, due_on = survey_report_due(today)
+        if (due_on - today).days <= SURVEY_REPORT_NOTICE_DAYS:
+            tiles.append(dict(key="VIS-3", title=f"{period} 用户满意率调查汇报", count=None, capped=False,
+                              kind="warning", url=_url("satisfactionsurvey.index_view"),
+                              note=f"应于 {due_on.year} 年 {due_on.month} 月 {due_on.day} 日前报送销售部(VIS-3)"))
+    visits = policies.RULES.get("VIS-6")
+    quarter = (today.month - 1) // 3 + 1
+    start, _ = quarter_bounds(today.year, quarter)
+    if visits is not None and visits.on() and (today - start).days < VISIT_REPORT_DAYS:
+        year, last = (today.year, quarter - 1) if quarter > 1 else (today.year - 1, 4)
+        tiles.append(dict(key="VIS-6", title=f"{year}年第{last}季度回访工作评定汇报", count=None, capped=False,
+                          kind="warning", url=_url("visit.index_view"),
+                          note="回访落实情况、成绩、未处理问题、改善建议(VIS-6)"))
+    return tiles
 
 
 def charts(user, today=None):
