@@ -329,7 +329,8 @@ def _bank_account(rng):
 def _credit_code(rng, region_code):
     """Return an 18-character unified social credit code (licence and tax number, GB 32100 check character)."""
     alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-    body = "91" + region_code + "".join(rng.choice(alphabet) for _ in range(9))
+    # Ten draws as before (the demo's story depends on the random sequence); the last becomes the check character.
+    body = "91" + region_code + "".join(rng.choice(alphabet) for _ in range(10))[:9]
     return body + uscc.calc_check_digit(body)
 
 
