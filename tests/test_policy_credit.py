@@ -130,7 +130,7 @@ def test_crd1_needs_an_established_customer(app):
 
 
 def test_crd1_needs_a_signed_contract_with_settlement_terms(app):
-    customer = make(models.Customer, licence_no="91330100MA0009")
+    customer = make(models.Customer, licence_no="91330100MA00000098")
     make(models.ArchiveFile, number="KHDA-S", title="客户档案", customer=customer, kind="customer")
     contract_in("signed", customer=customer, number="HT-NS", amount=D("20000"), has_settlement_terms=False)
     exc = refused("CRD-1", lambda: credit_line(customer, "50000"))
