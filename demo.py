@@ -5,6 +5,9 @@ import random
 import secrets
 from decimal import Decimal
 
+from stdnum.cn import ric
+from stdnum.cn import uscc
+
 import models
 from policies import approvals
 from policies import archives
@@ -304,9 +307,7 @@ def _id_number(rng, region_code):
     """Return a well-formed 18-character resident ID number (GB 11643 check digit)."""
     birth = datetime.date(1960, 1, 1) + datetime.timedelta(days=rng.randint(0, 365 * 38))
     body = f"{region_code}{birth:%Y%m%d}{rng.randint(1, 999):03d}"
-    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-    total = sum(int(d) * w for d, w in zip(body, weights))
-    return body + "10X98765432"[total % 11]
+    return body + ric.calc_check_digit(body + "0")  # the library reads the number with its check digit
 
 
 def _bank_account(rng):
@@ -326,9 +327,11 @@ def _bank_account(rng):
 
 
 def _credit_code(rng, region_code):
-    """Return an 18-character unified social credit code (licence and tax number)."""
+    """Return an 18-character unified social credit code (licence and tax number, GB 32100 check character)."""
     alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-    return "91" + region_code + "".join(rng.choice(alphabet) for _ in range(10))
+    # Ten draws as before (the demo's story depends on the random sequence); the last becomes the check character.
+    body = "91" + region_code + "".join(rng.choice(alphabet) for _ in range(10))[:9]
+    return body + uscc.calc_check_digit(body)
 
 
 def _plate(rng, prefix):

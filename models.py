@@ -18,6 +18,9 @@ Screen options live in ``Meta.admin`` (one namespaced key: peewee stores every
     read_only_screen  True when the screen lists and shows but never writes
     refers_to   (type field, id field) of a row naming any record by type and id: hidden with it
     fulltext    own text fields of a large table searched through a trigram index (backend.py)
+
+Value domains live in ``Meta.domain`` (see ``domains.py``): ``Min(field, 0)``, ``NotBefore(end, start)``,
+``After(end, start)``, ``NotFuture(field)`` and ``Format(field, kind)``; every save is checked against them.
 """
 import contextlib
 import datetime
@@ -52,6 +55,11 @@ from argon2.exceptions import InvalidHashError
 from argon2.exceptions import VerificationError
 
 from clock import utcnow
+from domains import After
+from domains import Format
+from domains import Min
+from domains import NotBefore
+from domains import NotFuture
 
 db = DatabaseProxy()
 
@@ -646,6 +654,8 @@ class Customer(BaseModel):
     last_contact_at = DateTimeField(null=True, verbose_name="最近联系时间")
 
     class Meta:
+        domain = (Format("id_number", "cn_resident_id"), Format("licence_no", "cn_credit_code"),
+                  Format("tax_no", "cn_credit_code"), NotFuture("consent_at"))
         admin = dict(
             label="客户", category="客户",
             list=("code", "name", "tier", "grade", "stage", "region", "owner", "department", "last_contact_at"),
@@ -653,8 +663,9 @@ class Customer(BaseModel):
             fulltext=("code", "name", "phone", "industry", "address"),
             filters=("tier", "grade", "stage", "region", "kind", "owner", "department", "confidentiality",
                      "last_contact_at", "created_at"),
-            # CUS-2: the confirming sales director is set by the approval, not typed in.
-            readonly=("code", "approved_by"),
+            # CUS-2: the confirming sales director is set by the approval, not typed in;
+            # CUS-1: the last contact is computed from the communications.
+            readonly=("code", "approved_by", "last_contact_at"),
             inline=("Contact",),
             lookup=("name", "code"),
             # Import matches an existing customer by code, or by name when the file has no code.
@@ -680,6 +691,7 @@ class Contact(BaseModel):
     consent_at = DateTimeField(null=True, verbose_name="本人告知同意时间")
 
     class Meta:
+        domain = (Format("mobile", "cn_mobile"), Format("email", "email"), NotFuture("birthday"))
         admin = dict(
             label="联系人", category="客户",
             list=("name", "customer", "title", "mobile", "phone", "email", "is_primary"),
@@ -705,6 +717,7 @@ class Communication(BaseModel):
     class Meta:
         # CUS-5 asks "talked to since" per customer.
         indexes = ((("customer", "at"), False),)
+        domain = (NotFuture("at"),)
         admin = dict(
             label="沟通记录", category="客户",
             list=("at", "customer", "channel", "by", "summary"),
@@ -757,6 +770,9 @@ class Visit(BaseModel):
     class Meta:
         # CMP-8 asks for a customer's last return visit.
         indexes = ((("customer", "kind", "visited_on"), False),)
+        # A visit in a visit plan may be planned ahead; one without a plan, or with a report, has happened.
+        domain = (NotFuture("visited_on", unless="plan"), NotFuture("report_submitted_on"),
+                  NotBefore("report_submitted_on", "visited_on"))
         admin = dict(
             label="拜访", category="客户",
             list=("visited_on", "customer", "kind", "purpose", "visited_by", "plan", "report_submitted_on",
@@ -799,6 +815,7 @@ class Partner(BaseModel):
     last_visit_on = DateField(null=True, verbose_name="最近走访日期")
 
     class Meta:
+        domain = (NotFuture("inspected_on"), NotFuture("last_visit_on"))
         admin = dict(
             label="联营合作方", category="客户",
             list=("name", "region", "grade", "admission_status", "inspected_on", "last_visit_on"),
@@ -822,6 +839,7 @@ class Contract(BaseModel):
     has_settlement_terms = BooleanField(default=True, verbose_name="含结算条款")
 
     class Meta:
+        domain = (Min("amount"),)
         workflow = Workflow(
             "status", states=CONTRACT_STATUS, initial="draft", rule="CTR-1",
             actions={
@@ -854,6 +872,7 @@ class CreditLine(BaseModel):
     status = CharField(max_length=16, choices=CREDIT_STATUS, default="active", verbose_name="状态")
 
     class Meta:
+        domain = (Min("limit"), NotBefore("valid_to", "valid_from"))
         admin = dict(
             label="授信", category="销售与授信",
             list=("customer", "limit", "valid_from", "valid_to", "status"),
@@ -881,6 +900,7 @@ class Shipment(BaseModel):
 
     class Meta:
         indexes = ((("customer", "shipped_on"), False),)  # CUS-5, CRD-5
+        domain = (Min("amount"),)
         workflow = Workflow(
             "status", states=SHIPMENT_STATUS, initial="shipped", rule="CRD-3", owns=("signed_by", "over_limit"),
             actions={
@@ -923,6 +943,7 @@ class Payment(BaseModel):
     reversal_reason = TextField(default="", verbose_name="冲销原因")
 
     class Meta:
+        domain = (Min("amount"), NotFuture("received_on"))
         ledger = True
         workflow = Workflow(
             "ledger_state", states=PAYMENT_STATE, initial="valid", rule="CRD-2",
@@ -961,6 +982,7 @@ class Preference(BaseModel):
     status = CharField(max_length=16, choices=PREFERENCE_STATUS, default="draft", verbose_name="状态")
 
     class Meta:
+        domain = (NotBefore("valid_to", "valid_from"),)
         admin = dict(
             label="优惠政策", category="销售与授信",
             list=("customer", "content", "valid_from", "valid_to", "status"),
@@ -988,6 +1010,7 @@ class ArchiveFile(BaseModel):
     keywords = CharField(max_length=255, default="", verbose_name="关键词")
 
     class Meta:
+        domain = (Min("pages"),)
         # ARC-2/ARC-11: a file's status follows its loans and its approved destruction, never a form.
         workflow = Workflow("status", states=FILE_STATUS, initial="in_store", rule="ARC-11")
         admin = dict(
@@ -1041,6 +1064,7 @@ class Handover(BaseModel):
     contact_confirmed = BooleanField(default=True, verbose_name="已核对联系人及唯一联系方式")
 
     class Meta:
+        domain = (Min("missing_items"), NotBefore("handed_on", "event_on"))
         admin = dict(
             label="档案移交", category="档案",
             list=("file", "kind", "handed_by", "event_on", "due_on", "handed_on", "missing_items"),
@@ -1099,6 +1123,7 @@ class BorrowRequest(BaseModel):
     status = CharField(max_length=16, choices=REQUEST_STATUS, default="pending", verbose_name="状态")
 
     class Meta:
+        domain = (Min("copies", 1), Min("days", 1))
         workflow = Workflow(
             "status", states=REQUEST_STATUS, initial="pending", rule="ARC-5",
             actions={
@@ -1137,6 +1162,8 @@ class Loan(BaseModel):
     return_note = TextField(default="", verbose_name="归还核验说明")
 
     class Meta:
+        domain = (Min("copies", 1), NotFuture("lent_at"), After("due_at", "lent_at"),
+                  NotBefore("returned_at", "lent_at"), NotFuture("returned_at"))
         # Lending (policies.archives.lend) is the only way a loan exists; returning is the only way it closes.
         workflow = Workflow(
             "ledger_state", states=LOAN_STATE, initial="open", rule="ARC-6", create="借出",
@@ -1221,6 +1248,7 @@ class Inspection(BaseModel):
     repairs = TextField(default="", verbose_name="修复措施")
 
     class Meta:
+        domain = (NotFuture("on"),)
         admin = dict(
             label="保管检查", category="档案",
             list=("on", "inspector", "findings", "repairs"),
@@ -1254,6 +1282,7 @@ class Penalty(BaseModel):
     file = ForeignKeyField(ArchiveFile, null=True, backref="penalties", on_delete="RESTRICT", verbose_name="档案")
 
     class Meta:
+        domain = (Min("amount"),)
         ledger = True
         admin = dict(
             label="罚款记录", category="档案",
@@ -1302,6 +1331,7 @@ class Complaint(BaseModel):
 
     class Meta:
         indexes = ((("customer", "received_at"), False),)  # CMP-8
+        domain = (NotFuture("received_at"), NotBefore("closed_at", "received_at"))
         workflow = Workflow(
             "status", states=COMPLAINT_STATUS, initial="received", rule="CMP-10",
             actions={
@@ -1356,6 +1386,7 @@ class ComplaintUpdate(BaseModel):
 
     class Meta:
         indexes = ((("complaint", "at"), False),)  # CMP-3, CMP-7
+        domain = (NotFuture("at"),)
         admin = dict(
             label="处理进展", category="投诉",
             list=("at", "complaint", "by", "note", "notified_customer"),
@@ -1398,6 +1429,7 @@ class Solution(BaseModel):
     customer_reply = TextField(default="", verbose_name="客户答复")
 
     class Meta:
+        domain = (Min("compensation_amount"),)
         # CMP-6: the GM judged the proposal and the compensation; changing them asks the GM again.
         workflow = Workflow(None, rule="CMP-6", owns=("approved_by", "approved_at"),
                             locks={"compensation_amount": "reask", "proposal": "reask"},
@@ -1435,6 +1467,7 @@ class ServiceOrder(BaseModel):
     status = CharField(max_length=16, choices=SERVICE_STATUS, default="pending", verbose_name="状态")
 
     class Meta:
+        domain = (Min("fee"), NotFuture("purchase_date"))
         workflow = Workflow(
             "status", states=SERVICE_STATUS, initial="pending", rule="SRV-1",
             actions={
@@ -1474,6 +1507,7 @@ class Reception(BaseModel):
     status = CharField(max_length=16, choices=RECEPTION_STATUS, default="planned", verbose_name="状态")
 
     class Meta:
+        domain = (Min("guests"), Min("companions"), Min("cost_per_person"), Min("gift_value"))
         workflow = Workflow(
             "status", states=RECEPTION_STATUS, initial="planned", rule="RCP-3",
             actions={
@@ -1517,6 +1551,7 @@ class MoveOut(BaseModel):
     status = CharField(max_length=16, choices=MOVEOUT_STATUS, default="requested", verbose_name="状态")
 
     class Meta:
+        domain = (Min("damage_amount"),)
         workflow = Workflow(
             "status", states=MOVEOUT_STATUS, initial="requested", rule="MOV-1",
             owns=("engineering_signed", "finance_signed", "security_signed"),
@@ -1554,6 +1589,7 @@ class TenantRequest(BaseModel):
     closed_at = DateTimeField(null=True, verbose_name="关闭时间")
 
     class Meta:
+        domain = (NotFuture("at"), NotBefore("closed_at", "at"))
         # Closing stamps the time (000 篇九); a wrongly entered time is corrected by a supervisor.
         workflow = Workflow(
             "closing_state", states=TENANT_REQUEST_STATE, initial="open",
@@ -1585,6 +1621,7 @@ class Attendance(BaseModel):
     fine = DecimalField(max_digits=10, decimal_places=2, default=0, verbose_name="罚款(元)")
 
     class Meta:
+        domain = (Min("minutes_late"), Min("fine"))
         indexes = ((("user", "day"), True),)
         admin = dict(
             label="考勤", permissions={"manager": "vx", "clerk": "vce"}, category="组织与系统",
@@ -1604,6 +1641,7 @@ class QCGroup(BaseModel):
     members = ManyToManyField(User, backref="qc_groups")
 
     class Meta:
+        domain = (NotFuture("registered_on"),)
         admin = dict(
             label="QC小组", category="服务与接待",
             list=("topic", "registered_on"),
@@ -1617,9 +1655,11 @@ class QCGroup(BaseModel):
         return self.topic
 
     @classmethod
-    def quiet_since(cls, since):
-        """Return the groups registered before ``since`` with no activity on or after it."""
+    def quiet_since(cls, since, until=None):
+        """Return the groups registered before ``since`` with no activity on or after it (up to ``until``)."""
         recent = QCActivity.select(QCActivity.group).where(QCActivity.on >= since)
+        if until is not None:
+            recent = recent.where(QCActivity.on <= until)
         return cls.select().where(cls.registered_on < since, cls.id.not_in(recent))
 
 
@@ -1632,6 +1672,7 @@ class QCActivity(BaseModel):
     minutes = TextField(default="", verbose_name="活动记录")
 
     class Meta:
+        domain = (NotFuture("on"),)
         admin = dict(
             label="QC活动记录", category="服务与接待",
             list=("on", "group", "minutes"),
@@ -1656,6 +1697,7 @@ class DataShare(BaseModel):
     status = CharField(max_length=16, choices=DATA_SHARE_STATUS, default="pending", verbose_name="状态")
 
     class Meta:
+        domain = (NotFuture("consent_at"),)
         admin = dict(
             label="数据共享登记", category="客户",
             permissions={"sales": "vc", "service": "vc", "clerk": "vc", "info_supervisor": "vcex"},
@@ -1680,6 +1722,8 @@ class DataIncident(BaseModel):
     status = CharField(max_length=16, choices=INCIDENT_STATUS, default="open", verbose_name="状态")
 
     class Meta:
+        domain = (NotFuture("found_at"), NotBefore("contained_at", "found_at"), NotFuture("contained_at"),
+                  NotBefore("reported_at", "found_at"), NotFuture("reported_at"))
         admin = dict(
             label="数据泄露事件", category="客户",
             permissions={"sales": "v", "service": "v", "clerk": "vc", "info_supervisor": "vcedx"},
@@ -1701,6 +1745,7 @@ class AffectedCustomer(BaseModel):
     note = TextField(default="", verbose_name="告知内容")
 
     class Meta:
+        domain = (NotFuture("notified_at"),)
         indexes = ((("incident", "customer"), True),)
         admin = dict(
             label="受影响客户", category="客户",
@@ -1725,6 +1770,7 @@ class AccessReview(BaseModel):
     report = TextField(default="", verbose_name="权限与敏感信息查看清单")
 
     class Meta:
+        domain = (NotFuture("reviewed_on"), NotBefore("reviewed_on", "period_start"))
         admin = dict(
             label="权限审查", category="组织与系统",
             permissions={"gm": "vx", "info_supervisor": "vcex"},

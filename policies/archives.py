@@ -553,7 +553,10 @@ def return_checked_by_archivist(sender, instance, created):
 def overdue_loans(now=None):
     """Return the open loans past their due time (ARC-7)."""
     Loan = models.Loan
-    return Loan.select().where(Loan.returned_at.is_null(), Loan.due_at < (now or models.utcnow()))
+    now = now or models.utcnow()
+    # A return dated after now has not happened yet: the loan is still out.
+    still_out = Loan.returned_at.is_null() | (Loan.returned_at > now)
+    return Loan.select().where(still_out, Loan.due_at < now)
 
 
 flag(ARC_7, models.Loan, overdue_loans, badge="danger", name="overdue")
@@ -633,11 +636,13 @@ def late_handovers(today=None):
     Handover = models.Handover
     if today is None:
         today = local_today()
+    # A handover dated after today has not been made yet.
+    handed = Handover.handed_on.is_null(False) & (Handover.handed_on <= today)
     # A project's first stage (A to B) is late on its own, whatever the second did.
     stage1 = ((Handover.stage1_on.is_null() & Handover.handed_on.is_null() & (Handover.stage1_due_on < today))
               | (Handover.stage1_on > Handover.stage1_due_on))
-    return Handover.select().where((Handover.handed_on.is_null() & (Handover.due_on < today))
-                                   | (Handover.handed_on > Handover.due_on) | stage1)
+    return Handover.select().where((~handed & (Handover.due_on < today))
+                                   | (handed & (Handover.handed_on > Handover.due_on)) | stage1)
 
 
 flag(ARC_8, models.Handover, late_handovers, badge="warning", name="late")

@@ -5,6 +5,7 @@ from playhouse.signals import post_save
 from playhouse.signals import pre_save
 
 import models
+from policies.calendar import local_today
 from policies.engine import COMPUTE
 from policies.engine import expose
 from policies.engine import flag
@@ -56,14 +57,15 @@ def record_fine(sender, instance, created):
         ATT_1.record(COMPUTE, instance, note=f"{note}，罚款 {instance.fine} 元")
 
 
-def resignation_flag():
+def resignation_flag(today=None):
     """Return the absence days from the 4th of one user in one calendar month on (ATT-1)."""
     Attendance = models.Attendance
     limit = ATT_1.get("max_absence_days")
     counts = {}
     ids = []
+    # Only days that have come count as absences.
     rows = (Attendance.select(Attendance.id, Attendance.user, Attendance.day)
-            .where(Attendance.absent == True)  # noqa: E712
+            .where(Attendance.absent == True, Attendance.day <= (today or local_today()))  # noqa: E712
             .order_by(Attendance.user, Attendance.day).tuples())
     for pk, user_id, day in rows:
         key = (user_id, day.year, day.month)
@@ -73,9 +75,9 @@ def resignation_flag():
     return Attendance.select().where(Attendance.id.in_(ids))
 
 
-def resigning_users():
+def resigning_users(today=None):
     """Return the users with a 4th absence day in one calendar month (ATT-1: automatic resignation)."""
-    return models.User.select().where(models.User.id.in_(resignation_flag().select(models.Attendance.user)))
+    return models.User.select().where(models.User.id.in_(resignation_flag(today).select(models.Attendance.user)))
 
 
 flag(ATT_1, models.Attendance, resignation_flag, badge="danger", name="resignation_flag")

@@ -449,7 +449,7 @@ def solution_late(now=None, ids=None):
     now = now or models.utcnow()
     started = (Investigation.select(Investigation.complaint, Investigation.started_at)
                .join(Complaint)
-               .where(Complaint.status.not_in(Complaint.FINAL_STATUSES))
+               .where(Investigation.started_at <= now, Complaint.status.not_in(Complaint.FINAL_STATUSES))
                .order_by(Investigation.started_at))
     if ids is not None:
         started = started.where(Investigation.complaint.in_(ids))

@@ -7,8 +7,10 @@ import datetime
 import re
 
 from peewee import SQL
+from peewee import Case
 from peewee import PostgresqlDatabase
 from peewee import fn
+from playhouse.signals import post_delete
 from playhouse.signals import post_save
 from playhouse.signals import pre_save
 
@@ -112,19 +114,56 @@ def _stored(instance, created):
 
 
 # ---------------------------------------------------------------- CUS-1: last contact
-@post_save(sender=models.Communication, name="CUS-1")
-def compute_last_contact(sender, instance, created):
-    """Compute the customer's last contact time from a saved communication."""
-    # Kept up to date even while the CUS-1 flag is switched off: the column is shown on every customer list.
-    if instance.customer_id is None or instance.at is None:
+def last_contacts(until=None):
+    """Return a subquery of each customer's latest communication time up to ``until`` (default now).
+
+    Only facts count: a communication dated after ``until`` has not happened yet (Integrity: flags count facts).
+    """
+    Communication = models.Communication
+    return (Communication.select(fn.MAX(Communication.at))
+            .where(Communication.customer == models.Customer.id, Communication.at <= (until or models.utcnow())))
+
+
+def recompute_last_contact(customer_id, instance=None):
+    """Store the customer's latest communication so far as its last contact (shown on every customer list)."""
+    customer = models.Customer.get_or_none(models.Customer.id == customer_id)
+    if customer is None:
         return
-    customer = models.Customer.get_or_none(models.Customer.id == instance.customer_id)
-    if customer is None or (customer.last_contact_at is not None and customer.last_contact_at >= instance.at):
+    Communication = models.Communication
+    latest = (Communication.select(fn.MAX(Communication.at))
+              .where(Communication.customer == customer_id, Communication.at <= models.utcnow()).scalar())
+    if customer.last_contact_at == latest:
         return
-    customer.last_contact_at = instance.at
+    customer.last_contact_at = latest
     with approvals.unlocked():  # a computed column, not a person's edit of a customer awaiting CUS-2
         customer.save()
     CUS_1.record(COMPUTE, instance, note=f"最近联系时间 {customer}")
+
+
+@pre_save(sender=models.Communication, name="CUS-1/moved")
+def note_previous_customer(sender, instance, created):
+    """Remember the customer a communication is moved away from, whose last contact changes too."""
+    stored = _stored(instance, created)
+    if stored is not None and stored.customer_id != instance.customer_id:
+        instance.__dict__["_cus1_previous_customer"] = stored.customer_id
+
+
+@post_save(sender=models.Communication, name="CUS-1")
+def compute_last_contact(sender, instance, created):
+    """Recompute the customer's last contact time from its communications after one is saved."""
+    # Kept up to date even while the CUS-1 flag is switched off: the column is shown on every customer list.
+    previous = instance.__dict__.pop("_cus1_previous_customer", None)
+    if previous is not None:
+        recompute_last_contact(previous, instance)
+    if instance.customer_id is not None:
+        recompute_last_contact(instance.customer_id, instance)
+
+
+@post_delete(sender=models.Communication, name="CUS-1/delete")
+def last_contact_after_delete(sender, instance):
+    """Recompute the customer's last contact time when a communication is deleted."""
+    if instance.customer_id is not None:
+        recompute_last_contact(instance.customer_id)
 
 
 # ---------------------------------------------------------------- CUS-2
@@ -243,11 +282,19 @@ approvals.on_outcome(models.VisitPlan, approved=_plan_approved, rejected=_plan_b
 
 
 # ---------------------------------------------------------------- flags
+def _facts_until(today):
+    """Return the moment up to which facts count: now, or the end of ``today`` when a day is asked about."""
+    if today is None:
+        return models.utcnow()
+    return local_midnight(today + datetime.timedelta(days=1))
+
+
 def contact_overdue(today=None):
     """Return strategic/key customers not contacted for [7] days and general ones for [30] (CUS-1)."""
     Customer = models.Customer
+    until = _facts_until(today)
     today = today or local_today()
-    last = fn.COALESCE(Customer.last_contact_at, Customer.created_at)
+    last = fn.COALESCE(last_contacts(until), Customer.created_at)
     key_cutoff = local_midnight(today - datetime.timedelta(days=CUS_1.get("key_days")))
     general_cutoff = local_midnight(today - datetime.timedelta(days=CUS_1.get("general_days")))
     return Customer.select().where((Customer.tier.in_(KEY_TIERS) & (last < key_cutoff))
@@ -262,13 +309,18 @@ def unconfirmed():
 def churn_risk(today=None):
     """Return customers with no communication and no shipment for [90] days (CUS-5)."""
     Customer = models.Customer
-    cutoff_on = (today or local_today()) - datetime.timedelta(days=CUS_5.get("days"))
+    until = _facts_until(today)
+    today = today or local_today()
+    cutoff_on = today - datetime.timedelta(days=CUS_5.get("days"))
     cutoff_at = local_midnight(cutoff_on)
     # Correlated NOT EXISTS: one index probe per customer, never the whole communication table.
+    # Only facts that happened count (nothing dated after now or today).
     talked = models.Communication.select(SQL("1")).where(models.Communication.customer == Customer.id,
-                                                         models.Communication.at >= cutoff_at)
+                                                         models.Communication.at >= cutoff_at,
+                                                         models.Communication.at <= until)
     bought = models.Shipment.select(SQL("1")).where(models.Shipment.customer == Customer.id,
                                                     models.Shipment.shipped_on >= cutoff_on,
+                                                    models.Shipment.shipped_on <= today,
                                                     models.Shipment.status != "cancelled")
     return Customer.select().where(Customer.created_at < cutoff_at, ~fn.EXISTS(talked), ~fn.EXISTS(bought))
 
@@ -321,8 +373,8 @@ def reports_late(today=None):
     A report counts only with its text: a submission date over an empty report is no report.
     """
     Visit = models.Visit
-    days = VIS_2.get("days")
     today = today or local_today()
+    days = VIS_2.get("days")
     no_report = Visit.report_submitted_on.is_null() | (fn.TRIM(Visit.report) == "") | (
         Visit.report_submitted_on > today)
     missing = no_report & (Visit.visited_on < today - datetime.timedelta(days=days))
@@ -377,8 +429,11 @@ def survey_period_is_a_past_or_current_half_year(sender, instance, created):
 def partner_visit_overdue(today=None):
     """Return admitted out-of-town partners not visited (or inspected) for [6] months (VIS-4)."""
     Partner = models.Partner
-    cutoff = months_before(today or local_today(), VIS_4.get("months"))
-    last = fn.COALESCE(Partner.last_visit_on, Partner.inspected_on)
+    today = today or local_today()
+    cutoff = months_before(today, VIS_4.get("months"))
+    # A visit or inspection dated after today has not happened yet.
+    last = fn.COALESCE(Case(None, ((Partner.last_visit_on <= today, Partner.last_visit_on),)),
+                       Case(None, ((Partner.inspected_on <= today, Partner.inspected_on),)))
     return Partner.select().where(Partner.region == "out_of_town", Partner.admission_status == "admitted",
                                   last.is_null() | (last < cutoff))
 

@@ -6,6 +6,9 @@ receivers (``@pre_save(sender=Loan, name="ARC-1")``) that call ``R.refuse(...)``
 for a block, set fields for a compute, or ``approvals.require(...)`` for an approval.
 
 Order inside one save (the save's own transaction):
+0. the engine's first pre_save receiver ("domains") refuses values outside the schema's ``Meta.domain``
+   (negative amounts, an end before its start, a fact dated in the future, a malformed mobile…) at once,
+   before any rule judges them;
 1. pre_save receivers of the area modules, in import order (policies/__init__.py);
    a block rule only *records* its violation, so every violation of one save is found;
 2. the engine's last pre_save receiver ("policy-violations") raises them together
@@ -17,6 +20,7 @@ import json
 
 from playhouse.signals import pre_save
 
+import domains
 import models
 
 BLOCK = "block"
@@ -134,14 +138,26 @@ def rule(rule_id, title, source, action, settings=None, quote="", labels=None, r
 
 
 def log_blocked(exc, instance=None):
-    """Count each refusal of ``exc`` (call after the refused transaction rolled back)."""
+    """Count each rule's refusal of ``exc`` (call after the refused transaction rolled back)."""
     for violation in exc.violations:
+        if not violation.rule_id:
+            continue  # a value outside its domain: an input error, not a rule that fired
         models.RuleEvent.create(
             rule=violation.rule_id, kind=BLOCK, note=violation.message,
             model=type(instance).__name__ if instance is not None else "",
             # The refused record, when it exists: the event is hidden with it (views/access.py).
             record_id=str(instance._pk) if instance is not None and instance._pk is not None else "",
         )
+
+
+@pre_save(name="domains")
+def values_in_their_domain(sender, instance, created):
+    """Refuse a save whose values are outside their declared domain, each refusal at its field."""
+    found = domains.problems(instance, created, now=models.utcnow())
+    if found:
+        violations = [PolicyViolation(None, message, field) for field, message in found]
+        first = violations[0]
+        raise PolicyViolation(None, first.message, first.field, violations=violations)
 
 
 def connect_raiser():

@@ -18,13 +18,13 @@ QC_1 = rule(
 def inactive(today=None):
     """Return the groups with no activity in the last month (QC-1: meet at least monthly)."""
     today = today or local_today()
-    return models.QCGroup.quiet_since(months_before(today, QC_1.get("meeting_months")))
+    return models.QCGroup.quiet_since(months_before(today, QC_1.get("meeting_months")), until=today)
 
 
 def paused_too_long(today=None):
     """Return the groups with no activity for more than 6 months (QC-1)."""
     today = today or local_today()
-    return models.QCGroup.quiet_since(months_before(today, QC_1.get("max_pause_months")))
+    return models.QCGroup.quiet_since(months_before(today, QC_1.get("max_pause_months")), until=today)
 
 
 flag(QC_1, models.QCGroup, inactive, badge="warning", name="inactive")

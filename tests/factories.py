@@ -14,6 +14,8 @@ from peewee import FloatField
 from peewee import ForeignKeyField
 from peewee import IntegerField
 from peewee import TextField
+from stdnum.cn import ric
+from stdnum.cn import uscc
 
 import models
 import policies
@@ -61,6 +63,8 @@ VALID = {
                                  purchase_date=datetime.date(2026, 1, 5), fault="终端无法定位"),
     # CRD-1: an active credit line needs the customer's archive (with licence), a signed contract.
     "CreditLine": lambda: dict(customer=credit_ready_customer()),
+    # A loan is due after it was lent (Meta.domain).
+    "Loan": lambda: dict(due_at=models.utcnow().replace(microsecond=0) + datetime.timedelta(days=3)),
     # CRD-4: a customer without a credit line ships only prepaid.
     "Shipment": lambda: dict(prepaid=True),
     # ARC-11: only a file past its retention period may be proposed for destruction.
@@ -87,9 +91,21 @@ def approver():
     return user
 
 
+def credit_code(n=None):
+    """Return a valid unified social credit code (GB 32100 check character) numbered ``n``."""
+    body = f"91330100MA{(next(_seq) if n is None else n):07d}"
+    return body + uscc.calc_check_digit(body)
+
+
+def resident_id(birthday="19900307", n=None):
+    """Return a valid resident ID number (GB 11643 check digit) of a Hangzhou resident born on ``birthday``."""
+    body = f"330106{birthday}{(next(_seq) if n is None else n) % 1000:03d}"
+    return body + ric.calc_check_digit(body + "0")  # the library reads the number with its check digit
+
+
 def credit_ready_customer(**fields):
     """Return a customer that may be granted credit (CRD-1): archive, licence number, signed contract."""
-    fields.setdefault("licence_no", f"91330100MA{next(_seq):08d}")
+    fields.setdefault("licence_no", credit_code())
     # CTR-2: the tax and bank documents are on file too (the bank account kept with consent, CUS-3).
     fields.setdefault("tax_no", fields["licence_no"])
     fields.setdefault("bank_account", "6222020200000000000")

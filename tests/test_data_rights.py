@@ -14,7 +14,7 @@ from factories import make
 
 def customer_with_records():
     customer = make(models.Customer, name="张三商行", phone="13800001111", consent_at=models.utcnow(),
-                    id_number="330106198807154321", address="杭州市西湖区文三路1号")
+                    id_number="330106198807154323", address="杭州市西湖区文三路1号")
     make(models.Contact, customer=customer, name="张三", mobile="13900002222", email="z@example.cn")
     make(models.Contract, customer=customer, number="HT-RIGHTS", amount=5000)
     return customer
@@ -27,7 +27,7 @@ def test_export_personal_data_json_and_xlsx(app, admin_client):
     response = admin_client.post("/admin/customer/personal-data/json/", data={"id": customer.id, "csrf_token": token})
     data = json.loads(response.get_data(as_text=True))
     assert data["客户"][0]["客户名称"] == "张三商行"
-    assert data["客户"][0]["身份证号"] == "330106198807154321"
+    assert data["客户"][0]["身份证号"] == "330106198807154323"
     assert data["联系人"][0]["手机"] == "13900002222"
     assert data["合同"][0]["合同编号"] == "HT-RIGHTS"
     xlsx = admin_client.post("/admin/customer/personal-data/xlsx/", data={"id": customer.id, "csrf_token": token})

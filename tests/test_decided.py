@@ -10,6 +10,7 @@ import policies
 from conftest import make_user
 from factories import acting_as
 from factories import approve_all
+from factories import credit_code
 from factories import credit_ready_customer
 from factories import fresh
 from factories import make
@@ -45,7 +46,7 @@ def decide_all(record, user):
 
 # ---------------------------------------------------------------- the builders: an approved record per rule
 def approved_contract(people, amount="120000"):
-    customer = make(models.Customer, department=people["dept"], licence_no="L", tax_no="T",
+    customer = make(models.Customer, department=people["dept"], licence_no=credit_code(), tax_no=credit_code(),
                     bank_account="6222020200000000007", consent_at=models.utcnow())
     with acting_as(people["sales"]):
         contract = make(models.Contract, customer=customer, number="HT-120K", amount=D(amount))

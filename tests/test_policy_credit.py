@@ -23,6 +23,9 @@ from factories import contract_in
 from policies import approvals
 from policies.credit import outstanding
 
+# A unified social credit code with a valid GB 32100 check character (licence and tax number).
+CODE = "91330100MA0000004Q"
+
 D = Decimal
 YEAR = datetime.date(2026, 1, 1)
 
@@ -127,7 +130,7 @@ def test_crd1_needs_an_established_customer(app):
 
 
 def test_crd1_needs_a_signed_contract_with_settlement_terms(app):
-    customer = make(models.Customer, licence_no="91330100MA0009")
+    customer = make(models.Customer, licence_no="91330100MA00000098")
     make(models.ArchiveFile, number="KHDA-S", title="客户档案", customer=customer, kind="customer")
     contract_in("signed", customer=customer, number="HT-NS", amount=D("20000"), has_settlement_terms=False)
     exc = refused("CRD-1", lambda: credit_line(customer, "50000"))
@@ -137,7 +140,7 @@ def test_crd1_needs_a_signed_contract_with_settlement_terms(app):
 
 
 def test_crd1_needs_a_customer_archive_that_is_not_destroyed(app):
-    customer = make(models.Customer, licence_no="91330100MA0001")
+    customer = make(models.Customer, licence_no="91330100MA0000001F")
     contract_in("signed", customer=customer, number="HT-A", amount=D("20000"))
     exc = refused("CRD-1", lambda: credit_line(customer, "50000"))
     assert "客户尚未建立客户档案" in str(exc)
@@ -156,7 +159,7 @@ def test_crd1_needs_licence_or_id_number_and_a_signed_contract(app):
     assert any("营业执照号或开户人身份证号" in m for m in messages)
     assert any("尚未签订业务合同" in m for m in messages)
     customer.consent_at = models.utcnow()
-    customer.id_number = "330106198001010011"
+    customer.id_number = "330106198001010013"
     customer.save()
     contract_in("completed", customer=customer, number="HT-C", amount=D("20000"))
     credit_line(customer, "50000")
@@ -169,7 +172,7 @@ def test_crd1_only_checks_active_lines(app):
 
 
 def test_crd1_refused_in_the_generated_form(app, admin_client):
-    customer = make(models.Customer, name="无档案客户", licence_no="91330100MA0002")
+    customer = make(models.Customer, name="无档案客户", licence_no="91330100MA0000002J")
     view = view_for(app, models.CreditLine)
     data = form_data(view, models.CreditLine(customer=customer, limit=D("50000"), valid_from=YEAR,
                                              valid_to=datetime.date(2026, 12, 31), status="active"))
@@ -345,7 +348,7 @@ def test_ctr1_99999_asks_nothing_100000_waits_for_the_manager(app):
 
 
 def test_ctr1_signed_becomes_pending_completed_keeps_its_status(app):
-    customer = make(models.Customer, licence_no="L", tax_no="T", bank_account="6222020200000000000",
+    customer = make(models.Customer, licence_no=CODE, tax_no=CODE, bank_account="6222020200000000000",
                     consent_at=models.utcnow())
     signed = make(models.Contract, customer=customer, number="HT-SG", amount=D("150000"))
     assert models.Contract.get_by_id(signed.id).status == "pending"
@@ -357,7 +360,7 @@ def test_ctr1_signed_becomes_pending_completed_keeps_its_status(app):
 
 
 def test_ctr1_raising_the_amount_to_the_threshold_asks_once(app, people):
-    customer = make(models.Customer, licence_no="L", tax_no="T", bank_account="6222020200000000002",
+    customer = make(models.Customer, licence_no=CODE, tax_no=CODE, bank_account="6222020200000000002",
                     consent_at=models.utcnow(), department=people["dept"])
     with acting(people["sales"]):
         contract = make(models.Contract, customer=customer, number="HT-R", amount=D("50000"), status="draft")
@@ -385,7 +388,7 @@ def test_ctr1_through_the_generated_form(app, admin_client):
 
 # ---------------------------------------------------------------- CTR-2
 def test_ctr2_new_customer_without_documents_below_and_at_the_threshold(app):
-    customer = make(models.Customer, licence_no="91330100MA0003")
+    customer = make(models.Customer, licence_no="91330100MA0000003M")
     make(models.Contract, customer=customer, number="HT-49", amount=D("49999.99"))
     big = make(models.Contract, customer=customer, number="HT-50", amount=D("50000"))
     exc = refused("CTR-2", lambda: run(big, "sign"))
@@ -402,7 +405,7 @@ def test_ctr2_a_draft_may_wait_for_the_documents_signing_may_not(app):
 
 
 def test_ctr2_documents_on_file_or_an_earlier_signed_contract_pass(app):
-    documented = make(models.Customer, licence_no="L", tax_no="T", bank_account="6222020200000000001",
+    documented = make(models.Customer, licence_no=CODE, tax_no=CODE, bank_account="6222020200000000001",
                       consent_at=models.utcnow())
     contract_in("signed", customer=documented, number="HT-OK", amount=D("60000"))
     # A customer with an earlier contract of the amount (signed before the rule was switched on) is not new.
@@ -551,7 +554,7 @@ def test_crd1_a_cancelled_shipment_of_last_year_is_not_owed(app):
 
 def documented_customer(people):
     """Return a customer of 销售一部 with licence, tax and bank documents on file (CTR-2)."""
-    return make(models.Customer, department=people["dept"], licence_no="L", tax_no="T",
+    return make(models.Customer, department=people["dept"], licence_no=CODE, tax_no=CODE,
                 bank_account="6222020200000000003", consent_at=models.utcnow())
 
 
@@ -672,7 +675,7 @@ def test_ctr1_approval_cannot_sign_a_new_customers_contract_before_its_documents
         approvals.decide(approval.id, people["manager"], True)
     assert models.Approval.get_by_id(approval.id).status == "pending" and fresh(contract).status == "pending"
     customer = fresh(customer)
-    customer.licence_no, customer.tax_no, customer.bank_account = "L", "T", "6222020200000000009"
+    customer.licence_no, customer.tax_no, customer.bank_account = CODE, CODE, "6222020200000000009"
     customer.save()
     approvals.decide(approval.id, people["manager"], True)
     assert fresh(contract).status == "signed"

