@@ -39,6 +39,7 @@ from wtforms import ValidationError
 import models
 import policies
 from views import access
+from views import display
 from views import fields as vf
 
 log = logging.getLogger(__name__)
@@ -188,9 +189,9 @@ class ModelAdmin(ModelView):
     can_set_page_size = True
     column_display_pk = False
     column_default_sort = ("id", True)
-    column_type_formatters = vf.LIST_TYPE_FORMATTERS
+    column_type_formatters = {**vf.LIST_TYPE_FORMATTERS, bool: display.fmt_bool}
     column_type_formatters_export = vf.EXPORT_TYPE_FORMATTERS
-    column_type_formatters_detail = vf.DETAIL_TYPE_FORMATTERS
+    column_type_formatters_detail = {**vf.DETAIL_TYPE_FORMATTERS, bool: display.fmt_bool}
     details_modal = False
     details_template = "admin/model/details_history.html"
     edit_modal = False
@@ -618,7 +619,8 @@ def build_view_class(model, base=None):
     meta_fields = model._meta.fields
     labels = {name: f.verbose_name or name for name, f in meta_fields.items()}
     for m2m in model._meta.manytomany.values():
-        labels[m2m.name] = getattr(m2m, "verbose_name", None) or m2m.name
+        # A backref many-to-many (QCGroup.members seen from User) is named after the other side.
+        labels[m2m.name] = getattr(m2m, "verbose_name", None) or m2m.rel_model.label()
     labels["id"] = "编号"
 
     list_columns = list(opts.get("list") or [n for n in meta_fields if n not in models.BaseModel.AUDIT_FIELDS
@@ -651,20 +653,28 @@ def build_view_class(model, base=None):
         ))
 
     choices = {name: [(k, v) for k, v in f.choices] for name, f in meta_fields.items() if f.choices}
-    formatters = {}
+    formatters = {m2m.name: display.fmt_many for m2m in model._meta.manytomany.values()}
+    formatters.update({n: display.fmt_choice for n, f in meta_fields.items() if f.choices})
+    formatters.update({n: display.fmt_class_name for n in display.CLASS_NAME_FIELDS if n in meta_fields})
+    formatters.update({n: display.fmt_reference for n in display.REFERENCE_FIELDS if n in meta_fields})
+    if hasattr(model, "changes_dict") and "changes" in meta_fields:
+        formatters["changes"] = display.fmt_audit_changes
+    export_formatters = {n: display.fmt_reference_export for n in display.REFERENCE_FIELDS if n in meta_fields}
+    export_formatters.update({n: display.fmt_class_name for n in display.CLASS_NAME_FIELDS if n in meta_fields})
     sensitive = tuple(opts.get("sensitive", ()))
     for name in sensitive:
         formatters[name] = vf.format_masked
     if policies.FLAGS.get(model):
         list_columns.append("policy_flags")
         labels["policy_flags"] = "提醒"
-        formatters["policy_flags"] = vf.format_flags
+        formatters["policy_flags"] = display.fmt_flags
 
     attrs = dict(
         column_list=list_columns,
         column_formatters=formatters,
-        column_formatters_detail={n: vf.format_masked for n in sensitive},
-        column_formatters_export={n: vf.format_masked for n in sensitive},
+        column_formatters_detail={**{k: v for k, v in formatters.items() if k != "policy_flags"},
+                                  **{n: vf.format_masked for n in sensitive}},
+        column_formatters_export={**export_formatters, **{n: vf.format_masked for n in sensitive}},
         form_overrides={n: vf.SensitiveField for n in sensitive},
         sensitive_fields=sensitive,
         column_labels=labels,

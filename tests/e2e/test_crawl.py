@@ -1,0 +1,61 @@
+"""Crawl every menu entry of every role, and the first details and edit page of each list, in Chromium."""
+import pytest
+
+from e2e_support import screen_text
+from e2e_support import text_problems
+
+ROLES = ("admin", "gm", "manager", "archivist", "service", "sales", "clerk", "deputy", "engineering",
+         "finance", "security")
+# Roles whose sessions also open the edit page of each list's first row (every screen's form is seen).
+EDIT_ROLES = ("admin",)
+
+
+def menu_entries(page):
+    """Return [(label, path)] of the navigation bar's entries (the language and logout links excluded)."""
+    entries = page.eval_on_selector_all(
+        "nav a.nav-link[href^='/'], nav a.dropdown-item[href^='/']",
+        "els => els.map(e => [e.textContent.trim(), e.getAttribute('href')])")
+    seen = []
+    for label, href in entries:
+        if href.startswith("/lang/") or href in [h for _, h in seen]:
+            continue
+        seen.append((label, href))
+    return seen
+
+
+def check_page(session, path, report):
+    response = session.goto(path)
+    page = session.page
+    status = response.status if response else 0
+    problems = session.take_problems()
+    if status >= 500:
+        problems.append(f"HTTP {status}")
+    problems += text_problems(screen_text(page))
+    width = page.evaluate("document.documentElement.scrollWidth")
+    viewport = page.viewport_size["width"]
+    if width > viewport:
+        problems.append(f"page scrolls sideways: scrollWidth {width} > {viewport}")
+    for problem in problems:
+        report.append(f"{path}: {problem}")
+    return page
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_screen_of_a_role_is_clean(desk, role):
+    """Every menu entry, first details page (and, for admin, first edit page): no error, no internals, Chinese."""
+    desk.login(role)
+    report = []
+    entries = menu_entries(desk.page)
+    assert len(entries) >= 3, entries
+    for label, path in entries:
+        page = check_page(desk, path, report)
+        first = page.query_selector("table.model-list td.list-buttons-column a[href*='/details/']")
+        if first is None:
+            continue
+        details = first.get_attribute("href")
+        check_page(desk, details, report)
+        if role in EDIT_ROLES:
+            edit = page.query_selector("ul.nav-tabs a[href*='/edit/']")
+            if edit is not None:
+                check_page(desk, edit.get_attribute("href"), report)
+    assert not report, f"{len(report)} problems for {role}:\n" + "\n".join(report[:80])
