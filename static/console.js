@@ -78,7 +78,7 @@
 
   // Phone width: each list row becomes a card; cells carry their column's label.
   function labelListCells() {
-    var tables = document.querySelectorAll("table.model-list");
+    var tables = document.querySelectorAll("table.model-list, table.card-list");
     Array.prototype.forEach.call(tables, function (table) {
       var heads = table.querySelectorAll("thead th");
       var labels = Array.prototype.map.call(heads, function (th) {
@@ -132,7 +132,24 @@
     });
   }
 
+  // Required fields carry a red star beside their label (wtf-peewee's own validator sets the flag
+  // that renders "required"; Flask-Admin only stars DataRequired/InputRequired).
+  function markRequired() {
+    var inputs = document.querySelectorAll("form.admin-form [required]");
+    Array.prototype.forEach.call(inputs, function (input) {
+      var label = input.id && document.querySelector('label[for="' + input.id + '"]');
+      if (label && !label.querySelector(".text-danger, .required-mark")) {
+        var mark = document.createElement("strong");
+        mark.className = "text-danger required-mark";
+        mark.setAttribute("title", "必填");
+        mark.textContent = " *";
+        label.appendChild(mark);
+      }
+    });
+  }
+
   function ready() {
+    markRequired();
     localisePickers();
     labelListCells();
   }
