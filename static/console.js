@@ -135,7 +135,7 @@
   // Required fields carry a red star beside their label (wtf-peewee's own validator sets the flag
   // that renders "required"; Flask-Admin only stars DataRequired/InputRequired).
   function markRequired() {
-    var inputs = document.querySelectorAll("form.admin-form [required]");
+    var inputs = document.querySelectorAll("form.admin-form [required], form.admin-form [data-required]");
     Array.prototype.forEach.call(inputs, function (input) {
       var label = input.id && document.querySelector('label[for="' + input.id + '"]');
       if (label && !label.querySelector(".text-danger, .required-mark")) {

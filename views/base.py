@@ -423,7 +423,10 @@ class ModelAdmin(ModelView):
             for name, alias in self._renamed_fields().items():
                 if alias in form:
                     form[alias].data = getattr(obj, name)
-        return form
+        return vf.mark_required(form)
+
+    def create_form(self, obj=None):
+        return vf.mark_required(super().create_form(obj))
 
     def _save_m2m(self, form, obj):
         for m2m in self._m2m_fields():

@@ -65,3 +65,33 @@ def test_every_screen_of_a_role_is_clean(desk, role):
             if edit is not None:
                 check_page(desk, edit.get_attribute("href"), report)
     assert not report, f"{len(report)} problems for {role}:\n" + "\n".join(report[:80])
+
+
+def test_every_list_fits_a_phone_as_cards(phone):
+    """At 390 px every list is a column of cards (no table header, no sideways scroll); forms are one column."""
+    phone.login("admin")
+    report = []
+    entries = menu_entries(phone.page)
+    assert len(entries) > 20
+    for label, path in entries:
+        page = check_page(phone, path, report)
+        rows = page.locator("table.model-list tbody tr")
+        if page.locator("table.model-list").count() and rows.count() and page.locator("td.list-buttons-column").count():
+            shape = page.evaluate("""() => {
+              const table = document.querySelector('table.model-list');
+              const row = table.querySelector('tbody tr');
+              const head = table.querySelector('thead');
+              return {head: getComputedStyle(head).display, row: getComputedStyle(row).display,
+                      height: row.getBoundingClientRect().height, width: row.getBoundingClientRect().width};
+            }""")
+            if shape["head"] != "none" or shape["row"] != "flex" or shape["width"] > 390:
+                report.append(f"{path}: list is not shown as cards: {shape}")
+            if shape["height"] > 420:
+                report.append(f"{path}: a card is {shape['height']:.0f} px tall")
+    page = phone.page
+    phone.goto("/admin/customer/new/")
+    widths = page.evaluate("""() => Array.from(document.querySelectorAll('form.admin-form .form-group'))
+        .map(g => [g.getBoundingClientRect().left, g.getBoundingClientRect().width])""")
+    lefts = {round(left) for left, _ in widths}
+    assert len(lefts) == 1 and all(width <= 390 for _, width in widths), widths
+    assert not report, f"{len(report)} problems at 390 px:\n" + "\n".join(report[:80])
