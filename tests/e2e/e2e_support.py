@@ -87,7 +87,9 @@ class Session:
 
     @staticmethod
     def _aborted_by_us(request):
-        return urlparse(request.url).hostname not in ("127.0.0.1", None)
+        # Leaving a page cancels its pending loads (ERR_ABORTED); a missing file shows as an HTTP status instead.
+        return (urlparse(request.url).hostname not in ("127.0.0.1", None)
+                or "ERR_ABORTED" in (request.failure or ""))
 
     def _only_local(self, route):
         host = urlparse(route.request.url).hostname

@@ -237,3 +237,83 @@ def test_borrow_refused_at_four_days_approved_on_a_phone_at_three_and_lent(desk,
     lent = datetime.datetime.fromisoformat(loan["lent_at"])
     due = datetime.datetime.fromisoformat(loan["due_at"])
     assert due - lent == datetime.timedelta(days=3)
+
+
+def move_complaint(session, complaint_id, status_label):
+    """Move a complaint to the status labelled ``status_label`` through its edit form (today's screen)."""
+    page = session.page
+    page.goto(session.url(f"/admin/complaint/edit/?id={complaint_id}"))
+    page.select_option("#status", label=status_label)
+    if status_label == "已结案":
+        page.select_option("#satisfaction", label="满意")
+    save(page)
+    assert not page.locator("#refusal-banner").count(), page.locator("#refusal-banner").inner_text()
+
+
+def approve_in_inbox(session, model, record_id, comment="同意"):
+    page = session.page
+    page.goto(session.url("/admin/approvals/"))
+    row = page.locator("#approval-list tr", has=page.locator(
+        f"a[href*='/admin/{model}/details/?id={record_id}']")).first
+    row.locator("input[name=comment]").fill(comment)
+    with page.expect_navigation():
+        row.locator("button[value=approve]").click()
+
+
+def test_complaint_goes_through_its_workflow_to_closed(desk, browser, server, db):
+    """A service clerk records a complaint, investigates, proposes; the GM approves; it is replied and closed."""
+    from e2e_support import Session
+    from conftest import DESK
+
+    page = desk.login("service")
+    page.goto(desk.url("/admin/complaint/new/"))
+    page.fill("#complainant", "浏览器测试投诉人")
+    page.select_option("#category", index=1)
+    page.fill("#content", "空调维修后仍不制冷(浏览器测试)")
+    if page.locator("#plate_no").count():
+        page.fill("#plate_no", "浙A12345")
+    save(page)
+    complaint = db.execute("SELECT id, number, status FROM complaint WHERE complainant = ?",
+                           ("浏览器测试投诉人",)).fetchone()
+    assert complaint is not None and complaint["status"] == "received", page.inner_text("body")[:600]
+    move_complaint(desk, complaint["id"], "调查中")
+
+    page.goto(desk.url("/admin/investigation/new/"))
+    pick(page, "complaint", complaint["number"])
+    page.fill("#cause", "冷媒泄漏")
+    page.fill("#conclusion", "维修时未做保压测试")
+    save(page)
+    move_complaint(desk, complaint["id"], "方案待批")
+
+    page.goto(desk.url("/admin/solution/new/"))
+    pick(page, "complaint", complaint["number"])
+    page.fill("#proposal", "免费补充冷媒并延长保修三个月")
+    save(page)
+    solution = db.execute("SELECT id FROM solution WHERE complaint_id = ?", (complaint["id"],)).fetchone()
+    assert solution is not None
+
+    page.goto(desk.url(f"/admin/complaint/edit/?id={complaint['id']}"))
+    page.select_option("#status", label="已答复")
+    save(page)
+    banner = page.locator("#refusal-banner").inner_text()
+    assert "CMP-6" in banner and "总经理批准" in banner
+
+    gm = Session(browser, server, DESK)
+    try:
+        gm.login("gm")
+        approve_in_inbox(gm, "solution", solution["id"])
+        assert_clean(gm)
+    finally:
+        gm.close()
+
+    move_complaint(desk, complaint["id"], "已答复")
+    move_complaint(desk, complaint["id"], "回访")
+    move_complaint(desk, complaint["id"], "已结案")
+    row = db.execute("SELECT status, satisfaction, closed_at FROM complaint WHERE id = ?", (complaint["id"],)).fetchone()
+    assert row["status"] == "closed" and row["satisfaction"] == "satisfied" and row["closed_at"]
+    page.goto(desk.url(f"/admin/complaint/details/?id={complaint['id']}"))
+    body = page.inner_text("body")
+    assert "已结案" in body and "满意" in body
+    history = page.inner_text("#history")
+    assert "回访 → 已结案" in history and "调查中 → 方案待批" in history
+    assert_clean(desk)
