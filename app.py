@@ -22,6 +22,7 @@ from playhouse.db_url import connect
 import models
 import policies  # noqa: F401 - declares every rule and connects its receivers
 from views import access
+from views import backup as backup_views
 from views import fields as view_fields
 from views.auth import LANGUAGES
 from views.auth import password_problem
@@ -136,6 +137,7 @@ def create_app(config: dict | None = None):
     _register_cli(app)
     _register_password_cli(app)
     _register_daily_cli(app)
+    backup_views.register_cli(app)
 
     @app.route("/")
     def root():

@@ -19,6 +19,7 @@ ROLES = (
     ("service", "客服专员"),
     ("sales", "销售/业务员"),
     ("clerk", "录入员"),
+    ("info_supervisor", "客户信息主管"),
     # Approvers only: the deputy GM (ARC-5) and the three departments that sign a move-out (MOV-1).
     ("deputy", "副总经理"),
     ("engineering", "工程部"),
@@ -48,6 +49,7 @@ USERS = (
     ("service", "陈静", "客服部", ("service",), "normal", True),
     ("sales", "刘洋", "销售一部", ("sales",), "normal", True),
     ("clerk", "赵敏", "总经理办公室", ("clerk",), "normal", True),
+    ("info_supervisor", "钱文静", "客服部", ("info_supervisor",), "secret", True),
     ("zhoujie", "周杰", "销售一部", ("sales",), "normal", False),
     ("wuxiaoli", "吴晓丽", "销售二部", ("sales",), "normal", False),
     ("sunhao", "孙浩", "销售二部", ("manager",), "secret", False),
@@ -542,6 +544,8 @@ def _seed_visit(ctx, plan, customer, start, end, reviewer):
     visit = models.Visit(plan=plan, customer=customer, visited_on=visited_on,
                          purpose=rng.choice([c for c, _ in models.VISIT_PURPOSE]),
                          kind="return" if rng.random() < 0.3 else "visit")
+    if visit.kind == "return" and customer.id % 2 == 0:
+        visit.visited_by = reviewer  # VIS-5: the department manager went on site himself
     if visited_on < ctx.today and rng.random() < 0.75:
         submitted = visited_on + datetime.timedelta(days=rng.choice((0, 1, 1, 2, 2, 3, 5)))
         visit.report = rng.choice(VISIT_REPORTS)
@@ -1427,6 +1431,62 @@ def _seed_audit_log(ctx):
                                ip=f"192.168.1.{rng.randint(20, 200)}", created_at=ctx.past(at))
 
 
+def _seed_preferences(ctx):
+    """Create preferential terms for strategic and key customers; the gm decides them (CTR-3)."""
+    rng = ctx.rng
+    eligible = [c for c in ctx.customers if c.tier in ("strategic", "key")][:5]
+    plans = (("price", "年度采购量达标后价格下浮3%", True), ("acceptance_bill", "货款可用六个月内银行承兑汇票支付,不贴息", True),
+             ("resources", "旺季优先保障供货", None), ("other", "免费上门技术培训两次", False),
+             ("price", "新品首批订货九五折", True))
+    with models.acting_as(ctx.users["manager"]):
+        for customer, (content, detail, decision) in zip(eligible, plans):
+            start = _month_start(ctx.today, rng.randint(-3, 1))
+            row = models.Preference.create(customer=customer, content=content, detail=detail, valid_from=start,
+                                           valid_to=_month_start(start, 12) - datetime.timedelta(days=1))
+            asked = ctx.office_time(ctx.day(rng.randint(5, 30)))
+            _date_requests(row, asked)
+            if decision is not None:
+                _decide_as(ctx, row, "gm", decision, asked + datetime.timedelta(days=1),
+                           "同意,经总经理办公会研究。" if decision else "综合考评未达标,暂不给予。")
+
+
+def _seed_data_protection(ctx):
+    """Register third-party shares (CUS-6), one breach with its affected customers (CUS-7), access reviews (CUS-8)."""
+    rng = ctx.rng
+    recipients = (("杭州顺捷物流信息有限公司", "联合配送与签收", "客户名称、收货地址、联系电话", True),
+                  ("浙江数安征信服务有限公司", "授信前信用评估", "客户名称、统一社会信用代码", None),
+                  ("某市场调研公司", "满意度外包调查", "联系人姓名、手机号", False))
+    with models.acting_as(ctx.users["sales"]):
+        for n, (recipient, purpose, fields, decision) in enumerate(recipients):
+            customer = ctx.customers[n * 3]
+            consent = ctx.office_time(ctx.day(rng.randint(20, 40)))
+            row = models.DataShare.create(customer=customer, recipient=recipient, purpose=purpose,
+                                          fields_shared=fields, consent_at=consent,
+                                          agreement_no=f"SJAQ-{ctx.today.year}-{n + 1:03d}")
+            asked = ctx.office_time(ctx.day(rng.randint(5, 15)))
+            _date_requests(row, asked)
+            if decision is not None:
+                _decide_as(ctx, row, "gm", decision, asked + datetime.timedelta(hours=3),
+                           "同意,限协议范围内使用。" if decision else "调查可自行开展,不向第三方提供手机号。")
+    found = ctx.office_time(ctx.day(20))
+    with models.acting_as(ctx.users["info_supervisor"]):
+        incident = models.DataIncident.create(
+            found_at=found, description="业务员误将含客户联系方式的报价单群发至外部邮箱。",
+            contained_at=found + datetime.timedelta(hours=5), reported_to="市网信办",
+            reported_at=found + datetime.timedelta(days=1))
+        for n, customer in enumerate(ctx.customers[1:4]):
+            # The third customer was told on the fourth day: CUS-7 flags the incident.
+            models.AffectedCustomer.create(incident=incident, customer=customer,
+                                           notified_at=found + datetime.timedelta(days=1 if n < 2 else 4),
+                                           note="电话告知泄露情况与可能风险,建议留意陌生来电。")
+        models.DataIncident.create(found_at=ctx.office_time(ctx.day(1)), description="离职员工账号未及时停用。")
+        models.AccessReview.create(reviewed_on=_month_start(ctx.today, -7), reviewer=ctx.users["info_supervisor"],
+                                   findings="两名离职员工账号仍为启用状态。", changes_made="已停用离职员工账号。")
+        models.AccessReview.create(reviewed_on=_month_start(ctx.today, -1), reviewer=ctx.users["info_supervisor"],
+                                   findings="销售二部业务员可查看全部客户,范围过大。",
+                                   changes_made="按部门收窄客户数据范围。")
+
+
 def seed_demo(today: datetime.date | None = None, rng_seed: int = 2026) -> dict[str, str]:
     """Fill the database with believable Chinese demo data; return {username: password} of the users it created."""
     if models.Customer.select().exists():
@@ -1454,5 +1514,7 @@ def seed_demo(today: datetime.date | None = None, rng_seed: int = 2026) -> dict[
         _seed_tenant_requests(ctx)
         _seed_attendance(ctx)
         _seed_qc(ctx)
+        _seed_preferences(ctx)
+        _seed_data_protection(ctx)
         _seed_audit_log(ctx)
     return dict(ctx.passwords)

@@ -13,6 +13,8 @@ Screen options live in ``Meta.admin`` (one namespaced key: peewee stores every
     lookup      text fields searched when another form picks this record
     auto_number (field, pattern) filled on first save, e.g. ('code', 'KH{year}-{seq:06d}')
     sensitive   personal fields that later layers mask and encrypt
+    natural_key how an import recognises an existing record: field names or tuples of them, tried in
+                order (default: the model's unique fields)
     read_only_screen  True when the screen lists and shows but never writes
 """
 import contextlib
@@ -46,6 +48,8 @@ from cryptography.fernet import InvalidToken
 from argon2.exceptions import InvalidHashError
 from argon2.exceptions import VerificationError
 
+from clock import utcnow
+
 db = DatabaseProxy()
 
 # Who is writing: set by the web request (or CLI) so BaseModel can fill created_by/updated_by.
@@ -62,11 +66,6 @@ def acting_as(user):
         yield user
     finally:
         current_actor.reset(token)
-
-
-def utcnow():
-    """Return the current UTC time as a naive datetime (the stored form)."""
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
 
 PASSWORD_HASHER = PasswordHasher()
@@ -180,6 +179,14 @@ RECEPTION_STATUS = (("planned", "计划中"), ("pending", "待审批"), ("approv
 MOVEOUT_STATUS = (("requested", "已申请"), ("signing", "会签中"), ("completed", "已迁出"), ("cancelled", "已取消"))
 TENANT_REQUEST_KIND = (("repair", "报修"), ("complaint", "投诉"), ("inquiry", "咨询"), ("emergency", "紧急"))
 TENANT_CHANNEL = (("phone", "电话"), ("visit", "来访"), ("wechat", "微信"), ("letter", "书面"))
+# CTR-3: what a preferential policy grants (003 第十二条(三)).
+PREFERENCE_CONTENT = (
+    ("resources", "产品资源保障"), ("price", "价格优惠"), ("acceptance_bill", "不贴息收取银行承兑汇票"),
+    ("other", "其他优惠"),
+)
+PREFERENCE_STATUS = (("draft", "草拟"), ("pending", "待审批"), ("approved", "已批准"), ("rejected", "已驳回"))
+DATA_SHARE_STATUS = (("draft", "草拟"), ("pending", "待审批"), ("approved", "已批准"), ("rejected", "已驳回"))
+INCIDENT_STATUS = (("open", "处理中"), ("contained", "已控制"), ("closed", "已结案"))
 
 
 # ---------------------------------------------------------------- default rights
@@ -187,8 +194,10 @@ TENANT_CHANNEL = (("phone", "电话"), ("visit", "来访"), ("wechat", "微信")
 # A model may override single roles with Meta.admin["permissions"]; admins edit the stored matrix.
 CATEGORY_PERMISSIONS = {
     "客户": {"admin": "vcedx", "gm": "vx", "manager": "vcedx", "sales": "vcex", "service": "vcex",
-             "clerk": "vce", "archivist": "v"},
-    "档案": {"admin": "vcedx", "gm": "vx", "manager": "vcex", "archivist": "vcedx", "clerk": "vce"},
+             "clerk": "vce", "archivist": "v", "info_supervisor": "vx"},
+    # info_supervisor (客户信息主管) approves copying and excerpting of files (ARC-10).
+    "档案": {"admin": "vcedx", "gm": "vx", "manager": "vcex", "archivist": "vcedx", "clerk": "vce",
+             "info_supervisor": "v"},
     "投诉": {"admin": "vcedx", "gm": "vx", "manager": "vcedx", "service": "vcedx", "clerk": "vce", "sales": "v"},
     "销售与授信": {"admin": "vcedx", "gm": "vx", "manager": "vcedx", "sales": "vcex", "clerk": "vce"},
     "服务与接待": {"admin": "vcedx", "gm": "vx", "manager": "vcedx", "service": "vcex", "sales": "vce",
@@ -509,93 +518,14 @@ class Customer(BaseModel):
             readonly=("code", "approved_by"),
             inline=("Contact",),
             lookup=("name", "code"),
+            # Import matches an existing customer by code, or by name when the file has no code.
+            natural_key=("code", "name"),
             auto_number=("code", "KH{year}-{seq:06d}"),
             sensitive=("id_number", "bank_account"),
         )
 
     def __str__(self):
         return self.name
-
-    @classmethod
-    def contact_overdue(cls, today=None):
-        """Return strategic/key customers not contacted for [7] days and general ones for [30] (CUS-1)."""
-        from policies import RULES
-        from policies.customers import KEY_TIERS
-        from policies.calendar import local_midnight
-        from policies.calendar import local_today
-        today = today or local_today()
-        rule = RULES["CUS-1"]
-        last = fn.COALESCE(cls.last_contact_at, cls.created_at)
-        key_cutoff = local_midnight(today - datetime.timedelta(days=rule.get("key_days")))
-        general_cutoff = local_midnight(today - datetime.timedelta(days=rule.get("general_days")))
-        return cls.select().where((cls.tier.in_(KEY_TIERS) & (last < key_cutoff))
-                                  | ((cls.tier == "general") & (last < general_cutoff)))
-
-    @classmethod
-    def churn_risk(cls, today=None):
-        """Return customers with no communication and no shipment for [90] days (CUS-5)."""
-        from policies import RULES
-        from policies.calendar import local_midnight
-        from policies.calendar import local_today
-        cutoff_on = (today or local_today()) - datetime.timedelta(days=RULES["CUS-5"].get("days"))
-        cutoff_at = local_midnight(cutoff_on)
-        talked = Communication.select(Communication.customer).where(Communication.at >= cutoff_at)
-        bought = Shipment.select(Shipment.customer).where(Shipment.shipped_on >= cutoff_on,
-                                                          Shipment.status != "cancelled")
-        return cls.select().where(cls.created_at < cutoff_at, cls.id.not_in(talked), cls.id.not_in(bought))
-
-    @classmethod
-    def survey_due(cls, today=None):
-        """Return established customers without a satisfaction survey in the last [6] months (VIS-3)."""
-        from policies import RULES
-        from policies.calendar import local_midnight
-        from policies.calendar import local_today
-        from policies.calendar import months_before
-        cutoff_at = local_midnight(months_before(today or local_today(), RULES["VIS-3"].get("months")))
-        surveyed = SatisfactionSurvey.select(SatisfactionSurvey.customer).where(
-            SatisfactionSurvey.created_at >= cutoff_at)
-        return cls.select().where(cls.stage != "prospect", cls.created_at < cutoff_at, cls.id.not_in(surveyed))
-
-    @classmethod
-    def unconfirmed(cls):
-        """Return customers whose archive no sales director has confirmed yet (CUS-2)."""
-        return cls.select().where(cls.approved_by.is_null())
-
-    @classmethod
-    def on_hold(cls, today=None):
-        """Return customers whose invoices are unpaid beyond [30] days: older shipments exceed payments (CRD-5)."""
-        from policies import RULES
-        from policies.calendar import local_today
-        today = today or local_today()
-        cutoff = today - datetime.timedelta(days=RULES["CRD-5"].get("days"))
-        shipped = Shipment.select(fn.SUM(Shipment.amount)).where(Shipment.customer == cls.id,
-                                                                 Shipment.shipped_on < cutoff,
-                                                                 Shipment.status == "shipped")
-        paid = Payment.select(fn.SUM(Payment.amount)).where(Payment.customer == cls.id,
-                                                            Payment.received_on <= today)
-        # Half a fen of tolerance: SQLite sums DECIMAL columns as floats.
-        return cls.select().where(fn.COALESCE(shipped, 0) - fn.COALESCE(paid, 0) > 0.005)
-
-    @classmethod
-    def missing_return_visit(cls, now=None):
-        """Return customers who complained this (Beijing) year without a return visit since (CMP-8)."""
-        from policies.calendar import to_local
-        from policies.complaints import year_bounds
-
-        now = now or utcnow()
-        start, end = year_bounds(to_local(now).year)
-        complained = (Complaint.select(Complaint.customer, fn.MAX(Complaint.received_at))
-                      .where(Complaint.customer.is_null(False), Complaint.received_at >= start,
-                             Complaint.received_at < end)
-                      .group_by(Complaint.customer))
-        visited = dict(Visit.select(Visit.customer, fn.MAX(Visit.visited_on))
-                       .where(Visit.kind == "return").group_by(Visit.customer).tuples())
-        missing = []
-        for customer_id, received_at in complained.tuples():
-            last_visit = visited.get(customer_id)
-            if last_visit is None or last_visit < to_local(received_at).date():
-                missing.append(customer_id)
-        return cls.select().where(cls.id.in_(missing))
 
 
 class Contact(BaseModel):
@@ -615,6 +545,7 @@ class Contact(BaseModel):
             search=("name", "mobile", "phone", "email", "customer.name"),
             filters=("customer", "is_primary", "birthday"),
             lookup=("name", "mobile"),
+            natural_key=(("customer", "name"),),
         )
 
     def __str__(self):
@@ -659,12 +590,6 @@ class VisitPlan(BaseModel):
     def __str__(self):
         return f"{self.month} 拜访计划"
 
-    @classmethod
-    def late(cls, today=None):
-        """Return plans still not submitted after the end of the month before theirs (VIS-1)."""
-        from policies.calendar import local_today
-        return cls.select().where(cls.status == "draft", cls.month <= f"{today or local_today():%Y-%m}")
-
 
 class Visit(BaseModel):
     plan = ForeignKeyField(VisitPlan, null=True, backref="visits", on_delete="SET NULL", verbose_name="拜访计划")
@@ -676,32 +601,21 @@ class Visit(BaseModel):
     report_submitted_on = DateField(null=True, verbose_name="报告提交日期")
     reviewed_by = ForeignKeyField(User, null=True, backref="reviewed_visits", on_delete="SET NULL",
                                   verbose_name="审阅人")
+    # VIS-5: who went on site (a manager, the GM or the salesperson); empty: the plan's owner.
+    visited_by = ForeignKeyField(User, null=True, backref="visits_made", on_delete="SET NULL",
+                                 verbose_name="拜访人")
 
     class Meta:
         admin = dict(
             label="拜访", category="客户",
-            list=("visited_on", "customer", "kind", "purpose", "plan", "report_submitted_on", "reviewed_by"),
+            list=("visited_on", "customer", "kind", "purpose", "visited_by", "plan", "report_submitted_on",
+                  "reviewed_by"),
             search=("report", "customer.name"),
-            filters=("customer", "kind", "purpose", "visited_on", "report_submitted_on"),
+            filters=("customer", "kind", "purpose", "visited_by", "visited_on", "report_submitted_on"),
         )
 
     def __str__(self):
         return f"{self.choice_label('kind')} {self.visited_on}"
-
-    @classmethod
-    def report_late(cls, today=None):
-        """Return visits whose report is missing [2] days after the visit or came in later than that (VIS-2)."""
-        from peewee import PostgresqlDatabase
-        from policies import RULES
-        from policies.calendar import local_today
-        days = RULES["VIS-2"].get("days")
-        missing = cls.report_submitted_on.is_null() & (
-            cls.visited_on < (today or local_today()) - datetime.timedelta(days=days))
-        if isinstance(db.obj, PostgresqlDatabase):
-            gap = cls.report_submitted_on - cls.visited_on
-        else:
-            gap = fn.julianday(cls.report_submitted_on) - fn.julianday(cls.visited_on)
-        return cls.select().where(missing | (cls.report_submitted_on.is_null(False) & (gap > days)))
 
 
 class SatisfactionSurvey(BaseModel):
@@ -743,17 +657,6 @@ class Partner(BaseModel):
 
     def __str__(self):
         return self.name
-
-    @classmethod
-    def visit_overdue(cls, today=None):
-        """Return admitted out-of-town partners not visited (or inspected) for [6] months (VIS-4)."""
-        from policies import RULES
-        from policies.calendar import local_today
-        from policies.calendar import months_before
-        cutoff = months_before(today or local_today(), RULES["VIS-4"].get("months"))
-        last = fn.COALESCE(cls.last_visit_on, cls.inspected_on)
-        return cls.select().where(cls.region == "out_of_town", cls.admission_status == "admitted",
-                                  last.is_null() | (last < cutoff))
 
 
 # ---------------------------------------------------------------- credit and sales
@@ -804,6 +707,8 @@ class Shipment(BaseModel):
     amount = DecimalField(max_digits=14, decimal_places=2, verbose_name="金额(元)")
     shipped_on = DateField(verbose_name="发货日期")
     over_limit = BooleanField(default=False, verbose_name="超授信")
+    # CRD-6: the rolling credit amount on the shipping day, computed, never typed in.
+    credit_amount = DecimalField(max_digits=14, decimal_places=2, null=True, verbose_name="流动授信额(元)")
     prepaid = BooleanField(default=False, verbose_name="预付款")
     signed_by = ForeignKeyField(User, null=True, backref="signed_shipments", on_delete="SET NULL",
                                 verbose_name="签发人")
@@ -816,7 +721,7 @@ class Shipment(BaseModel):
             list=("invoice_no", "customer", "amount", "shipped_on", "status", "over_limit", "prepaid", "signed_by"),
             search=("invoice_no", "customer.name"),
             filters=("customer", "status", "over_limit", "prepaid", "amount", "shipped_on"),
-            readonly=("over_limit", "status"),
+            readonly=("over_limit", "status", "credit_amount"),
             lookup=("invoice_no",),
         )
 
@@ -846,6 +751,28 @@ class Payment(BaseModel):
 
     def __str__(self):
         return f"回款 {self.amount} 元 {self.received_on}"
+
+
+class Preference(BaseModel):
+    customer = ForeignKeyField(Customer, backref="preferences", on_delete="RESTRICT", verbose_name="客户")
+    content = CharField(max_length=16, choices=PREFERENCE_CONTENT, default="price", verbose_name="优惠内容")
+    detail = TextField(default="", verbose_name="优惠说明")
+    valid_from = DateField(verbose_name="生效日期")
+    valid_to = DateField(verbose_name="截止日期")
+    # CTR-3: set by the GM's approval, never typed in.
+    status = CharField(max_length=16, choices=PREFERENCE_STATUS, default="draft", verbose_name="状态")
+
+    class Meta:
+        admin = dict(
+            label="优惠政策", category="销售与授信",
+            list=("customer", "content", "valid_from", "valid_to", "status"),
+            search=("detail", "customer.name"),
+            filters=("customer", "content", "status", "valid_from", "valid_to"),
+            readonly=("status",),
+        )
+
+    def __str__(self):
+        return f"{self.choice_label('content')}({self.customer})" if self.customer_id else "优惠政策"
 
 
 # ---------------------------------------------------------------- archives
@@ -917,14 +844,6 @@ class Handover(BaseModel):
 
     def __str__(self):
         return f"{self.choice_label('kind')}档案移交 {self.event_on}"
-
-    @classmethod
-    def late(cls, today=None):
-        """Return the handovers still not made after their due date, or made after it (ARC-8)."""
-        if today is None:
-            from policies.calendar import local_today
-            today = local_today()
-        return cls.select().where((cls.handed_on.is_null() & (cls.due_on < today)) | (cls.handed_on > cls.due_on))
 
 
 class AccessRequest(BaseModel):
@@ -1002,11 +921,6 @@ class Loan(BaseModel):
     def __str__(self):
         return f"外借 #{self.id}"
 
-    @classmethod
-    def overdue(cls, now=None):
-        """Return the open loans past their due time (ARC-7)."""
-        return cls.select().where(cls.returned_at.is_null(), cls.due_at < (now or utcnow()))
-
 
 class Destruction(BaseModel):
     file = ForeignKeyField(ArchiveFile, backref="destructions", on_delete="RESTRICT", verbose_name="档案")
@@ -1046,21 +960,6 @@ class Inspection(BaseModel):
 
     def __str__(self):
         return f"保管检查 {self.on}"
-
-    @classmethod
-    def due(cls, today=None):
-        """Return (whether a storage inspection is due, the date it fell due; None if never inspected) (ARC-12)."""
-        from policies import RULES
-        from policies.calendar import add_months
-        from policies.calendar import local_today
-        rule = RULES["ARC-12"]
-        if not rule.on():
-            return False, None
-        last = cls.select(cls.on).order_by(cls.on.desc()).limit(1).scalar()
-        if last is None:
-            return True, None
-        due_on = add_months(last, rule.get("months"))
-        return (today or local_today()) >= due_on, due_on
 
 
 class Penalty(BaseModel):
@@ -1137,49 +1036,6 @@ class Complaint(BaseModel):
     def still_open(cls):
         """Return the complaints not yet closed or rejected."""
         return cls.select().where(cls.status.not_in(cls.FINAL_STATUSES))
-
-    @classmethod
-    def overdue(cls, now=None):
-        """Return open complaints past their close deadline (CMP-2)."""
-        return cls.still_open().where(cls.due_at < (now or utcnow()))
-
-    @classmethod
-    def onsite_overdue(cls, now=None):
-        """Return open complaints past their on-site deadline with no progress recorded yet (CMP-3)."""
-        return cls.still_open().where(cls.onsite_due_at < (now or utcnow()),
-                                      cls.id.not_in(ComplaintUpdate.select(ComplaintUpdate.complaint)))
-
-    @classmethod
-    def solution_late(cls, now=None):
-        """Return open complaints whose investigation started too many working days ago with no solution (CMP-4)."""
-        from policies.complaints import solution_due_at
-
-        now = now or utcnow()
-        started = (Investigation.select(Investigation.complaint, Investigation.started_at)
-                   .join(cls)
-                   .where(cls.status.not_in(cls.FINAL_STATUSES),
-                          cls.id.not_in(Solution.select(Solution.complaint)))
-                   .order_by(Investigation.started_at))
-        first = {}
-        for complaint_id, started_at in started.tuples():
-            first.setdefault(complaint_id, started_at)
-        late = [pk for pk, started_at in first.items() if solution_due_at(started_at) < now]
-        return cls.select().where(cls.id.in_(late))
-
-    @classmethod
-    def progress_lacking(cls, now=None):
-        """Return open complaints older than 7 days told of progress too rarely in the last 7 days (CMP-7)."""
-        from policies import RULES
-        from policies.complaints import PROGRESS_WINDOW_DAYS
-
-        now = now or utcnow()
-        since = now - datetime.timedelta(days=PROGRESS_WINDOW_DAYS)
-        informed = (ComplaintUpdate.select(ComplaintUpdate.complaint)
-                    .where(ComplaintUpdate.notified_customer == True,  # noqa: E712
-                           ComplaintUpdate.at > since, ComplaintUpdate.at <= now)
-                    .group_by(ComplaintUpdate.complaint)
-                    .having(fn.COUNT(ComplaintUpdate.id) >= RULES["CMP-7"].get("min_updates")))
-        return cls.still_open().where(cls.received_at < since, cls.id.not_in(informed))
 
 
 class ComplaintUpdate(BaseModel):
@@ -1379,27 +1235,6 @@ class Attendance(BaseModel):
     def __str__(self):
         return f"考勤 {self.day}"
 
-    @classmethod
-    def resignation_flag(cls):
-        """Return the absence days from the 4th of one user in one calendar month on (ATT-1)."""
-        from policies import RULES
-        limit = RULES["ATT-1"].get("max_absence_days")
-        counts = {}
-        ids = []
-        rows = (cls.select(cls.id, cls.user, cls.day).where(cls.absent == True)  # noqa: E712
-                .order_by(cls.user, cls.day).tuples())
-        for pk, user_id, day in rows:
-            key = (user_id, day.year, day.month)
-            counts[key] = counts.get(key, 0) + 1
-            if counts[key] > limit:
-                ids.append(pk)
-        return cls.select().where(cls.id.in_(ids))
-
-    @classmethod
-    def resigning_users(cls):
-        """Return the users with a 4th absence day in one calendar month (ATT-1: automatic resignation)."""
-        return User.select().where(User.id.in_(cls.resignation_flag().select(cls.user)))
-
 
 class QCGroup(BaseModel):
     topic = CharField(max_length=200, verbose_name="课题")
@@ -1425,22 +1260,6 @@ class QCGroup(BaseModel):
         recent = QCActivity.select(QCActivity.group).where(QCActivity.on >= since)
         return cls.select().where(cls.registered_on < since, cls.id.not_in(recent))
 
-    @classmethod
-    def inactive(cls, today=None):
-        """Return the groups with no activity in the last month (QC-1: meet at least monthly)."""
-        from policies import RULES
-        from policies import calendar
-        today = today or calendar.local_today()
-        return cls.quiet_since(calendar.months_before(today, RULES["QC-1"].get("meeting_months")))
-
-    @classmethod
-    def paused_too_long(cls, today=None):
-        """Return the groups with no activity for more than 6 months (QC-1)."""
-        from policies import RULES
-        from policies import calendar
-        today = today or calendar.local_today()
-        return cls.quiet_since(calendar.months_before(today, RULES["QC-1"].get("max_pause_months")))
-
 
 QCGroupMember = QCGroup.members.get_through_model()
 
@@ -1460,6 +1279,101 @@ class QCActivity(BaseModel):
 
     def __str__(self):
         return f"QC活动 {self.on}"
+
+
+# ---------------------------------------------------------------- data protection (002 篇三)
+class DataShare(BaseModel):
+    customer = ForeignKeyField(Customer, backref="data_shares", on_delete="RESTRICT", verbose_name="客户")
+    recipient = CharField(max_length=200, verbose_name="接收方(第三方)")
+    purpose = TextField(verbose_name="共享目的")
+    fields_shared = TextField(verbose_name="共享数据项")
+    consent_at = DateTimeField(null=True, verbose_name="客户明示同意时间")
+    agreement_no = CharField(max_length=64, default="", verbose_name="数据安全协议编号")
+    shared_on = DateField(null=True, verbose_name="共享日期")
+    # CUS-6: set by the GM's approval (数据使用审批), never typed in.
+    status = CharField(max_length=16, choices=DATA_SHARE_STATUS, default="pending", verbose_name="状态")
+
+    class Meta:
+        admin = dict(
+            label="数据共享登记", category="客户",
+            permissions={"sales": "vc", "service": "vc", "clerk": "vc", "info_supervisor": "vcex"},
+            list=("customer", "recipient", "purpose", "consent_at", "agreement_no", "shared_on", "status"),
+            search=("recipient", "purpose", "agreement_no", "customer.name"),
+            filters=("customer", "status", "shared_on", "consent_at"),
+            readonly=("status",),
+        )
+
+    def __str__(self):
+        return f"数据共享 {self.recipient}"
+
+
+class DataIncident(BaseModel):
+    found_at = DateTimeField(verbose_name="发现时间")
+    description = TextField(verbose_name="事件经过")
+    contained_at = DateTimeField(null=True, verbose_name="控制时间(停止泄露)")
+    # CUS-7: when the last affected customer was notified (computed from the affected customers).
+    customers_notified_at = DateTimeField(null=True, verbose_name="客户全部通知时间")
+    reported_to = CharField(max_length=200, default="", verbose_name="报告部门")
+    reported_at = DateTimeField(null=True, verbose_name="报告时间")
+    status = CharField(max_length=16, choices=INCIDENT_STATUS, default="open", verbose_name="状态")
+
+    class Meta:
+        admin = dict(
+            label="数据泄露事件", category="客户",
+            permissions={"sales": "v", "service": "v", "clerk": "vc", "info_supervisor": "vcedx"},
+            list=("found_at", "description", "contained_at", "customers_notified_at", "reported_at", "status"),
+            search=("description", "reported_to"),
+            filters=("status", "found_at", "contained_at", "reported_at"),
+            readonly=("customers_notified_at",),
+            inline=("AffectedCustomer",),
+        )
+
+    def __str__(self):
+        return f"数据泄露事件 {self.found_at:%Y-%m-%d}" if self.found_at else "数据泄露事件"
+
+
+class AffectedCustomer(BaseModel):
+    incident = ForeignKeyField(DataIncident, backref="affected", on_delete="CASCADE", verbose_name="泄露事件")
+    customer = ForeignKeyField(Customer, backref="data_incidents", on_delete="RESTRICT", verbose_name="客户")
+    notified_at = DateTimeField(null=True, verbose_name="通知客户时间")
+    note = TextField(default="", verbose_name="告知内容")
+
+    class Meta:
+        indexes = ((("incident", "customer"), True),)
+        admin = dict(
+            label="受影响客户", category="客户",
+            permissions={"sales": "v", "service": "v", "clerk": "vc", "info_supervisor": "vcedx"},
+            list=("incident", "customer", "notified_at"),
+            search=("customer.name", "note"),
+            filters=("incident", "customer", "notified_at"),
+        )
+
+    def __str__(self):
+        return f"受影响客户 {self.customer}" if self.customer_id else "受影响客户"
+
+
+class AccessReview(BaseModel):
+    reviewed_on = DateField(verbose_name="审查日期")
+    reviewer = ForeignKeyField(User, null=True, backref="access_reviews", on_delete="SET NULL",
+                               verbose_name="审查人")
+    period_start = DateField(null=True, verbose_name="审查期间起")
+    findings = TextField(default="", verbose_name="审查发现")
+    changes_made = TextField(default="", verbose_name="权限调整")
+    # CUS-8: who holds which rights and who revealed which sensitive data in the period (computed).
+    report = TextField(default="", verbose_name="权限与敏感信息查看清单")
+
+    class Meta:
+        admin = dict(
+            label="权限审查", category="组织与系统",
+            permissions={"gm": "vx", "info_supervisor": "vcex"},
+            list=("reviewed_on", "reviewer", "period_start", "findings", "changes_made"),
+            search=("findings", "changes_made", "report"),
+            filters=("reviewer", "reviewed_on"),
+            readonly=("report",),
+        )
+
+    def __str__(self):
+        return f"权限审查 {self.reviewed_on}"
 
 
 # ---------------------------------------------------------------- policy engine
@@ -1556,6 +1470,29 @@ class Approval(BaseModel):
         return f"{self.rule} 审批 #{self.id}"
 
 
+IMPORT_STATUS = (("preview", "待导入"), ("running", "导入中"), ("done", "已完成"), ("failed", "失败"))
+
+
+class ImportJob(BaseModel):
+    """One uploaded file being imported row by row through the normal save path."""
+    model = CharField(max_length=64, verbose_name="记录类型")
+    filename = CharField(max_length=255, default="", verbose_name="文件名")
+    status = CharField(max_length=16, choices=IMPORT_STATUS, default="preview", index=True, verbose_name="状态")
+    total = IntegerField(default=0, verbose_name="总行数")
+    done = IntegerField(default=0, verbose_name="已处理")
+    imported = IntegerField(default=0, verbose_name="新增")
+    updated = IntegerField(default=0, verbose_name="更新")
+    skipped = IntegerField(default=0, verbose_name="跳过")
+    failed = IntegerField(default=0, verbose_name="失败")
+    # The uploaded rows ({"headers": [...], "rows": [[...], ...]}) and the outcome per row, as JSON.
+    data = TextField(default="{}", verbose_name="数据")
+    results = TextField(default="[]", verbose_name="结果")
+    finished_at = DateTimeField(null=True, verbose_name="完成时间")
+
+    def __str__(self):
+        return f"导入 {self.filename}"
+
+
 # Labels of many-to-many fields (peewee's ManyToManyField takes no verbose_name).
 User.roles.verbose_name = "角色"
 QCGroup.members.verbose_name = "成员"
@@ -1563,11 +1500,12 @@ QCGroup.members.verbose_name = "成员"
 MODELS = (
     Role, Department, User, UserRole, Permission, AuditLog,
     Customer, Contact, Communication, VisitPlan, Visit, SatisfactionSurvey, Partner,
-    Contract, CreditLine, Shipment, Payment,
+    Contract, CreditLine, Shipment, Payment, Preference,
     ArchiveFile, ArchiveItem, Handover, AccessRequest, BorrowRequest, Loan, Destruction, Inspection, Penalty,
     Complaint, ComplaintUpdate, Investigation, Solution,
     ServiceOrder, Reception, MoveOut, TenantRequest, Attendance, QCGroup, QCGroupMember, QCActivity,
-    Holiday, RuleSetting, RuleEvent, Approval,
+    DataShare, DataIncident, AffectedCustomer, AccessReview,
+    Holiday, RuleSetting, RuleEvent, Approval, ImportJob,
 )
 
 

@@ -18,6 +18,8 @@ from policies import archives  # noqa: F401
 from policies import complaints  # noqa: F401
 from policies import credit  # noqa: F401
 from policies import customers  # noqa: F401
+from policies import visits  # noqa: F401
+from policies import privacy  # noqa: F401
 from policies import reception  # noqa: F401
 from policies import service  # noqa: F401
 from policies import moveout  # noqa: F401

@@ -33,7 +33,9 @@ NOTIFY_ONLY = "notify"
 # How each rule's listed roles form a chain (default sequential).
 CHAINS = {"MOV-1": PARALLEL, "CMP-5": NOTIFY_ONLY}
 # Roles that may stand in for another in one step (ARC-5: the GM or a deputy).
-ALTERNATES = {"ARC-5": {"gm": ("gm", "deputy")}}
+ALTERNATES = {"ARC-5": {"gm": ("gm", "deputy")},
+              # ARC-10: the GM or the customer-information supervisor (客户信息主管).
+              "ARC-10": {"gm": ("gm", "info_supervisor")}}
 
 # Set while the engine itself writes a record under approval (its effects may change it).
 DECIDING = contextvars.ContextVar("approvals_deciding", default=False)

@@ -17,6 +17,7 @@ from policies.engine import BLOCK
 from policies.engine import COMPUTE
 from policies.engine import FLAG
 from policies.engine import PolicyViolation
+from policies.engine import expose
 from policies.engine import flag
 from policies.engine import rule
 
@@ -79,7 +80,7 @@ ARC_9 = rule(
 )
 
 ARC_10 = rule(
-    "ARC-10", "复印摘录须总经理批准", "000 篇二 第23条", APPROVE,
+    "ARC-10", "复印摘录须总经理或客户信息主管批准", "000 篇二 第23条", APPROVE,
     quote="非經(jīng)總經(jīng)理或客戶信息主管批準,不得復(fù)制和摘抄。",
 )
 
@@ -416,7 +417,13 @@ def return_checked_by_archivist(sender, instance, created):
 
 
 # ---------------------------------------------------------------- ARC-7 overdue loans
-flag(ARC_7, models.Loan, models.Loan.overdue, badge="danger")
+def overdue_loans(now=None):
+    """Return the open loans past their due time (ARC-7)."""
+    Loan = models.Loan
+    return Loan.select().where(Loan.returned_at.is_null(), Loan.due_at < (now or models.utcnow()))
+
+
+flag(ARC_7, models.Loan, overdue_loans, badge="danger", name="overdue")
 
 
 # ---------------------------------------------------------------- ARC-8 handover due date
@@ -447,7 +454,16 @@ def record_handover_due(sender, instance, created):
         ARC_8.record(COMPUTE, instance)
 
 
-flag(ARC_8, models.Handover, models.Handover.late, badge="warning")
+def late_handovers(today=None):
+    """Return the handovers still not made after their due date, or made after it (ARC-8)."""
+    Handover = models.Handover
+    if today is None:
+        today = local_today()
+    return Handover.select().where((Handover.handed_on.is_null() & (Handover.due_on < today))
+                                   | (Handover.handed_on > Handover.due_on))
+
+
+flag(ARC_8, models.Handover, late_handovers, badge="warning", name="late")
 
 
 # ---------------------------------------------------------------- ARC-9 fines
@@ -569,7 +585,7 @@ def recount_uncorrected(today=None):
     return rows
 
 
-# ---------------------------------------------------------------- ARC-10 copies need the GM
+# ---------------------------------------------------------------- ARC-10 copies need the GM or the info supervisor
 @pre_save(sender=models.BorrowRequest, name="ARC-10/track")
 def note_new_copy_request(sender, instance, created):
     """Remember whether this save newly asks for copying or excerpting."""
@@ -579,7 +595,7 @@ def note_new_copy_request(sender, instance, created):
 
 @post_save(sender=models.BorrowRequest, name="ARC-10")
 def copy_needs_gm(sender, instance, created):
-    """Ask the GM to approve copying or excerpting a file."""
+    """Ask the GM or the customer-information supervisor to approve copying or excerpting a file."""
     if instance.__dict__.pop("_arc10_new", False) and ARC_10.on():
         approvals.require(instance, ARC_10.id, ["gm"],
                           summary=_summary(f"{_user(instance.borrower_id)} 申请复印/摘录 {_file(instance.file_id)}"))
@@ -626,7 +642,20 @@ def archive_file_never_deleted(sender, instance):
 
 
 # ---------------------------------------------------------------- ARC-12 storage inspection
-# Exposed as models.Inspection.due(); no list is flagged (the rule concerns the archive room, not a row).
+# No list is flagged (the rule concerns the archive room, not a row).
+def inspection_due(today=None):
+    """Return (whether a storage inspection is due, the date it fell due; None if never inspected) (ARC-12)."""
+    Inspection = models.Inspection
+    if not ARC_12.on():
+        return False, None
+    last = Inspection.select(Inspection.on).order_by(Inspection.on.desc()).limit(1).scalar()
+    if last is None:
+        return True, None
+    due_on = add_months(last, ARC_12.get("months"))
+    return (today or local_today()) >= due_on, due_on
+
+
+expose(models.Inspection, "due", inspection_due)
 
 
 # ---------------------------------------------------------------- ARC-13 title deeds

@@ -6,6 +6,7 @@ from playhouse.signals import pre_save
 
 import models
 from policies.engine import COMPUTE
+from policies.engine import expose
 from policies.engine import flag
 from policies.engine import rule
 
@@ -48,4 +49,27 @@ def record_fine(sender, instance, created):
         ATT_1.record(COMPUTE, instance, note=f"{note}，罚款 {instance.fine} 元")
 
 
-flag(ATT_1, models.Attendance, models.Attendance.resignation_flag, badge="danger")
+def resignation_flag():
+    """Return the absence days from the 4th of one user in one calendar month on (ATT-1)."""
+    Attendance = models.Attendance
+    limit = ATT_1.get("max_absence_days")
+    counts = {}
+    ids = []
+    rows = (Attendance.select(Attendance.id, Attendance.user, Attendance.day)
+            .where(Attendance.absent == True)  # noqa: E712
+            .order_by(Attendance.user, Attendance.day).tuples())
+    for pk, user_id, day in rows:
+        key = (user_id, day.year, day.month)
+        counts[key] = counts.get(key, 0) + 1
+        if counts[key] > limit:
+            ids.append(pk)
+    return Attendance.select().where(Attendance.id.in_(ids))
+
+
+def resigning_users():
+    """Return the users with a 4th absence day in one calendar month (ATT-1: automatic resignation)."""
+    return models.User.select().where(models.User.id.in_(resignation_flag().select(models.Attendance.user)))
+
+
+flag(ATT_1, models.Attendance, resignation_flag, badge="danger", name="resignation_flag")
+expose(models.Attendance, "resigning_users", resigning_users)

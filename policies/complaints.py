@@ -6,6 +6,7 @@ Beijing time, converted with the helpers below (policies never import flask).
 import calendar as month_calendar
 import datetime
 
+from peewee import fn
 from playhouse.signals import post_save
 from playhouse.signals import pre_save
 
@@ -348,8 +349,73 @@ def monthly_report(year, month, now=None):
 
 
 # ---------------------------------------------------------------- flags
-flag(CMP_2, models.Complaint, models.Complaint.overdue, badge="danger")
-flag(CMP_3, models.Complaint, models.Complaint.onsite_overdue, badge="danger")
-flag(CMP_4, models.Complaint, models.Complaint.solution_late, badge="warning")
-flag(CMP_7, models.Complaint, models.Complaint.progress_lacking, badge="warning")
-flag(CMP_8, models.Customer, models.Customer.missing_return_visit, badge="warning")
+def overdue(now=None):
+    """Return open complaints past their close deadline (CMP-2)."""
+    Complaint = models.Complaint
+    return Complaint.still_open().where(Complaint.due_at < (now or models.utcnow()))
+
+
+def onsite_overdue(now=None):
+    """Return open complaints past their on-site deadline with no progress recorded yet (CMP-3)."""
+    Complaint = models.Complaint
+    return Complaint.still_open().where(
+        Complaint.onsite_due_at < (now or models.utcnow()),
+        Complaint.id.not_in(models.ComplaintUpdate.select(models.ComplaintUpdate.complaint)))
+
+
+def solution_late(now=None):
+    """Return open complaints whose investigation started too many working days ago with no solution (CMP-4)."""
+    Complaint = models.Complaint
+    Investigation = models.Investigation
+    now = now or models.utcnow()
+    started = (Investigation.select(Investigation.complaint, Investigation.started_at)
+               .join(Complaint)
+               .where(Complaint.status.not_in(Complaint.FINAL_STATUSES),
+                      Complaint.id.not_in(models.Solution.select(models.Solution.complaint)))
+               .order_by(Investigation.started_at))
+    first = {}
+    for complaint_id, started_at in started.tuples():
+        first.setdefault(complaint_id, started_at)
+    late = [pk for pk, started_at in first.items() if solution_due_at(started_at) < now]
+    return Complaint.select().where(Complaint.id.in_(late))
+
+
+def progress_lacking(now=None):
+    """Return open complaints older than 7 days told of progress too rarely in the last 7 days (CMP-7)."""
+    Complaint = models.Complaint
+    ComplaintUpdate = models.ComplaintUpdate
+    now = now or models.utcnow()
+    since = now - datetime.timedelta(days=PROGRESS_WINDOW_DAYS)
+    informed = (ComplaintUpdate.select(ComplaintUpdate.complaint)
+                .where(ComplaintUpdate.notified_customer == True,  # noqa: E712
+                       ComplaintUpdate.at > since, ComplaintUpdate.at <= now)
+                .group_by(ComplaintUpdate.complaint)
+                .having(fn.COUNT(ComplaintUpdate.id) >= CMP_7.get("min_updates")))
+    return Complaint.still_open().where(Complaint.received_at < since, Complaint.id.not_in(informed))
+
+
+def missing_return_visit(now=None):
+    """Return customers who complained this (Beijing) year without a return visit since (CMP-8)."""
+    Complaint = models.Complaint
+    Visit = models.Visit
+    now = now or models.utcnow()
+    start, end = year_bounds(to_local(now).year)
+    complained = (Complaint.select(Complaint.customer, fn.MAX(Complaint.received_at))
+                  .where(Complaint.customer.is_null(False), Complaint.received_at >= start,
+                         Complaint.received_at < end)
+                  .group_by(Complaint.customer))
+    visited = dict(Visit.select(Visit.customer, fn.MAX(Visit.visited_on))
+                   .where(Visit.kind == "return").group_by(Visit.customer).tuples())
+    missing = []
+    for customer_id, received_at in complained.tuples():
+        last_visit = visited.get(customer_id)
+        if last_visit is None or last_visit < to_local(received_at).date():
+            missing.append(customer_id)
+    return models.Customer.select().where(models.Customer.id.in_(missing))
+
+
+flag(CMP_2, models.Complaint, overdue, badge="danger", name="overdue")
+flag(CMP_3, models.Complaint, onsite_overdue, badge="danger", name="onsite_overdue")
+flag(CMP_4, models.Complaint, solution_late, badge="warning", name="solution_late")
+flag(CMP_7, models.Complaint, progress_lacking, badge="warning", name="progress_lacking")
+flag(CMP_8, models.Customer, missing_return_visit, badge="warning", name="missing_return_visit")

@@ -5,6 +5,7 @@ Money is compared as Decimal: amounts are summed in Python, never as SQLite floa
 import datetime
 from decimal import Decimal
 
+from peewee import fn
 from playhouse.signals import post_save
 from playhouse.signals import pre_save
 
@@ -65,6 +66,20 @@ CTR_2 = rule(
     quote="(二)对新开发用户,协议金额在.万元以上,协议在签署前应取得对方正当资质证实材料,包含:近期年度财务报表、"
           "营业执照、税务登记证、组织机构代码证、银行开户许可证等。",
 )
+CTR_3 = rule(
+    "CTR-3", "优惠政策范围与审批", "003 第十二条(三)", APPROVE,
+    quote="(三)享受优惠政策范围:经过全方面综合考评,且经企业总经理办公会同意同意战略合作(伙伴)用户、关键用户。"
+          "享受优惠政策内容:产品资源保障、价格优惠、不贴息收取银行承兑汇票。经企业总经理办公会经过,还可合适给其它优惠政策。",
+)
+# "開票發貨日前三十天貨款": the invoiced value of the 30 days before the shipping day (that day excluded).
+CRD_6 = rule(
+    "CRD-6", "流动授信额", "000 篇五 1.2–1.3", COMPUTE, settings={"days": 30},
+    labels={"days": "授信额按发货日前多少天的开票发货额计算(天)"},
+    quote="1.2 授信額:客戶開票發(fā)貨日前三十天貨款。1.3 授信時間和方式:每日按時間流動授信,每日實施。",
+)
+# CTR-3: preferential terms are for these tiers only.
+PREFERENCE_TIERS = ("strategic", "key")
+PREFERENCE_TERMS = ("customer_id", "content", "detail", "valid_from", "valid_to")
 
 
 # ---------------------------------------------------------------- helpers
@@ -109,6 +124,22 @@ def credit_line_on(customer_id, day):
                    models.CreditLine.valid_from <= day, models.CreditLine.valid_to >= day)
             .order_by(models.CreditLine.valid_from.desc(), models.CreditLine.id.desc())
             .first())
+
+
+def on_hold(today=None):
+    """Return customers whose invoices are unpaid beyond [30] days: older shipments exceed payments (CRD-5)."""
+    Customer = models.Customer
+    Shipment = models.Shipment
+    Payment = models.Payment
+    today = today or local_today()
+    cutoff = today - datetime.timedelta(days=CRD_5.get("days"))
+    shipped = Shipment.select(fn.SUM(Shipment.amount)).where(Shipment.customer == Customer.id,
+                                                             Shipment.shipped_on < cutoff,
+                                                             Shipment.status == "shipped")
+    paid = Payment.select(fn.SUM(Payment.amount)).where(Payment.customer == Customer.id,
+                                                        Payment.received_on <= today)
+    # Half a fen of tolerance: SQLite sums DECIMAL columns as floats.
+    return Customer.select().where(fn.COALESCE(shipped, 0) - fn.COALESCE(paid, 0) > 0.005)
 
 
 def over_limit(shipment):
@@ -177,6 +208,31 @@ def compute_over_limit(sender, instance, created):
         instance.__dict__["_crd2_computed"] = True
 
 
+def rolling_credit(customer_id, day, exclude_shipment=None):
+    """Return the rolling credit amount of ``customer_id`` on ``day`` (CRD-6), capped by the credit line's limit."""
+    if customer_id is None or day is None:
+        return None
+    since = day - datetime.timedelta(days=CRD_6.get("days"))
+    shipments = models.Shipment.shipped().select(models.Shipment.amount).where(
+        models.Shipment.customer == customer_id, models.Shipment.shipped_on >= since,
+        models.Shipment.shipped_on < day)
+    if exclude_shipment is not None:
+        shipments = shipments.where(models.Shipment.id != exclude_shipment)
+    amount = _sum(shipments)
+    line = credit_line_on(customer_id, day)
+    if line is not None and line.limit is not None:
+        amount = min(amount, _decimal(line.limit))
+    return amount
+
+
+@pre_save(sender=models.Shipment, name="CRD-6")
+def compute_rolling_credit(sender, instance, created):
+    """Compute the rolling credit amount on the shipping day: the invoiced value of the [30] days before it."""
+    if not CRD_6.on() or not _shipment_terms_changed(instance, created):
+        return
+    instance.credit_amount = rolling_credit(instance.customer_id, instance.shipped_on, exclude_shipment=instance._pk)
+
+
 @pre_save(sender=models.Shipment, name="CRD-3")
 def over_limit_shipment_under_a_third(sender, instance, created):
     """Refuse an over-limit shipment, not prepaid, of a third of the limit or more; else ask the manager."""
@@ -215,7 +271,7 @@ def customer_on_hold_needs_manager(sender, instance, created):
         return
     if instance.prepaid:
         return  # a prepaid (cash) shipment draws no credit: nothing for the sales department to grant
-    held = models.Customer.on_hold(today=instance.shipped_on).where(models.Customer.id == instance.customer_id)
+    held = on_hold(today=instance.shipped_on).where(models.Customer.id == instance.customer_id)
     if held.exists():
         instance.__dict__["_crd5_request"] = True
 
@@ -268,7 +324,7 @@ def _shipment_cancelled(shipment, user):
 
 approvals.on_outcome(models.Shipment, approved=_shipment_signed, rejected=_shipment_cancelled,
                      withdrawn=_shipment_cancelled)
-flag(CRD_5, models.Customer, models.Customer.on_hold, badge="danger")
+flag(CRD_5, models.Customer, on_hold, badge="danger", name="on_hold")
 
 
 # ---------------------------------------------------------------- CTR-2 / CTR-1
@@ -354,3 +410,45 @@ def _contract_back_to_draft(contract, user):
 
 approvals.on_outcome(models.Contract, approved=_contract_approved, rejected=_contract_back_to_draft,
                      withdrawn=_contract_back_to_draft)
+
+
+# ---------------------------------------------------------------- CTR-3
+@pre_save(sender=models.Preference, name="CTR-3")
+def preference_for_strategic_and_key_customers(sender, instance, created):
+    """Refuse preferential terms for a customer below the key tier; submit new or changed terms to the GM."""
+    instance.__dict__.pop("_ctr3_request", None)
+    if not CTR_3.on() or approvals.DECIDING.get():
+        return
+    stored = _stored(instance, created)
+    changed = stored is None or any(getattr(stored, n) != getattr(instance, n) for n in PREFERENCE_TERMS)
+    if instance.customer_id is not None and changed:
+        tier = models.Customer.select(models.Customer.tier).where(models.Customer.id == instance.customer_id).scalar()
+        if tier not in PREFERENCE_TIERS:
+            CTR_3.refuse(instance, "优惠政策仅限战略合作客户和关键客户", field="customer")
+    if instance.valid_from and instance.valid_to and instance.valid_to < instance.valid_from:
+        CTR_3.refuse(instance, "截止日期不能早于生效日期", field="valid_to")
+    if stored is None or stored.status == "draft" or (stored.status != "rejected" and changed):
+        instance.status = "pending"
+        instance.__dict__["_ctr3_request"] = True
+    elif instance.status != stored.status:
+        instance.status = stored.status  # the status follows the GM's decision, never a person's edit
+
+
+@post_save(sender=models.Preference, name="CTR-3/approval")
+def preference_needs_gm(sender, instance, created):
+    """Ask the GM (总经理办公会) to approve preferential terms."""
+    if instance.__dict__.pop("_ctr3_request", False):
+        approvals.require(instance, CTR_3.id, ["gm"],
+                          summary=f"优惠政策 {instance.customer} {instance.choice_label('content')} "
+                                  f"{instance.valid_from}~{instance.valid_to}")
+
+
+def _preference_decided(status):
+    def outcome(preference, user):
+        preference.status = status
+        preference.save()
+    return outcome
+
+
+approvals.on_outcome(models.Preference, approved=_preference_decided("approved"),
+                     rejected=_preference_decided("rejected"), withdrawn=_preference_decided("draft"))

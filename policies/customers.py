@@ -5,12 +5,16 @@ Stored datetimes are naive UTC; "days" and "months" are calendar days of Beijing
 """
 import datetime
 
+from peewee import PostgresqlDatabase
+from peewee import fn
 from playhouse.signals import post_save
 from playhouse.signals import pre_save
 
 import models
 from policies import approvals
+from policies.calendar import local_midnight
 from policies.calendar import local_today
+from policies.calendar import months_before
 from policies.engine import ACTION
 from policies.engine import APPROVE
 from policies.engine import BLOCK
@@ -228,10 +232,76 @@ approvals.on_outcome(models.VisitPlan, approved=_plan_approved, rejected=_plan_b
 
 
 # ---------------------------------------------------------------- flags
-flag(CUS_1, models.Customer, models.Customer.contact_overdue, badge="warning")
-flag(CUS_2, models.Customer, models.Customer.unconfirmed, badge="secondary")
-flag(CUS_5, models.Customer, models.Customer.churn_risk, badge="danger")
-flag(VIS_1, models.VisitPlan, models.VisitPlan.late, badge="warning")
-flag(VIS_2, models.Visit, models.Visit.report_late, badge="warning")
-flag(VIS_3, models.Customer, models.Customer.survey_due, badge="warning")
-flag(VIS_4, models.Partner, models.Partner.visit_overdue, badge="warning")
+def contact_overdue(today=None):
+    """Return strategic/key customers not contacted for [7] days and general ones for [30] (CUS-1)."""
+    Customer = models.Customer
+    today = today or local_today()
+    last = fn.COALESCE(Customer.last_contact_at, Customer.created_at)
+    key_cutoff = local_midnight(today - datetime.timedelta(days=CUS_1.get("key_days")))
+    general_cutoff = local_midnight(today - datetime.timedelta(days=CUS_1.get("general_days")))
+    return Customer.select().where((Customer.tier.in_(KEY_TIERS) & (last < key_cutoff))
+                                   | ((Customer.tier == "general") & (last < general_cutoff)))
+
+
+def unconfirmed():
+    """Return customers whose archive no sales director has confirmed yet (CUS-2)."""
+    return models.Customer.select().where(models.Customer.approved_by.is_null())
+
+
+def churn_risk(today=None):
+    """Return customers with no communication and no shipment for [90] days (CUS-5)."""
+    Customer = models.Customer
+    cutoff_on = (today or local_today()) - datetime.timedelta(days=CUS_5.get("days"))
+    cutoff_at = local_midnight(cutoff_on)
+    talked = models.Communication.select(models.Communication.customer).where(models.Communication.at >= cutoff_at)
+    bought = models.Shipment.select(models.Shipment.customer).where(models.Shipment.shipped_on >= cutoff_on,
+                                                                    models.Shipment.status != "cancelled")
+    return Customer.select().where(Customer.created_at < cutoff_at, Customer.id.not_in(talked),
+                                   Customer.id.not_in(bought))
+
+
+def plans_late(today=None):
+    """Return plans still not submitted after the end of the month before theirs (VIS-1)."""
+    VisitPlan = models.VisitPlan
+    return VisitPlan.select().where(VisitPlan.status == "draft", VisitPlan.month <= f"{today or local_today():%Y-%m}")
+
+
+def reports_late(today=None):
+    """Return visits whose report is missing [2] days after the visit or came in later than that (VIS-2)."""
+    Visit = models.Visit
+    days = VIS_2.get("days")
+    missing = Visit.report_submitted_on.is_null() & (
+        Visit.visited_on < (today or local_today()) - datetime.timedelta(days=days))
+    if isinstance(models.db.obj, PostgresqlDatabase):
+        gap = Visit.report_submitted_on - Visit.visited_on
+    else:
+        gap = fn.julianday(Visit.report_submitted_on) - fn.julianday(Visit.visited_on)
+    return Visit.select().where(missing | (Visit.report_submitted_on.is_null(False) & (gap > days)))
+
+
+def survey_due(today=None):
+    """Return established customers without a satisfaction survey in the last [6] months (VIS-3)."""
+    Customer = models.Customer
+    cutoff_at = local_midnight(months_before(today or local_today(), VIS_3.get("months")))
+    surveyed = models.SatisfactionSurvey.select(models.SatisfactionSurvey.customer).where(
+        models.SatisfactionSurvey.created_at >= cutoff_at)
+    return Customer.select().where(Customer.stage != "prospect", Customer.created_at < cutoff_at,
+                                   Customer.id.not_in(surveyed))
+
+
+def partner_visit_overdue(today=None):
+    """Return admitted out-of-town partners not visited (or inspected) for [6] months (VIS-4)."""
+    Partner = models.Partner
+    cutoff = months_before(today or local_today(), VIS_4.get("months"))
+    last = fn.COALESCE(Partner.last_visit_on, Partner.inspected_on)
+    return Partner.select().where(Partner.region == "out_of_town", Partner.admission_status == "admitted",
+                                  last.is_null() | (last < cutoff))
+
+
+flag(CUS_1, models.Customer, contact_overdue, badge="warning", name="contact_overdue")
+flag(CUS_2, models.Customer, unconfirmed, badge="secondary", name="unconfirmed")
+flag(CUS_5, models.Customer, churn_risk, badge="danger", name="churn_risk")
+flag(VIS_1, models.VisitPlan, plans_late, badge="warning", name="late")
+flag(VIS_2, models.Visit, reports_late, badge="warning", name="report_late")
+flag(VIS_3, models.Customer, survey_due, badge="warning", name="survey_due")
+flag(VIS_4, models.Partner, partner_visit_overdue, badge="warning", name="visit_overdue")

@@ -156,9 +156,22 @@ def connect_raiser():
 FLAGS = {}
 
 
-def flag(rule_obj, model, query, badge="warning"):
-    """Declare that ``rule_obj`` flags the rows of ``model`` returned by ``query()`` (a ModelSelect)."""
+def expose(model, name, query):
+    """Offer ``query`` as ``model.<name>()`` too, so screens, the board and tests ask it the same way."""
+    existing = model.__dict__.get(name)
+    if existing is not None and getattr(existing, "__func__", existing) is not query:
+        raise ValueError(f"{model.__name__}.{name} is already defined")
+    setattr(model, name, staticmethod(query))
+
+
+def flag(rule_obj, model, query, badge="warning", name=None):
+    """Declare that ``rule_obj`` flags the rows of ``model`` returned by ``query()`` (a ModelSelect).
+
+    The query is declared with its rule in the rule's module; ``name`` also offers it as ``model.<name>()``.
+    """
     FLAGS.setdefault(model, []).append((rule_obj, query, badge))
+    if name:
+        expose(model, name, query)
 
 
 def flags_for(model, ids):

@@ -1,5 +1,7 @@
 """Rules of QC groups: meet at least monthly, never pause more than half a year (001 第9篇 第五条)."""
 import models
+from policies.calendar import local_today
+from policies.calendar import months_before
 from policies.engine import FLAG
 from policies.engine import flag
 from policies.engine import rule
@@ -13,9 +15,17 @@ QC_1 = rule(
 )
 
 
+def inactive(today=None):
+    """Return the groups with no activity in the last month (QC-1: meet at least monthly)."""
+    today = today or local_today()
+    return models.QCGroup.quiet_since(months_before(today, QC_1.get("meeting_months")))
 
 
+def paused_too_long(today=None):
+    """Return the groups with no activity for more than 6 months (QC-1)."""
+    today = today or local_today()
+    return models.QCGroup.quiet_since(months_before(today, QC_1.get("max_pause_months")))
 
 
-flag(QC_1, models.QCGroup, models.QCGroup.inactive, badge="warning")
-flag(QC_1, models.QCGroup, models.QCGroup.paused_too_long, badge="danger")
+flag(QC_1, models.QCGroup, inactive, badge="warning", name="inactive")
+flag(QC_1, models.QCGroup, paused_too_long, badge="danger", name="paused_too_long")

@@ -58,6 +58,10 @@ VALID = {
     "CreditLine": lambda: dict(customer=credit_ready_customer()),
     # CRD-4: a customer without a credit line ships only prepaid.
     "Shipment": lambda: dict(prepaid=True),
+    # CTR-3: preferential terms are for strategic and key customers.
+    "Preference": lambda: dict(customer=make(models.Customer, tier="key")),
+    # CUS-6: a share carries the customer's consent and the data-security agreement.
+    "DataShare": lambda: dict(consent_at=models.utcnow().replace(microsecond=0), agreement_no="SJAQ-T-001"),
 }
 
 

@@ -435,8 +435,8 @@ def test_arc7_overdue_loans_at_the_boundary(app):
     returned.returned_at, returned.returned_complete, returned.checked_by = NOW, True, archivist
     returned.save()
     at = NOW + datetime.timedelta(days=2)
-    assert [row.id for row in models.Loan.overdue(at)] == [due_before.id]
-    assert {row.id for row in models.Loan.overdue(at + datetime.timedelta(seconds=1))} == {due_before.id, due_now.id}
+    assert [row.id for row in archives.overdue_loans(at)] == [due_before.id]
+    assert {row.id for row in archives.overdue_loans(at + datetime.timedelta(seconds=1))} == {due_before.id, due_now.id}
     assert "ARC-7" in {rule.id for rule, _, _ in policies.FLAGS[models.Loan]}
 
 
@@ -468,9 +468,9 @@ def test_arc8_late_handovers_at_the_boundary(app, today):
     pending = make(models.Handover, kind="sales", event_on=D(2026, 11, 6))
     on_time = make(models.Handover, kind="sales", event_on=D(2026, 11, 6), handed_on=due)
     late = make(models.Handover, kind="sales", event_on=D(2026, 11, 6), handed_on=due + datetime.timedelta(days=1))
-    assert {h.id for h in models.Handover.late(due)} == {late.id}
-    assert {h.id for h in models.Handover.late(due + datetime.timedelta(days=1))} == {late.id, pending.id}
-    assert on_time.id not in {h.id for h in models.Handover.late(D(2027, 1, 1))}
+    assert {h.id for h in archives.late_handovers(due)} == {late.id}
+    assert {h.id for h in archives.late_handovers(due + datetime.timedelta(days=1))} == {late.id, pending.id}
+    assert on_time.id not in {h.id for h in archives.late_handovers(D(2027, 1, 1))}
 
 
 # ---------------------------------------------------------------- ARC-9
@@ -582,9 +582,24 @@ def test_arc10_copying_needs_gm_once(app):
     assert approvals("ARC-10", plain) == [] and plain.loans.count() == 1
     plain.copy_requested = True
     plain.save()
-    assert approvals("ARC-10", plain) == [("gm", "pending")]
+    assert approvals("ARC-10", plain) == [("gm|info_supervisor", "pending")]
     copying = make(models.BorrowRequest, copy_requested=True)
-    assert approvals("ARC-10", copying) == [("gm", "pending")]
+    assert approvals("ARC-10", copying) == [("gm|info_supervisor", "pending")]
+
+
+def test_arc10_the_info_supervisor_approves_copying_a_manager_may_not(people):
+    supervisor = make_user("qianwenjing", roles=("info_supervisor",))
+    manager = make_user("arc10_manager", roles=("manager",))
+    request = borrow(people, borrower=people["gm"])
+    request = fresh(request)
+    request.copy_requested = True
+    with acting_as(people["clerk"]):
+        request.save()
+    row = pending_rows(request, "ARC-10")[0]
+    with pytest.raises(engine.ApprovalError, match="info_supervisor"):
+        engine.decide(row.id, manager, True)
+    engine.decide(row.id, supervisor, True)
+    assert fresh(row).status == "approved" and fresh(request).copy_requested
 
 
 def test_arc10_copy_request_approved_with_the_loan_or_rejected(people):
@@ -677,13 +692,13 @@ def test_arc11_refused_by_the_screens_delete(app, admin_client):
 
 # ---------------------------------------------------------------- ARC-12
 def test_arc12_inspection_due_six_months_after_the_last(app):
-    assert models.Inspection.due(D(2026, 11, 2)) == (True, None)
+    assert archives.inspection_due(D(2026, 11, 2)) == (True, None)
     make(models.Inspection, on=D(2026, 3, 1))
     make(models.Inspection, on=D(2026, 5, 31))
-    assert models.Inspection.due(D(2026, 11, 29)) == (False, D(2026, 11, 30))
-    assert models.Inspection.due(D(2026, 11, 30)) == (True, D(2026, 11, 30))
+    assert archives.inspection_due(D(2026, 11, 29)) == (False, D(2026, 11, 30))
+    assert archives.inspection_due(D(2026, 11, 30)) == (True, D(2026, 11, 30))
     policies.RULES["ARC-12"].configure(months=3)
-    assert models.Inspection.due(D(2026, 8, 31)) == (True, D(2026, 8, 31))
+    assert archives.inspection_due(D(2026, 8, 31)) == (True, D(2026, 8, 31))
     assert all(rule.id != "ARC-12" for flags in policies.FLAGS.values() for rule, _, _ in flags)
 
 

@@ -69,8 +69,8 @@ def test_att1_fourth_absence_day_in_a_month_flags_resignation(app):
     attend(three, datetime.date(2026, 12, 1), absent=True)
     fourth = attend(four, NOV + datetime.timedelta(days=7), minutes_late=30)
     fifth = attend(four, NOV + datetime.timedelta(days=8), absent=True)
-    assert [r.id for r in models.Attendance.resignation_flag().order_by(models.Attendance.id)] == [fourth.id, fifth.id]
-    assert [u.username for u in models.Attendance.resigning_users()] == ["sici"]
+    assert [r.id for r in policies.attendance.resignation_flag().order_by(models.Attendance.id)] == [fourth.id, fifth.id]
+    assert [u.username for u in policies.attendance.resigning_users()] == ["sici"]
     assert policies.flags_for(models.Attendance, [fourth.id])[fourth.id][0][0].id == "ATT-1"
 
 

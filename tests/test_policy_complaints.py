@@ -117,11 +117,11 @@ def test_cmp2_due_seven_days_after_receipt_and_overdue_after_it(app):
     item = complaint(received_at=received)
     assert item.due_at == received + datetime.timedelta(days=7)
     assert complaints.to_local(item.due_at) == datetime.datetime(2026, 4, 7, 23, 30)
-    assert list(models.Complaint.overdue(now=item.due_at - datetime.timedelta(minutes=1))) == []
-    assert list(models.Complaint.overdue(now=item.due_at + datetime.timedelta(minutes=1))) == [item]
+    assert list(complaints.overdue(now=item.due_at - datetime.timedelta(minutes=1))) == []
+    assert list(complaints.overdue(now=item.due_at + datetime.timedelta(minutes=1))) == [item]
     move(item, "investigating", "solution_pending", "replied", "return_visit", "closed")
     assert item.closed_at is not None
-    assert list(models.Complaint.overdue(now=item.due_at + datetime.timedelta(days=1))) == []
+    assert list(complaints.overdue(now=item.due_at + datetime.timedelta(days=1))) == []
     # Computed once on creation; later saves leave the same deadline and count nothing.
     assert models.RuleEvent.select().where(models.RuleEvent.rule == "CMP-2",
                                            models.RuleEvent.kind == "compute").count() == 1
@@ -138,7 +138,7 @@ def test_cmp2_rejected_complaint_is_not_overdue(app):
     item.rejection_reason = "系客户自行改装所致,已向客户说明"
     item.status = "rejected"
     item.save()
-    assert list(models.Complaint.overdue(now=bj(2026, 4, 1, 9, 0))) == []
+    assert list(complaints.overdue(now=bj(2026, 4, 1, 9, 0))) == []
 
 
 # ---------------------------------------------------------------- CMP-3
@@ -155,10 +155,10 @@ def test_cmp3_onsite_overdue_until_the_first_update(app):
     received = bj(2026, 3, 2, 9, 0)
     item = complaint(received_at=received)
     due = received + datetime.timedelta(hours=24)
-    assert list(models.Complaint.onsite_overdue(now=due - datetime.timedelta(minutes=1))) == []
-    assert list(models.Complaint.onsite_overdue(now=due + datetime.timedelta(minutes=1))) == [item]
+    assert list(complaints.onsite_overdue(now=due - datetime.timedelta(minutes=1))) == []
+    assert list(complaints.onsite_overdue(now=due + datetime.timedelta(minutes=1))) == [item]
     make(models.ComplaintUpdate, complaint=item, at=due + datetime.timedelta(hours=1), note="已到现场")
-    assert list(models.Complaint.onsite_overdue(now=due + datetime.timedelta(hours=2))) == []
+    assert list(complaints.onsite_overdue(now=due + datetime.timedelta(hours=2))) == []
 
 
 # ---------------------------------------------------------------- CMP-4
@@ -167,18 +167,18 @@ def test_cmp4_solution_due_one_working_day_after_start_across_weekend_and_holida
     item = complaint(received_at=bj(2026, 4, 2, 9, 0))
     move(item, "investigating")
     make(models.Investigation, complaint=item, started_at=bj(2026, 4, 3, 10, 0))
-    assert list(models.Complaint.solution_late(now=bj(2026, 4, 7, 9, 59))) == []
-    assert list(models.Complaint.solution_late(now=bj(2026, 4, 7, 10, 1))) == [item]
+    assert list(complaints.solution_late(now=bj(2026, 4, 7, 9, 59))) == []
+    assert list(complaints.solution_late(now=bj(2026, 4, 7, 10, 1))) == [item]
     make(models.Solution, complaint=item, proposal="更换新品")
-    assert list(models.Complaint.solution_late(now=bj(2026, 4, 8, 10, 0))) == []
+    assert list(complaints.solution_late(now=bj(2026, 4, 8, 10, 0))) == []
 
 
 def test_cmp4_make_up_saturday_counts_as_a_working_day(app):
     # Friday 9 October 2026; Saturday 10 October is a 国庆 make-up working day.
     item = complaint(received_at=bj(2026, 10, 9, 8, 0))
     make(models.Investigation, complaint=item, started_at=bj(2026, 10, 9, 10, 0))
-    assert list(models.Complaint.solution_late(now=bj(2026, 10, 10, 9, 59))) == []
-    assert list(models.Complaint.solution_late(now=bj(2026, 10, 10, 10, 1))) == [item]
+    assert list(complaints.solution_late(now=bj(2026, 10, 10, 9, 59))) == []
+    assert list(complaints.solution_late(now=bj(2026, 10, 10, 10, 1))) == [item]
 
 
 def test_cmp4_solution_pending_needs_an_investigation(app):
@@ -335,18 +335,18 @@ def test_cmp7_two_customer_notices_in_the_last_seven_days(app):
          notified_customer=False)
     late = make(models.ComplaintUpdate, complaint=item, at=now - datetime.timedelta(days=7, minutes=1),
                 note="告知进展", notified_customer=True)
-    assert list(models.Complaint.progress_lacking(now=now)) == [item]
+    assert list(complaints.progress_lacking(now=now)) == [item]
     late.at = now - datetime.timedelta(days=6, hours=23)
     late.save()
-    assert list(models.Complaint.progress_lacking(now=now)) == []
-    assert young not in list(models.Complaint.progress_lacking(now=now))
+    assert list(complaints.progress_lacking(now=now)) == []
+    assert young not in list(complaints.progress_lacking(now=now))
 
 
 def test_cmp7_finished_complaints_are_not_flagged(app):
     now = bj(2026, 6, 20, 12, 0)
     item = complaint(received_at=now - datetime.timedelta(days=10))
     move(item, "investigating", "solution_pending", "replied", "return_visit", "closed")
-    assert list(models.Complaint.progress_lacking(now=now)) == []
+    assert list(complaints.progress_lacking(now=now)) == []
 
 
 # ---------------------------------------------------------------- CMP-8
@@ -357,10 +357,10 @@ def test_cmp8_complainant_needs_a_return_visit_after_the_complaint(app):
     complaint(customer=customer, received_at=bj(2026, 7, 10, 23, 30))
     make(models.Visit, customer=customer, kind="return", visited_on=datetime.date(2026, 7, 9))
     make(models.Visit, customer=customer, kind="visit", visited_on=datetime.date(2026, 7, 20))
-    assert list(models.Customer.missing_return_visit(now=now)) == [customer]
+    assert list(complaints.missing_return_visit(now=now)) == [customer]
     make(models.Visit, customer=customer, kind="return", visited_on=datetime.date(2026, 7, 10))
-    assert list(models.Customer.missing_return_visit(now=now)) == []
-    assert quiet not in list(models.Customer.missing_return_visit(now=now))
+    assert list(complaints.missing_return_visit(now=now)) == []
+    assert quiet not in list(complaints.missing_return_visit(now=now))
 
 
 def test_cmp8_this_year_is_the_beijing_year(app):
@@ -369,7 +369,7 @@ def test_cmp8_this_year_is_the_beijing_year(app):
     new_year = make(models.Customer, name="元旦投诉")
     complaint(customer=last_year, received_at=bj(2025, 12, 31, 23, 30))
     complaint(customer=new_year, received_at=bj(2026, 1, 1, 0, 30))  # 2025-12-31 16:30 UTC
-    assert list(models.Customer.missing_return_visit(now=now)) == [new_year]
+    assert list(complaints.missing_return_visit(now=now)) == [new_year]
 
 
 def test_cmp8_closing_needs_the_satisfaction_answer(app):

@@ -258,7 +258,7 @@ def test_crd5_on_hold_query_at_the_boundary_and_payments_release(app):
     ship(customer, "1000", on=datetime.date(2026, 3, 1))
 
     def held(day):
-        return customer.id in {c.id for c in models.Customer.on_hold(today=day)}
+        return customer.id in {c.id for c in policies.credit.on_hold(today=day)}
 
     assert not held(datetime.date(2026, 3, 31))
     assert held(datetime.date(2026, 4, 1))
@@ -449,7 +449,7 @@ def test_crd5_a_shipment_waiting_for_its_signature_puts_no_one_on_hold(app, peop
     pay(customer, "70000", on=datetime.date(2026, 6, 1))
 
     def held():
-        return customer.id in {c.id for c in models.Customer.on_hold(today=datetime.date(2026, 7, 15))}
+        return customer.id in {c.id for c in policies.credit.on_hold(today=datetime.date(2026, 7, 15))}
 
     assert not held()
     [approval] = approvals_for(shipment, "CRD-3")
@@ -532,3 +532,118 @@ def test_ctr1_approval_cannot_sign_a_new_customers_contract_before_its_documents
     customer.save()
     approvals.decide(approval.id, people["manager"], True)
     assert fresh(contract).status == "signed"
+
+
+# ---------------------------------------------------------------- CRD-6 rolling credit amount
+def test_crd6_credit_amount_is_the_invoiced_value_of_the_30_days_before(app):
+    customer = credit_ready_customer()
+    credit_line(customer, "1000000")
+    ship(customer, "100.00", on=datetime.date(2026, 5, 1), prepaid=True)   # 31 days before: outside
+    ship(customer, "200.00", on=datetime.date(2026, 5, 2), prepaid=True)   # 30 days before: inside
+    ship(customer, "300.00", on=datetime.date(2026, 5, 31), prepaid=True)  # the day before: inside
+    same_day = ship(customer, "400.00", on=datetime.date(2026, 6, 1), prepaid=True, invoice_no="A")
+    assert fresh(same_day).credit_amount == D("500.00")
+    later = ship(customer, "1.00", on=datetime.date(2026, 6, 2), prepaid=True, invoice_no="B")
+    assert fresh(later).credit_amount == D("700.00")  # 300 + 400: 2 May is 31 days before 2 June
+
+
+def test_crd6_the_credit_lines_limit_caps_the_amount(app):
+    customer = credit_ready_customer()
+    credit_line(customer, "250")
+    ship(customer, "200.00", on=datetime.date(2026, 5, 20), prepaid=True)
+    ship(customer, "300.00", on=datetime.date(2026, 5, 21), prepaid=True)
+    shipment = ship(customer, "10.00", on=datetime.date(2026, 6, 1), prepaid=True, invoice_no="C")
+    assert fresh(shipment).credit_amount == D("250.00")
+
+
+def test_crd6_back_dating_a_shipment_recomputes_and_cancelled_ones_do_not_count(app):
+    customer = credit_ready_customer()
+    credit_line(customer, "1000000")
+    early = ship(customer, "500.00", on=datetime.date(2026, 5, 20), prepaid=True)
+    shipment = ship(customer, "10.00", on=datetime.date(2026, 6, 1), prepaid=True, invoice_no="D")
+    assert fresh(shipment).credit_amount == D("500.00")
+    shipment = fresh(shipment)
+    shipment.shipped_on = datetime.date(2026, 5, 10)  # entered wrongly: back-dated before the other one
+    shipment.save()
+    assert fresh(shipment).credit_amount == D("0")
+    early = fresh(early)
+    early.status = "cancelled"
+    with approvals.unlocked():
+        early.save()
+    shipment = fresh(shipment)
+    shipment.shipped_on = datetime.date(2026, 6, 1)
+    shipment.save()
+    assert fresh(shipment).credit_amount == D("0")
+
+
+def test_crd6_switched_off_computes_nothing(app):
+    policies.RULES["CRD-6"].configure(enabled=False)
+    customer = credit_ready_customer()
+    ship(customer, "500.00", on=datetime.date(2026, 5, 20), prepaid=True)
+    shipment = ship(customer, "10.00", on=datetime.date(2026, 6, 1), prepaid=True, invoice_no="E")
+    assert fresh(shipment).credit_amount is None
+
+
+# ---------------------------------------------------------------- CTR-3 preferential terms
+def preference(customer, **fields):
+    fields.setdefault("valid_from", datetime.date(2026, 7, 1))
+    fields.setdefault("valid_to", datetime.date(2026, 12, 31))
+    return make(models.Preference, customer=customer, content=fields.pop("content", "price"), **fields)
+
+
+@pytest.mark.parametrize("tier,allowed", [("strategic", True), ("key", True), ("general", False), ("reserve", False)])
+def test_ctr3_only_strategic_and_key_customers(app, tier, allowed):
+    customer = make(models.Customer, tier=tier)
+    if allowed:
+        row = preference(customer)
+        assert fresh(row).status == "pending"
+        assert [(a.required_role, a.status) for a in approvals_for(row, "CTR-3")] == [("gm", "pending")]
+    else:
+        exc = refused("CTR-3", lambda: preference(customer))
+        assert "优惠政策仅限战略合作客户和关键客户(CTR-3,003 第十二条(三))" in str(exc)
+        assert models.Preference.select().count() == 0
+
+
+def test_ctr3_gm_approves_a_manager_may_not_and_a_change_asks_again(app, people):
+    gm = make_user("ctr3_gm", roles=("gm",))
+    customer = make(models.Customer, tier="key")
+    with acting(people["sales"]):
+        row = preference(customer, content="acceptance_bill", detail="不贴息收取银行承兑汇票")
+    request = approvals_for(row, "CTR-3")[0]
+    assert "gm" in decide_refused(request, people["manager"])
+    locked(fresh(row))
+    approvals.decide(request.id, gm, True)
+    row = fresh(row)
+    assert row.status == "approved"
+    # Decided means locked: a changed term goes back to the GM.
+    row.valid_to = datetime.date(2027, 6, 30)
+    with acting(people["sales"]):
+        row.save()
+    assert fresh(row).status == "pending" and len(approvals_for(row, "CTR-3")) == 2
+
+
+def test_ctr3_status_is_not_typed_and_a_downgraded_customer_cannot_get_new_terms(app, people):
+    gm = make_user("ctr3_gm2", roles=("gm",))
+    customer = make(models.Customer, tier="strategic")
+    row = preference(customer)
+    approvals.decide(approvals_for(row, "CTR-3")[0].id, gm, False, "不符合综合考评")
+    row = fresh(row)
+    assert row.status == "rejected"
+    row.status = "approved"
+    row.save()
+    assert fresh(row).status == "rejected"
+    customer = fresh(customer)
+    customer.tier = "general"
+    customer.save()
+    refused("CTR-3", lambda: preference(customer, content="resources"))
+
+
+def test_ctr3_refused_in_the_generated_form(app, admin_client):
+    customer = make(models.Customer, tier="general")
+    view = view_for(app, models.Preference)
+    data = form_data(view, models.Preference(customer=customer, content="price", valid_from=datetime.date(2026, 7, 1),
+                                             valid_to=datetime.date(2026, 12, 31)))
+    response = submit(admin_client, "/admin/preference/new/", data)
+    assert response.status_code == 200
+    assert "优惠政策仅限战略合作客户和关键客户" in response.get_data(as_text=True)
+    assert models.Preference.select().count() == 0

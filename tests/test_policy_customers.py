@@ -71,7 +71,7 @@ def test_cus1_key_customers_every_7_days_at_the_beijing_day_boundary(app):
     late = make(models.Customer, tier="key", created_at=LONG_AGO, last_contact_at=beijing(days_ago(8), 23, 30))
     ok = make(models.Customer, tier="strategic", created_at=LONG_AGO, last_contact_at=beijing(days_ago(7), 0, 30))
     assert late.last_contact_at.date() == ok.last_contact_at.date()
-    assert ids(models.Customer.contact_overdue(today=TODAY)) == {late.id}
+    assert ids(policies.customers.contact_overdue(today=TODAY)) == {late.id}
 
 
 def test_cus1_general_customers_every_30_days_reserve_never(app):
@@ -80,16 +80,16 @@ def test_cus1_general_customers_every_30_days_reserve_never(app):
     make(models.Customer, tier="reserve", created_at=LONG_AGO, last_contact_at=beijing(days_ago(300), 10))
     never = make(models.Customer, tier="general", created_at=beijing(days_ago(31), 9))
     fresh = make(models.Customer, tier="key", created_at=beijing(days_ago(7), 9))
-    flagged = ids(models.Customer.contact_overdue(today=TODAY))
+    flagged = ids(policies.customers.contact_overdue(today=TODAY))
     assert flagged == {late.id, never.id}
     assert ok.id not in flagged and fresh.id not in flagged
 
 
 def test_cus1_setting_takes_effect_and_the_flag_is_registered(app):
     customer = make(models.Customer, tier="key", created_at=LONG_AGO, last_contact_at=beijing(days_ago(8), 10))
-    assert customer.id in ids(models.Customer.contact_overdue(today=TODAY))
+    assert customer.id in ids(policies.customers.contact_overdue(today=TODAY))
     policies.RULES["CUS-1"].configure(key_days=10)
-    assert customer.id not in ids(models.Customer.contact_overdue(today=TODAY))
+    assert customer.id not in ids(policies.customers.contact_overdue(today=TODAY))
     assert any(r.id == "CUS-1" for r, _query, _badge in policies.FLAGS[models.Customer])
 
 
@@ -130,7 +130,7 @@ def test_cus2_a_new_customer_waits_for_the_sales_director_who_confirms_it(app, p
     [approval] = approvals_for(customer, "CUS-2")
     assert (approval.required_role, approval.department_id, approval.requested_by_id, approval.status) == (
         "manager", people["dept"].id, people["sales"].id, "pending")
-    assert customer.id in ids(models.Customer.unconfirmed())
+    assert customer.id in ids(policies.customers.unconfirmed())
     customer.name = "改名"
     locked(customer)
     # CUS-1 still computes the last contact of a customer waiting for confirmation.
@@ -140,7 +140,7 @@ def test_cus2_a_new_customer_waits_for_the_sales_director_who_confirms_it(app, p
     approvals.decide(approval.id, people["manager"], True, "档案齐全")
     confirmed = fresh(customer)
     assert confirmed.approved_by_id == people["manager"].id and confirmed.name == "新建客户"
-    assert customer.id not in ids(models.Customer.unconfirmed())
+    assert customer.id not in ids(policies.customers.unconfirmed())
     confirmed.name = "确认后改名"
     confirmed.save()
     assert len(approvals_for(customer, "CUS-2")) == 1
@@ -152,7 +152,7 @@ def test_cus2_rejection_leaves_it_unconfirmed_a_corrected_save_asks_again(app, p
     approvals.decide(approval.id, people["manager"], False, "缺营业执照号")
     rejected = fresh(customer)
     assert rejected.approved_by_id is None and not approvals.is_pending(rejected)
-    assert customer.id in ids(models.Customer.unconfirmed())
+    assert customer.id in ids(policies.customers.unconfirmed())
     rejected.licence_no = "91330100MA0009"
     with acting(people["sales"]):
         rejected.save()
@@ -251,7 +251,7 @@ def test_cus5_no_contact_and_no_purchase_for_90_days(app):
     lapsed = make(models.Customer, created_at=LONG_AGO)
     make(models.Shipment, customer=lapsed, invoice_no="P-2", shipped_on=days_ago(91), prepaid=True)
     make(models.Customer, created_at=beijing(days_ago(90), 9))  # new: not at risk yet
-    assert ids(models.Customer.churn_risk(today=TODAY)) == {silent.id, lapsed.id}
+    assert ids(policies.customers.churn_risk(today=TODAY)) == {silent.id, lapsed.id}
 
 
 # ---------------------------------------------------------------- VIS-1
@@ -307,8 +307,8 @@ def test_vis1_next_months_plan_late_from_the_first_of_that_month(app):
     draft = make(models.VisitPlan, month="2026-12", status="draft")
     make(models.VisitPlan, month="2026-12", status="submitted")
     make(models.VisitPlan, month="2027-01", status="draft")
-    assert ids(models.VisitPlan.late(today=datetime.date(2026, 11, 30))) == set()
-    assert ids(models.VisitPlan.late(today=datetime.date(2026, 12, 1))) == {draft.id}
+    assert ids(policies.customers.plans_late(today=datetime.date(2026, 11, 30))) == set()
+    assert ids(policies.customers.plans_late(today=datetime.date(2026, 12, 1))) == {draft.id}
 
 
 # ---------------------------------------------------------------- VIS-2
@@ -317,9 +317,9 @@ def test_vis2_report_due_two_days_after_the_visit(app):
     missing = make(models.Visit, visited_on=visited)
     on_time = make(models.Visit, visited_on=visited, report="报告", report_submitted_on=datetime.date(2026, 11, 4))
     late = make(models.Visit, visited_on=visited, report="报告", report_submitted_on=datetime.date(2026, 11, 5))
-    assert ids(models.Visit.report_late(today=datetime.date(2026, 11, 4))) == {late.id}
-    assert ids(models.Visit.report_late(today=datetime.date(2026, 11, 5))) == {missing.id, late.id}
-    assert on_time.id not in ids(models.Visit.report_late(today=datetime.date(2027, 1, 1)))
+    assert ids(policies.customers.reports_late(today=datetime.date(2026, 11, 4))) == {late.id}
+    assert ids(policies.customers.reports_late(today=datetime.date(2026, 11, 5))) == {missing.id, late.id}
+    assert on_time.id not in ids(policies.customers.reports_late(today=datetime.date(2027, 1, 1)))
 
 
 # ---------------------------------------------------------------- VIS-3
@@ -333,7 +333,7 @@ def test_vis3_survey_within_six_months(app):
     never = make(models.Customer, stage="growth", created_at=LONG_AGO)
     make(models.Customer, stage="prospect", created_at=LONG_AGO)
     make(models.Customer, stage="first_purchase", created_at=beijing(datetime.date(2026, 5, 20), 9))
-    assert ids(models.Customer.survey_due(today=TODAY)) == {stale.id, never.id}
+    assert ids(policies.customers.survey_due(today=TODAY)) == {stale.id, never.id}
 
 
 def test_vis3_half_year_reports_due_10_july_and_10_january():
@@ -355,4 +355,4 @@ def test_vis4_out_of_town_partners_visited_every_six_months(app):
     make(models.Partner, name="杭州瑞丰", region="local", admission_status="admitted",
          last_visit_on=datetime.date(2025, 1, 1))
     make(models.Partner, name="福州安泰", region="out_of_town", admission_status="refused")
-    assert ids(models.Partner.visit_overdue(today=TODAY)) == {late.id, never.id}
+    assert ids(policies.customers.partner_visit_overdue(today=TODAY)) == {late.id, never.id}

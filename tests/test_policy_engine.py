@@ -1,5 +1,9 @@
 """The engine: refusals collected per save, shown at their fields, rolled back with no audit row."""
+import ast
 import decimal
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -73,3 +77,44 @@ def test_a_settings_change_is_audited(app):
     entry = models.AuditLog.select().where(models.AuditLog.model == "RuleSetting").order_by(
         models.AuditLog.id.desc()).get()
     assert entry.action in ("create", "update") and "5" in entry.changes
+
+
+def _imported_modules(path):
+    """Return every module that the file at ``path`` imports, at any depth (functions included)."""
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            names.add(node.module or "")
+    return names
+
+
+def _root(*parts):
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), *parts)
+
+
+def test_the_schema_imports_nothing_from_the_rules():
+    imported = _imported_modules(_root("models.py"))
+    assert not {name for name in imported if name == "policies" or name.startswith("policies.")}
+    assert not {name for name in imported if name.startswith("views")}
+    assert not {n for n in _imported_modules(_root("clock.py")) if n.split(".")[0] in ("models", "policies", "views")}
+    loaded = subprocess.run([sys.executable, "-c", "import sys, models; print(sorted(m for m in sys.modules "
+                             "if m.split('.')[0] in ('policies', 'views')))"],
+                            cwd=_root(), capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
+
+
+def test_the_permission_matrix_does_not_import_the_registry():
+    assert "views.registry" not in _imported_modules(_root("views", "permissions.py"))
+    assert "views.registry" not in _imported_modules(_root("views", "screens.py"))
+
+
+def test_each_flag_query_is_declared_in_its_rules_module():
+    for model, entries in policies.FLAGS.items():
+        for rule_obj, query, _badge in entries:
+            assert query.__module__.startswith("policies."), (model, rule_obj)
+    # The registered query is the model's named query too (one declaration, asked the same way everywhere).
+    assert models.Loan.overdue is policies.archives.overdue_loans
+    assert models.Customer.contact_overdue is policies.customers.contact_overdue

@@ -33,7 +33,7 @@ def test_qc1_inactive_after_a_month_without_activity(app):
     group("从未活动")
     group("新注册", datetime.date(2026, 10, 15))
     group("老注册", datetime.date(2026, 10, 14))
-    assert topics(models.QCGroup.inactive(TODAY)) == ["从未活动", "老注册", "超过一个月"]
+    assert topics(policies.qc.inactive(TODAY)) == ["从未活动", "老注册", "超过一个月"]
 
 
 def test_qc1_paused_more_than_six_months(app):
@@ -41,13 +41,13 @@ def test_qc1_paused_more_than_six_months(app):
     group("超过六个月", datetime.date(2025, 1, 10), datetime.date(2026, 3, 1), datetime.date(2026, 5, 14))
     group("注册六个月未活动", datetime.date(2026, 5, 15))
     group("注册超过六个月未活动", datetime.date(2026, 5, 14))
-    assert topics(models.QCGroup.paused_too_long(TODAY)) == ["注册超过六个月未活动", "超过六个月"]
+    assert topics(policies.qc.paused_too_long(TODAY)) == ["注册超过六个月未活动", "超过六个月"]
 
 
 def test_qc1_settings_and_flags(app, admin_client):
     paused = group("停滞小组", datetime.date(2025, 1, 10), datetime.date(2026, 2, 1))
     policies.RULES["QC-1"].configure(max_pause_months=10)
-    assert topics(models.QCGroup.paused_too_long(TODAY)) == []
+    assert topics(policies.qc.paused_too_long(TODAY)) == []
     policies.RULES["QC-1"].configure(max_pause_months=6)
     badges = [badge for _, badge in policies.flags_for(models.QCGroup, [paused.id])[paused.id]]
     assert badges == ["warning", "danger"]

@@ -11,7 +11,6 @@ from flask import has_request_context
 from flask import redirect
 from flask import request
 from flask import url_for
-from flask_admin import AdminIndexView
 from flask_admin import BaseView
 from flask_admin import expose
 from flask_admin.actions import action
@@ -41,6 +40,7 @@ import policies
 from views import access
 from views import display
 from views import fields as vf
+from views import worklists
 
 log = logging.getLogger(__name__)
 
@@ -73,20 +73,6 @@ class LoginRequiredMixin:
 
 class SecureView(LoginRequiredMixin, BaseView):
     """Base of the custom pages."""
-
-
-class IndexView(LoginRequiredMixin, AdminIndexView):
-    """The console's home page: the record types with their counts."""
-
-    @expose("/")
-    def index(self):
-        groups = {}
-        for view in self.admin._views:
-            model = getattr(view, "model", None)
-            if model is None or not view.is_accessible():
-                continue
-            groups.setdefault(view.category or "", []).append((view, view.get_query().count()))
-        return self.render("admin/home.html", groups=groups)
 
 
 class FixedInlineModelFormList(InlineModelFormList):
@@ -682,7 +668,7 @@ def build_view_class(model, base=None):
         sensitive_fields=sensitive,
         column_labels=labels,
         column_choices=choices,
-        column_filters=list(opts.get("filters", ())),
+        column_filters=list(opts.get("filters", ())) + worklists.extra_filters(model),
         column_details_list=details,
         column_export_list=[c for c in list_columns if c != "policy_flags"],
         column_sortable_list=[c for c in list_columns if c in meta_fields],

@@ -12,15 +12,15 @@ from peewee import DoesNotExist
 from wtforms import fields
 from wtfpeewee.fields import ModelSelectMultipleField
 
-from policies import calendar
+import clock
+from clock import to_local
+from clock import to_utc
 from policies.audit import mask
-from policies.calendar import to_local
-from policies.calendar import to_utc
 
 
 def local_zone():
     """Return the configured display time zone (default Asia/Shanghai)."""
-    return calendar.LOCAL_ZONE
+    return clock.LOCAL_ZONE
 
 
 def format_datetime(value):

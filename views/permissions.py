@@ -10,6 +10,7 @@ import models
 from policies import audit
 from views import access
 from views.base import SecureView
+from views.screens import screen_models
 
 
 class PermissionMatrixView(SecureView):
@@ -24,8 +25,6 @@ class PermissionMatrixView(SecureView):
         return abort(403)
 
     def _schema(self):
-        from views.registry import screen_models
-
         return screen_models()
 
     @expose("/", methods=("GET", "POST"))

@@ -8,12 +8,17 @@ from flask_admin.theme import Bootstrap4Theme
 import models
 from views.approvals import register_approvals_view
 from views import display
-from views.base import IndexView
+from views.backup import BackupView
 from views.base import build_view_class
+from views.customer360 import Customer360View
+from views.dashboard import IndexView
 from views.customers import CustomerAdmin
+from views.importer import ImportView
 from views.permissions import PermissionMatrixView
 from views.users import UserAdmin
 from views.policy_views import register_policy_views
+from views.screens import CATEGORIES
+from views.screens import screen_models
 
 TRANSLATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "translations")
 
@@ -23,17 +28,6 @@ CUSTOM_BASES = {"User": UserAdmin, "Customer": CustomerAdmin}
 # Record types whose screen stays reachable by address but has no menu entry of its own
 # (RuleSetting is edited through 制度参数; its raw table would be a second, confusing entry).
 HIDDEN_FROM_MENU = ("RuleSetting",)
-
-# Menu order of the categories; a record type names its category in ``Meta.admin``.
-CATEGORIES = ("客户", "档案", "投诉", "销售与授信", "服务与接待", "组织与系统")
-
-
-def screen_models(schema=None):
-    """Return the record types of ``schema`` that have a screen, in menu order."""
-    schema = models.MODELS if schema is None else schema
-    with_screen = [m for m in schema if hasattr(m, "admin_options") and m.admin_options().get("label")]
-    order = {name: i for i, name in enumerate(CATEGORIES)}
-    return sorted(with_screen, key=lambda m: order.get(m.admin_options().get("category"), len(order)))
 
 
 class ScreenOptionError(Exception):
@@ -104,4 +98,7 @@ def build_admin(app, schema=None):
     register_policy_views(admin)
     admin.add_view(PermissionMatrixView(name="权限矩阵", category="组织与系统", endpoint="permissions",
                                         url="/admin/permission-matrix"))
+    admin.add_view(Customer360View(name="客户全景", category="客户", endpoint="customer360", url="/admin/customer360"))
+    admin.add_view(ImportView(name="数据导入", category="组织与系统", endpoint="data_import", url="/admin/import"))
+    admin.add_view(BackupView(name="数据备份", category="组织与系统", endpoint="backup", url="/admin/backup"))
     return admin

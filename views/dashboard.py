@@ -1,0 +1,191 @@
+"""The workbench (工作台): what the current user must act on, as tiles that open the filtered lists.
+
+Every flag rule registered with ``policies.engine.flag`` becomes a tile for the people who act on
+it: overseers (admin, GM, managers; the archivist for archive records) count every row they may
+see, everyone else counts the rows they are responsible for (``views.worklists.OWNER_FIELDS``).
+Counts are capped (COUNT_CAP) so that a large table never makes the home page slow.
+"""
+import datetime
+
+from flask import url_for
+from flask_admin import AdminIndexView
+from flask_admin import expose
+from flask_login import current_user
+from peewee import fn
+from werkzeug.routing import BuildError
+
+import models
+import policies
+from clock import local_today
+from clock import to_local
+from views import access
+from views import approvals as inbox
+from views import links
+from views import worklists
+from views.base import LoginRequiredMixin
+
+COUNT_CAP = 1000
+CHART_WEEKS = 12
+MANAGERS = {"admin", "gm", "deputy", "manager"}
+
+
+def capped_count(query):
+    """Return (count, capped): exact up to COUNT_CAP, then COUNT_CAP and True."""
+    count = query.limit(COUNT_CAP + 1).count()
+    return min(count, COUNT_CAP), count > COUNT_CAP
+
+
+def _url(endpoint, **args):
+    try:
+        return url_for(endpoint, **args)
+    except BuildError:
+        return None
+
+
+def approval_tiles(user):
+    """Return the approvals tiles: waiting for me, and my own requests still pending."""
+    waiting = inbox.pending_count(user)
+    mine = (models.Approval.select()
+            .where(models.Approval.requested_by == user.id, models.Approval.status == "pending").count())
+    return [
+        dict(key="approvals", title="待我审批", count=waiting, capped=False, kind="danger" if waiting else "light",
+             url=_url("approvals.index"), note="审批中心"),
+        dict(key="my-requests", title="我发起的待审批", count=mine, capped=False, kind="info" if mine else "light",
+             url=_url("approvals.index", tab=inbox.MINE), note="等待他人处理"),
+    ]
+
+
+def flag_tiles(user):
+    """Return one tile per flag rule the user acts on, counting the rows they may see (or own)."""
+    tiles = []
+    for model, entries in policies.FLAGS.items():
+        if not access.can(user, model, "view"):
+            continue
+        overseer = worklists.oversees(user, model)
+        owner = worklists.owner_field(model)
+        if not overseer and owner is None:
+            continue
+        seen = set()
+        for rule_obj, make, badge in entries:
+            if rule_obj.id in seen or not rule_obj.on():
+                continue
+            seen.add(rule_obj.id)
+            query = access.scope(model, model.select(model.id).where(model.id.in_(make().select(model.id))), user)
+            if not overseer:
+                query = query.where(owner == user.id)
+            count, capped = capped_count(query)
+            tiles.append(dict(
+                key=f"{rule_obj.id}-{model.__name__}", title=rule_obj.title, rule=rule_obj,
+                model_label=model.label(), count=count, capped=capped,
+                kind=(badge if count else "light"), mine=not overseer,
+                url=links.worklist_url(model, rule_obj.id, mine=not overseer),
+                note=f"{model.label()} · {'我负责的' if not overseer else '全部可见'}",
+            ))
+    tiles.sort(key=lambda t: (t["count"] == 0, t["rule"].id))
+    return tiles
+
+
+def loan_tiles(user, now=None):
+    """Return my loans due within a day and overdue (the archivist: everyone's)."""
+    if not access.can(user, models.Loan, "view") and not models.Loan.select().where(
+            models.Loan.borrower == user.id).exists():
+        return []
+    now = now or models.utcnow()
+    loan = models.Loan
+    base = loan.select(loan.id).where(loan.returned_at.is_null())
+    everyone = worklists.oversees(user, loan) and access.can(user, loan, "view")
+    if everyone:
+        base = access.scope(loan, base, user)
+    else:
+        base = base.where(loan.borrower == user.id)
+    soon, soon_capped = capped_count(base.where(loan.due_at >= now, loan.due_at < now + datetime.timedelta(days=1)))
+    late, late_capped = capped_count(base.where(loan.due_at < now))
+    label = "借出档案" if everyone else "我借阅的档案"
+    return [
+        dict(key="loans-due", title=f"{label}:明天到期", count=soon, capped=soon_capped,
+             kind="warning" if soon else "light", url=links.list_url(loan) if everyone else None,
+             note="请按期归还(ARC-1)"),
+        dict(key="loans-overdue", title=f"{label}:已逾期", count=late, capped=late_capped,
+             kind="danger" if late else "light", url=links.worklist_url(loan, "ARC-7", mine=not everyone)
+             if access.can(user, loan, "view") else None, note="逾期未还(ARC-7)"),
+    ]
+
+
+def report_tiles(user, today=None):
+    """Return the monthly complaint statistics reminder (CMP-9) in the first days of a month."""
+    today = today or local_today()
+    codes = access.role_codes(user)
+    rule_obj = policies.RULES.get("CMP-9")
+    if rule_obj is None or not rule_obj.on() or not (codes & {"admin", "gm", "manager", "service"}):
+        return []
+    due_day = int(rule_obj.get("report_day"))
+    if today.day > due_day:
+        return []
+    last_month = (today.replace(day=1) - datetime.timedelta(days=1))
+    return [dict(key="CMP-9", title=f"{last_month.year}年{last_month.month}月投诉统计表", count=None, capped=False,
+                 kind="warning", url=_url("complaint_board.report", month=f"{last_month:%Y-%m}"),
+                 note=f"应于 {today.month} 月 {due_day} 日前完成(CMP-9)")]
+
+
+def charts(user, today=None):
+    """Return the managers' charts: complaints per week, open loans, customers by tier and stage."""
+    if not (access.role_codes(user) & MANAGERS):
+        return None
+    today = today or local_today()
+    result = {}
+    if access.can(user, models.Complaint, "view"):
+        start = today - datetime.timedelta(days=today.weekday() + 7 * (CHART_WEEKS - 1))
+        since = datetime.datetime.combine(start, datetime.time()) - datetime.timedelta(hours=8)
+        query = access.scope(models.Complaint, models.Complaint.select(models.Complaint.received_at)
+                             .where(models.Complaint.received_at >= since), user)
+        weeks = [start + datetime.timedelta(days=7 * i) for i in range(CHART_WEEKS)]
+        counts = dict.fromkeys(weeks, 0)
+        for (received_at,) in query.tuples():
+            day = to_local(received_at).date()
+            monday = day - datetime.timedelta(days=day.weekday())
+            if monday in counts:
+                counts[monday] += 1
+        result["complaints"] = [(f"{w:%m-%d}", counts[w]) for w in weeks]
+    if access.can(user, models.Customer, "view"):
+        customer = models.Customer
+        for key, field in (("tiers", customer.tier), ("stages", customer.stage)):
+            rows = (access.scope(customer, customer.select(field, fn.COUNT(customer.id)), user)
+                    .group_by(field).tuples())
+            names = dict(field.choices)
+            found = dict(rows)
+            result[key] = [(label, found.get(code, 0)) for code, label in names.items()]
+    if access.can(user, models.Loan, "view"):
+        loan = models.Loan
+        open_loans = access.scope(loan, loan.select().where(loan.returned_at.is_null()), user)
+        now = models.utcnow()
+        result["loans"] = [("按期", open_loans.where(loan.due_at >= now).count()),
+                           ("逾期", open_loans.where(loan.due_at < now).count())]
+    for key, series in result.items():
+        top = max([v for _, v in series] or [0]) or 1
+        result[key] = [(label, value, round(100 * value / top)) for label, value in series]
+    return result
+
+
+def workbench(user):
+    """Return everything the workbench shows ``user``."""
+    return dict(
+        approvals=approval_tiles(user),
+        flags=flag_tiles(user),
+        loans=loan_tiles(user),
+        reports=report_tiles(user),
+        charts=charts(user),
+    )
+
+
+class IndexView(LoginRequiredMixin, AdminIndexView):
+    """The console's home page: the workbench, then every screen the user may open."""
+
+    @expose("/")
+    def index(self):
+        groups = {}
+        for view in self.admin._views:
+            model = getattr(view, "model", None)
+            if model is None or not view.is_accessible():
+                continue
+            groups.setdefault(view.category or "", []).append(view)
+        return self.render("admin/home.html", groups=groups, work=workbench(current_user))
