@@ -27,10 +27,13 @@ BADGE_LABELS = {
     "CUS-1": "久未联系",
     "CUS-2": "待审批确认",
     "CUS-5": "流失风险",
+    "CUS-7": "泄露待处理",
+    "CUS-8": "权限待审查",
     "VIS-1": "计划迟交",
     "VIS-2": "报告迟交",
     "VIS-3": "待满意度调查",
     "VIS-4": "久未拜访",
+    "VIS-5": "待现场回访",
     "QC-1": "活动不足",
 }
 # Fields that store a record type's class name; shown as its Chinese label.
