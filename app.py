@@ -23,6 +23,7 @@ import models
 import policies  # noqa: F401 - declares every rule and connects its receivers
 from views import access
 from views import backup as backup_views
+from views import saved_views
 from views import fields as view_fields
 from views.auth import LANGUAGES
 from views.auth import password_problem
@@ -133,6 +134,7 @@ def create_app(config: dict | None = None):
     _init_extensions(app)
     app.register_blueprint(auth_bp)
     build_admin(app, schema)
+    saved_views.install(app)
     _register_errors(app)
     _register_cli(app)
     _register_password_cli(app)

@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import models
 from policies import approvals
+from policies import archives
+from policies import workflow
 
 # Stored datetimes are naive UTC; office hours below are Beijing time (UTC+8).
 BEIJING_OFFSET = datetime.timedelta(hours=8)
@@ -859,10 +861,6 @@ def _seed_destructions(ctx):
         # The GM's approval marks the file destroyed (it is never deleted); it was shredded that morning.
         _decide_approvals(ctx, destruction, "approved", ctx.at(destroyed_on, 9), "同意销毁。")
         ctx.files[ctx.files.index(archive)] = models.ArchiveFile.get_by_id(archive.id)
-        with models.acting_as(ctx.users["archivist"]):
-            destruction = models.Destruction.get_by_id(destruction.id)
-            destruction.destroyed_on = destroyed_on
-            destruction.save()
 
 
 def _seed_access_requests(ctx):
@@ -883,20 +881,27 @@ def _seed_access_requests(ctx):
             status = statuses.pop()
             request = models.AccessRequest.create(
                 applicant=ctx.users[username], file=rng.choice(files), purpose=purpose, reason=reason,
-                dept_head_signed=status != "rejected" or rng.random() < 0.5, status=status,
+                dept_head_signed=status != "rejected" or rng.random() < 0.5,
                 created_at=ctx.office_time(ctx.day(rng.randint(1, 40))))
             _decide_access(ctx, request, status)
         for name, letter, purpose, reason in external:
             status = statuses.pop()
             request = models.AccessRequest.create(
                 external_name=name, intro_letter_no=letter, file=rng.choice(files), purpose=purpose, reason=reason,
-                dept_head_signed=True, status=status, created_at=ctx.office_time(ctx.day(rng.randint(1, 40))))
+                dept_head_signed=True, created_at=ctx.office_time(ctx.day(rng.randint(1, 40))))
             _decide_access(ctx, request, status)
 
 
 def _decide_access(ctx, request, status):
-    """Decide the ARC-3 approvals of a classified file's access request as ``status`` says (normal files: typed)."""
+    """Decide the ARC-3 approvals of a classified file's access request as ``status`` says (normal files: the archivist)."""
     _date_approvals(request, request.created_at)
+    if status != "pending" and approvals.state(request) is None:
+        with workflow.clock(request.created_at + datetime.timedelta(hours=2)):
+            if status == "approved":
+                workflow.run_action(request, "grant", ctx.users["archivist"])
+            else:
+                workflow.run_action(request, "deny", ctx.users["archivist"], reason="手续不全，不予查阅。")
+        return
     if status != "pending":
         _decide_approvals(ctx, request, status, request.created_at + datetime.timedelta(hours=3),
                           "同意查阅。" if status == "approved" else "手续不全，不予查阅。")
@@ -954,22 +959,20 @@ def _seed_loans(ctx):
 
 
 def _lend(ctx, request, lent_at, days, state):
-    """Date the loan the approved ``request`` opened, then return it complete or leave it open (file on loan)."""
+    """Lend the approved ``request`` at ``lent_at``, then return it complete or leave it open (file on loan)."""
     rng = ctx.rng
     due_at = lent_at + datetime.timedelta(days=days)
-    loan = request.loans.get()
-    loan.lent_at, loan.due_at, loan.created_at = lent_at, due_at, lent_at
-    loan.save()
+    request = models.BorrowRequest.get_by_id(request.id)
+    with workflow.clock(lent_at):
+        loan = archives.lend(request, request.copies, ctx.users["archivist"])
     # ARC-2 keeps the file's status in step with the ledger (on loan now, in store after a complete return).
     if state == "returned":
         back_on = lent_at.date() + datetime.timedelta(days=rng.randint(0, days))
         returned_at = ctx.at(back_on, rng.randint(9, 16), rng.choice((0, 20, 40)))
         if returned_at <= lent_at:
             returned_at = lent_at + datetime.timedelta(hours=2)
-        loan.returned_at = ctx.past(min(returned_at, due_at))
-        loan.returned_complete = True
-        loan.checked_by = ctx.users["archivist"]
-        loan.save()
+        with workflow.clock(ctx.past(min(returned_at, due_at))):
+            archives.return_loan(loan, True, ctx.users["archivist"], "核对完整，已归位。")
 
 
 def _open_approvals(record):
@@ -1018,7 +1021,7 @@ def _decide_approvals(ctx, record, status, at, comment=None):
         default = DECISION_COMMENTS.get(approval.rule, ("同意借阅。", "理由不充分，暂不外借。"))
         started = models.utcnow()
         last_log = models.AuditLog.select(models.AuditLog.id).order_by(models.AuditLog.id.desc()).scalar() or 0
-        with models.acting_as(decider):
+        with models.acting_as(decider), workflow.clock(when):
             approvals.decide(approval.id, decider, approve, comment or default[0 if approve else 1])
         # The decision, the rows it closed and its audit entries happened at ``when``, not now.
         for row in models.Approval.select().where(
@@ -1115,6 +1118,11 @@ def _seed_complaints(ctx):
             _walk_complaint(ctx, complaint, order[:order.index(status) + 1])
 
 
+# The workflow action that moves a complaint into each status.
+COMPLAINT_ACTIONS = {"investigating": "investigate", "solution_pending": "propose", "replied": "reply",
+                     "return_visit": "return_visit", "closed": "close"}
+
+
 def _walk_complaint(ctx, complaint, path):
     """Move ``complaint`` along ``path``, creating what each step needs."""
     rng = ctx.rng
@@ -1155,8 +1163,6 @@ def _walk_complaint(ctx, complaint, path):
             approved_at = step(rng.randint(2, 20))
             _decide_approvals(ctx, solution, "approved", approved_at, "同意，尽快答复客户。")
             solution = models.Solution.get_by_id(solution.id)
-            solution.approved_at = approved_at
-            solution.save()
             models.ComplaintUpdate.create(complaint=complaint, at=step(rng.randint(1, 6)), by=by,
                                           note="处理方案经总经理批准，已答复客户。", notified_customer=True)
         elif status == "return_visit":
@@ -1164,11 +1170,14 @@ def _walk_complaint(ctx, complaint, path):
             solution.save()
             models.ComplaintUpdate.create(complaint=complaint, at=step(rng.randint(24, 72)), by=by,
                                           note="电话回访，客户确认问题已解决。", notified_customer=True)
-        elif status == "closed":
-            complaint.satisfaction = rng.choices(("satisfied", "basically", "dissatisfied"), weights=(6, 3, 1))[0]
-            complaint.closed_at = step(rng.randint(2, 30))
-        complaint.status = status
-        complaint.save()
+        values = {}
+        at = moment
+        if status == "closed":
+            values["satisfaction"] = rng.choices(("satisfied", "basically", "dissatisfied"), weights=(6, 3, 1))[0]
+            at = step(rng.randint(2, 30))
+        complaint = models.Complaint.get_by_id(complaint.id)
+        with workflow.clock(at):
+            workflow.run_action(complaint, COMPLAINT_ACTIONS[status], by, **values)
 
 
 def _reject_complaint(ctx, complaint):
@@ -1180,10 +1189,13 @@ def _reject_complaint(ctx, complaint):
     at = ctx.past(complaint.received_at + datetime.timedelta(hours=rng.randint(6, 48)))
     models.ComplaintUpdate.create(complaint=complaint, at=at, by=complaint.assignee, note=reason,
                                   notified_customer=True)
-    complaint.rejection_reason = reason
-    complaint.closed_at = at
-    complaint.status = "rejected"
-    complaint.save()
+    # CMP-10: the department's manager rules the complaint invalid.
+    ruler = complaint.department.manager if complaint.department_id and complaint.department.manager_id \
+        else ctx.users["manager"]
+    if "manager" not in ruler.role_codes():
+        ruler = ctx.users["manager"]
+    with workflow.clock(at):
+        workflow.run_action(models.Complaint.get_by_id(complaint.id), "reject", ruler, rejection_reason=reason)
 
 
 # ---------------------------------------------------------------- service, reception, tenants, people

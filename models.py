@@ -151,6 +151,8 @@ FILE_LOCATION = (("cabinet", "档案柜"), ("safe", "保险柜"))
 FILE_STATUS = (("in_store", "在库"), ("on_loan", "借出"), ("destroyed", "已销毁"))
 HANDOVER_KIND = (("sales", "销售"), ("after_sales", "售后"), ("project", "项目"))
 REQUEST_STATUS = (("pending", "待审批"), ("approved", "已批准"), ("rejected", "已驳回"))
+# A loan's place in the ledger, computed from returned_at (ARC-6: returning closes the line).
+LOAN_STATE = (("open", "借出中"), ("returned", "已归还注销"))
 DESTRUCTION_METHOD = (("shred", "粉碎"), ("burn", "焚烧"), ("other", "其他"))
 COMPLAINT_CHANNEL = (
     ("phone", "电话"), ("visit", "来访"), ("letter", "信函"), ("email", "邮件"),
@@ -327,6 +329,124 @@ class BaseModel(SignalModel):
         return dict(getattr(type(self), field_name).choices or ()).get(value, value)
 
 
+# ---------------------------------------------------------------- workflows
+class Action:
+    """One move of a workflow, declared beside the fields (``Meta.workflow``).
+
+    source  the states it moves from ("*": any)        target  the state it moves to (None: stays)
+    roles   role codes that may run it (empty: anyone who may edit the record type)
+    rule    the rule id that guards it (named in every refusal)
+    sets    fields the person supplies with the action (a satisfaction answer…), owned by the workflow
+    params  further inputs of the action that are not owned fields (lend: the copies handed out)
+    stamps  fields the action fills in: {"closed_at": "now" | "today" | "user"}
+    via     "" a button run by policies.workflow; "approval" a decision of the approvals engine
+    reason  True when the person must give a reason (written to the audit log)
+    """
+
+    def __init__(self, label, source, target=None, roles=(), rule="", sets=(), stamps=None, via="",
+                 reason=False, style="primary", params=()):
+        self.label = label
+        self.source = (source,) if isinstance(source, str) else tuple(source)
+        self.target = target
+        self.roles = tuple(roles)
+        self.rule = rule
+        self.sets = tuple(sets)
+        self.params = tuple(params)
+        self.stamps = dict(stamps or {})
+        self.via = via
+        self.reason = reason
+        self.style = style
+        self.name = ""
+
+    def starts_from(self, state):
+        """Return True when this action may start from ``state``."""
+        return "*" in self.source or state in self.source
+
+
+class Workflow:
+    """A record type's life cycle: its state field, states and actions, and the fields they own.
+
+    field    the state field, or a property computing the state (Loan: open/returned)
+    owns     further fields only actions change (sign-offs, approvers…); every action's
+             ``sets`` and ``stamps`` and a real state field are owned too
+    create   the only action that creates such a record (Loan: lend); a bare insert is refused
+    locks    fields an approval judges: {"amount": "reask"} withdraws the decision and asks again
+             when changed, {"file": "refuse"} refuses the change
+    reask    what re-asking does to the record: {"status": "pending", "approved_by": None}
+    correct  time stamps a supervisor may correct through the audited correction action
+    """
+
+    def __init__(self, field, states=(), actions=None, initial=None, rule="", owns=(), create=None,
+                 locks=None, reask=None, correct=(), correct_roles=("manager", "admin")):
+        self.field = field
+        self.states = tuple(states)
+        self.actions = dict(actions or {})
+        for name, act in self.actions.items():
+            act.name = name
+        self.initial = initial
+        self.rule = rule
+        self.create = create
+        self.locks = dict(locks or {})
+        self.reask = dict(reask or {})
+        self.correct = tuple(correct)
+        self.correct_roles = tuple(correct_roles)
+        self._owns = tuple(owns)
+
+    def owned(self, model):
+        """Return the names of ``model``'s fields that only this workflow's actions change."""
+        names = list(self._owns)
+        if self.field in model._meta.fields:
+            names.insert(0, self.field)
+        for act in self.actions.values():
+            names += [n for n in act.sets + tuple(act.stamps) if n in model._meta.fields]
+        names += list(self.correct)
+        seen = []
+        for name in names:
+            if name not in seen:
+                seen.append(name)
+        return tuple(seen)
+
+    def fixed_at_creation(self, model):
+        """Return the owned fields a new record must leave at their defaults (the correctable facts are free)."""
+        stamped = set()
+        for act in self.actions.values():
+            stamped.update(act.sets)
+            stamped.update(act.stamps)
+        return tuple(n for n in self.owned(model) if n not in self.correct or n in stamped)
+
+    def state_of(self, instance):
+        """Return the current state of ``instance`` (None when the workflow has no state)."""
+        return getattr(instance, self.field) if self.field else None
+
+    def state_label(self, state):
+        """Return the Chinese label of ``state``."""
+        return dict(self.states).get(state, state or "")
+
+
+def workflow_of(model):
+    """Return ``model``'s declared Workflow, or None."""
+    return getattr(getattr(model, "_meta", None), "workflow", None)
+
+
+def comparable(instance, name):
+    """Return the value of field ``name`` in a form that compares equal across loads (FKs as ids)."""
+    field = type(instance)._meta.fields[name]
+    value = instance.__data__.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(field, DecimalField):
+        import decimal
+        try:
+            return str(decimal.Decimal(str(value)).quantize(decimal.Decimal("0.01")))
+        except decimal.InvalidOperation:
+            return str(value)
+    if isinstance(field, ForeignKeyField):
+        return str(getattr(value, "id", value))
+    if isinstance(field, (DateTimeField, DateField)):
+        return value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return str(value)
+
+
 # ---------------------------------------------------------------- organisation
 class Role(BaseModel):
     code = CharField(unique=True, max_length=32, verbose_name="代码")
@@ -460,6 +580,7 @@ class AuditLog(BaseModel):
     ip = CharField(max_length=64, default="", verbose_name="IP地址")
 
     class Meta:
+        ledger = True
         admin = dict(
             label="操作日志", permissions={"admin": "vx", "gm": "v"}, category="组织与系统",
             list=("at", "user", "action", "model", "record_id", "ip"),
@@ -578,6 +699,10 @@ class VisitPlan(BaseModel):
     status = CharField(max_length=16, choices=PLAN_STATUS, default="draft", verbose_name="状态")
 
     class Meta:
+        later_workflow = Workflow(
+            "status", states=PLAN_STATUS, initial="draft", rule="VIS-1",
+            actions={"submit": Action("提交审核", "draft", "submitted", rule="VIS-1")},
+        )
         admin = dict(
             label="拜访计划", category="客户",
             list=("month", "owner", "status"),
@@ -670,6 +795,18 @@ class Contract(BaseModel):
     has_settlement_terms = BooleanField(default=True, verbose_name="含结算条款")
 
     class Meta:
+        later_workflow = Workflow(
+            "status", states=CONTRACT_STATUS, initial="draft", rule="CTR-1",
+            actions={
+                "sign": Action("签订", "draft", "signed", rule="CTR-1", stamps={"signed_on": "today"}),
+                "complete": Action("履行完毕", "signed", "completed", rule="CTR-1", style="success"),
+                "terminate": Action("终止", ("draft", "signed"), "terminated", rule="CTR-1", reason=True,
+                                    style="danger"),
+            },
+            # CTR-1: raising (or lowering) an approved contract's amount asks the approver again.
+            locks={"amount": "reask", "customer": "refuse"}, reask={"status": "pending"},
+            correct=("signed_on",),
+        )
         admin = dict(
             label="合同", category="销售与授信",
             list=("number", "customer", "kind", "amount", "signed_on", "status"),
@@ -716,6 +853,19 @@ class Shipment(BaseModel):
     status = CharField(max_length=16, choices=SHIPMENT_STATUS, default="shipped", index=True, verbose_name="状态")
 
     class Meta:
+        later_workflow = Workflow(
+            "status", states=SHIPMENT_STATUS, initial="shipped", rule="CRD-3", owns=("signed_by", "over_limit"),
+            actions={
+                # A shipped invoice is a ledger line: it is cancelled (reversed) with a reason, never deleted.
+                "cancel": Action("取消(冲销)", ("pending", "shipped"), "cancelled", roles=("manager", "admin"),
+                                 rule="CRD-2", reason=True, style="danger"),
+            },
+            # CRD-3/CRD-5: the manager signed this amount for this customer; changing it asks again.
+            locks={"amount": "reask", "customer": "refuse", "prepaid": "reask"},
+            reask={"status": "pending", "signed_by": None},
+        )
+        # Shipped shipments are ledger lines (never deleted); a pending or cancelled one may be.
+        ledger = ("status", ("shipped",))
         admin = dict(
             label="开票发货", category="销售与授信",
             list=("invoice_no", "customer", "amount", "shipped_on", "status", "over_limit", "prepaid", "signed_by"),
@@ -742,6 +892,7 @@ class Payment(BaseModel):
                                verbose_name="对应发货")
 
     class Meta:
+        ledger = True
         admin = dict(
             label="回款", category="销售与授信",
             list=("received_on", "customer", "amount", "shipment"),
@@ -790,6 +941,8 @@ class ArchiveFile(BaseModel):
     keywords = CharField(max_length=255, default="", verbose_name="关键词")
 
     class Meta:
+        # ARC-2/ARC-11: a file's status follows its loans and its approved destruction, never a form.
+        workflow = Workflow("status", states=FILE_STATUS, initial="in_store", rule="ARC-11")
         admin = dict(
             label="档案", permissions={"admin": "vcex", "archivist": "vcex", "manager": "vcex"}, category="档案",
             # ARC-11: files are never deleted, only destroyed after approval.
@@ -858,6 +1011,17 @@ class AccessRequest(BaseModel):
     status = CharField(max_length=16, choices=REQUEST_STATUS, default="pending", verbose_name="状态")
 
     class Meta:
+        workflow = Workflow(
+            "status", states=REQUEST_STATUS, initial="pending", rule="ARC-3",
+            actions={
+                # A normal file's access asks no approval (ARC-3): the archivist grants or refuses it.
+                "grant": Action("同意查阅", "pending", "approved", roles=("archivist",), rule="ARC-4",
+                                style="success"),
+                "deny": Action("不予查阅", "pending", "rejected", roles=("archivist",), rule="ARC-4", reason=True,
+                               style="danger"),
+            },
+            locks={"file": "reask"}, reask={"status": "pending"},
+        )
         admin = dict(
             label="查阅申请", permissions={"sales": "vc", "service": "vc", "gm": "vcx"}, category="档案",
             list=("file", "applicant", "external_name", "purpose", "dept_head_signed", "status", "created_at"),
@@ -881,6 +1045,14 @@ class BorrowRequest(BaseModel):
     status = CharField(max_length=16, choices=REQUEST_STATUS, default="pending", verbose_name="状态")
 
     class Meta:
+        workflow = Workflow(
+            "status", states=REQUEST_STATUS, initial="pending", rule="ARC-5",
+            actions={
+                "lend": Action("借出", "approved", None, roles=("archivist",), rule="ARC-2", params=("copies",)),
+            },
+            # ARC-3/ARC-5: the approvers judged the file and the days; changing either asks them again.
+            locks={"days": "reask", "file": "reask"}, reask={"status": "pending"},
+        )
         admin = dict(
             label="借阅申请", permissions={"sales": "vc", "service": "vc", "gm": "vcx"}, category="档案",
             list=("file", "borrower", "copies", "days", "dept_head_signed", "status", "created_at"),
@@ -908,8 +1080,24 @@ class Loan(BaseModel):
     lost_or_damaged = BooleanField(default=False, verbose_name="遗失/毁损")
     checked_by = ForeignKeyField(User, null=True, backref="checked_loans", on_delete="SET NULL",
                                  verbose_name="核验人")
+    return_note = TextField(default="", verbose_name="归还核验说明")
 
     class Meta:
+        # Lending (policies.archives.lend) is the only way a loan exists; returning is the only way it closes.
+        workflow = Workflow(
+            "ledger_state", states=LOAN_STATE, initial="open", rule="ARC-6", create="借出",
+            owns=("request", "file", "borrower", "copies", "lent_at", "due_at"),
+            actions={
+                "return": Action("归还注销", "open", "returned", roles=("archivist",), rule="ARC-6",
+                                 sets=("returned_complete", "return_note"),
+                                 stamps={"returned_at": "now", "checked_by": "user"}),
+                "report_lost": Action("登记遗失/毁损", "open", None, roles=("archivist",), rule="ARC-9",
+                                      sets=("lost_or_damaged",), stamps={"checked_by": "user"}, reason=True,
+                                      style="danger"),
+            },
+            correct=("lent_at", "returned_at"), correct_roles=("archivist", "admin"),
+        )
+        ledger = True
         admin = dict(
             label="外借登记", category="档案",
             list=("file", "borrower", "copies", "lent_at", "due_at", "returned_at", "returned_complete",
@@ -921,6 +1109,11 @@ class Loan(BaseModel):
     def __str__(self):
         return f"外借 #{self.id}"
 
+    @property
+    def ledger_state(self):
+        """Return "open" until the loan is returned, then "returned" (the workflow's state)."""
+        return "returned" if self.returned_at is not None else "open"
+
 
 class Destruction(BaseModel):
     file = ForeignKeyField(ArchiveFile, backref="destructions", on_delete="RESTRICT", verbose_name="档案")
@@ -931,6 +1124,9 @@ class Destruction(BaseModel):
     method = CharField(max_length=16, choices=DESTRUCTION_METHOD, default="shred", verbose_name="销毁方式")
 
     class Meta:
+        # ARC-11: approver and date are the GM's approval, never typed in.
+        workflow = Workflow(None, rule="ARC-11", owns=("approved_by", "destroyed_on"),
+                            locks={"file": "refuse"})
         admin = dict(
             label="销毁记录", category="档案",
             list=("file", "reason", "approved_by", "destroyed_on", "method"),
@@ -978,6 +1174,7 @@ class Penalty(BaseModel):
     note = TextField(default="", verbose_name="说明")
 
     class Meta:
+        ledger = True
         admin = dict(
             label="罚款记录", category="档案",
             list=("on", "user", "rule", "violation", "amount", "source", "note"),
@@ -1013,6 +1210,21 @@ class Complaint(BaseModel):
     rejection_reason = TextField(default="", verbose_name="不成立原因(已向客户说明)")
 
     class Meta:
+        workflow = Workflow(
+            "status", states=COMPLAINT_STATUS, initial="received", rule="CMP-10",
+            actions={
+                "investigate": Action("开始调查", "received", "investigating", rule="CMP-10"),
+                "propose": Action("提交方案待批", "investigating", "solution_pending", rule="CMP-4"),
+                "reply": Action("答复客户", "solution_pending", "replied", rule="CMP-6"),
+                "return_visit": Action("转入回访", "replied", "return_visit", rule="CMP-10"),
+                "close": Action("结案", "return_visit", "closed", rule="CMP-8", sets=("satisfaction",),
+                                stamps={"closed_at": "now"}, style="success"),
+                # CMP-10: a supervisor (the department's manager) rules a complaint invalid.
+                "reject": Action("判定不成立", "received", "rejected", roles=("manager",), rule="CMP-10",
+                                 sets=("rejection_reason",), stamps={"closed_at": "now"}, style="danger"),
+            },
+            correct=("received_at", "closed_at"),
+        )
         admin = dict(
             label="投诉", category="投诉",
             list=("number", "received_at", "complainant", "customer", "category", "severity", "status",
@@ -1088,6 +1300,10 @@ class Solution(BaseModel):
     customer_reply = TextField(default="", verbose_name="客户答复")
 
     class Meta:
+        # CMP-6: the GM judged the proposal and the compensation; changing them asks the GM again.
+        workflow = Workflow(None, rule="CMP-6", owns=("approved_by", "approved_at"),
+                            locks={"compensation_amount": "reask", "proposal": "reask"},
+                            reask={"approved_by": None, "approved_at": None})
         admin = dict(
             label="处理方案", category="投诉",
             list=("complaint", "proposal", "compensation_amount", "approved_by", "approved_at"),
@@ -1121,6 +1337,17 @@ class ServiceOrder(BaseModel):
     status = CharField(max_length=16, choices=SERVICE_STATUS, default="pending", verbose_name="状态")
 
     class Meta:
+        later_workflow = Workflow(
+            "status", states=SERVICE_STATUS, initial="pending", rule="SRV-1",
+            actions={
+                "dispatch": Action("派工", "approved", "dispatched", rule="SRV-1"),
+                "complete": Action("完工", "dispatched", "completed", rule="SRV-1", style="success"),
+                "cancel": Action("取消", ("approved", "dispatched"), "cancelled", rule="SRV-1", reason=True,
+                                 style="danger"),
+                # A rejected (cancelled) order is put forward again: SRV-1 asks the manager anew.
+                "resubmit": Action("重新送审", "cancelled", "pending", rule="SRV-1"),
+            },
+        )
         admin = dict(
             label="服务派工单", category="服务与接待",
             list=("number", "kind", "customer", "product_model", "technician", "fee", "status"),
@@ -1149,6 +1376,14 @@ class Reception(BaseModel):
     status = CharField(max_length=16, choices=RECEPTION_STATUS, default="planned", verbose_name="状态")
 
     class Meta:
+        later_workflow = Workflow(
+            "status", states=RECEPTION_STATUS, initial="planned", rule="RCP-3",
+            actions={
+                "finish": Action("接待完成", ("planned", "approved"), "done", rule="RCP-3", style="success"),
+            },
+            # RCP-3: the GM judged the gift's value; changing it asks again.
+            locks={"gift_value": "reask"}, reask={"status": "pending"},
+        )
         admin = dict(
             label="接待", category="服务与接待",
             list=("visit_on", "visitor_org", "customer", "guest_class", "guests", "companions", "host",
@@ -1177,6 +1412,16 @@ class MoveOut(BaseModel):
     status = CharField(max_length=16, choices=MOVEOUT_STATUS, default="requested", verbose_name="状态")
 
     class Meta:
+        later_workflow = Workflow(
+            "status", states=MOVEOUT_STATUS, initial="requested", rule="MOV-1",
+            owns=("engineering_signed", "finance_signed", "security_signed"),
+            actions={
+                "sign_off": Action("提交会签", "requested", "signing", rule="MOV-1"),
+                "complete": Action("办结迁出", "signing", "completed", rule="MOV-1", style="success"),
+                "cancel": Action("取消迁出", ("requested", "signing"), "cancelled", rule="MOV-1", reason=True,
+                                 style="danger"),
+            },
+        )
         admin = dict(
             label="客户迁出",
             # MOV-1's three sign-off departments open the move-outs they sign.
@@ -1423,6 +1668,7 @@ class RuleEvent(BaseModel):
     note = TextField(default="", verbose_name="说明")
 
     class Meta:
+        ledger = True
         admin = dict(
             label="规则触发记录", category="组织与系统",
             list=("at", "rule", "kind", "model", "record_id", "note"), search=("rule", "model", "note"),
@@ -1452,8 +1698,11 @@ class Approval(BaseModel):
                                  verbose_name="审批人")
     decided_at = DateTimeField(null=True, verbose_name="审批时间")
     comment = TextField(default="", verbose_name="审批意见")
+    # The record's values this approval judged, {field: value} (JSON): changing one re-asks or is refused.
+    judged = TextField(default="", verbose_name="审批依据的字段值")
 
     class Meta:
+        ledger = True
         indexes = (
             (("status", "required_role", "requested_at"), False),
             (("target_model", "target_id", "status"), False),
@@ -1493,6 +1742,20 @@ class ImportJob(BaseModel):
         return f"导入 {self.filename}"
 
 
+class SavedView(BaseModel):
+    """A named list view (filters, search, sort, columns) kept by a user, optionally shared with a role."""
+    name = CharField(max_length=64, verbose_name="方案名称")
+    model = CharField(max_length=64, index=True, verbose_name="记录类型")
+    owner = ForeignKeyField(User, backref="saved_views", on_delete="CASCADE", verbose_name="创建人")
+    role = ForeignKeyField(Role, null=True, backref="saved_views", on_delete="SET NULL", verbose_name="共享给角色")
+    # The list's query string without the page number (flt…, search, sort, desc, page_size, cols).
+    args = TextField(default="", verbose_name="列表条件")
+    is_default = BooleanField(default=False, verbose_name="默认方案")
+
+    def __str__(self):
+        return self.name
+
+
 # Labels of many-to-many fields (peewee's ManyToManyField takes no verbose_name).
 User.roles.verbose_name = "角色"
 QCGroup.members.verbose_name = "成员"
@@ -1505,7 +1768,7 @@ MODELS = (
     Complaint, ComplaintUpdate, Investigation, Solution,
     ServiceOrder, Reception, MoveOut, TenantRequest, Attendance, QCGroup, QCGroupMember, QCActivity,
     DataShare, DataIncident, AffectedCustomer, AccessReview,
-    Holiday, RuleSetting, RuleEvent, Approval, ImportJob,
+    Holiday, RuleSetting, RuleEvent, Approval, ImportJob, SavedView,
 )
 
 

@@ -13,6 +13,7 @@ from policies.engine import log_blocked
 from policies import audit  # noqa: F401
 from policies import accounts  # noqa: F401
 from policies import approvals  # noqa: F401
+from policies import workflow  # noqa: F401
 from policies import calendar  # noqa: F401
 from policies import archives  # noqa: F401
 from policies import complaints  # noqa: F401
@@ -26,6 +27,7 @@ from policies import moveout  # noqa: F401
 from policies import attendance  # noqa: F401
 from policies import qc  # noqa: F401
 
+workflow.connect_late()
 connect_raiser()
 
 __all__ = ["ACTION_LABELS", "FLAGS", "RULES", "PolicyViolation", "flags_for", "log_blocked"]

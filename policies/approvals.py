@@ -15,6 +15,7 @@ with ``on_outcome(Model, approved=…, rejected=…, withdrawn=…)``.
 """
 import contextlib
 import contextvars
+import json
 
 from peewee import SqliteDatabase
 from playhouse.signals import pre_delete
@@ -42,6 +43,7 @@ DECIDING = contextvars.ContextVar("approvals_deciding", default=False)
 
 _OUTCOMES = {}
 _STEP_HOOKS = {}
+_DECISION_CHECKS = {}
 
 
 class ApprovalError(Exception):
@@ -58,6 +60,18 @@ def on_step(rule_id, hook):
     _STEP_HOOKS[rule_id] = hook
 
 
+def _now():
+    """Return the time a decision is stamped with (the workflow clock: now, or the demo seed's time)."""
+    from policies import workflow
+
+    return workflow.now()
+
+
+def on_decide(rule_id, check):
+    """Register ``check(record, approval)`` run before approving under ``rule_id``: a Chinese reason refuses it."""
+    _DECISION_CHECKS[rule_id] = check
+
+
 def _target_rows(model_name, target_id):
     return models.Approval.select().where(models.Approval.target_model == model_name,
                                           models.Approval.target_id == target_id)
@@ -68,6 +82,10 @@ def require(record, rule_id, roles, department=None, summary=""):
     mode = CHAINS.get(rule_id, SEQUENTIAL)
     alternates = ALTERNATES.get(rule_id, {})
     actor = models.current_actor.get()
+    from policies import workflow  # the fields this decision judges (decided means locked)
+
+    judged = workflow.judged_values(record)
+    judged = json.dumps(judged, ensure_ascii=False) if judged and mode != NOTIFY_ONLY else ""
     rows = []
     for index, role in enumerate(roles, start=1):
         rows.append(models.Approval.create(
@@ -75,7 +93,7 @@ def require(record, rule_id, roles, department=None, summary=""):
             step=index if mode == SEQUENTIAL else 1,
             kind="notify" if mode == NOTIFY_ONLY else "approve",
             required_role="|".join(alternates.get(role, (role,))),
-            department=department, summary=(summary or str(record))[:255], requested_by=actor,
+            department=department, summary=(summary or str(record))[:255], requested_by=actor, judged=judged,
         ))
     RULES[rule_id].record(NOTIFY if mode == NOTIFY_ONLY else APPROVE, record, note=summary)
     return rows
@@ -190,9 +208,15 @@ def decide(approval_id, user, approve, comment=""):
                 raise ApprovalError(reason)
             if approval.kind == "notify" and not approve:
                 raise ApprovalError("知会事项只需确认,不能驳回。")
+            check = _DECISION_CHECKS.get(approval.rule)
+            if approve and approval.kind == "approve" and check is not None:
+                target = _load_target(approval)
+                reason = check(target, approval) if target is not None else None
+                if reason:
+                    raise ApprovalError(reason)
             approval.status = "approved" if approve else "rejected"
             approval.decided_by = user
-            approval.decided_at = models.utcnow()
+            approval.decided_at = _now()
             approval.comment = comment
             approval.save()
             audit.log("approve" if approve else "reject", approval.target_model, approval.target_id,
@@ -220,7 +244,7 @@ def _apply(approval, user):
     for other in pending_for(record):
         other.status = "withdrawn"
         other.comment = "因其他审批驳回而终止"
-        other.decided_at = models.utcnow()
+        other.decided_at = _now()
         other.save()
     _run(outcome.get("rejected"), record, user)
 
@@ -238,7 +262,7 @@ def withdraw(record, user):
         for row in rows:
             row.status = "withdrawn"
             row.decided_by = user
-            row.decided_at = models.utcnow()
+            row.decided_at = _now()
             row.comment = "申请人撤回"
             row.save()
         audit.log("update", type(record).__name__, record._pk, {"审批": ["待审批", "已撤回"]}, user=user)

@@ -9,6 +9,7 @@ from playhouse.signals import pre_save
 
 import models
 from policies import approvals
+from policies import workflow
 from policies.calendar import add_months
 from policies.calendar import add_working_days
 from policies.calendar import local_today
@@ -331,15 +332,13 @@ def submit_borrow_request(sender, instance, created):
     _refuse_status_edit(ARC_5, instance, created)
     submitted = created or _resubmitted(instance)
     instance.__dict__["_arc_submitted"] = submitted
-    instance.__dict__["_arc_lend_now"] = False
     if not submitted:
         return
     if _borrow_needs_approval(instance):
         instance.status = "pending"
         return
     instance.status = "approved"
-    instance.__dict__["_arc_lend_now"] = True
-    # ARC-2 would refuse the loan opened below; say so at the request's own field.
+    # ARC-2 would refuse lending it now; say so at the request's own field.
     if ARC_2.on() and instance.file_id is not None and _open_loan_exists(instance.file_id):
         ARC_2.refuse(instance, "该档案已借出尚未归还，归还注销前不能再次借出", field="file")
 
@@ -358,28 +357,70 @@ def staff_borrow_needs_gm(sender, instance, created):
                       summary=_summary(f"{borrower} 申请借阅 {_file(instance.file_id)} {instance.days} 天"))
 
 
-@post_save(sender=models.BorrowRequest, name="ARC-5/lend")
-def lend_without_approval(sender, instance, created):
-    """Open the loan at once when no rule asked for approval (the GM borrowing a normal file)."""
-    if instance.__dict__.pop("_arc_lend_now", False):
-        open_loan(instance)
+def _no_loan_yet(request):
+    return request._pk is None or not models.Loan.select().where(models.Loan.request == request._pk).exists()
 
 
-def open_loan(request):
-    """Open the loan of an approved borrow request: lent now, due after its days (ARC-2 puts the file on loan)."""
-    now = models.utcnow()
-    return models.Loan.create(request=request, file=request.file_id, borrower=request.borrower_id,
-                              copies=request.copies, lent_at=now, due_at=now + datetime.timedelta(days=request.days))
+@workflow.guard(models.BorrowRequest, "lend")
+def lend_guard(request, user, values):
+    """Refuse lending a request twice, more copies than requested, or a file that is out or destroyed (ARC-2)."""
+    errors = []
+    if not _no_loan_yet(request):
+        errors.append((ARC_2.id, "该借阅申请已经借出,不能重复借出", None))
+    copies = values.get("copies", request.copies)
+    try:
+        copies = int(copies) if copies not in (None, "") else request.copies
+    except (TypeError, ValueError):
+        copies = None
+    if copies is None or copies < 1 or copies > (request.copies or 0):
+        errors.append((ARC_4.id, f"借出份数须在 1 至申请的 {request.copies} 份之间", "copies"))
+    folder = _file(request.file_id)
+    if folder is not None and folder.status == "destroyed":
+        errors.append((ARC_2.id, "该档案已销毁，不能借出", None))
+    elif request.file_id is not None and _open_loan_exists(request.file_id):
+        errors.append((ARC_2.id, "该档案已借出尚未归还，归还注销前不能再次借出", None))
+    return errors
+
+
+@workflow.implement(models.BorrowRequest, "lend")
+def _lend(request, user, copies=None):
+    """Open the ledger line of an approved request: lent now, due after its days (ARC-2 puts the file on loan)."""
+    lent_at = workflow.now()
+    loan = models.Loan.create(request=request, file=request.file_id, borrower=request.borrower_id,
+                              copies=int(copies) if copies not in (None, "") else request.copies,
+                              lent_at=lent_at, due_at=lent_at + datetime.timedelta(days=request.days))
+    workflow.record(request, request._meta.workflow.actions["lend"], request.status,
+                    f"外借登记 #{loan.id},{loan.copies} 份,应还 {loan.due_at:%Y-%m-%d %H:%M}(UTC)")
+    return loan
+
+
+def lend(request, copies=None, user=None):
+    """Lend the file of an approved borrow request: the only way a Loan comes to exist; return the Loan."""
+    return workflow.run_action(request, "lend", user, copies=copies if copies is not None else request.copies)
+
+
+def return_loan(loan, complete, checked_by, note=""):
+    """Return a loan: closes the ledger line only when the archivist confirms the file complete (ARC-6)."""
+    return workflow.run_action(loan, "return", checked_by, returned_complete=bool(complete), return_note=note or "")
 
 
 def borrow_approved(request, user):
-    """Approve the request once every ARC-3/ARC-5/ARC-10 approval is given, and open its loan once."""
+    """Approve the request once every ARC-3/ARC-5/ARC-10 approval is given; the archivist then lends it."""
     if request.status != "approved":
         request.status = "approved"
         request.save()
-    # A loan refused by ARC-1/ARC-2 (the file is out again, or destroyed) refuses the decision with it.
-    if not request.loans.exists():
-        open_loan(request)
+
+
+@pre_save(sender=models.BorrowRequest, name="ARC-1/lent")
+def lent_request_fixed(sender, instance, created):
+    """Refuse changing the file, days or copies of a request that was lent (the loan is the ledger line)."""
+    if created or _no_loan_yet(instance):
+        return
+    stored = models.BorrowRequest.get_by_id(instance._pk)
+    for name, rule_obj in (("days", ARC_1), ("file", ARC_2), ("copies", ARC_4)):
+        if models.comparable(stored, name) != models.comparable(instance, name):
+            label = models.BorrowRequest._meta.fields[name].verbose_name
+            rule_obj.refuse(instance, f"该申请已经借出,不能修改{label}", field=name)
 
 
 def borrow_rejected(request, user):
@@ -621,7 +662,7 @@ def destruction_needs_gm(sender, instance, created):
 def destruction_approved(destruction, user):
     """Record the approving GM and today's date, and mark the file destroyed (it stays in the database)."""
     destruction.approved_by = user
-    destruction.destroyed_on = local_today()
+    destruction.destroyed_on = workflow.today()
     destruction.save()
     folder = _file(destruction.file_id)
     if folder is not None and folder.status != "destroyed":
@@ -687,3 +728,15 @@ def title_deed_in_safe_with_project_number(sender, instance, created):
     if project_of_deed(instance.number) is None:
         ARC_13.refuse(instance, "权证编号须与其项目档案编号一致(以已有项目档案编号开头，如“鸿借字第001号-权证”)",
                       field="number")
+
+
+# ---------------------------------------------------------------- access requests decided by hand
+def _decided_by_hand(request, user, values):
+    """Refuse granting or refusing by hand an access request whose approvals were asked (ARC-3)."""
+    if approvals.state(request) is not None:
+        return [(ARC_3.id, "该查阅申请由审批决定，不能直接同意或驳回", None)]
+    return []
+
+
+workflow.guard(models.AccessRequest, "grant")(_decided_by_hand)
+workflow.guard(models.AccessRequest, "deny")(_decided_by_hand)

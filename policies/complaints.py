@@ -13,6 +13,7 @@ from playhouse.signals import pre_save
 import models
 from policies import approvals
 from policies import calendar
+from policies import workflow
 from policies.calendar import local_today
 from policies.calendar import to_local
 from policies.calendar import to_utc
@@ -174,6 +175,17 @@ def transition_errors(complaint, target, before=None):
     return errors
 
 
+def _guard_for(target):
+    """Return the guard of the action moving a complaint to ``target``: the rules' own transition check."""
+    def check(complaint, user, values):
+        return [(rule_obj.id, text, field) for rule_obj, text, field in transition_errors(complaint, target)]
+    return check
+
+
+for _name, _action in models.Complaint._meta.workflow.actions.items():
+    workflow.guard(models.Complaint, _name)(_guard_for(_action.target))
+
+
 # ---------------------------------------------------------------- CMP-1
 @pre_save(sender=models.Complaint, name="CMP-1")
 def complaint_records_the_essentials(sender, instance, created):
@@ -210,7 +222,7 @@ def compute_close_deadline(sender, instance, created):
 def stamp_closed_at(sender, instance, created):
     """Compute closed_at when a complaint is closed or rejected (a fact the report needs, not switchable)."""
     if instance.status in FINAL_STATUSES and instance.closed_at is None:
-        instance.closed_at = models.utcnow()
+        instance.closed_at = workflow.now()
 
 
 @pre_save(sender=models.Complaint, name="CMP-3")
@@ -298,7 +310,7 @@ def solution_needs_gm(sender, instance, created):
 def solution_approved(solution, user):
     """Record the deciding GM as the approver: from now on the complaint may move to replied."""
     solution.approved_by = user
-    solution.approved_at = models.utcnow()
+    solution.approved_at = workflow.now()
     solution.save()
 
 

@@ -11,6 +11,7 @@ from playhouse.signals import pre_save
 
 import models
 from policies import approvals
+from policies import workflow
 from policies.calendar import local_today
 from policies.engine import APPROVE
 from policies.engine import BLOCK
@@ -396,7 +397,7 @@ def _contract_approved(contract, user):
     if contract.status != "pending":
         return
     contract.status = "signed"
-    contract.signed_on = contract.signed_on or local_today()
+    contract.signed_on = contract.signed_on or workflow.today()
     contract.save()
 
 

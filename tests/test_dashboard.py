@@ -97,3 +97,18 @@ def test_counts_are_capped(app, monkeypatch):
     monkeypatch.setattr(dashboard, "COUNT_CAP", 2)
     html = home(app.test_client(), "dash_gm")
     assert tile_count(html, "CUS-1-Customer") == 2 and "2+" in html
+
+
+def test_fines_this_month_for_the_person_and_for_the_archivist(app):
+    seeded()
+    s1 = models.User.get(models.User.username == "dash_s1")
+    s2 = models.User.get(models.User.username == "dash_s2")
+    make_user("dash_arch", roles=("archivist",))
+    today = dashboard.local_today()
+    last_month = today.replace(day=1) - datetime.timedelta(days=1)
+    for user, amount, on in ((s1, 50, today), (s1, 20, today), (s2, 100, today), (s1, 999, last_month)):
+        make(models.Penalty, user=user, rule="ARC-9", amount=amount, on=on)
+    html = home(app.test_client(), "dash_s1")
+    assert "本月罚款(我的):70 元" in html and tile_count(html, "fines") == 2
+    html = home(app.test_client(), "dash_arch")
+    assert "本月罚款:170 元" in html and tile_count(html, "fines") == 3

@@ -207,3 +207,9 @@ def test_unknown_file_type_and_foreign_headers_are_refused(app, clerk):
         content_type="multipart/form-data", follow_redirects=True)
     assert "表头与模板不一致" in response.get_data(as_text=True)
     assert models.ImportJob.select().count() == 0
+
+
+def test_workflow_owned_fields_are_not_import_columns(app, clerk):
+    book = openpyxl.load_workbook(io.BytesIO(clerk.get("/admin/import/template/?model=Complaint").get_data()))
+    headers = [c.value for c in book.worksheets[0][1]]
+    assert "投诉内容" in headers and "状态" not in headers and "结案时间" not in headers

@@ -6,6 +6,7 @@ import pytest
 
 import models
 import policies
+from conftest import csrf_token
 from conftest import make_user
 from conftest import submit
 from factories import form_data
@@ -14,6 +15,8 @@ from factories import view_for
 from factories import acting_as
 from factories import fresh
 from factories import refused
+from factories import run
+from policies import workflow
 from policies import approvals as engine
 from policies import complaints
 
@@ -36,17 +39,31 @@ def gm_user():
     return models.User.get_or_none(models.User.username == "zongjingli") or make_user("zongjingli", roles=("gm",))
 
 
-def move(item, *statuses, gm=None):
-    """Move ``item`` along ``statuses``, creating what each step needs."""
+ACTION_TO = {"investigating": "investigate", "solution_pending": "propose", "replied": "reply",
+             "return_visit": "return_visit", "closed": "close", "rejected": "reject"}
+
+
+def approved_solution(item, gm=None, **fields):
+    """Propose a solution for ``item`` and have the GM approve it (CMP-6), the only way it becomes approved."""
+    fields.setdefault("proposal", "免费返修")
+    solution = make(models.Solution, complaint=item, **fields)
+    run(solution, "approve", gm or gm_user())
+    return fresh(solution)
+
+
+def move(item, *statuses, gm=None, satisfaction="satisfied"):
+    """Move ``item`` along ``statuses`` with the workflow actions, creating what each step needs."""
     for status in statuses:
         if status == "solution_pending" and not item.investigations.exists():
             make(models.Investigation, complaint=item)
-        if status == "replied" and not item.solutions.exists():
-            make(models.Solution, complaint=item, proposal="免费返修", approved_by=gm or gm_user())
-        if status == "closed":
-            item.satisfaction = item.satisfaction or "satisfied"
-        item.status = status
-        item.save()
+        if status == "replied" and not models.Solution.select().where(
+                models.Solution.complaint == item.id, models.Solution.approved_by.is_null(False)).exists():
+            approved_solution(item, gm)
+        values = {"satisfaction": satisfaction} if status == "closed" else {}
+        if status == "rejected":
+            values = {"rejection_reason": "已向客户说明"}
+        run(fresh(item), ACTION_TO[status], **values)
+        item.__data__.update(fresh(item).__data__)
     return item
 
 
@@ -135,9 +152,7 @@ def test_cmp2_setting_changes_the_next_computation(app):
 
 def test_cmp2_rejected_complaint_is_not_overdue(app):
     item = complaint(received_at=bj(2026, 3, 1, 9, 0))
-    item.rejection_reason = "系客户自行改装所致,已向客户说明"
-    item.status = "rejected"
-    item.save()
+    run(item, "reject", rejection_reason="系客户自行改装所致,已向客户说明")
     assert list(complaints.overdue(now=bj(2026, 4, 1, 9, 0))) == []
 
 
@@ -183,14 +198,12 @@ def test_cmp4_make_up_saturday_counts_as_a_working_day(app):
 
 def test_cmp4_solution_pending_needs_an_investigation(app):
     item = move(complaint(), "investigating")
-    item.status = "solution_pending"
-    exc = refused("CMP-4", item.save)
+    exc = refused("CMP-4", lambda: run(item, "propose"))
     assert "转入方案待批前须先填写调查报告(CMP-4,000 篇十一 流程3)" in str(exc)
     item = fresh(item)
     assert item.status == "investigating"
     make(models.Investigation, complaint=item)
-    item.status = "solution_pending"
-    item.save()
+    run(item, "propose")
     assert models.Complaint.get_by_id(item.id).status == "solution_pending"
 
 
@@ -268,8 +281,7 @@ def test_cmp6_gm_approval_lets_the_complaint_be_replied(app):
     manager = make_user("jingli", roles=("manager",))
     with acting_as(service):
         solution = make(models.Solution, complaint=item, proposal="退货")
-    item.status = "replied"
-    exc = refused("CMP-6", item.save)
+    exc = refused("CMP-6", lambda: run(item, "reply"))
     assert "答复客户前处理方案须经总经理批准(CMP-6,000 篇十一 流程4)" in str(exc)
     row = models.Approval.get(models.Approval.rule == "CMP-6", models.Approval.target_id == solution.id)
     with pytest.raises(engine.ApprovalError):
@@ -278,9 +290,7 @@ def test_cmp6_gm_approval_lets_the_complaint_be_replied(app):
     solution = models.Solution.get_by_id(solution.id)
     assert solution.approved_by_id == gm_user().id
     assert abs(solution.approved_at - models.utcnow()) < datetime.timedelta(minutes=1)
-    item = fresh(item)
-    item.status = "replied"
-    item.save()
+    run(fresh(item), "reply")
     assert models.Complaint.get_by_id(item.id).status == "replied"
 
 
@@ -289,9 +299,7 @@ def test_cmp6_rejected_solution_stays_unapproved_and_the_reply_refused(app):
     solution = make(models.Solution, complaint=item, proposal="全额退款")
     engine.decide(rows("CMP-6", solution)[0].id, gm_user(), False, "金额过高，改为换货")
     assert models.Solution.get_by_id(solution.id).approved_by_id is None
-    item = fresh(item)
-    item.status = "replied"
-    refused("CMP-6", item.save)
+    refused("CMP-6", lambda: run(fresh(item), "reply"))
     # A revised proposal is a new solution, asked again.
     revised = make(models.Solution, complaint=item, proposal="更换同型号新品")
     assert pending("CMP-6", revised) == [(1, "gm")]
@@ -310,13 +318,13 @@ def test_cmp6_withdrawn_solution_is_editable_and_resubmitted_on_save(app):
     assert [a.status for a in rows("CMP-6", solution)] == ["withdrawn", "pending"]
 
 
-def test_cmp6_a_solution_already_approved_by_a_gm_asks_nothing(app):
+def test_cmp6_an_approver_cannot_be_typed_in(app):
     item = move(complaint(), "investigating", "solution_pending")
-    imported = make(models.Solution, complaint=item, proposal="免费返修", approved_by=gm_user())
-    assert rows("CMP-6", imported) == []
-    by_manager = make(models.Solution, complaint=item, proposal="退货", approved_by=make_user("jingli",
-                                                                                               roles=("manager",)))
-    assert pending("CMP-6", by_manager) == [(1, "gm")]
+    refused("CMP-6", lambda: make(models.Solution, complaint=item, proposal="免费返修", approved_by=gm_user()))
+    solution = make(models.Solution, complaint=item, proposal="退货")
+    solution.approved_by = gm_user()
+    refused("CMP-6", solution.save)
+    assert pending("CMP-6", solution) == [(1, "gm")]
 
 
 def test_cmp6_approver_is_read_only_on_the_form(app):
@@ -374,13 +382,9 @@ def test_cmp8_this_year_is_the_beijing_year(app):
 
 def test_cmp8_closing_needs_the_satisfaction_answer(app):
     item = move(complaint(), "investigating", "solution_pending", "replied", "return_visit")
-    item.status = "closed"
-    exc = refused("CMP-8", item.save)
+    exc = refused("CMP-8", lambda: run(item, "close"))
     assert exc.violations[0].field == "satisfaction"
-    item = fresh(item)
-    item.status = "closed"
-    item.satisfaction = "basically"
-    item.save()
+    run(fresh(item), "close", satisfaction="basically")
     assert models.Complaint.get_by_id(item.id).closed_at is not None
 
 
@@ -393,9 +397,8 @@ def test_cmp9_monthly_report_counts_by_beijing_month(app):
     complaint(received_at=bj(2026, 4, 1, 0, 30), category="service")   # 2026-03-31 16:30 UTC
     complaint(received_at=bj(2026, 2, 28, 23, 59), category="product")
     move(last_evening, "investigating", "solution_pending", "replied", "return_visit")
-    last_evening.satisfaction = "satisfied"
-    last_evening.closed_at = last_evening.received_at + datetime.timedelta(hours=36)
-    move(last_evening, "closed")
+    with workflow.clock(last_evening.received_at + datetime.timedelta(hours=36)):
+        move(last_evening, "closed")
     report = complaints.monthly_report(2026, 3, now=bj(2026, 4, 20, 0, 0))
     assert report["total"] == 2
     assert report["by_category"]["repair"] == 1 and report["by_category"]["service"] == 1
@@ -430,35 +433,38 @@ def test_cmp9_report_due_on_the_tenth_of_the_next_month(app):
 # ---------------------------------------------------------------- CMP-10 and the workflow
 def test_cmp10_rejection_needs_the_reason_via_save(app):
     item = complaint()
-    item.status = "rejected"
-    exc = refused("CMP-10", item.save)
+    exc = refused("CMP-10", lambda: run(item, "reject"))
     assert "投诉不成立须填写已向客户说明的原因(CMP-10,000 篇四 第七条)" in str(exc)
     assert exc.violations[0].field == "rejection_reason"
     item = fresh(item)
     assert item.status == "received"
-    item.status = "rejected"
-    item.rejection_reason = "已超出质保期,已向客户说明"
-    item.save()
+    # A bare save is no ruling: only the supervisor's reject action rejects.
+    item.status, item.rejection_reason = "rejected", "已超出质保期,已向客户说明"
+    refused("CMP-10", item.save)
+    refused("CMP-10", lambda: run(fresh(item), "reject", make_user("kefu", roles=("service",)),
+                                  rejection_reason="已超出质保期,已向客户说明"))
+    run(fresh(item), "reject", rejection_reason="已超出质保期,已向客户说明")
     stored = models.Complaint.get_by_id(item.id)
     assert stored.status == "rejected" and stored.closed_at is not None
 
 
 def test_cmp10_rejection_only_from_received(app):
     item = move(complaint(), "investigating")
-    item.rejection_reason = "投诉不实,已说明"
-    item.status = "rejected"
-    exc = refused("CMP-10", item.save)
-    assert "才能判定为不成立" in str(exc)
+    exc = refused("CMP-10", lambda: run(item, "reject", rejection_reason="投诉不实,已说明"))
+    assert "不能执行「判定不成立」" in str(exc)
 
 
-def test_cmp10_rejection_without_reason_refused_in_the_form(app, admin_client):
-    obj = models.Complaint(received_at=bj(2026, 3, 2, 9, 0), complainant="赵女士", content="要求退货",
-                           category="service", status="rejected", rejection_reason="")
-    response = form_post(app, admin_client, models.Complaint, obj)
-    assert response.status_code == 200
-    html = response.get_data(as_text=True)
-    assert "投诉不成立须填写已向客户说明的原因(CMP-10,000 篇四 第七条)" in html
-    assert models.Complaint.select().count() == 0
+def test_cmp10_rejection_without_reason_refused_by_the_button(app, client, login_as):
+    login_as("manager")
+    item = complaint(received_at=bj(2026, 3, 2, 9, 0), complainant="赵女士", content="要求退货")
+    url = f"/admin/complaint/details/?id={item.id}"
+    html = client.get(url).get_data(as_text=True)
+    assert 'id="action-reject"' in html and 'name="rejection_reason"' in html
+    response = client.post("/admin/complaint/workflow/", data={
+        "csrf_token": csrf_token(client, url), "id": item.id, "action": "reject", "rejection_reason": "",
+        "next": url}, follow_redirects=True)
+    assert "投诉不成立须填写已向客户说明的原因(CMP-10,000 篇四 第七条)" in response.get_data(as_text=True)
+    assert fresh(item).status == "received"
 
 
 def test_cmp10_workflow_moves_only_one_step_forward(app):
@@ -469,6 +475,8 @@ def test_cmp10_workflow_moves_only_one_step_forward(app):
                            satisfaction="satisfied")
     refused("CMP-10", new.save)
     item = fresh(item)
+    for name in ("propose", "reply", "return_visit", "close"):
+        refused("CMP-10", lambda: run(fresh(item), name, **({"satisfaction": "satisfied"} if name == "close" else {})))
     move(item, "investigating", "solution_pending", "replied", "return_visit", "closed")
     item.status = "investigating"
     refused("CMP-10", item.save)

@@ -1,6 +1,7 @@
 """The shared base of every generated screen: login check, CSRF, transactions and the
 fixes Flask-Admin's peewee backend needs (labels, joins, filters, search, inlines, m2m)."""
 import datetime
+import decimal
 import logging
 
 from flask import abort
@@ -37,6 +38,7 @@ from wtforms import ValidationError
 
 import models
 import policies
+from policies import workflow
 from views import access
 from views import display
 from views import fields as vf
@@ -50,6 +52,8 @@ ENDPOINT_ACTIONS = {
     "index_view": "view", "details_view": "view", "ajax_lookup": "view", "create_view": "create",
     "edit_view": "edit", "ajax_update": "edit", "delete_view": "delete", "export": "export",
     "reveal_view": "view", "reset_password_view": "edit", "personal_data_view": "export", "anonymise_view": "edit",
+    # The action decides: role-bound actions and approvals check their own roles (policies.workflow).
+    "workflow_action_view": "view",
 }
 # Attribute names of a WTForms form that a model field must not shadow.
 FORM_RESERVED_NAMES = frozenset({"process", "validate", "populate_obj", "data", "errors", "meta", "hidden_tag"})
@@ -179,6 +183,7 @@ class ModelAdmin(ModelView):
     column_type_formatters_export = vf.EXPORT_TYPE_FORMATTERS
     column_type_formatters_detail = {**vf.DETAIL_TYPE_FORMATTERS, bool: display.fmt_bool}
     details_modal = False
+    list_template = "admin/model/list_console.html"
     details_template = "admin/model/details_history.html"
     edit_modal = False
     create_modal = False
@@ -238,6 +243,9 @@ class ModelAdmin(ModelView):
         flag = {"create": "can_create", "edit": "can_edit", "delete": "can_delete", "export": "can_export"}.get(action)
         if flag and not getattr(self, flag):
             return abort(403)
+        if action == "delete" and workflow.always_ledger(self.model):
+            flash(f"「{self.model.label()}」是台账记录,不能删除。", "error")
+            return redirect(self.get_url(".index_view"))
         return None
 
     def get_query(self):
@@ -366,6 +374,12 @@ class ModelAdmin(ModelView):
                 for row in query:
                     row.policy_flags = marks.get(row.id, [])
         return count, query
+
+    def render(self, template, **kwargs):
+        """Show only the columns a saved list view chose (``cols``), in the list's own order."""
+        if "list_columns" in kwargs and has_request_context():
+            kwargs["list_columns"] = worklists.chosen_columns(kwargs["list_columns"], request.args.get("cols"))
+        return super().render(template, **kwargs)
 
     def get_one(self, id):
         """Return the record, or None for a malformed or unknown id (a message, never a 500)."""
@@ -525,6 +539,13 @@ class ModelAdmin(ModelView):
         return result
 
     def delete_model(self, model):
+        if workflow.ledger_line(model):
+            try:
+                workflow.ledger_never_deleted(type(model), model)
+            except policies.PolicyViolation as exc:
+                policies.log_blocked(exc, model)
+                flash(exc.message, "error")
+                return False
         blocking = self.dependants(model)
         if blocking:
             listing = "、".join(f"{label} {n} 条" for label, n in blocking)
@@ -554,6 +575,146 @@ class ModelAdmin(ModelView):
                 deleted += 1
         if deleted:
             flash(f"已删除 {deleted} 条记录。", "success")
+
+    # ---------------------------------------------------------------- workflow (policies.workflow)
+    edit_template = "admin/model/edit_workflow.html"
+    # Facts typed in on creation that afterwards change only by a supervisor's correction.
+    locked_after_create = ()
+
+    def get_edit_form(self):
+        form_class = super().get_edit_form()
+        if not self.locked_after_create:
+            return form_class
+        return type(form_class.__name__, (form_class,), {name: None for name in self.locked_after_create})
+
+    def _input(self, model, name, kind=None):
+        """Describe one input of an action's form: name, Chinese label, widget and choices."""
+        field = model._meta.fields.get(name)
+        label = workflow.param_label(model, name)
+        if kind:
+            return {"name": name, "label": label, "kind": kind, "choices": ()}
+        if field is None:
+            return {"name": name, "label": label, "kind": "text", "choices": ()}
+        if field.choices:
+            return {"name": name, "label": label, "kind": "select", "choices": [(str(k), v) for k, v in field.choices]}
+        if isinstance(field, BooleanField):
+            return {"name": name, "label": label, "kind": "checkbox", "choices": ()}
+        if isinstance(field, (IntegerField, DecimalField)):
+            return {"name": name, "label": label, "kind": "number", "choices": ()}
+        if isinstance(field, DateTimeField):
+            return {"name": name, "label": label, "kind": "datetime-local", "choices": ()}
+        if isinstance(field, DateField):
+            return {"name": name, "label": label, "kind": "date", "choices": ()}
+        return {"name": name, "label": label, "kind": "text", "choices": ()}
+
+    def workflow_panel(self, obj, with_approvals=True):
+        """Return what the workflow card shows for ``obj``: state, owned fields, lock notes, allowed actions."""
+        wf = models.workflow_of(self.model)
+        if wf is None or obj is None or not current_user.is_authenticated:
+            return None
+        owned = []
+        for name in wf.owned(self.model):
+            value = getattr(obj, name)
+            if self.model._meta.fields[name].choices:
+                shown = obj.choice_label(name) if value is not None else ""
+            elif isinstance(value, datetime.datetime):
+                shown = vf.format_datetime(value)
+            elif isinstance(value, bool):
+                shown = "是" if value else "否"
+            else:
+                shown = "" if value is None else str(value)
+            owned.append((self.column_labels.get(name, name), shown))
+        buttons = []
+        user = current_user._get_current_object()
+        for name, act in workflow.allowed_actions(obj, user):
+            if act.via == "approval" and not with_approvals:
+                continue
+            if act.via != "approval" and not act.roles and not self.allowed("edit"):
+                continue
+            inputs = [self._input(self.model, n) for n in act.sets + act.params if n not in ("field", "value", "comment")]
+            if "comment" in act.params:
+                inputs.append(self._input(self.model, "comment", "text"))
+            if name == workflow.CORRECT:
+                inputs = [{"name": "field", "label": "更正字段", "kind": "select",
+                           "choices": [(n, self.column_labels.get(n, n)) for n in wf.correct]},
+                          self._input(self.model, wf.correct[0], "datetime-local"
+                                      if isinstance(self.model._meta.fields[wf.correct[0]], DateTimeField) else "date")]
+                inputs[-1]["name"], inputs[-1]["label"] = "value", "更正为"
+            if act.reason:
+                inputs.append({"name": "reason", "label": "原因", "kind": "text", "choices": ()})
+            buttons.append({"name": name, "label": act.label, "style": act.style, "inputs": inputs,
+                            "rule": policies.RULES.get(act.rule or wf.rule)})
+        return {"state": workflow.state_label(obj), "owned": owned, "buttons": buttons,
+                "locks": workflow.lock_notes(self.model)}
+
+    def _action_value(self, name, raw):
+        """Convert one submitted action input into the model field's Python value."""
+        field = self.model._meta.fields.get(name)
+        raw = (raw or "").strip()
+        if field is None:
+            return raw
+        if isinstance(field, BooleanField):
+            return raw.lower() in ("y", "on", "1", "true")
+        if raw == "":
+            return None if field.null else field.default if not callable(field.default) else None
+        try:
+            if isinstance(field, IntegerField) and not isinstance(field, ForeignKeyField):
+                return int(raw)
+            if isinstance(field, DecimalField):
+                return decimal.Decimal(raw)
+            if isinstance(field, DateTimeField):
+                return vf.to_utc(datetime.datetime.fromisoformat(raw.replace(" ", "T")))
+            if isinstance(field, DateField):
+                return datetime.date.fromisoformat(raw)
+        except (ValueError, decimal.InvalidOperation):
+            raise ValueError(f"「{self.column_labels.get(name, name)}」格式不正确:{raw}") from None
+        return raw
+
+    @expose("/workflow/", methods=("POST",))
+    def workflow_action_view(self):
+        """Run one workflow action posted from the details or edit page (the engine decides)."""
+        obj = self.get_one(request.form.get("id", ""))
+        name = request.form.get("action", "")
+        act = workflow.action_of(self.model, name)
+        back = request.form.get("next") or ""
+        if not back.startswith("/"):
+            back = self.get_url(".details_view", id=obj.id) if obj is not None else self.get_url(".index_view")
+        if obj is None or act is None:
+            flash("记录不存在或操作无效。", "error")
+            return redirect(back)
+        if act.via != "approval" and not act.roles and not self.allowed("edit"):
+            return abort(403)
+        values = {}
+        try:
+            for input_name in act.sets + act.params:
+                if input_name == "value":
+                    continue
+                if input_name == "comment" or input_name == "field":
+                    values[input_name] = request.form.get(input_name, "").strip()
+                else:
+                    values[input_name] = self._action_value(input_name, request.form.get(input_name))
+            if name == workflow.CORRECT:
+                target = values.get("field", "")
+                if target not in (models.workflow_of(self.model).correct or ()):
+                    raise ValueError("请选择要更正的字段。")
+                values["value"] = self._action_value(target, request.form.get("value"))
+            if act.reason:
+                values["reason"] = request.form.get("reason", "").strip()
+        except ValueError as exc:
+            flash(str(exc), "error")
+            return redirect(back)
+        try:
+            workflow.run_action(obj, name, current_user._get_current_object(), **values)
+        except policies.PolicyViolation as exc:
+            policies.log_blocked(exc, obj)
+            for violation in exc.violations:
+                flash(violation.message, "error")
+            return redirect(back)
+        except models.StaleEdit as exc:
+            flash(str(exc), "error")
+            return redirect(back)
+        flash(f"已完成“{act.label}”。", "success")
+        return redirect(back)
 
     # ---------------------------------------------------------------- sensitive fields (CUS-3)
     sensitive_fields = ()
@@ -615,6 +776,13 @@ def build_view_class(model, base=None):
     list_columns = list(opts.get("list") or [n for n in meta_fields if n not in models.BaseModel.AUDIT_FIELDS
                                              and n != "id"])
     readonly = tuple(opts.get("readonly", ()))
+    wf = models.workflow_of(model)
+    locked_after_create = ()
+    if wf is not None:
+        # Workflow-owned fields are shown on the workflow card, never typed into the form.
+        fixed = wf.fixed_at_creation(model)
+        readonly += tuple(n for n in fixed if n not in readonly)
+        locked_after_create = tuple(n for n in wf.owned(model) if n not in fixed and n not in readonly)
     details = [n for n in meta_fields if n not in opts.get("form_exclude", ())]
     details += [m.name for m in model._meta.manytomany.values()]
 
@@ -678,7 +846,8 @@ def build_view_class(model, base=None):
                                + [n for n in meta_fields if n in FORM_RESERVED_NAMES]),
         form_ajax_refs=ajax_refs,
         inline_models=inline_models or None,
-        static_can_create=not opts.get("read_only_screen", False),
+        locked_after_create=locked_after_create,
+        static_can_create=not opts.get("read_only_screen", False) and not (wf is not None and wf.create),
         static_can_edit=not opts.get("read_only_screen", False),
         static_can_delete=not opts.get("read_only_screen", False) and opts.get("can_delete", True),
     )

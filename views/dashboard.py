@@ -111,6 +111,26 @@ def loan_tiles(user, now=None):
     ]
 
 
+def fines_tile(user, today=None):
+    """Return this month's handover fines (ARC-9): the user's own, or everyone's for the archivist and overseers."""
+    penalty = models.Penalty
+    everyone = worklists.oversees(user, penalty) and access.can(user, penalty, "view")
+    today = today or local_today()
+    query = penalty.select(fn.COALESCE(fn.SUM(penalty.amount), 0), fn.COUNT(penalty.id)).where(
+        penalty.on >= today.replace(day=1), penalty.on <= today)
+    if hasattr(penalty, "withdrawn_at"):
+        query = query.where(penalty.withdrawn_at.is_null())  # a withdrawn fine no longer counts
+    if not everyone:
+        query = query.where(penalty.user == user.id)
+    total, count = query.tuples().get()
+    if not everyone and not count:
+        return []
+    return [dict(key="fines", title=f"本月罚款{'' if everyone else '(我的)'}:{total:,.0f} 元", count=count,
+                 capped=False, kind="danger" if count else "light",
+                 url=links.worklist_url(penalty, mine=not everyone) if access.can(user, penalty, "view") else None,
+                 note="档案移交与保管罚款(ARC-9)")]
+
+
 def report_tiles(user, today=None):
     """Return the monthly complaint statistics reminder (CMP-9) in the first days of a month."""
     today = today or local_today()
@@ -171,7 +191,7 @@ def workbench(user):
     return dict(
         approvals=approval_tiles(user),
         flags=flag_tiles(user),
-        loans=loan_tiles(user),
+        loans=loan_tiles(user) + fines_tile(user),
         reports=report_tiles(user),
         charts=charts(user),
     )

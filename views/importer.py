@@ -72,7 +72,9 @@ def import_fields(model):
     """Return the fields a person fills for ``model`` (its form's fields), in declaration order."""
     opts = model.admin_options()
     skip = set(models.BaseModel.AUDIT_FIELDS) | set(opts.get("readonly", ())) | set(opts.get("form_exclude", ()))
-    skip |= set(getattr(model, "_import_skip", ()))
+    workflow = models.workflow_of(model)
+    if workflow is not None:
+        skip |= set(workflow.owned(model))  # states, stamps and sign-offs move only through their actions
     auto = (opts.get("auto_number") or (None,))[0]
     result = []
     for name, field in model._meta.fields.items():

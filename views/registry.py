@@ -14,6 +14,7 @@ from views.customer360 import Customer360View
 from views.dashboard import IndexView
 from views.customers import CustomerAdmin
 from views.importer import ImportView
+from views.saved_views import SavedViewsView
 from views.permissions import PermissionMatrixView
 from views.users import UserAdmin
 from views.policy_views import register_policy_views
@@ -100,5 +101,6 @@ def build_admin(app, schema=None):
                                         url="/admin/permission-matrix"))
     admin.add_view(Customer360View(name="客户全景", category="客户", endpoint="customer360", url="/admin/customer360"))
     admin.add_view(ImportView(name="数据导入", category="组织与系统", endpoint="data_import", url="/admin/import"))
+    admin.add_view(SavedViewsView(name="列表方案", endpoint="saved_views", url="/admin/saved-views"))
     admin.add_view(BackupView(name="数据备份", category="组织与系统", endpoint="backup", url="/admin/backup"))
     return admin

@@ -13,7 +13,7 @@ OWNER_FIELDS = {
 # Roles that act on every visible record of a type, not only their own (the rest see "mine").
 OVERSEERS = {"admin", "gm", "deputy", "manager"}
 AREA_KEEPERS = {"ArchiveFile": {"archivist"}, "Loan": {"archivist"}, "Handover": {"archivist"},
-                "Inspection": {"archivist"}, "BorrowRequest": {"archivist"}}
+                "Inspection": {"archivist"}, "BorrowRequest": {"archivist"}, "Penalty": {"archivist"}}
 
 
 def owner_field(model):
@@ -93,3 +93,10 @@ def extra_filters(model):
     if field is not None:
         result.append(FilterMine(field))
     return result
+
+
+def chosen_columns(columns, wanted):
+    """Return the (name, label) ``columns`` named in the comma-separated ``wanted`` (all when none match)."""
+    names = [n for n in (wanted or "").split(",") if n]
+    chosen = [c for c in columns if c[0] in names]
+    return chosen or columns
