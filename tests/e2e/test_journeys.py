@@ -178,6 +178,7 @@ def test_second_editor_is_told_of_the_conflict(browser, server, db):
 def test_borrow_refused_at_four_days_approved_on_a_phone_at_three_and_lent(desk, browser, server, db):
     """ARC-1 refuses 4 days at the field (banner on top); 3 days waits for the GM, who approves on a phone."""
     from e2e_support import Session
+    from conftest import DESK
     from conftest import PHONE
 
     folder = db.execute(
@@ -232,6 +233,20 @@ def test_borrow_refused_at_four_days_approved_on_a_phone_at_three_and_lent(desk,
     finally:
         phone.close()
     assert db.execute("SELECT status FROM borrow_request WHERE id = ?", (request["id"],)).fetchone()[0] == "approved"
+    assert db.execute("SELECT COUNT(*) FROM loan WHERE request_id = ?", (request["id"],)).fetchone()[0] == 0
+
+    # The archivist lends the approved request with its workflow button (ARC-2).
+    archivist = Session(browser, server, DESK)
+    try:
+        archive = archivist.login("archivist")
+        archive.goto(archivist.url(f"/admin/borrowrequest/details/?id={request['id']}"))
+        lend = archive.locator("#action-lend")
+        with archive.expect_navigation():
+            lend.locator("button[type=submit]").click()
+        assert not archive.locator(".alert-danger").count(), archive.locator(".alert-danger").first.inner_text()
+        assert_clean(archivist)
+    finally:
+        archivist.close()
     loan = db.execute("SELECT lent_at, due_at, returned_at FROM loan WHERE request_id = ?", (request["id"],)).fetchone()
     assert loan is not None and loan["returned_at"] is None
     lent = datetime.datetime.fromisoformat(loan["lent_at"])
