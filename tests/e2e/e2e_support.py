@@ -32,12 +32,20 @@ CLASS_NAMES = sorted({m.__name__ for m in models.MODELS if len(m.__name__) > 3},
 CLASS_RE = re.compile(r"(?<![A-Za-z_.])(" + "|".join(CLASS_NAMES) + r")(?![A-Za-z_])")
 
 
+def _shown_as_data():
+    """Role codes and login names: shown on purpose (beside the role's or person's name)."""
+    import demo
+
+    return {code for code, _name in demo.ROLES} | {row[0] for row in demo.USERS}
+
+
+SHOWN_AS_DATA = _shown_as_data()
+
+
 def _choice_codes():
     """Stored codes of every choice field that a person should only ever see as labels."""
     codes = set()
-    # Role codes and login names are shown on purpose (beside the role's name), not as labels.
-    shown_as_data = {"admin", "gm", "manager", "archivist", "service", "sales", "clerk", "deputy",
-                     "engineering", "finance", "security"}
+    shown_as_data = SHOWN_AS_DATA
     for model in models.MODELS:
         for field in model._meta.fields.values():
             for key, label in field.choices or ():
@@ -47,6 +55,8 @@ def _choice_codes():
     return sorted(codes, key=len, reverse=True)
 
 
+# A snake_case word on screen is an identifier that leaked (a role code, a field or choice name).
+IDENTIFIER = re.compile(r"(?<![A-Za-z0-9_@./:=?&-])[a-z]+(?:_[a-z]+)+(?![A-Za-z0-9_@/-])")
 CODE_RE = re.compile(r"(?<![A-Za-z0-9_@./-])(" + "|".join(_choice_codes()) + r")(?![A-Za-z0-9_@/-])")
 
 
@@ -155,8 +165,10 @@ def text_problems(text):
     found = []
     for name, pattern in (("English UI word", ENGLISH_UI), ("raw SQL", RAW_SQL), ("Python literal", PY_LITERALS),
                           ("seconds with microseconds", MICROSECONDS), ("object reference", OBJECT_REF),
-                          ("class name", CLASS_RE), ("stored code", CODE_RE)):
+                          ("class name", CLASS_RE), ("stored code", CODE_RE), ("identifier", IDENTIFIER)):
         for match in pattern.finditer(text):
+            if pattern is IDENTIFIER and match.group(0) in SHOWN_AS_DATA:
+                continue
             start = max(0, match.start() - 30)
             found.append(f"{name} {match.group(0)!r} in …{text[start:match.end() + 30]!r}…")
     return found

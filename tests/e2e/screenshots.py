@@ -49,9 +49,14 @@ def main(out):
                 shoot(page, server, "/admin/", out, "home-desk.png")
                 shoot(page, server, "/admin/customer/", out, "customers-desk.png")
                 sales = login(browser.new_context(viewport=DESK, locale="zh-CN"), server, "sales")
+                from test_journeys import pick
+
                 sales.goto(server.url + "/admin/borrowrequest/new/")
+                pick(sales, "borrower", "刘洋")
+                pick(sales, "file", "KHDA")
                 sales.fill("#reason", "核对合同原件")
                 sales.fill("#days", "4")
+                sales.check("#dept_head_signed")
                 with sales.expect_navigation():
                     sales.click("form.admin-form input[type=submit][value='保存']")
                 sales.screenshot(path=os.path.join(out, "refusal-desk.png"), full_page=True)

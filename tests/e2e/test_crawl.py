@@ -4,8 +4,10 @@ import pytest
 from e2e_support import screen_text
 from e2e_support import text_problems
 
-ROLES = ("admin", "gm", "manager", "archivist", "service", "sales", "clerk", "deputy", "engineering",
-         "finance", "security")
+import demo
+
+# The demo logins printed at first start: one per role.
+ROLES = ("admin",) + tuple(row[0] for row in demo.USERS if row[-1])
 # Roles whose sessions also open the edit page of each list's first row (every screen's form is seen).
 EDIT_ROLES = ("admin",)
 # Details pages already checked by an earlier role (the same record renders the same screen).
@@ -50,6 +52,9 @@ def test_every_screen_of_a_role_is_clean(desk, role):
     entries = menu_entries(desk.page)
     assert len(entries) >= 3, entries
     for label, path in entries:
+        # Other roles see the same screens with fewer rows: a short page keeps the crawl quick.
+        if role not in EDIT_ROLES and path.rstrip("/").count("/") == 2 and "?" not in path:
+            path += "?page_size=20"
         page = check_page(desk, path, report)
         first = page.query_selector("table.model-list td.list-buttons-column a[href*='/details/']")
         if first is None:
