@@ -401,7 +401,7 @@ class ModelAdmin(ModelView):
             setattr(form_class, alias, info.field)
         for m2m in self._m2m_fields():
             field = vf.ManyToManyField(
-                label=getattr(m2m, "verbose_name", None) or m2m.name,
+                label=getattr(m2m, "verbose_name", None) or m2m.rel_model.label(),
                 model=m2m.rel_model,
                 get_label=str,
             )
