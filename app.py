@@ -25,6 +25,7 @@ from views import access
 from views import backup as backup_views
 from views import saved_views
 from views import fields as view_fields
+from views import throttle
 from views.auth import LANGUAGES
 from views.auth import password_problem
 from views.auth import bp as auth_bp
@@ -38,8 +39,18 @@ DEFAULTS = dict(
     BABEL_DEFAULT_LOCALE="zh_Hans_CN",
     BABEL_DEFAULT_TIMEZONE="UTC",
     SQLITE_BUSY_TIMEOUT_MS=10000,
+    # Password entries (views/throttle.py): after LOGIN_MAX_FAILURES failures from one address it waits
+    # LOGIN_DELAY_SECONDS doubling per failure, at most LOGIN_LOCK_MINUTES; an account attacked from many
+    # addresses waits after LOGIN_ACCOUNT_MAX_FAILURES, at most LOGIN_ACCOUNT_MAX_DELAY_SECONDS.
     LOGIN_MAX_FAILURES=5,
     LOGIN_LOCK_MINUTES=15,
+    LOGIN_DELAY_SECONDS=2,
+    LOGIN_ACCOUNT_MAX_FAILURES=10,
+    LOGIN_ACCOUNT_MAX_DELAY_SECONDS=60,
+    LOGIN_FAILURE_WINDOW_MINUTES=60,
+    # Request size: 16 MiB in all (uploads), 1 MiB for one plain form field.
+    MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+    MAX_FORM_MEMORY_SIZE=1024 * 1024,
     SESSION_COOKIE_HTTPONLY=True,
     SESSION_COOKIE_SAMESITE="Lax",
     # Set SESSION_COOKIE_SECURE=1 when the console is served over https.
@@ -112,6 +123,7 @@ def create_app(config: dict | None = None):
     with models.db.connection_context():
         models.create_tables(schema)
         policies.calendar.seed_holidays()
+        policies.archives.link_penalty_files()
         access.seed_permissions(schema)
 
     @app.before_request
@@ -154,6 +166,14 @@ def _init_extensions(app):
         return lang if lang in LANGUAGES else app.config["BABEL_DEFAULT_LOCALE"]
 
     Babel(app, locale_selector=select_locale)
+
+    @app.before_request
+    def _limit_plain_forms():
+        # Werkzeug applies MAX_FORM_MEMORY_SIZE to multipart text parts only; a plain form is one field or more.
+        # Registered before CSRFProtect, whose check is the first to read the form.
+        if request.mimetype != "multipart/form-data":
+            request.max_content_length = app.config["MAX_FORM_MEMORY_SIZE"]
+
     CSRFProtect(app)
     login = LoginManager(app)
     login.login_view = "auth.login"
@@ -195,6 +215,9 @@ def _init_extensions(app):
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if current_user.is_authenticated and request.endpoint not in ("static", "admin.static"):
+            # Pages of a logged-in user (revealed values, personal data) stay out of every cache.
+            response.headers["Cache-Control"] = "no-store"
         return response
 
 
@@ -213,6 +236,13 @@ def _register_errors(app):
     @app.errorhandler(404)
     def not_found(exc):
         return page("页面不存在", f"找不到页面 {request.path}。", 404, "warning")
+
+    @app.errorhandler(413)
+    def too_large(exc):
+        whole = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
+        field = app.config["MAX_FORM_MEMORY_SIZE"] // (1024 * 1024)
+        return page("提交的内容过大", f"请求超过允许的大小(整个请求最多 {whole} MB,单个文本字段最多 {field} MB),"
+                    "未作任何修改。", 413)
 
     @app.errorhandler(500)
     def server_error(exc):
@@ -298,6 +328,7 @@ def _register_password_cli(app):
             user.failed_logins = 0
             user.locked_until = None
             user.save()
+            throttle.forget_account(username)
         click.echo(f"已重设用户 {username} 的密码。")
 
 

@@ -1037,6 +1037,16 @@ def _decide_approvals(ctx, record, status, at, comment=None):
         when += datetime.timedelta(minutes=40)
 
 
+def _seed_loan_reminders(ctx):
+    """Chase every overdue loan once: the archivist phoned the borrower the day after it fell due."""
+    archivist = ctx.users["archivist"]
+    with models.acting_as(archivist):
+        for loan in models.Loan.overdue(ctx.now).order_by(models.Loan.due_at):
+            models.LoanReminder.create(loan=loan, reminded_by=archivist, channel="phone",
+                                       at=ctx.past(loan.due_at + datetime.timedelta(days=1)),
+                                       note="电话提醒借阅人尽快归还。")
+
+
 def _seed_inspections(ctx):
     """Create storage inspections about every six months (ARC-12)."""
     findings = (
@@ -1518,6 +1528,7 @@ def seed_demo(today: datetime.date | None = None, rng_seed: int = 2026) -> dict[
         _seed_destructions(ctx)
         _seed_access_requests(ctx)
         _seed_loans(ctx)
+        _seed_loan_reminders(ctx)
         _seed_inspections(ctx)
         _seed_complaints(ctx)
         _seed_service_orders(ctx)

@@ -16,6 +16,7 @@ Screen options live in ``Meta.admin`` (one namespaced key: peewee stores every
     natural_key how an import recognises an existing record: field names or tuples of them, tried in
                 order (default: the model's unique fields)
     read_only_screen  True when the screen lists and shows but never writes
+    refers_to   (type field, id field) of a row naming any record by type and id: hidden with it
 """
 import contextlib
 import datetime
@@ -34,6 +35,7 @@ from peewee import DeferredForeignKey
 from peewee import ForeignKeyField
 from peewee import IntegerField
 from peewee import ManyToManyField
+from peewee import SqliteDatabase
 from peewee import TextField
 from peewee import fn
 from peewee import Model as PeeweeModel
@@ -588,6 +590,8 @@ class AuditLog(BaseModel):
             filters=("user", "action", "model", "at"),
             readonly=("at", "user", "action", "model", "record_id", "changes", "ip"),
             read_only_screen=True,
+            # The row names its record by type and id: hidden with it (views/access.py).
+            refers_to=("model", "record_id"),
         )
 
     def __str__(self):
@@ -1091,6 +1095,9 @@ class Loan(BaseModel):
                 "return": Action("归还注销", "open", "returned", roles=("archivist",), rule="ARC-6",
                                  sets=("returned_complete", "return_note"),
                                  stamps={"returned_at": "now", "checked_by": "user"}),
+                # ARC-6: a return found incomplete keeps the line open, with who checked it and what is missing.
+                "check_incomplete": Action("核对未完整", "open", None, roles=("archivist",), rule="ARC-6",
+                                           sets=("return_note",), stamps={"checked_by": "user"}, style="warning"),
                 "report_lost": Action("登记遗失/毁损", "open", None, roles=("archivist",), rule="ARC-9",
                                       sets=("lost_or_damaged",), stamps={"checked_by": "user"}, reason=True,
                                       style="danger"),
@@ -1113,6 +1120,23 @@ class Loan(BaseModel):
     def ledger_state(self):
         """Return "open" until the loan is returned, then "returned" (the workflow's state)."""
         return "returned" if self.returned_at is not None else "open"
+
+
+class LoanReminder(BaseModel):
+    """One chase of an overdue loan: who reminded the borrower, when, how."""
+    CHANNEL = (("in_person", "当面"), ("phone", "电话"), ("message", "消息"))
+
+    loan = ForeignKeyField(Loan, backref="reminders", on_delete="RESTRICT", verbose_name="外借登记")
+    reminded_by = ForeignKeyField(User, null=True, backref="loan_reminders", on_delete="SET NULL",
+                                  verbose_name="催还人")
+    at = DateTimeField(default=utcnow, index=True, verbose_name="催还时间")
+    channel = CharField(max_length=16, choices=CHANNEL, default="phone", verbose_name="催还方式")
+    note = CharField(max_length=255, default="", verbose_name="备注")
+
+    # No screen of its own: chases are recorded and shown on the loan ledger (views/ledger.py).
+
+    def __str__(self):
+        return f"催还 #{self.id}"
 
 
 class Destruction(BaseModel):
@@ -1172,6 +1196,8 @@ class Penalty(BaseModel):
     on = DateField(verbose_name="日期")
     source = CharField(max_length=64, default="", verbose_name="来源记录")
     note = TextField(default="", verbose_name="说明")
+    # The file the violation concerns: a penalty naming a secret file is as secret as the file (ARC-3).
+    file = ForeignKeyField(ArchiveFile, null=True, backref="penalties", on_delete="RESTRICT", verbose_name="档案")
 
     class Meta:
         ledger = True
@@ -1196,6 +1222,8 @@ class Complaint(BaseModel):
     plate_no = CharField(max_length=16, default="", verbose_name="车牌号")
     category = CharField(max_length=16, choices=COMPLAINT_CATEGORY, verbose_name="投诉类别")
     demand = CharField(max_length=16, choices=COMPLAINT_DEMAND, default="criticism", verbose_name="客户诉求")
+    # 003 第十六条(四): a claim of this size or more is escalated as a major complaint (CMP-5 setting).
+    claim_amount = DecimalField(max_digits=12, decimal_places=2, default=0, verbose_name="索赔金额(元)")
     severity = CharField(max_length=16, choices=SEVERITY, default="general", verbose_name="严重程度")
     content = TextField(verbose_name="投诉内容")
     department = ForeignKeyField(Department, null=True, backref="complaints", on_delete="SET NULL",
@@ -1672,7 +1700,7 @@ class RuleEvent(BaseModel):
         admin = dict(
             label="规则触发记录", category="组织与系统",
             list=("at", "rule", "kind", "model", "record_id", "note"), search=("rule", "model", "note"),
-            filters=("kind", "rule", "at"), read_only_screen=True,
+            filters=("kind", "rule", "at"), read_only_screen=True, refers_to=("model", "record_id"),
         )
 
     def __str__(self):
@@ -1713,6 +1741,7 @@ class Approval(BaseModel):
                   "requested_by", "decided_by"),
             search=("rule", "target_model", "summary"),
             filters=("rule", "status", "required_role", "requested_at"), read_only_screen=True,
+            refers_to=("target_model", "target_id"),
         )
 
     def __str__(self):
@@ -1756,6 +1785,21 @@ class SavedView(BaseModel):
         return self.name
 
 
+class LoginThrottle(BaseModel):
+    """Failed password entries per account and per client address: growing delays shared by every server process.
+
+    No screen; written as bookkeeping (plain UPDATE/INSERT, not audited) by ``views/throttle.py``.
+    """
+
+    key = CharField(unique=True, max_length=200, verbose_name="键")
+    failures = IntegerField(default=0, verbose_name="失败次数")
+    last_failure_at = DateTimeField(null=True, index=True, verbose_name="最近失败时间")
+    blocked_until = DateTimeField(null=True, verbose_name="可再次尝试时间")
+
+    def __str__(self):
+        return self.key
+
+
 # Labels of many-to-many fields (peewee's ManyToManyField takes no verbose_name).
 User.roles.verbose_name = "角色"
 QCGroup.members.verbose_name = "成员"
@@ -1764,11 +1808,12 @@ MODELS = (
     Role, Department, User, UserRole, Permission, AuditLog,
     Customer, Contact, Communication, VisitPlan, Visit, SatisfactionSurvey, Partner,
     Contract, CreditLine, Shipment, Payment, Preference,
-    ArchiveFile, ArchiveItem, Handover, AccessRequest, BorrowRequest, Loan, Destruction, Inspection, Penalty,
+    ArchiveFile, ArchiveItem, Handover, AccessRequest, BorrowRequest, Loan, LoanReminder, Destruction, Inspection,
+    Penalty,
     Complaint, ComplaintUpdate, Investigation, Solution,
     ServiceOrder, Reception, MoveOut, TenantRequest, Attendance, QCGroup, QCGroupMember, QCActivity,
     DataShare, DataIncident, AffectedCustomer, AccessReview,
-    Holiday, RuleSetting, RuleEvent, Approval, ImportJob, SavedView,
+    Holiday, RuleSetting, RuleEvent, Approval, ImportJob, SavedView, LoginThrottle,
 )
 
 
@@ -1791,7 +1836,17 @@ def add_missing_columns(schema):
         for field in model._meta.sorted_fields:
             if field.column_name not in existing:
                 operations.append(migrator.add_column(model._meta.table_name, field.column_name, field))
-    if operations:
+    if not operations:
+        return 0
+    # SQLite adds a NOT NULL column by rebuilding the table; with foreign keys on, dropping the old copy
+    # would delete every child row (ON DELETE CASCADE). Off during the upgrade (outside any transaction).
+    sqlite = isinstance(db.obj, SqliteDatabase)
+    if sqlite:
+        db.execute_sql("PRAGMA foreign_keys=OFF")
+    try:
         with db.atomic():
             migrate(*operations)
+    finally:
+        if sqlite:
+            db.execute_sql("PRAGMA foreign_keys=ON")
     return len(operations)

@@ -12,6 +12,8 @@ from policies import approvals
 from policies import workflow
 from policies.calendar import add_months
 from policies.calendar import add_working_days
+from policies.calendar import local_midnight
+from policies.calendar import to_local
 from policies.calendar import local_today
 from policies.engine import APPROVE
 from policies.engine import BLOCK
@@ -400,8 +402,19 @@ def lend(request, copies=None, user=None):
 
 
 def return_loan(loan, complete, checked_by, note=""):
-    """Return a loan: closes the ledger line only when the archivist confirms the file complete (ARC-6)."""
-    return workflow.run_action(loan, "return", checked_by, returned_complete=bool(complete), return_note=note or "")
+    """Return a loan: closes the ledger line only when the archivist confirms the file complete (ARC-6);
+    an incomplete return keeps the line open with the checker and the note of what is missing."""
+    if not complete:
+        return workflow.run_action(loan, "check_incomplete", checked_by, return_note=note or "")
+    return workflow.run_action(loan, "return", checked_by, returned_complete=True, return_note=note or "")
+
+
+@workflow.guard(models.Loan, "check_incomplete")
+def incomplete_return_noted(loan, user, values):
+    """Refuse recording an incomplete return without saying what is missing or damaged (ARC-6)."""
+    if not str(values.get("return_note") or "").strip():
+        return [(ARC_6.id, "核对未完整时须写明缺失或损坏的情况，登记保持未注销", "return_note")]
+    return []
 
 
 def borrow_approved(request, user):
@@ -465,6 +478,24 @@ def overdue_loans(now=None):
 
 
 flag(ARC_7, models.Loan, overdue_loans, badge="danger", name="overdue")
+
+
+def open_loans():
+    """Return the loans whose ledger line is not yet cancelled (注销)."""
+    Loan = models.Loan
+    return Loan.select().where(Loan.returned_at.is_null())
+
+
+def loans_due_tomorrow(now=None):
+    """Return the open loans due during tomorrow (local calendar day), for the reminders (ARC-7)."""
+    Loan = models.Loan
+    tomorrow = to_local(now or models.utcnow()).date() + datetime.timedelta(days=1)
+    return Loan.select().where(Loan.returned_at.is_null(), Loan.due_at >= local_midnight(tomorrow),
+                               Loan.due_at < local_midnight(tomorrow + datetime.timedelta(days=1)))
+
+
+expose(models.Loan, "open", open_loans)
+expose(models.Loan, "due_tomorrow", loans_due_tomorrow)
 
 
 # ---------------------------------------------------------------- ARC-8 handover due date
@@ -539,7 +570,7 @@ def _double_from(user):
     return min(limits) if limits else None
 
 
-def _impose(user, source, violation, entries):
+def _impose(user, source, violation, entries, folder=None):
     """Create the ARC-9 penalties ``entries`` [(on, amount, note)] of ``violation`` not yet recorded."""
     recorded = models.Penalty.select().where(
         models.Penalty.rule == ARC_9.id, models.Penalty.source == source,
@@ -556,7 +587,7 @@ def _impose(user, source, violation, entries):
             amount *= 2
             note = f"{note}(本月第 {ordinal} 次违规，罚款翻倍)"
         rows.append(models.Penalty.create(user=user, rule=ARC_9.id, violation=violation, amount=amount, on=on,
-                                          source=source, note=note))
+                                          source=source, note=note, file=folder))
     return rows
 
 
@@ -571,9 +602,11 @@ def handover_penalties(handover, today=None):
     late = ARC_9.get("late")
     rows = []
     if dates:
-        rows += _impose(user, source, "late", [(dates[0], late, f"{folder.number} 应于 {handover.due_on} 前移交，逾期")])
+        rows += _impose(user, source, "late", [(dates[0], late, f"{folder.number} 应于 {handover.due_on} 前移交，逾期")],
+                        folder)
         rows += _impose(user, source, "late_repeat", [
-            (on, late, f"{folder.number} 逾期未改正，第 {n} 次再次计罚") for n, on in enumerate(dates[1:], start=1)])
+            (on, late, f"{folder.number} 逾期未改正，第 {n} 次再次计罚") for n, on in enumerate(dates[1:], start=1)],
+                        folder)
     if handover.handed_on is not None:
         items = list(folder.items)
         unsigned = [item.name for item in items if not item.customer_signed]
@@ -581,12 +614,12 @@ def handover_penalties(handover, today=None):
             key = "customer_signature_after_sales" if handover.kind == "after_sales" else "customer_signature"
             rows += _impose(user, source, "customer_signature", [(
                 handover.handed_on, ARC_9.get(key) * len(unsigned),
-                f"{folder.number} {len(unsigned)} 项材料缺客户签字：{'、'.join(unsigned)}")])
+                f"{folder.number} {len(unsigned)} 项材料缺客户签字：{'、'.join(unsigned)}")], folder)
         unsigned = [item.name for item in items if not item.staff_signed]
         if unsigned:
             rows += _impose(user, source, "staff_signature", [(
                 handover.handed_on, ARC_9.get("staff_signature") * len(unsigned),
-                f"{folder.number} {len(unsigned)} 项材料缺经办人签字：{'、'.join(unsigned)}")])
+                f"{folder.number} {len(unsigned)} 项材料缺经办人签字：{'、'.join(unsigned)}")], folder)
     return rows
 
 
@@ -605,8 +638,26 @@ def fine_lost_file(sender, instance, created):
     borrower = _user(instance.borrower_id)
     folder = _file(instance.file_id)
     if borrower is not None and _impose(borrower, f"Loan#{instance.id}", "lost", [
-            (local_today(), ARC_9.get("lost"), f"{folder.number if folder else ''} 借阅期间遗失/毁损")]):
+            (local_today(), ARC_9.get("lost"), f"{folder.number if folder else ''} 借阅期间遗失/毁损")], folder):
         ARC_9.record(COMPUTE, instance)
+
+
+def link_penalty_files():
+    """Fill the file of ARC-9 penalties stored before penalties named it (an upgrade); return how many."""
+    sources = {"Handover": models.Handover, "Loan": models.Loan}
+    linked = 0
+    rows = models.Penalty.select(models.Penalty.id, models.Penalty.source).where(
+        models.Penalty.file.is_null(), models.Penalty.source.contains("#"))
+    for penalty_id, source in rows.tuples():
+        kind, _, pk = source.partition("#")
+        model = sources.get(kind)
+        if model is None or not pk.isdigit():
+            continue
+        file_id = model.select(model.file).where(model.id == int(pk)).scalar()
+        if file_id is not None:
+            # Bookkeeping of an upgrade, not an edit of the ledger line: no version bump, no audit row.
+            linked += models.Penalty.update(file=file_id).where(models.Penalty.id == penalty_id).execute()
+    return linked
 
 
 def recount_uncorrected(today=None):

@@ -23,6 +23,11 @@ def __getattr__(name):
     raise AttributeError(name)
 
 
+def overrides_between(start, end):
+    """Return {day: 'holiday' | 'workday'} of the holiday calendar between two dates (one query)."""
+    return _overrides(start, end)
+
+
 def _overrides(start, end):
     rows = models.Holiday.select(models.Holiday.day, models.Holiday.kind).where(
         models.Holiday.day.between(start, end))
@@ -41,11 +46,15 @@ def is_working_day(day, overrides=None):
     return day.weekday() < 5
 
 
-def add_working_days(day, count):
-    """Return the date ``count`` working days after ``day`` (``day`` itself not counted)."""
+def add_working_days(day, count, overrides=None):
+    """Return the date ``count`` working days after ``day`` (``day`` itself not counted).
+
+    ``overrides`` ({day: kind} of the holiday calendar over the span) spares the query when many dates are counted.
+    """
     if isinstance(day, datetime.datetime):
         day = day.date()
-    overrides = _overrides(day, day + datetime.timedelta(days=count * 3 + 30))
+    if overrides is None:
+        overrides = _overrides(day, day + datetime.timedelta(days=count * 3 + 30))
     current = day
     remaining = count
     while remaining > 0:

@@ -5,6 +5,7 @@ Beijing time, converted with the helpers below (policies never import flask).
 """
 import calendar as month_calendar
 import datetime
+import decimal
 
 from peewee import fn
 from playhouse.signals import post_save
@@ -70,6 +71,9 @@ CMP_4 = rule(
 )
 CMP_5 = rule(
     "CMP-5", "重大投诉即时通报", "000 篇十一 重大流程2", NOTIFY,
+    # 003 第十六条(四) escalates claims "金额较大" without a number: 50,000 元 by default, as CTR-2.
+    settings={"claim_amount": 50000},
+    labels={"claim_amount": "索赔金额达到即按重大投诉上报(元,003 第十六条(四);0 为不按金额上报)"},
     quote="客戶關(guān)系經(jīng)理將投訴內(nèi)容迅速傳遞給責(zé)任部門經(jīng)理、總經(jīng)理,并立即召緊急會議,商磋解決辦法。",
 )
 CMP_6 = rule(
@@ -115,10 +119,14 @@ def year_bounds(year):
     return to_utc(datetime.datetime(year, 1, 1)), to_utc(datetime.datetime(year + 1, 1, 1))
 
 
-def solution_due_at(started_at):
-    """Return when a solution is due (CMP-4): the same Beijing clock time, N working days after the start."""
+def solution_due_at(started_at, working_days=None, overrides=None):
+    """Return when a solution is due (CMP-4): the same Beijing clock time, N working days after the start.
+
+    A caller timing many complaints passes the setting and the holiday ``overrides`` once (no query per call).
+    """
     local = to_local(started_at)
-    due_day = calendar.add_working_days(local.date(), CMP_4.get("working_days"))
+    working_days = CMP_4.get("working_days") if working_days is None else working_days
+    due_day = calendar.add_working_days(local.date(), working_days, overrides)
     return to_utc(datetime.datetime.combine(due_day, local.time()))
 
 
@@ -254,10 +262,21 @@ def complaint_follows_the_workflow(sender, instance, created):
 
 
 # ---------------------------------------------------------------- CMP-5
+def escalated_by_claim(complaint):
+    """Return True when the complaint's claim reaches the CMP-5 amount (003 第十六条(四): 索赔金额较大)."""
+    threshold = decimal.Decimal(str(CMP_5.get("claim_amount") or 0))
+    return threshold > 0 and complaint.claim_amount is not None and \
+        decimal.Decimal(str(complaint.claim_amount)) >= threshold
+
+
 @pre_save(sender=models.Complaint, name="CMP-5")
 def notice_major_complaint(sender, instance, created):
-    """Note that a complaint is newly major (created so, or changed to major)."""
-    if not CMP_5.on() or instance.severity != "major":
+    """Note that a complaint is newly major (created so, changed to major, or escalated by its claim amount)."""
+    if not CMP_5.on():
+        return
+    if instance.severity != "major" and escalated_by_claim(instance):
+        instance.severity = "major"
+    if instance.severity != "major":
         return
     stored = _stored(instance, created)
     if stored is None or stored.severity != "major":
@@ -272,8 +291,9 @@ def complaint_outcomes(sender, instance, created):
         if rule_id in marks:
             rule_obj.record(COMPUTE, instance)
     if "CMP-5" in marks:
+        claim = f"(索赔 {instance.claim_amount} 元)" if escalated_by_claim(instance) else ""
         approvals.require(instance, "CMP-5", ["manager", "gm"], department=instance.department_id,
-                          summary=f"重大投诉 {instance.number} {instance.complainant}"[:255])
+                          summary=f"重大投诉 {instance.number} {instance.complainant}{claim}"[:255])
 
 
 # ---------------------------------------------------------------- CMP-6
@@ -326,12 +346,15 @@ def report_due(today=None):
     return datetime.date(today.year, today.month, min(CMP_9.get("report_day"), last_day))
 
 
-def monthly_report(year, month, now=None):
-    """Return the statistics of complaints received in the Beijing month: counts, average close hours, overdue."""
+def monthly_report(year, month, now=None, query=None):
+    """Return the statistics of complaints received in the Beijing month: counts, average close hours, overdue.
+
+    ``query`` (default: every complaint) narrows the complaints counted, e.g. to what a user may see.
+    """
     now = now or models.utcnow()
     start, end = month_bounds(year, month)
-    rows = list(models.Complaint.select().where(models.Complaint.received_at >= start,
-                                                models.Complaint.received_at < end)
+    base = models.Complaint.select() if query is None else query
+    rows = list(base.where(models.Complaint.received_at >= start, models.Complaint.received_at < end)
                 .order_by(models.Complaint.received_at))
     departments = {d.id: d.name for d in models.Department.select()}
     by_category = {code: 0 for code, _ in models.COMPLAINT_CATEGORY}

@@ -136,6 +136,8 @@ def log_blocked(exc, instance=None):
         models.RuleEvent.create(
             rule=violation.rule_id, kind=BLOCK, note=violation.message,
             model=type(instance).__name__ if instance is not None else "",
+            # The refused record, when it exists: the event is hidden with it (views/access.py).
+            record_id=str(instance._pk) if instance is not None and instance._pk is not None else "",
         )
 
 

@@ -70,7 +70,9 @@ def office(app, bare_engine):
         deputy=make_user("i_deputy", roles=("deputy",)),
     )
     p = people
-    records = [make(models.Contact) for _ in range(7)]
+    # Each record belongs to a customer of the department its approval goes to (a manager sees only those).
+    homes = (dept_a, dept_b, None, dept_a, dept_a, dept_a, None)
+    records = [make(models.Contact, customer=make(models.Customer, department=home)) for home in homes]
     asked = dict(
         contract_a=ask(records[0], "CTR-1", ["manager"], p["sales_a"], dept_a.id, "合同 HT-A 100000 元")[0],
         contract_b=ask(records[1], "CTR-1", ["manager"], p["sales_b"], dept_b.id)[0],

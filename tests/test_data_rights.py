@@ -5,6 +5,7 @@ import json
 import openpyxl
 
 import models
+import policies
 from conftest import csrf_token
 from conftest import login
 from conftest import make_user
@@ -32,7 +33,7 @@ def test_export_personal_data_json_and_xlsx(app, admin_client):
     xlsx = admin_client.post("/admin/customer/personal-data/xlsx/", data={"id": customer.id, "csrf_token": token})
     book = openpyxl.load_workbook(io.BytesIO(xlsx.data))
     assert {"客户", "联系人", "合同"} <= set(book.sheetnames)
-    assert models.AuditLog.select().where(models.AuditLog.action == "export",
+    assert models.AuditLog.select().where(models.AuditLog.action == "view_sensitive",
                                           models.AuditLog.record_id == str(customer.id)).count() == 2
 
 
@@ -63,3 +64,41 @@ def test_only_gm_or_admin_anonymise(app, client):
     response = client.post("/admin/customer/anonymise/", data={"id": customer.id, "csrf_token": token, "confirm": "1"})
     assert response.status_code == 403
     assert models.Customer.get_by_id(customer.id).name == "张三商行"
+
+
+def test_anonymise_removes_personal_data_everywhere(app, admin_client):
+    customer = customer_with_records()
+    contact = customer.contacts.get()
+    complaint = make(models.Complaint, customer=customer, complainant="张三", plate_no="浙A12345",
+                     content="张三来电(13900002222)投诉张三商行的发票")
+    make(models.ComplaintUpdate, complaint=complaint, note="已回电张三")
+    talk = make(models.Communication, customer=customer, summary="与张三电话沟通,手机13900002222",
+                follow_up="下周再联系张三")
+    contact.mobile = "13900003333"
+    contact.save()
+    token = csrf_token(admin_client, f"/admin/customer/details/?id={customer.id}")
+    admin_client.post("/admin/customer/anonymise/", data={"id": customer.id, "csrf_token": token, "confirm": "1"})
+    complaint = models.Complaint.get_by_id(complaint.id)
+    assert complaint.complainant == "(已匿名)" and complaint.plate_no == "" and "张三" not in complaint.content
+    assert "13900002222" not in complaint.content and "发票" in complaint.content
+    assert "张三" not in complaint.updates.get().note
+    talk = models.Communication.get_by_id(talk.id)
+    assert "张三" not in talk.summary + talk.follow_up and "13900002222" not in talk.summary
+    trail = " ".join(row.changes for row in models.AuditLog.select())
+    for value in ("张三", "13800001111", "13900002222", "13900003333", "z@example.cn", "浙A12345",
+                  "杭州市西湖区文三路1号", "3301**********4321"):
+        assert value not in trail, value
+    assert "匿名化" in trail
+
+
+def test_anonymise_a_customer_awaiting_confirmation(app, admin_client):
+    customer = make(models.Customer, name="李四个体户", phone="13700001111", approved_by=None)
+    assert policies.approvals.is_pending(customer)
+    token = csrf_token(admin_client, f"/admin/customer/details/?id={customer.id}")
+    response = admin_client.post("/admin/customer/anonymise/", data={"id": customer.id, "csrf_token": token,
+                                                                    "confirm": "1"}, follow_redirects=True)
+    assert response.status_code == 200 and "已匿名化" in response.get_data(as_text=True)
+    saved = models.Customer.get_by_id(customer.id)
+    assert "李四" not in saved.name and saved.phone == ""
+    summaries = " ".join(a.summary for a in models.Approval.select())
+    assert "李四" not in summaries and policies.approvals.is_pending(saved)

@@ -47,3 +47,15 @@ def test_an_older_database_gets_the_new_columns_on_start(app):
     shipment = models.Shipment.get(models.Shipment.invoice_no == "OLD-1")
     assert shipment.status == "shipped" and shipment.amount == 100
     assert models.add_missing_columns(models.MODELS) == 0
+
+
+def test_an_upgrade_keeps_the_rows_that_point_at_a_rebuilt_table(app):
+    """SQLite adds a NOT NULL column by rebuilding the table: the child rows (ON DELETE CASCADE) must survive."""
+    complaint = make(models.Complaint, complainant="张先生", content="老库投诉", category="service")
+    make(models.ComplaintUpdate, complaint=complaint, note="老库进展")
+    models.db.execute_sql("ALTER TABLE complaint DROP COLUMN plate_no")
+    models.create_tables()
+    assert "plate_no" in {c.name for c in models.db.get_columns("complaint")}
+    assert [u.note for u in models.ComplaintUpdate.select()] == ["老库进展"]
+    assert models.Complaint.get_by_id(complaint.id).plate_no == ""
+    assert models.db.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1

@@ -116,6 +116,7 @@ def test_only_admins_open_the_matrix(app, client):
     assert models.Permission.select().count() == before
 
 
+ARCHIVE_VIEW = {"admin", "gm", "manager", "archivist", "clerk"}
 # Who may open each custom page (every URL rule that is not a generated screen must be listed).
 CUSTOM_PAGES = {
     "admin.index": set(ROLES),
@@ -139,6 +140,26 @@ CUSTOM_PAGES = {
     "approvals.decide": set(ROLES),
     "approvals.bulk": set(ROLES),
     "approvals.withdraw": set(ROLES),
+    # 借阅登记册 and 移交看板: who may view loans (handovers); chasing and receiving need the right to edit them.
+    "ledger.index": ARCHIVE_VIEW,
+    "ledger.file_history": ARCHIVE_VIEW,
+    "ledger.borrower_history": ARCHIVE_VIEW,
+    "ledger.print_view": ARCHIVE_VIEW,
+    "ledger.export_xlsx": ARCHIVE_VIEW - {"clerk"},
+    "ledger.remind": ARCHIVE_VIEW - {"gm"},
+    # Lending and returning: the workflow decides who may (the archivist); an empty request is incomplete.
+    "ledger.lend": ARCHIVE_VIEW,
+    "ledger.return_view": ARCHIVE_VIEW,
+    "handover_board.index": ARCHIVE_VIEW,
+    "handover_board.receive": ARCHIVE_VIEW - {"gm"},
+    # 投诉看板 and 投诉统计: whoever may view complaints; writing needs the matching right on the record type.
+    "complaint_board.index": set(ROLES) - {"archivist"},
+    "complaint_board.details": set(ROLES) - {"archivist"},
+    "complaint_board.add_update": {"admin", "manager", "service", "clerk"},
+    "complaint_board.mark_notified": {"admin", "manager", "service", "clerk"},
+    "complaint_board.move_view": {"admin", "manager", "service", "clerk"},
+    "complaint_stats.index": set(ROLES) - {"archivist"},
+    "complaint_stats.xlsx": {"admin", "gm", "manager", "service"},
 }
 PUBLIC_OR_SELF = {"static", "admin.static", "root", "auth.login", "auth.logout", "auth.change_password",
                   "auth.set_language"}

@@ -442,7 +442,8 @@ def test_arc6_return_needs_archivist_confirming_completeness(app):
     archivist = make_user("zhangli", roles=("archivist",))
     clerk = make_user("zhaomin", roles=("clerk",))
     open_loan = loan(2)
-    for complete, checker, field in ((False, archivist, "returned_complete"), (True, clerk, None)):
+    # An incomplete return must say what is missing (ARC-6); a clerk cannot check a return at all.
+    for complete, checker, field in ((False, archivist, "return_note"), (True, clerk, None)):
         with pytest.raises(policies.PolicyViolation) as exc:
             give_back(open_loan, complete, checker)
         assert exc.value.rule_id == "ARC-6" and exc.value.field == field
@@ -450,6 +451,12 @@ def test_arc6_return_needs_archivist_confirming_completeness(app):
         open_loan = models.Loan.get_by_id(open_loan.id)
         assert open_loan.returned_at is None
         assert models.ArchiveFile.get_by_id(open_loan.file_id).status == "on_loan"
+    # Incomplete with a note: the line stays open, with the checker and the note (ARC-6).
+    with workflow.clock(NOW + datetime.timedelta(days=1)):
+        archives.return_loan(open_loan, False, archivist, "缺第 3 页")
+    open_loan = fresh(open_loan)
+    assert (open_loan.returned_at, open_loan.checked_by_id, open_loan.return_note) == (None, archivist.id, "缺第 3 页")
+    assert models.ArchiveFile.get_by_id(open_loan.file_id).status == "on_loan"
     # A bare save closing the line is refused whatever it claims (only the return action closes it).
     open_loan.returned_at, open_loan.returned_complete, open_loan.checked_by = NOW, True, archivist
     with pytest.raises(policies.PolicyViolation, match="归还注销"):

@@ -1,12 +1,21 @@
 """Who may do what: the stored permission matrix and row-level visibility (ARC-3).
 
 Rights live in the ``Permission`` table (role × record type × action), seeded from
-``models.default_permissions``. Rows are filtered once, here: ``scope(model, query, user)``
-is what every list, count, lookup, export, details, edit and delete of every view asks.
+``models.default_permissions``. Rows are filtered once, here: ``scope(model, query, user)`` and
+``can_see(obj, user)`` are what every list, count, lookup, filter, inline, export, details, edit,
+delete, personal-data export, approval summary and catalogue count asks.
+
+What is hidden: customers and archive files by clearance (and customers by department for sales,
+service and managers); every record with a chain of foreign keys to a hidden one, read from the
+schema (Solution → Complaint → Customer, Loan → ArchiveFile, Penalty → ArchiveFile); every record
+naming a hidden one by type and id (``Meta.admin["refers_to"]``: audit log, rule events, approvals).
 """
 from flask import g
 from flask import has_request_context
 from flask_login import current_user
+from peewee import CharField
+from peewee import ForeignKeyField
+from peewee import TextField
 
 import models
 
@@ -94,9 +103,104 @@ def visible_files(user):
         folder.customer.is_null() | folder.customer.in_(visible_customers(user)))
 
 
-def _fk_to(model, target):
-    return [f for f in model._meta.fields.values()
-            if getattr(f, "rel_model", None) is target and f.name not in models.BaseModel.AUDIT_FIELDS]
+# The record types hidden by their own row (ARC-3); every other record type is hidden through them.
+def _root_ids():
+    return {models.Customer: visible_customers, models.ArchiveFile: visible_files}
+
+
+def _real_fks(model):
+    return [f for f in model._meta.sorted_fields
+            if isinstance(f, ForeignKeyField) and f.name not in models.BaseModel.AUDIT_FIELDS]
+
+
+_GUARDED = {}
+
+
+def guarded(model):
+    """Return True when rows of ``model`` can be hidden: a Customer or ArchiveFile, or a foreign key leading to one."""
+    if model not in _GUARDED:
+        _GUARDED[model] = _leads_to_root(model, set())
+    return _GUARDED[model]
+
+
+def _leads_to_root(model, seen):
+    if model in _root_ids():
+        return True
+    seen.add(model)
+    return any(f.rel_model not in seen and _leads_to_root(f.rel_model, seen) for f in _real_fks(model))
+
+
+def guarded_fks(model):
+    """Return the foreign keys of ``model`` through which its rows inherit a hidden parent (any depth)."""
+    return [f for f in _real_fks(model) if f.rel_model is not model and guarded(f.rel_model)]
+
+
+def references(model):
+    """Return (model-name field, id field) of a record type that points at any record by name and id, or None.
+
+    Declared on the schema as ``Meta.admin["refers_to"]`` (audit log, rule events, approvals).
+    """
+    names = model.admin_options().get("refers_to") if hasattr(model, "admin_options") else None
+    return None if not names else tuple(model._meta.fields[n] for n in names)
+
+
+def visible_ids(model, user):
+    """Return a query of the ids of ``model`` rows ``user`` may see."""
+    root = _root_ids().get(model)
+    if root is not None:
+        return root(user)
+    return scope(model, model.select(model._meta.primary_key), user)
+
+
+def hidden_ids(model, user):
+    """Return a query of the ids of ``model`` rows hidden from ``user`` (None when none can be)."""
+    cond = visible_condition(model, user)
+    if cond is None:
+        return None
+    return model.select(model._meta.primary_key).where(~cond)
+
+
+def guarded_models():
+    """Return the record types of the schema whose rows can be hidden."""
+    return [m for m in models.MODELS if guarded(m)]
+
+
+def reference_condition(name_field, id_field, user):
+    """Return the condition "(name, id) does not point at a row hidden from ``user``"."""
+    cond = None
+    as_text = isinstance(id_field, (CharField, TextField))
+    for target in guarded_models():
+        hidden = hidden_ids(target, user)
+        if as_text:
+            hidden = hidden.select(target._meta.primary_key.cast("text"))
+        clause = ~((name_field == target.__name__) & id_field.in_(hidden))
+        cond = clause if cond is None else cond & clause
+    return cond
+
+
+def visible_condition(model, user):
+    """Return the condition on ``model`` of the rows ``user`` may see, or None when none is hidden.
+
+    Customers and archive files are hidden by clearance and department; a record pointing at one
+    (through a chain of foreign keys of any length: Solution → Complaint → Customer, Loan →
+    ArchiveFile) is hidden with it; a record naming any record by type and id (audit log, rule
+    events, approvals) is hidden with the record it names.
+    """
+    root = _root_ids().get(model)
+    if root is not None:
+        return model._meta.primary_key.in_(root(user))
+    cond = None
+    for field in guarded_fks(model):
+        clause = field.in_(visible_ids(field.rel_model, user))
+        if field.null:
+            clause = field.is_null() | clause
+        cond = clause if cond is None else cond & clause
+    ref = references(model)
+    if ref is not None:
+        clause = reference_condition(ref[0], ref[1], user)
+        if clause is not None:
+            cond = clause if cond is None else cond & clause
+    return cond
 
 
 def scope(model, query, user=None):
@@ -104,29 +208,39 @@ def scope(model, query, user=None):
     user = current_user if user is None else user
     if user is None or not getattr(user, "is_authenticated", False):
         return query.where(False)
-    if model is models.Customer:
-        return query.where(models.Customer.id.in_(visible_customers(user)))
-    if model is models.ArchiveFile:
-        return query.where(models.ArchiveFile.id.in_(visible_files(user)))
-    for field in _fk_to(model, models.Customer):
-        cond = field.in_(visible_customers(user))
-        query = query.where(field.is_null() | cond if field.null else cond)
-    for field in _fk_to(model, models.ArchiveFile):
-        cond = field.in_(visible_files(user))
-        query = query.where(field.is_null() | cond if field.null else cond)
-    if model is models.AuditLog:
-        log = models.AuditLog
-        hidden_customers = models.Customer.select(models.Customer.id.cast("text")).where(
-            models.Customer.id.not_in(visible_customers(user)))
-        hidden_files = models.ArchiveFile.select(models.ArchiveFile.id.cast("text")).where(
-            models.ArchiveFile.id.not_in(visible_files(user)))
-        query = query.where(
-            ~((log.model == "Customer") & log.record_id.in_(hidden_customers))
-            & ~((log.model == "ArchiveFile") & log.record_id.in_(hidden_files)))
-    return query
+    cond = visible_condition(model, user)
+    return query if cond is None else query.where(cond)
 
 
 def can_see(obj, user=None):
     """Return True when the single record ``obj`` is visible to ``user``."""
     model = type(obj)
-    return scope(model, model.select(model.id).where(model.id == obj.id), user).exists()
+    return scope(model, model.select(model._meta.primary_key).where(model._meta.primary_key == obj._pk),
+                 user).exists()
+
+
+def can_see_reference(model_name, record_id, user=None):
+    """Return True when the record named by type and id is visible to ``user`` (or no such record type)."""
+    model = model_named(model_name)
+    if model is None or record_id in (None, ""):
+        return True
+    try:
+        pk = int(record_id)
+    except (TypeError, ValueError):
+        return True
+    return scope(model, model.select(model._meta.primary_key).where(model._meta.primary_key == pk), user).exists()
+
+
+def visible_references(model_name, ids, user=None):
+    """Return the subset of ``ids`` of ``model_name`` records visible to ``user`` (one query)."""
+    model = model_named(model_name)
+    ids = [int(i) for i in ids]
+    if model is None or not guarded(model):
+        return set(ids)
+    query = scope(model, model.select(model._meta.primary_key).where(model._meta.primary_key.in_(ids)), user)
+    return {row[0] for row in query.tuples()}
+
+
+def model_named(name):
+    """Return the record type of the schema called ``name``, or None."""
+    return next((m for m in models.MODELS if m.__name__ == name), None)

@@ -143,16 +143,50 @@ def record_url(name, target_id, cache=None):
     return None if cache[name] is None else f"{cache[name]}{target_id}"
 
 
-class Row:
-    """One approval as the inbox shows it."""
+# Shown instead of the summary of an approval whose record the viewer may not see (ARC-3).
+MASKED_SUMMARY = "(涉密记录:您的保密级别或部门不足,摘要不予显示)"
+# The one answer about an approval that is not the user's business, whether it exists or not.
+NOT_YOURS = "审批记录不存在或您无权处理。"
 
-    def __init__(self, approval, now, urls):
+
+def visible_targets(approvals_, user):
+    """Return the (record type, id) pairs of ``approvals_`` whose records ``user`` may see (a query per type)."""
+    by_type = {}
+    for row in approvals_:
+        by_type.setdefault(row.target_model, set()).add(row.target_id)
+    seen = set()
+    for name, ids in by_type.items():
+        seen |= {(name, pk) for pk in access.visible_references(name, ids, user)}
+    return seen
+
+
+def concerns(approval, user):
+    """Return True when ``approval`` is ``user``'s business: they asked, decided, or hold a role it asks for."""
+    if approval is None:
+        return False
+    if user.id in (approval.requested_by_id, approval.decided_by_id):
+        return True
+    return bool(set(approval.required_role.split("|")) & _user_roles(user))
+
+
+def summary_for(approval, user):
+    """Return the approval's summary, or a mask when its record is hidden from ``user``."""
+    visible = access.can_see_reference(approval.target_model, approval.target_id, user)
+    return approval.summary if visible else MASKED_SUMMARY
+
+
+class Row:
+    """One approval as the inbox shows it (summary and link masked when the record is hidden from the viewer)."""
+
+    def __init__(self, approval, now, urls, visible=True):
         self.approval = approval
         self.id = approval.id
         self.kind = approval.kind
         self.type_label = type_label(approval.target_model)
         self.rule = policies.RULES.get(approval.rule)
-        self.url = record_url(approval.target_model, approval.target_id, urls)
+        self.visible = visible
+        self.summary = approval.summary if visible else MASKED_SUMMARY
+        self.url = record_url(approval.target_model, approval.target_id, urls) if visible else None
         self.waited = format_wait(now - approval.requested_at)
         self.role = role_label(approval.required_role)
 
@@ -202,7 +236,8 @@ def inbox_page(user, tab=TODO, type_name="", rule_id="", page=0):
     now = models.utcnow()
     urls = {}
     total = rows[0].page.total if rows else (0 if page == 0 or query is None else None)
-    return [Row(r, now, urls) for r in rows], total
+    seen = visible_targets(rows, user)
+    return [Row(r, now, urls, (r.target_model, r.target_id) in seen) for r in rows], total
 
 
 def facets(user, tab=TODO):
@@ -307,6 +342,9 @@ class ApprovalsView(SecureView):
             flash("请选择要处理的审批事项。", "error")
             return redirect(back)
         user = current_user._get_current_object()
+        if not concerns(models.Approval.get_or_none(models.Approval.id == approval_id), user):
+            flash(f"未能处理:{NOT_YOURS}", "error")
+            return redirect(back)
         try:
             approval = approvals.decide(approval_id, user, DECISIONS[decision], request.form.get("comment", ""))
         except approvals.ApprovalError as exc:
@@ -318,7 +356,8 @@ class ApprovalsView(SecureView):
                 verb = "已确认知会"
             else:
                 verb = "已批准" if DECISIONS[decision] else "已驳回"
-            flash(f"{verb}:{type_label(approval.target_model)} {approval.summary}({approval.rule})", "success")
+            flash(f"{verb}:{type_label(approval.target_model)} {summary_for(approval, user)}({approval.rule})",
+                  "success")
         return redirect(back)
 
     @expose("/bulk/", methods=("POST",))
@@ -335,7 +374,10 @@ class ApprovalsView(SecureView):
         failures = []
         for approval_id in dict.fromkeys(ids):
             row = models.Approval.get_or_none(models.Approval.id == approval_id)
-            name = f"#{approval_id}" if row is None else f"#{approval_id} {type_label(row.target_model)} {row.summary}"
+            if not concerns(row, user):
+                failures.append(f"#{approval_id}:{NOT_YOURS}")
+                continue
+            name = f"#{approval_id} {type_label(row.target_model)} {summary_for(row, user)}"
             try:
                 approvals.decide(approval_id, user, True, comment)
             except approvals.ApprovalError as exc:
@@ -361,7 +403,7 @@ class ApprovalsView(SecureView):
         target_id = _int(request.form.get("id"))
         record = None
         if model is not None and target_id is not None:
-            record = model.get_or_none(model._meta.primary_key == target_id)
+            record = access.scope(model, model.select().where(model._meta.primary_key == target_id)).first()
         if record is None:
             flash("记录不存在。", "error")
             return redirect(back)

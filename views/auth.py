@@ -1,9 +1,7 @@
 """Login, logout and language choice."""
-import datetime
 import secrets
 
 from flask import Blueprint
-from flask import current_app
 from flask import flash
 from flask import redirect
 from flask import render_template
@@ -21,6 +19,7 @@ from wtforms.validators import DataRequired
 
 import models
 from policies import audit
+from views import throttle
 
 bp = Blueprint("auth", __name__)
 
@@ -65,6 +64,21 @@ def safe_next(target, default):
     return target
 
 
+def _log_refused_login(user, name, right, wait):
+    """Write the audit row of a refused login (and count a wrong password on a known user)."""
+    if wait:
+        outcome = f"尝试过于频繁,需等待 {wait} 秒"
+    elif user is None:
+        audit.log("login", "User", "", {"结果": ["", f"用户名不存在:{name[:64]}"]})
+        return
+    else:
+        outcome = "密码错误" if not right else "账号停用或锁定"
+        # Login bookkeeping is not an edit of the user record: no version bump, no update row.
+        failed = (user.failed_logins or 0) + (0 if right else 1)
+        models.User.update(failed_logins=failed).where(models.User.id == user.id).execute()
+    audit.log("login", "User", user.id if user else "", {"结果": ["", outcome]}, user=user)
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     """Show the login form and log the user in."""
@@ -73,24 +87,21 @@ def login():
         return redirect(safe_next(request.args.get("next"), default))
     form = LoginForm()
     if form.validate_on_submit():
-        user = models.User.get_or_none(models.User.username == form.username.data.strip())
+        name = form.username.data.strip()
+        user = models.User.get_or_none(models.User.username == name)
         now = models.utcnow()
-        if user is not None and user.locked_until and user.locked_until > now:
-            audit.log("login", "User", user.id, {"结果": ["", "账号锁定中,拒绝登录"]}, user=user)
-            flash("该账号因多次登录失败已被临时锁定,请稍后再试。", "error")
-        elif user is None or not user.check_password(form.password.data) or not user.active:
-            if user is not None:
-                user.failed_logins = (user.failed_logins or 0) + 1
-                if user.failed_logins >= current_app.config["LOGIN_MAX_FAILURES"]:
-                    user.locked_until = now + datetime.timedelta(minutes=current_app.config["LOGIN_LOCK_MINUTES"])
-                    user.failed_logins = 0
-                # Login bookkeeping is not an edit of the user record: no version bump, no update row.
-                models.User.update(failed_logins=user.failed_logins, locked_until=user.locked_until) \
-                    .where(models.User.id == user.id).execute()
-                outcome = "密码错误,账号已锁定" if user.locked_until and user.locked_until > now else "密码错误或账号停用"
-                audit.log("login", "User", user.id, {"结果": ["", outcome]}, user=user)
-            else:
-                audit.log("login", "User", "", {"结果": ["", f"用户名不存在:{form.username.data.strip()[:64]}"]})
+        wait = throttle.wait_seconds(name, trusted=throttle.trusted_device(user))
+        right = not wait and throttle.verify(user, form.password.data)
+        # One transaction (one commit) for the bookkeeping, known name or not: equal answers.
+        with models.db.atomic():
+            if not wait:
+                throttle.record(name, right)
+            refused = wait or not right or not user.active or (user.locked_until and user.locked_until > now)
+            if refused:
+                _log_refused_login(user, name, right, wait)
+        if wait:
+            flash(throttle.wait_message(wait), "error")
+        elif refused:
             flash("用户名或密码不正确,或账号已停用。", "error")
         else:
             models.User.update(last_login=now, failed_logins=0, locked_until=None) \
@@ -100,9 +111,9 @@ def login():
             session["login_at"] = now.isoformat()
             if user.must_change_password:
                 flash("管理员已重设您的密码,请先设置新密码。", "info")
-                return redirect(url_for("auth.change_password"))
+                return throttle.remember_device(redirect(url_for("auth.change_password")), user)
             audit.log("login", "User", user.id, {"结果": ["", "成功"]}, user=user)
-            return redirect(safe_next(request.args.get("next"), default))
+            return throttle.remember_device(redirect(safe_next(request.args.get("next"), default)), user)
     return render_template("login.html", form=form)
 
 
@@ -132,7 +143,10 @@ def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
         problem = password_problem(form.new.data)
-        if not current_user.check_password(form.current.data):
+        right, wait = throttle.check(current_user, current_user.username, form.current.data)
+        if wait:
+            form.current.errors.append(throttle.wait_message(wait))
+        elif not right:
             form.current.errors.append("当前密码不正确。")
         elif problem:
             form.new.errors.append(problem)

@@ -35,6 +35,7 @@ from peewee import IntegerField
 from peewee import IntegrityError
 from peewee import TextField
 from wtforms import ValidationError
+from wtforms.utils import unset_value
 
 import models
 import policies
@@ -42,6 +43,7 @@ from policies import workflow
 from views import access
 from views import display
 from views import fields as vf
+from views import throttle
 from views import worklists
 
 log = logging.getLogger(__name__)
@@ -80,12 +82,18 @@ class SecureView(LoginRequiredMixin, BaseView):
 
 
 class FixedInlineModelFormList(InlineModelFormList):
-    """Save inline rows so that new ones are really inserted (upstream #1718)."""
+    """Save inline rows so that new ones are really inserted (upstream #1718); show and touch only visible rows."""
+
+    def process(self, formdata, data=unset_value, extra_filters=None):
+        if hasattr(data, "where"):
+            data = list(access.scope(self.model, data))
+        return super().process(formdata, data, extra_filters)
 
     def save_related(self, obj):
         model_id = getattr(obj, self._pk)
         attr = getattr(self.model, self.prop)
-        existing = {str(getattr(v, self._pk)): v for v in self.model.select().where(attr == model_id)}
+        existing = {str(getattr(v, self._pk)): v
+                    for v in access.scope(self.model, self.model.select().where(attr == model_id))}
         for field in self.entries:
             field_id = field.get_pk()
             is_created = not field_id or field_id not in existing
@@ -284,7 +292,8 @@ class ModelAdmin(ModelView):
 
             def options():
                 order = fields[0] if fields else rel._meta.primary_key
-                return [(str(r.id), str(r)) for r in rel.select().order_by(order).limit(300)]
+                rows = access.scope(rel, rel.select()).order_by(order).limit(300)
+                return [(str(r.id), str(r)) for r in rows]
 
             return [
                 vf.FilterRelatedContains(field, label, fields),
@@ -727,6 +736,18 @@ class ModelAdmin(ModelView):
         minutes = current_app.config.get("REVEAL_RECENT_LOGIN_MINUTES", 15)
         return models.utcnow() - datetime.datetime.fromisoformat(stamp) < datetime.timedelta(minutes=minutes)
 
+    def reauthenticate(self):
+        """Return why plain personal data may not be shown now (Chinese), or None.
+
+        A recent login is enough; otherwise the password typed with the request, throttled like the login.
+        """
+        if self.recent_login():
+            return None
+        right, wait = throttle.check(current_user, current_user.username, request.form.get("password", ""))
+        if wait:
+            return throttle.wait_message(wait)
+        return None if right else "查看敏感信息需要重新输入登录密码。"
+
     @expose("/reveal/", methods=("POST",))
     def reveal_view(self):
         """Show one sensitive value unmasked, after a recent login or the password again; audited."""
@@ -736,8 +757,9 @@ class ModelAdmin(ModelView):
         if obj is None or name not in self.sensitive_fields:
             flash("记录不存在或该字段不可查看。", "error")
             return redirect(back)
-        if not self.recent_login() and not current_user.check_password(request.form.get("password", "")):
-            flash("查看敏感信息需要重新输入登录密码。", "error")
+        refusal = self.reauthenticate()
+        if refusal:
+            flash(refusal, "error")
             return redirect(back)
         policies.audit.log("view_sensitive", self.model.__name__, obj.id, {name: ["", "已查看明文"]})
         label = self.column_labels.get(name, name)
@@ -756,6 +778,14 @@ class ModelAdmin(ModelView):
             policies.audit.log("export", self.model.__name__, "",
                                {"格式": ["", export_type], "条件": ["", request.query_string.decode()[:500]]})
         return response
+
+    def get_export_value(self, model, name):
+        """Return the exported cell; text, including a related record's name, is made formula-safe."""
+        value = super().get_export_value(model, name)
+        raw = self._get_field_value(model, name)
+        if isinstance(raw, models.BaseModel) or isinstance(value, str) and isinstance(raw, str):
+            return vf.neutralise_formula(self, str(value))
+        return value
 
     def get_export_name(self, export_type="csv"):
         from models import utcnow

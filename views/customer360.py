@@ -85,7 +85,8 @@ def approvals_of(customer, user):
            & approval.target_id.in_(models.Shipment.select(models.Shipment.id)
                                     .where(models.Shipment.customer == customer.id)))
     )
-    return list(approval.select().where(targets).order_by(approval.requested_at.desc()).limit(ROWS))
+    query = access.scope(approval, approval.select().where(targets), user)
+    return list(query.order_by(approval.requested_at.desc()).limit(ROWS))
 
 
 class Customer360View(SecureView):

@@ -14,8 +14,10 @@ from flask_login import current_user
 
 import models
 import policies
+from policies import personal_data
 from views import access
 from views.base import ModelAdmin
+from views.fields import formula_safe
 
 # Related records held about a customer, exported with it: (backref, label).
 PERSONAL_DATA = (
@@ -23,12 +25,8 @@ PERSONAL_DATA = (
     ("contracts", "合同"), ("credit_lines", "授信"), ("shipments", "开票发货"), ("payments", "回款"),
     ("complaints", "投诉"), ("service_orders", "服务派工单"), ("receptions", "接待"),
     ("tenant_requests", "诉求记录"), ("move_outs", "客户迁出"), ("archive_files", "档案"),
+    ("data_shares", "数据共享登记"), ("data_incidents", "数据泄露事件"),
 )
-ANONYMOUS = "(已匿名)"
-# Personal fields replaced on anonymisation; business fields (amounts, dates, status) are kept.
-CUSTOMER_PERSONAL = ("phone", "address", "website", "id_number", "bank_account", "licence_no", "tax_no",
-                     "credit_note")
-CONTACT_PERSONAL = ("title", "mobile", "phone", "email")
 
 
 def _plain(value):
@@ -59,26 +57,31 @@ class CustomerAdmin(ModelAdmin):
     def can_anonymise(self):
         return bool(access.role_codes(current_user) & {"gm", "admin"})
 
-    def personal_data(self, customer):
-        """Return {section label: [records as dicts]} of everything held about ``customer``."""
+    def personal_data(self, customer, user=None):
+        """Return {section label: [records as dicts]} of what is held about ``customer`` that ``user`` may see."""
         result = {"客户": [_record(customer)]}
         for backref, label in PERSONAL_DATA:
-            rows = list(getattr(customer, backref))
+            query = getattr(customer, backref)
+            rows = list(access.scope(query.model, query, user))
             if rows:
                 result[label] = [_record(r) for r in rows]
         return result
 
     @expose("/personal-data/<fmt>/", methods=("POST",))
     def personal_data_view(self, fmt):
-        """Export one customer's personal data (audited)."""
+        """Export one customer's personal data: plain values, so a recent login or the password again; audited."""
         if not self.can_export or fmt not in ("json", "xlsx"):
             return abort(403)
         customer = self.get_one(request.form.get("id", ""))
         if customer is None:
             flash("记录不存在。", "error")
             return redirect(self.get_url(".index_view"))
-        data = self.personal_data(customer)
-        policies.audit.log("export", "Customer", customer.id, {"个人数据导出": ["", fmt]})
+        refusal = self.reauthenticate()
+        if refusal:
+            flash(f"未导出:{refusal}", "error")
+            return redirect(self.get_url(".details_view", id=customer.id))
+        data = self.personal_data(customer, current_user)
+        policies.audit.log("view_sensitive", "Customer", customer.id, {"个人数据导出": ["", fmt]})
         name = f"customer_{customer.id}_personal_data.{fmt}"
         headers = {"Content-Disposition": f"attachment; filename={name}"}
         if fmt == "json":
@@ -89,14 +92,14 @@ class CustomerAdmin(ModelAdmin):
             sheet = tablib.Dataset(title=label[:31])
             sheet.headers = list(rows[0].keys())
             for row in rows:
-                sheet.append([row.get(h) for h in sheet.headers])
+                sheet.append([formula_safe(row.get(h)) for h in sheet.headers])
             book.add_sheet(sheet)
         return Response(book.export("xlsx"), headers=headers,
                         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
     @expose("/anonymise/", methods=("POST",))
     def anonymise_view(self):
-        """Replace the customer's personal fields with placeholders; keep business records (gm/admin)."""
+        """Remove the customer's personal data everywhere it is held; keep business records (gm/admin)."""
         if not (self.can_edit and self.can_anonymise()):
             return abort(403)
         customer = self.get_one(request.form.get("id", ""))
@@ -106,17 +109,6 @@ class CustomerAdmin(ModelAdmin):
         if not request.form.get("confirm"):
             flash("请勾选确认后再执行匿名化。", "error")
             return redirect(self.get_url(".details_view", id=customer.id))
-        with models.db.atomic():
-            customer.name = f"已匿名客户 {customer.code}"
-            for name in CUSTOMER_PERSONAL:
-                setattr(customer, name, "")
-            customer.save()
-            for contact in customer.contacts:
-                contact.name = ANONYMOUS
-                for name in CONTACT_PERSONAL:
-                    setattr(contact, name, "")
-                contact.birthday = None
-                contact.save()
-            policies.audit.log("update", "Customer", customer.id, {"匿名化": ["", "已执行(CUS-4)"]})
-        flash("已匿名化:个人信息已替换,合同、发货、投诉等业务记录保留。", "success")
+        personal_data.anonymise(customer)
+        flash("已匿名化:客户、联系人、投诉、沟通记录及操作日志中的个人信息已清除,合同、发货等业务记录保留。", "success")
         return redirect(self.get_url(".details_view", id=customer.id))

@@ -132,19 +132,19 @@ def fines_tile(user, today=None):
 
 
 def report_tiles(user, today=None):
-    """Return the monthly complaint statistics reminder (CMP-9) in the first days of a month."""
-    today = today or local_today()
+    """Return last month's complaint statistics report (CMP-9) until someone generates it: due by the 10th, then late."""
+    from views.complaints import report_reminder
+
     codes = access.role_codes(user)
-    rule_obj = policies.RULES.get("CMP-9")
-    if rule_obj is None or not rule_obj.on() or not (codes & {"admin", "gm", "manager", "service"}):
+    if not (codes & {"admin", "gm", "manager", "service"}):
         return []
-    due_day = int(rule_obj.get("report_day"))
-    if today.day > due_day:
+    due = report_reminder(today or local_today())
+    if due is None:
         return []
-    last_month = (today.replace(day=1) - datetime.timedelta(days=1))
-    return [dict(key="CMP-9", title=f"{last_month.year}年{last_month.month}月投诉统计表", count=None, capped=False,
-                 kind="warning", url=_url("complaint_board.report", month=f"{last_month:%Y-%m}"),
-                 note=f"应于 {today.month} 月 {due_day} 日前完成(CMP-9)")]
+    when = f"{due['due_on'].month} 月 {due['due_on'].day} 日"
+    return [dict(key="CMP-9", title=f"{due['year']}年{due['month']}月投诉统计表", count=None, capped=False,
+                 kind="danger" if due["overdue"] else "warning", url=due["url"],
+                 note=f"已超过 {when} 的期限,尚未生成(CMP-9)" if due["overdue"] else f"应于 {when}前完成(CMP-9)")]
 
 
 def charts(user, today=None):

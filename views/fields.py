@@ -92,11 +92,25 @@ _OWN_FORMATTERS = {
 }
 LIST_TYPE_FORMATTERS = {**typefmt.BASE_FORMATTERS, **_OWN_FORMATTERS}
 DETAIL_TYPE_FORMATTERS = {**typefmt.DETAIL_FORMATTERS, **_OWN_FORMATTERS}
-def neutralise_formula(view, value, name=None):
-    """Prefix a cell that a spreadsheet would run as a formula (= + - @, tab, CR) with a quote."""
-    if value and value[0] in "=+-@\t\r":
+# Characters that make a spreadsheet read a cell as a formula (ASCII and full-width forms).
+FORMULA_STARTS = "=+-@＝＋－＠"
+
+
+def formula_safe(value):
+    """Return ``value`` with a leading quote when a spreadsheet would run it as a formula.
+
+    Covers = + - @ and their full-width forms, also after leading blanks, and a leading tab, CR or LF.
+    """
+    if not isinstance(value, str) or not value:
+        return value
+    if value[0] in "\t\r\n" or value.lstrip(" \u3000\t\r\n")[:1] in tuple(FORMULA_STARTS):
         return "'" + value
     return value
+
+
+def neutralise_formula(view, value, name=None):
+    """Type formatter form of ``formula_safe`` for text cells of exports."""
+    return formula_safe(value)
 
 
 EXPORT_TYPE_FORMATTERS = {**typefmt.EXPORT_FORMATTERS, **_OWN_FORMATTERS, bool: _fmt_bool_export,

@@ -136,8 +136,8 @@ def resolve_fk(field, raw, user, cache=None):
         clause = c if clause is None else (clause | c)
     if clause is None:
         raise CellError(f"无法按名称查找{rel.label()}")
-    query = access.scope(rel, rel.select(rel.id).where(clause), user) if rel in (models.Customer, models.ArchiveFile) \
-        else rel.select(rel.id).where(clause)
+    # Only records the importer may see (any record type below a hidden customer or file is hidden too).
+    query = access.scope(rel, rel.select(rel.id).where(clause), user)
     ids = [row[0] for row in query.limit(2).tuples()]
     if not ids:
         raise CellError(f"找不到{rel.label()}“{text}”")

@@ -14,6 +14,7 @@ from werkzeug.routing import BuildError
 
 import models
 import policies
+from views import access
 from views.base import SecureView
 
 CATEGORY = "组织与系统"
@@ -47,18 +48,20 @@ def rules_of(area=""):
     return sorted((r for r in policies.RULES.values() if not area or r.area == area), key=rule_sort_key)
 
 
-def event_counts(days=COUNT_WINDOW_DAYS):
-    """Return {(rule, kind): count} of the rule events of the last ``days`` days, in one grouped query."""
+def event_counts(days=COUNT_WINDOW_DAYS, user=None):
+    """Return {(rule, kind): count} of the rule events of the last ``days`` days (those ``user`` may see; one query)."""
     since = models.utcnow() - datetime.timedelta(days=days)
     query = (models.RuleEvent
              .select(models.RuleEvent.rule, models.RuleEvent.kind, fn.COUNT(models.RuleEvent.id))
              .where(models.RuleEvent.at >= since)
              .group_by(models.RuleEvent.rule, models.RuleEvent.kind))
+    if user is not None:
+        query = access.scope(models.RuleEvent, query, user)
     return {(rule_id, kind): count for rule_id, kind, count in query.tuples()}
 
 
-def flag_counts():
-    """Return {rule id: [(model label, list url or None, count, badge), ...]} of the rows each flag rule flags now."""
+def flag_counts(user=None):
+    """Return {rule id: [(model label, list url or None, count, badge), ...]}: the rows (``user`` may see) flagged now."""
     result = {}
     for model, entries in policies.FLAGS.items():
         opts = model.admin_options() if hasattr(model, "admin_options") else {}
@@ -68,8 +71,12 @@ def flag_counts():
         except BuildError:
             url = None
         for rule_obj, query, badge in entries:
-            result.setdefault(rule_obj.id, []).append((label, url, query().count(), badge))
+            result.setdefault(rule_obj.id, []).append((label, url, _scoped(model, query(), user).count(), badge))
     return result
+
+
+def _scoped(model, query, user):
+    return query if user is None else access.scope(model, query, user)
 
 
 def format_value(value):
@@ -246,7 +253,7 @@ class PolicyCatalogueView(SecureView):
             "policies/catalogue.html",
             rules=rules, areas=AREAS, area=area, area_counts=_area_counts(),
             action_labels=policies.ACTION_LABELS, counted_kinds=COUNTED_KINDS,
-            counts=event_counts(), flags=flag_counts(), window_days=COUNT_WINDOW_DAYS,
+            counts=event_counts(user=current_user), flags=flag_counts(current_user), window_days=COUNT_WINDOW_DAYS,
             enabled={r.id: bool(enabled.get(r.id, True)) for r in rules}, settings=settings,
             format_value=format_value, can_configure=is_admin(),
         )

@@ -10,10 +10,12 @@ from views.approvals import register_approvals_view
 from views import display
 from views.backup import BackupView
 from views.base import build_view_class
+from views.complaints import register_complaint_views
 from views.customer360 import Customer360View
 from views.dashboard import IndexView
 from views.customers import CustomerAdmin
 from views.importer import ImportView
+from views.ledger import register_ledger_views
 from views.saved_views import SavedViewsView
 from views.permissions import PermissionMatrixView
 from views.users import UserAdmin
@@ -50,11 +52,12 @@ def check_options(model):
             current = getattr(field, "rel_model", current)
         return True
 
-    for key in ("list", "search", "filters", "readonly", "lookup", "sensitive", "form_exclude"):
+    own_only = ("filters", "readonly", "lookup", "sensitive", "form_exclude", "refers_to")
+    for key in ("list", "search") + own_only:
         for name in opts.get(key, ()):
             if not known(name):
                 problems.append(f"{model.__name__}: Meta.admin[{key!r}] names unknown field {name!r}")
-            elif key in ("filters", "readonly", "lookup", "sensitive", "form_exclude") and name not in fields:
+            elif key in own_only and name not in fields:
                 problems.append(f"{model.__name__}: Meta.admin[{key!r}] must name an own field, not {name!r}")
     for child_name in opts.get("inline", ()):
         child = getattr(models, child_name, None)
@@ -96,6 +99,8 @@ def build_admin(app, schema=None):
             view_class.is_visible = lambda self: False
         admin.add_view(view_class(model, name=opts["label"], category=opts.get("category"),
                                   endpoint=model.__name__.lower()))
+    register_ledger_views(admin)
+    register_complaint_views(admin)
     register_policy_views(admin)
     admin.add_view(PermissionMatrixView(name="权限矩阵", category="组织与系统", endpoint="permissions",
                                         url="/admin/permission-matrix"))

@@ -8,6 +8,7 @@ from wtforms.widgets import PasswordInput
 
 import models
 from views.auth import password_problem
+from views import throttle
 from views.base import ModelAdmin
 
 
@@ -65,5 +66,6 @@ class UserAdmin(ModelAdmin):
             user.failed_logins = 0
             user.locked_until = None
             user.save()
+            throttle.forget_account(user.username)
         flash(f"已重设 {user} 的密码;该用户下次登录时必须修改密码,原有登录已失效。", "success")
         return redirect(back)
