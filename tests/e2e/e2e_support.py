@@ -1,7 +1,11 @@
 """What the browser tests share: a watched browser context, login, and the checks every page must pass."""
-import re
-import sys
 import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
 from urllib.parse import urlparse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -9,6 +13,94 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 import models  # noqa: E402
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # pragma: no cover - requirements.txt pins playwright
+    sync_playwright = None
+
+CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+DESK = {"width": 1366, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # pragma: no cover - requirements.txt pins playwright
+    sync_playwright = None
+
+
+def missing_browser():
+    """Return why the browser tests cannot run here, or '' when they can."""
+    if sync_playwright is None:
+        return "the playwright package is not installed"
+    if not os.path.exists(CHROMIUM):
+        return f"{CHROMIUM} is missing (apt-get install chromium fonts-noto-cjk)"
+    return ""
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A running console: its address, the passwords it printed at first start, its database file."""
+
+    def __init__(self, url, passwords, instance, process, output):
+        self.url = url
+        self.passwords = passwords
+        self.instance = instance
+        self.process = process
+        self.output = output
+
+    @property
+    def database(self):
+        return os.path.join(self.instance, "console.db")
+
+
+LOGIN_LINE = re.compile(r"(?:用户名|演示账号:)\s*(\S+)\s+密码\s+(\S+)")
+
+
+def start_server(instance):
+    """Start ``python app.py PORT`` on a fresh instance folder; wait until it answers."""
+    port = free_port()
+    env = dict(os.environ, CONSOLE_INSTANCE_PATH=instance, PYTHONUNBUFFERED="1", PORT=str(port), HOST="127.0.0.1")
+    env.pop("DATABASE_URL", None)
+    process = subprocess.Popen([sys.executable, "app.py", str(port)], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = []
+    passwords = {}
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            if process.poll() is not None:
+                raise RuntimeError("the console did not start:\n" + "".join(output))
+            continue
+        output.append(line)
+        for username, password in LOGIN_LINE.findall(line):
+            passwords[username] = password
+        if "客户管理控制台" in line and "http://" in line:
+            break
+    url = f"http://127.0.0.1:{port}"
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            time.sleep(0.2)
+    # Keep draining the server's output so it never blocks on a full pipe.
+    def drain():
+        for line in process.stdout:
+            output.append(line)
+
+    threading.Thread(target=drain, daemon=True).start()
+    return Server(url, passwords, instance, process, output)
+
+
 
 # Report every CSP violation the page sees (init scripts run outside the page's CSP).
 CSP_LISTENER = """

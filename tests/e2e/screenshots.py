@@ -6,12 +6,12 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from conftest import CHROMIUM  # noqa: E402
-from conftest import CHROMIUM_ARGS  # noqa: E402
-from conftest import DESK  # noqa: E402
-from conftest import PHONE  # noqa: E402
-from conftest import missing_browser  # noqa: E402
-from conftest import start_server  # noqa: E402
+from e2e_support import CHROMIUM  # noqa: E402
+from e2e_support import CHROMIUM_ARGS  # noqa: E402
+from e2e_support import DESK  # noqa: E402
+from e2e_support import PHONE  # noqa: E402
+from e2e_support import missing_browser  # noqa: E402
+from e2e_support import start_server  # noqa: E402
 
 
 def login(context, server, username):

@@ -150,7 +150,7 @@ def test_the_date_picker_speaks_chinese(desk):
 def test_second_editor_is_told_of_the_conflict(browser, server, db):
     """Two people edit one customer: the later save is refused and names who saved in between."""
     from e2e_support import Session
-    from conftest import DESK
+    from e2e_support import DESK
 
     first = Session(browser, server, DESK)
     second = Session(browser, server, DESK)
@@ -178,8 +178,8 @@ def test_second_editor_is_told_of_the_conflict(browser, server, db):
 def test_borrow_refused_at_four_days_approved_on_a_phone_at_three_and_lent(desk, browser, server, db):
     """ARC-1 refuses 4 days at the field (banner on top); 3 days waits for the GM, who approves on a phone."""
     from e2e_support import Session
-    from conftest import DESK
-    from conftest import PHONE
+    from e2e_support import DESK
+    from e2e_support import PHONE
 
     folder = db.execute(
         "SELECT f.id, f.number, f.title FROM archive_file f JOIN customer c ON c.id = f.customer_id "
@@ -288,7 +288,7 @@ def approve_in_inbox(session, model, record_id, comment="同意"):
 def test_complaint_goes_through_its_workflow_to_closed(desk, browser, server, db):
     """A service clerk records a complaint, investigates, proposes; the GM approves; it is replied and closed."""
     from e2e_support import Session
-    from conftest import DESK
+    from e2e_support import DESK
 
     page = desk.login("service")
     page.goto(desk.url("/admin/complaint/new/"))
