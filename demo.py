@@ -528,8 +528,7 @@ def _seed_visits(ctx):
                 plan = models.VisitPlan.create(owner=owner, month=f"{start:%Y-%m}", status="draft")
                 if status != "draft":
                     # VIS-1: submitting the plan asks the department manager, who approves it before the month.
-                    plan.status = "submitted"
-                    plan.save()
+                    workflow.run_action(plan, "submit", owner)
                     _date_requests(plan, ctx.past(ctx.at(start - datetime.timedelta(days=4), 16)))
                 if status == "approved":
                     _confirm_approvals(ctx, plan, ctx.at(start - datetime.timedelta(days=1), 17), "同意。")
@@ -618,7 +617,7 @@ def _confirm_approvals(ctx, record, at, comment, approve=True):
         approval.save()
         decider = _department_manager(ctx, approval)
         started = models.utcnow()
-        with models.acting_as(decider):
+        with models.acting_as(decider), workflow.clock(decided_at):
             approvals.decide(approval.id, decider, approve, comment)
         # Date the decision, the rows it closed and its audit entries as they happened, not at seeding time.
         for row in models.Approval.select().where(models.Approval.target_model == model,
@@ -652,7 +651,7 @@ def _seed_sales(ctx):
                 big = status == "pending" or rng.random() < 0.4
                 entered = "draft" if status == "pending" else status
                 amount = rng.randrange(100000, 800000, 1000) if big else rng.randrange(8000, 99000, 500)
-                if not documented and not signed_before and entered not in ("draft", "terminated"):
+                if not documented and not signed_before and entered != "draft":
                     # CTR-2: without licence, tax and bank documents a new customer signs only small contracts.
                     amount = min(amount, rng.randrange(8000, 49500, 500))
                 signed_on = None
@@ -662,17 +661,24 @@ def _seed_sales(ctx):
                 seq_by_year[year] = seq_by_year.get(year, 0) + 1
                 contract = models.Contract.create(customer=customer, number=f"HT{year}-{seq_by_year[year]:04d}",
                                                   kind=rng.choice(("distribution", "distribution", "direct")),
-                                                  amount=_money(amount), signed_on=signed_on, status=entered,
-                                                  has_settlement_terms=rng.random() < 0.9)
+                                                  amount=_money(amount), has_settlement_terms=rng.random() < 0.9)
+                seller = customer.owner or ctx.users["sales"]
+                if signed_on is not None and contract.status == "draft":
+                    with workflow.clock(ctx.at(signed_on, 10)):
+                        workflow.run_action(contract, "sign", seller)
+                    contract = models.Contract.get_by_id(contract.id)
                 if signed_on is not None and approvals.is_pending(contract):
-                    # CTR-1: the manager approved the large contract the day before it was signed.
+                    # CTR-1: the manager approved the large contract on the day it was signed.
                     asked = ctx.at(signed_on - datetime.timedelta(days=3), 10)
                     _date_requests(contract, asked)
-                    _confirm_approvals(ctx, contract, ctx.at(signed_on - datetime.timedelta(days=1), 15), "同意签订。")
+                    _confirm_approvals(ctx, contract, ctx.at(signed_on, 15), "同意签订。")
                     contract = models.Contract.get_by_id(contract.id)
-                    if contract.status != status:
-                        contract.status = status
-                        contract.save()
+                if signed_on is not None and status in ("completed", "terminated"):
+                    with workflow.clock(ctx.past(ctx.at(signed_on + datetime.timedelta(days=rng.randint(10, 19)), 11))):
+                        if status == "completed":
+                            workflow.run_action(contract, "complete", seller)
+                        else:
+                            workflow.run_action(contract, "terminate", seller, reason="双方协商一致解除合同。")
                 elif approvals.is_pending(contract):
                     _date_requests(contract, ctx.office_time(ctx.day(rng.randint(1, 6))))
                 signed_before = signed_before or status in ("signed", "completed")
@@ -710,14 +716,15 @@ def _seed_credit_customer(ctx, customer):
             amount = _money(limit * rng.uniform(0.15, 0.32))
             over_limit = outstanding + amount > limit
         # CRD-3/CRD-5: an over-limit shipment or one to a customer on hold waits for the regional manager.
+        # The manager's signature and the over-limit mark come from CRD-2/CRD-3 and the approval, never typed.
         shipment = models.Shipment.create(
-            customer=customer, invoice_no=ctx.next_invoice(), amount=amount, shipped_on=shipped_on,
-            over_limit=over_limit, prepaid=prepaid, signed_by=customer.owner)
+            customer=customer, invoice_no=ctx.next_invoice(), amount=amount, shipped_on=shipped_on, prepaid=prepaid)
         if approvals.is_pending(shipment):
             _date_requests(shipment, ctx.past(ctx.at(shipped_on - datetime.timedelta(days=1), 16)))
             if days_ago <= 5:
                 continue  # still waiting for the signature: not shipped, nothing paid
-            refused = rng.random() < 0.15
+            # CRD-3 at decision time: the manager cannot sign once the excess would reach a third of the limit.
+            refused = rng.random() < 0.15 or (over_limit and (outstanding + amount - limit) * 3 >= limit)
             comment = "前期货款未回笼，暂不发货。" if refused else "同意发货，月底前回款。"
             _confirm_approvals(ctx, shipment, ctx.at(shipped_on, 9), comment, approve=not refused)
             if refused:
@@ -748,7 +755,7 @@ def _seed_prepaid_shipments(ctx, customer):
         shipped_on = ctx.day(rng.randint(5, 200))
         amount = _money(rng.randrange(3000, 60000, 100))
         shipment = models.Shipment.create(customer=customer, invoice_no=ctx.next_invoice(), amount=amount,
-                                          shipped_on=shipped_on, prepaid=True, signed_by=customer.owner)
+                                          shipped_on=shipped_on, prepaid=True)
         models.Payment.create(customer=customer, amount=amount, received_on=shipped_on - datetime.timedelta(days=1),
                               shipment=shipment)
 
@@ -1221,7 +1228,7 @@ def _decide_as(ctx, record, username, approve, at, comment=""):
     user = ctx.users[username]
     approval = next(a for a in approvals.pending_for(record) if approvals.refusal(a, user) is None)
     started = models.utcnow()
-    with models.acting_as(user):
+    with models.acting_as(user), workflow.clock(ctx.past(at)):
         approvals.decide(approval.id, user, approve, comment)
         # The decision and the rows it closed (a rejection withdraws the others) happened at ``at``.
         for row in models.Approval.select().where(
@@ -1269,8 +1276,13 @@ def _seed_service_orders(ctx):
             _decide_as(ctx, order, decider, True, decided, rng.choice(("同意，尽快安排。", "同意。", "")))
             order = models.ServiceOrder.get_by_id(order.id)
             order.technician = rng.choice(technicians)
-            order.status = status
             order.save()
+            # Dispatched (and completed) by customer service through the order's workflow actions.
+            for hours, action in ((2, "dispatch"), (30, "complete")):
+                if status == "approved" or (status == "dispatched" and action == "complete"):
+                    break
+                with workflow.clock(ctx.past(decided + datetime.timedelta(hours=hours))):
+                    workflow.run_action(models.ServiceOrder.get_by_id(order.id), action, ctx.users["service"])
 
 
 def _seed_receptions(ctx):
@@ -1299,7 +1311,12 @@ def _seed_receptions(ctx):
                 companions=companions + (1 if guest_class == "A" and rng.random() < 0.5 else 0),
                 host=hosts[0] if guest_class == "A" else rng.choice(hosts[1:]),
                 cost_per_person=_money(rng.randrange(cap[guest_class] // 2, cap[guest_class] + 1, 10)),
-                gifts=gifts, gift_value=_money(gift_value), status="planned" if status == "rejected" else status)
+                gifts=gifts, gift_value=_money(gift_value))
+            if status == "done":
+                # The reception took place: the clerk marks it done (RCP-3 holds an unapproved gift back).
+                with workflow.clock(ctx.past(ctx.at(ctx.day(days), 18))):
+                    workflow.run_action(reception, "finish", ctx.users["clerk"])
+                continue
             if reception.status != "pending":
                 continue
             asked = ctx.office_time(ctx.day(rng.randint(1, 5)))
@@ -1331,13 +1348,14 @@ def _seed_move_outs(ctx):
                 tenant=tenant, unit=f"{rng.choice('ABC')}座{rng.randint(2, 18)}{rng.randint(1, 12):02d}室",
                 requested_on=requested_on, keys_returned=done or n in (1, 3),
                 damage_note="墙面有钉孔，地毯局部污损。" if damage else "",
-                damage_amount=_money(rng.choice((300, 800))) if damage else _money(0),
-                status="cancelled" if status == "cancelled" else "requested")
+                damage_amount=_money(rng.choice((300, 800))) if damage else _money(0))
+            if status == "cancelled":
+                workflow.run_action(move_out, "cancel", ctx.users["service"], reason="租户决定续租，撤回迁出申请。")
             if status in ("requested", "cancelled"):
                 continue
             # Customer service sends the move-out to the three departments at once.
-            move_out.status = "signing"
-            move_out.save()
+            workflow.run_action(move_out, "sign_off", ctx.users["service"])
+            move_out = models.MoveOut.get_by_id(move_out.id)
         asked = ctx.office_time(requested_on + datetime.timedelta(days=1))
         _date_requests(move_out, asked)
         # The departments sign in any order; a signing one still waits for some of them.
@@ -1359,8 +1377,8 @@ def _seed_move_outs(ctx):
             move_out = models.MoveOut.get_by_id(move_out.id)
             move_out.keys_returned = move_out.arrears_cleared = move_out.unit_restored = True
             move_out.parking_released = True
-            move_out.status = "completed"
             move_out.save()
+            workflow.run_action(models.MoveOut.get_by_id(move_out.id), "complete", ctx.users["service"])
 
 
 def _seed_tenant_requests(ctx):
@@ -1380,10 +1398,14 @@ def _seed_tenant_requests(ctx):
             at = ctx.office_time(ctx.day(rng.randint(0, 45)))
             hours = 1 if kind == "emergency" else rng.randint(3, 72)
             closed_at = at + datetime.timedelta(hours=hours)
-            models.TenantRequest.create(
+            handler = rng.choice(handlers)
+            request = models.TenantRequest.create(
                 customer=rng.choice(ctx.customers), at=at, channel=channel, kind=kind,
-                content=rng.choice(texts[kind]), handled_by=rng.choice(handlers),
-                closed_at=closed_at if closed_at < ctx.now and rng.random() < 0.8 else None)
+                content=rng.choice(texts[kind]), handled_by=handler)
+            if closed_at < ctx.now and rng.random() < 0.8:
+                # Closing stamps the time (the request's workflow action).
+                with workflow.clock(closed_at):
+                    workflow.run_action(request, "close", handler)
 
 
 def _seed_attendance(ctx):

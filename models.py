@@ -153,6 +153,7 @@ FILE_LOCATION = (("cabinet", "档案柜"), ("safe", "保险柜"))
 FILE_STATUS = (("in_store", "在库"), ("on_loan", "借出"), ("destroyed", "已销毁"))
 HANDOVER_KIND = (("sales", "销售"), ("after_sales", "售后"), ("project", "项目"))
 REQUEST_STATUS = (("pending", "待审批"), ("approved", "已批准"), ("rejected", "已驳回"))
+PAYMENT_STATE = (("valid", "有效"), ("reversed", "已冲销"))
 # A loan's place in the ledger, computed from returned_at (ARC-6: returning closes the line).
 LOAN_STATE = (("open", "借出中"), ("returned", "已归还注销"))
 DESTRUCTION_METHOD = (("shred", "粉碎"), ("burn", "焚烧"), ("other", "其他"))
@@ -182,6 +183,7 @@ SERVICE_STATUS = (
 RECEPTION_STATUS = (("planned", "计划中"), ("pending", "待审批"), ("approved", "已批准"), ("done", "已完成"))
 MOVEOUT_STATUS = (("requested", "已申请"), ("signing", "会签中"), ("completed", "已迁出"), ("cancelled", "已取消"))
 TENANT_REQUEST_KIND = (("repair", "报修"), ("complaint", "投诉"), ("inquiry", "咨询"), ("emergency", "紧急"))
+TENANT_REQUEST_STATE = (("open", "处理中"), ("closed", "已关闭"))
 TENANT_CHANNEL = (("phone", "电话"), ("visit", "来访"), ("wechat", "微信"), ("letter", "书面"))
 # CTR-3: what a preferential policy grants (003 第十二条(三)).
 PREFERENCE_CONTENT = (
@@ -346,7 +348,7 @@ class Action:
     """
 
     def __init__(self, label, source, target=None, roles=(), rule="", sets=(), stamps=None, via="",
-                 reason=False, style="primary", params=()):
+                 reason=False, style="primary", params=(), reason_to=None):
         self.label = label
         self.source = (source,) if isinstance(source, str) else tuple(source)
         self.target = target
@@ -357,6 +359,8 @@ class Action:
         self.stamps = dict(stamps or {})
         self.via = via
         self.reason = reason
+        # The field that keeps the reason on the record itself (a reversal's reason), besides the audit log.
+        self.reason_to = reason_to
         self.style = style
         self.name = ""
 
@@ -400,7 +404,8 @@ class Workflow:
         if self.field in model._meta.fields:
             names.insert(0, self.field)
         for act in self.actions.values():
-            names += [n for n in act.sets + tuple(act.stamps) if n in model._meta.fields]
+            names += [n for n in act.sets + tuple(act.stamps) + ((act.reason_to,) if act.reason_to else ())
+                      if n in model._meta.fields]
         names += list(self.correct)
         seen = []
         for name in names:
@@ -414,6 +419,8 @@ class Workflow:
         for act in self.actions.values():
             stamped.update(act.sets)
             stamped.update(act.stamps)
+            if act.reason_to:
+                stamped.add(act.reason_to)
         return tuple(n for n in self.owned(model) if n not in self.correct or n in stamped)
 
     def state_of(self, instance):
@@ -703,7 +710,7 @@ class VisitPlan(BaseModel):
     status = CharField(max_length=16, choices=PLAN_STATUS, default="draft", verbose_name="状态")
 
     class Meta:
-        later_workflow = Workflow(
+        workflow = Workflow(
             "status", states=PLAN_STATUS, initial="draft", rule="VIS-1",
             actions={"submit": Action("提交审核", "draft", "submitted", rule="VIS-1")},
         )
@@ -799,7 +806,7 @@ class Contract(BaseModel):
     has_settlement_terms = BooleanField(default=True, verbose_name="含结算条款")
 
     class Meta:
-        later_workflow = Workflow(
+        workflow = Workflow(
             "status", states=CONTRACT_STATUS, initial="draft", rule="CTR-1",
             actions={
                 "sign": Action("签订", "draft", "signed", rule="CTR-1", stamps={"signed_on": "today"}),
@@ -857,7 +864,7 @@ class Shipment(BaseModel):
     status = CharField(max_length=16, choices=SHIPMENT_STATUS, default="shipped", index=True, verbose_name="状态")
 
     class Meta:
-        later_workflow = Workflow(
+        workflow = Workflow(
             "status", states=SHIPMENT_STATUS, initial="shipped", rule="CRD-3", owns=("signed_by", "over_limit"),
             actions={
                 # A shipped invoice is a ledger line: it is cancelled (reversed) with a reason, never deleted.
@@ -894,18 +901,37 @@ class Payment(BaseModel):
     received_on = DateField(verbose_name="回款日期")
     shipment = ForeignKeyField(Shipment, null=True, backref="payments", on_delete="SET NULL",
                                verbose_name="对应发货")
+    # A payment entered wrongly is reversed (冲销) with a reason, never deleted: it then counts for nothing.
+    reversed_at = DateTimeField(null=True, verbose_name="冲销时间")
+    reversal_reason = TextField(default="", verbose_name="冲销原因")
 
     class Meta:
         ledger = True
+        workflow = Workflow(
+            "ledger_state", states=PAYMENT_STATE, initial="valid", rule="CRD-2",
+            actions={"reverse": Action("冲销", "valid", "reversed", roles=("manager", "admin"), rule="CRD-2",
+                                       stamps={"reversed_at": "now"}, reason=True, reason_to="reversal_reason",
+                                       style="danger")},
+        )
         admin = dict(
             label="回款", category="销售与授信",
-            list=("received_on", "customer", "amount", "shipment"),
+            list=("received_on", "customer", "amount", "shipment", "reversed_at"),
             search=("customer.name", "shipment.invoice_no"),
-            filters=("customer", "amount", "received_on"),
+            filters=("customer", "amount", "received_on", "reversed_at"),
         )
 
     def __str__(self):
         return f"回款 {self.amount} 元 {self.received_on}"
+
+    @property
+    def ledger_state(self):
+        """Return "valid" until the payment is reversed, then "reversed" (the workflow's state)."""
+        return "reversed" if self.reversed_at is not None else "valid"
+
+    @classmethod
+    def counted(cls):
+        """Return the payments that count: every one not reversed."""
+        return cls.select().where(cls.reversed_at.is_null())
 
 
 class Preference(BaseModel):
@@ -1365,7 +1391,7 @@ class ServiceOrder(BaseModel):
     status = CharField(max_length=16, choices=SERVICE_STATUS, default="pending", verbose_name="状态")
 
     class Meta:
-        later_workflow = Workflow(
+        workflow = Workflow(
             "status", states=SERVICE_STATUS, initial="pending", rule="SRV-1",
             actions={
                 "dispatch": Action("派工", "approved", "dispatched", rule="SRV-1"),
@@ -1404,7 +1430,7 @@ class Reception(BaseModel):
     status = CharField(max_length=16, choices=RECEPTION_STATUS, default="planned", verbose_name="状态")
 
     class Meta:
-        later_workflow = Workflow(
+        workflow = Workflow(
             "status", states=RECEPTION_STATUS, initial="planned", rule="RCP-3",
             actions={
                 "finish": Action("接待完成", ("planned", "approved"), "done", rule="RCP-3", style="success"),
@@ -1440,7 +1466,7 @@ class MoveOut(BaseModel):
     status = CharField(max_length=16, choices=MOVEOUT_STATUS, default="requested", verbose_name="状态")
 
     class Meta:
-        later_workflow = Workflow(
+        workflow = Workflow(
             "status", states=MOVEOUT_STATUS, initial="requested", rule="MOV-1",
             owns=("engineering_signed", "finance_signed", "security_signed"),
             actions={
@@ -1477,6 +1503,13 @@ class TenantRequest(BaseModel):
     closed_at = DateTimeField(null=True, verbose_name="关闭时间")
 
     class Meta:
+        # Closing stamps the time (000 篇九); a wrongly entered time is corrected by a supervisor.
+        workflow = Workflow(
+            "closing_state", states=TENANT_REQUEST_STATE, initial="open",
+            actions={"close": Action("关闭诉求", "open", "closed", stamps={"closed_at": "now"},
+                                     style="success")},
+            correct=("closed_at",),
+        )
         admin = dict(
             label="诉求记录", category="服务与接待",
             list=("at", "customer", "kind", "channel", "handled_by", "closed_at"),
@@ -1486,6 +1519,11 @@ class TenantRequest(BaseModel):
 
     def __str__(self):
         return f"{self.choice_label('kind')}诉求 #{self.id}"
+
+    @property
+    def closing_state(self):
+        """Return "open" until the request is closed, then "closed" (the workflow's state)."""
+        return "closed" if self.closed_at is not None else "open"
 
 
 class Attendance(BaseModel):

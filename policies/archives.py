@@ -156,6 +156,8 @@ def _refuse_status_edit(rule_obj, instance, created):
     """Refuse a person's change of the status of a request whose approvals were asked."""
     if created or approvals.DECIDING.get() or approvals.state(instance) is None:
         return
+    if instance.__dict__.get("_workflow_reask"):
+        return  # a judged field changed: the workflow engine withdrew the decision and asks again
     if instance.status != _stored_value(instance, "status"):
         rule_obj.refuse(instance, "申请状态由审批结果决定，不能直接修改", field="status")
 
@@ -791,3 +793,10 @@ def _decided_by_hand(request, user, values):
 
 workflow.guard(models.AccessRequest, "grant")(_decided_by_hand)
 workflow.guard(models.AccessRequest, "deny")(_decided_by_hand)
+
+
+@pre_delete(sender=models.BorrowRequest, name="ARC-2/lent-request")
+def lent_request_never_deleted(sender, instance):
+    """Refuse deleting a borrow request that was lent: its loan is a ledger line that points at it."""
+    if not _no_loan_yet(instance):
+        raise PolicyViolation(ARC_2.id, ARC_2.message("该借阅申请已经借出,外借登记引用它,不能删除"))

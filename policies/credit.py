@@ -112,7 +112,7 @@ def outstanding(customer_id, exclude_shipment=None):
     shipments = models.Shipment.shipped().select(models.Shipment.amount).where(models.Shipment.customer == customer_id)
     if exclude_shipment is not None:
         shipments = shipments.where(models.Shipment.id != exclude_shipment)
-    payments = models.Payment.select(models.Payment.amount).where(models.Payment.customer == customer_id)
+    payments = models.Payment.counted().select(models.Payment.amount).where(models.Payment.customer == customer_id)
     return _sum(shipments) - _sum(payments)
 
 
@@ -138,7 +138,7 @@ def on_hold(today=None):
                                                              Shipment.shipped_on < cutoff,
                                                              Shipment.status == "shipped")
     paid = Payment.select(fn.SUM(Payment.amount)).where(Payment.customer == Customer.id,
-                                                        Payment.received_on <= today)
+                                                        Payment.received_on <= today, Payment.reversed_at.is_null())
     # Half a fen of tolerance: SQLite sums DECIMAL columns as floats.
     return Customer.select().where(fn.COALESCE(shipped, 0) - fn.COALESCE(paid, 0) > 0.005)
 
@@ -188,7 +188,7 @@ def credit_line_needs_archive_contract_and_cleared_year(sender, instance, create
     year_start = datetime.date(local_today().year, 1, 1)
     owed = (_sum(models.Shipment.shipped().select(models.Shipment.amount).where(
                 models.Shipment.customer == customer.id, models.Shipment.shipped_on < year_start))
-            - _sum(models.Payment.select(models.Payment.amount).where(
+            - _sum(models.Payment.counted().select(models.Payment.amount).where(
                 models.Payment.customer == customer.id, models.Payment.received_on < year_start)))
     if owed > 0:
         CRD_1.refuse(instance, f"客户上年度货款未清零(尚欠 {owed:,.2f} 元),不能授信", field="customer")
@@ -325,6 +325,29 @@ def _shipment_cancelled(shipment, user):
 
 approvals.on_outcome(models.Shipment, approved=_shipment_signed, rejected=_shipment_cancelled,
                      withdrawn=_shipment_cancelled)
+
+
+def exposure_at_decision(shipment, approval):
+    """Refuse signing an over-limit shipment once the exposure above the limit reaches 1/[3] of it (CRD-3).
+
+    Checked when the manager decides, against what is shipped by then: over-limit shipments approved
+    one by one cannot take a customer far past the limit.
+    """
+    if not CRD_3.on() or shipment.prepaid:
+        return None
+    line, exposure, over = over_limit(shipment)
+    if not over:
+        return None
+    limit = _decimal(line.limit)
+    divisor = _decimal(CRD_3.get("divisor"))
+    excess = exposure - limit
+    if divisor > 0 and excess * divisor >= limit:
+        return CRD_3.message(f"批准后欠款将达 {exposure:,.2f} 元,超出授信额 {limit:,.2f} 元 {excess:,.2f} 元,"
+                             f"已达授信额的 1/{divisor:g},不能批准")
+    return None
+
+
+approvals.on_decide("CRD-3", exposure_at_decision)
 flag(CRD_5, models.Customer, on_hold, badge="danger", name="on_hold")
 
 

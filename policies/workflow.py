@@ -16,7 +16,6 @@ workflow-owned fields.
 """
 import contextlib
 import contextvars
-import datetime
 import json
 
 from playhouse.signals import post_save
@@ -134,6 +133,12 @@ def param_label(model, name):
     return _label(model, name)
 
 
+def role_names(codes):
+    """Return the Chinese names of the role ``codes`` (the code where no role row names it)."""
+    named = dict(models.Role.select(models.Role.code, models.Role.name).where(models.Role.code.in_(list(codes))).tuples())
+    return [named.get(code) or code for code in codes]
+
+
 def _roles(user):
     return user.role_codes() if user is not None else set()
 
@@ -182,7 +187,7 @@ def refusal(instance, act, user, values=None, check_inputs=True):
     if wf.field and not act.starts_from(state):
         return [(wf.rule or rule_id, f"当前状态为「{wf.state_label(state)}」,不能执行「{act.label}」", wf.field)]
     if act.roles and not (_roles(user) & set(act.roles)):
-        names = "、".join(act.roles)
+        names = "、".join(role_names(act.roles))
         return [(rule_id, f"「{act.label}」须由具有“{names}”角色的人员执行", None)]
     errors = []
     if check_inputs and act.reason and not str(values.get("reason") or "").strip():
@@ -271,6 +276,8 @@ def perform(instance, act, user, values):
             setattr(instance, name, values[name])
     if act.target is not None and wf.field in model._meta.fields:
         setattr(instance, wf.field, act.target)
+    if act.reason_to:
+        setattr(instance, act.reason_to, str(values.get("reason", "")).strip())
     stamp(instance, act, user)
     instance.save()
     record(instance, act, before, values.get("reason", ""))
@@ -344,7 +351,7 @@ def _comparable_value(model, name, value):
 
 def _actions_owning(wf, name):
     return [act.label for act in wf.actions.values() if name in act.sets or name in act.stamps
-            or (act.target is not None and name == wf.field)]
+            or name == act.reason_to or (act.target is not None and name == wf.field)]
 
 
 def _owned_refusal(model, wf, name):
@@ -354,6 +361,8 @@ def _owned_refusal(model, wf, name):
         how = "由主管通过“更正时间”操作更正"
     elif owners:
         how = f"只能通过流程操作({'、'.join(owners)})修改"
+        if name in wf.correct:
+            how += ",填错时由主管通过“更正时间”操作更正"
     else:
         how = "由审批或流程操作填写,不能直接修改"
     return f"「{label}」{how}"

@@ -84,11 +84,7 @@ def credit_ready_customer(**fields):
          customer=customer, kind="customer")
     contract = make(models.Contract, customer=customer, number=f"HT-T{customer.id:05d}", amount=decimal.Decimal("20000"))
     with workflow.clock(datetime.datetime(2026, 1, 5, 2)):
-        if workflow.spec(models.Contract) is not None:
-            run(contract, "sign")
-        else:
-            contract.status, contract.signed_on = "signed", datetime.date(2026, 1, 5)
-            contract.save()
+        run(contract, "sign")
     return customer
 
 
@@ -182,6 +178,24 @@ def approve_all(record):
                     user.department = row.department_id
                     user.save()
             approvals.decide(row.id, user, True, "同意")
+
+
+def contract_in(status, **fields):
+    """Return a Contract brought to ``status`` by its actions and approvals (CTR-1), the only way there."""
+    contract = make(models.Contract, **fields)
+    if status == "draft" or fresh(contract).status == status:
+        return fresh(contract)
+    if fresh(contract).status == "draft":
+        run(fresh(contract), "sign")
+    if status == "pending":
+        return fresh(contract)
+    if fresh(contract).status == "pending":
+        approve_all(fresh(contract))
+    if status == "completed":
+        run(fresh(contract), "complete")
+    elif status == "terminated":
+        run(fresh(contract), "terminate", reason="测试终止")
+    return fresh(contract)
 
 
 # Record types a workflow action alone creates: built by running it (no bare insert).

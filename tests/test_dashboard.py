@@ -120,3 +120,16 @@ def test_fines_this_month_for_the_person_and_for_the_archivist(app):
     assert "本月罚款(我的):70 元" in html and tile_count(html, "fines") == 2
     html = home(app.test_client(), "dash_arch")
     assert "本月罚款:170 元" in html and tile_count(html, "fines") == 3
+
+
+def test_complaints_near_their_close_deadline(app):
+    customers = seeded()
+    service = make_user("dash_service", roles=("service",), clearance="top_secret",
+                        department=customers["a"].department)
+    now = models.utcnow()
+    # CMP-2 gives 7 days: received 6 days 12 hours ago -> due in 12 hours; 5 days ago -> due in 2 days.
+    make(models.Complaint, customer=customers["a"], assignee=service, received_at=now - datetime.timedelta(days=6, hours=12))
+    make(models.Complaint, customer=customers["a"], assignee=service, received_at=now - datetime.timedelta(days=5))
+    make(models.Complaint, customer=customers["c"], received_at=now - datetime.timedelta(days=6, hours=20))
+    assert tile_count(home(app.test_client(), "dash_service"), "complaints-due") == 1
+    assert tile_count(home(app.test_client(), "dash_gm"), "complaints-due") == 2

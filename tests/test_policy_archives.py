@@ -305,7 +305,7 @@ def test_arc3_access_request_approved_or_rejected(people):
     plain = make(models.AccessRequest, file=make(models.ArchiveFile, number="F-AN", title="档案"),
                  applicant=people["staff"])
     assert pending_rows(plain) == []
-    with pytest.raises(policies.PolicyViolation, match="须由具有“archivist”角色"):
+    with pytest.raises(policies.PolicyViolation, match="须由具有“档案管理员”角色"):
         run(plain, "grant", people["staff"])
     run(plain, "grant", people["archivist"])
     assert fresh(plain).status == "approved"

@@ -6,6 +6,7 @@ import pytest
 
 import models
 import policies
+from conftest import csrf_token
 from conftest import make_user
 from conftest import submit
 from factories import credit_ready_customer
@@ -17,6 +18,8 @@ from factories import locked
 from factories import fresh
 from factories import acting_as as acting
 from factories import refused
+from factories import run
+from factories import contract_in
 from policies import approvals
 from policies.calendar import local_today
 from policies.credit import outstanding
@@ -87,7 +90,7 @@ def test_crd1_last_years_receivables_not_cleared_by_one_fen_or_by_a_payment_in_j
 
 def test_crd1_needs_a_customer_archive_that_is_not_destroyed(app):
     customer = make(models.Customer, licence_no="91330100MA0001")
-    make(models.Contract, customer=customer, number="HT-A", amount=D("20000"), status="signed")
+    contract_in("signed", customer=customer, number="HT-A", amount=D("20000"))
     exc = refused("CRD-1", lambda: credit_line(customer, "50000"))
     assert "客户尚未建立客户档案" in str(exc)
     make(models.ArchiveFile, number="KHDA-X", title="客户档案", customer=customer, kind="new_vehicle")
@@ -107,7 +110,7 @@ def test_crd1_needs_licence_or_id_number_and_a_signed_contract(app):
     customer.consent_at = models.utcnow()
     customer.id_number = "330106198001010011"
     customer.save()
-    make(models.Contract, customer=customer, number="HT-C", amount=D("20000"), status="completed")
+    contract_in("completed", customer=customer, number="HT-C", amount=D("20000"))
     credit_line(customer, "50000")
 
 
@@ -283,9 +286,11 @@ def test_ctr1_99999_asks_nothing_100000_waits_for_the_manager(app):
 def test_ctr1_signed_becomes_pending_completed_keeps_its_status(app):
     customer = make(models.Customer, licence_no="L", tax_no="T", bank_account="6222020200000000000",
                     consent_at=models.utcnow())
-    signed = make(models.Contract, customer=customer, number="HT-SG", amount=D("150000"), status="signed")
+    signed = make(models.Contract, customer=customer, number="HT-SG", amount=D("150000"))
     assert models.Contract.get_by_id(signed.id).status == "pending"
-    done = make(models.Contract, customer=customer, number="HT-DN", amount=D("150000"), status="completed")
+    with pytest.raises(policies.PolicyViolation, match="「状态」"):
+        make(models.Contract, customer=customer, number="HT-X", amount=D("150000"), status="signed")
+    done = contract_in("completed", customer=customer, number="HT-DN", amount=D("150000"))
     assert models.Contract.get_by_id(done.id).status == "completed"
     assert len(approvals_for(done, "CTR-1")) == 1
 
@@ -320,41 +325,44 @@ def test_ctr1_through_the_generated_form(app, admin_client):
 # ---------------------------------------------------------------- CTR-2
 def test_ctr2_new_customer_without_documents_below_and_at_the_threshold(app):
     customer = make(models.Customer, licence_no="91330100MA0003")
-    make(models.Contract, customer=customer, number="HT-49", amount=D("49999.99"), status="pending")
-    exc = refused("CTR-2", lambda: make(models.Contract, customer=customer, number="HT-50", amount=D("50000"),
-                                        status="signed"))
+    make(models.Contract, customer=customer, number="HT-49", amount=D("49999.99"))
+    big = make(models.Contract, customer=customer, number="HT-50", amount=D("50000"))
+    exc = refused("CTR-2", lambda: run(big, "sign"))
     assert "须先在客户档案中登记税务登记号、银行账号(CTR-2,003 第二十八条(二))" in str(exc)
     assert exc.field == "customer"
-    assert models.Contract.select().count() == 1
+    assert fresh(big).status == "draft"
 
 
 def test_ctr2_a_draft_may_wait_for_the_documents_signing_may_not(app):
     customer = make(models.Customer)
     draft = make(models.Contract, customer=customer, number="HT-DR", amount=D("60000"), status="draft")
-    draft.status = "signed"
-    refused("CTR-2", draft.save)
+    refused("CTR-2", lambda: run(draft, "sign"))
     assert models.Contract.get_by_id(draft.id).status == "draft"
 
 
 def test_ctr2_documents_on_file_or_an_earlier_signed_contract_pass(app):
     documented = make(models.Customer, licence_no="L", tax_no="T", bank_account="6222020200000000001",
                       consent_at=models.utcnow())
-    make(models.Contract, customer=documented, number="HT-OK", amount=D("60000"), status="signed")
+    contract_in("signed", customer=documented, number="HT-OK", amount=D("60000"))
     known = make(models.Customer)
-    make(models.Contract, customer=known, number="HT-OLD", amount=D("10000"), status="completed")
-    make(models.Contract, customer=known, number="HT-NEXT", amount=D("60000"), status="signed")
+    contract_in("completed", customer=known, number="HT-OLD", amount=D("10000"))
+    contract_in("signed", customer=known, number="HT-NEXT", amount=D("60000"))
     assert models.Contract.select().count() == 3
 
 
 def test_ctr2_refused_in_the_generated_form(app, admin_client):
     customer = make(models.Customer, name="新客户")
     view = view_for(app, models.Contract)
-    data = form_data(view, models.Contract(customer=customer, number="HT-NEW", amount=D("50000"), status="signed",
-                                           signed_on=datetime.date(2026, 6, 1)))
-    response = submit(admin_client, "/admin/contract/new/", data)
-    assert response.status_code == 200
+    data = form_data(view, models.Contract(customer=customer, number="HT-NEW", amount=D("50000")))
+    assert "status" not in data and "signed_on" not in data
+    assert submit(admin_client, "/admin/contract/new/", data).status_code == 302
+    contract = models.Contract.get(models.Contract.number == "HT-NEW")
+    url = f"/admin/contract/details/?id={contract.id}"
+    response = admin_client.post("/admin/contract/workflow/", data={
+        "csrf_token": csrf_token(admin_client, url), "id": contract.id, "action": "sign", "next": url},
+        follow_redirects=True)
     assert "(CTR-2,003 第二十八条(二))" in response.get_data(as_text=True)
-    assert models.Contract.select().count() == 0
+    assert fresh(contract).status == "draft"
 
 
 # ---------------------------------------------------------------- CRD-3 / CRD-5 / CTR-1 approvals
@@ -459,8 +467,9 @@ def test_crd5_a_shipment_waiting_for_its_signature_puts_no_one_on_hold(app, peop
 
 def test_crd1_a_cancelled_shipment_of_last_year_is_not_owed(app):
     customer = credit_ready_customer()
-    make(models.Shipment, customer=customer, invoice_no="INV-OLD", amount=D("1000"), prepaid=True,
-         shipped_on=datetime.date(local_today().year - 1, 12, 31), status="cancelled")
+    old = make(models.Shipment, customer=customer, invoice_no="INV-OLD", amount=D("1000"), prepaid=True,
+               shipped_on=datetime.date(local_today().year - 1, 12, 31))
+    run(old, "cancel", reason="开错发票,冲销")
     assert credit_line(customer, "50000").id is not None
 
 
@@ -499,15 +508,12 @@ def test_ctr1_rejection_returns_to_draft_putting_it_forward_asks_again(app, peop
     draft.save()
     assert len(approvals_for(contract, "CTR-1")) == 1
     with acting(people["sales"]):
-        draft.status = "signed"
-        draft.save()
+        run(fresh(contract), "sign", people["sales"])
     assert fresh(contract).status == "pending" and len(approvals_for(contract, "CTR-1")) == 2
     approvals.withdraw(fresh(contract), people["sales"])
     assert fresh(contract).status == "draft" and not approvals.is_pending(contract)
     with acting(people["sales"]):
-        again = fresh(contract)
-        again.status = "pending"
-        again.save()
+        run(fresh(contract), "sign", people["sales"])
     [third] = approvals.pending_for(contract)
     approvals.decide(third.id, people["manager"], True, "同意")
     assert fresh(contract).status == "signed"
@@ -515,7 +521,7 @@ def test_ctr1_rejection_returns_to_draft_putting_it_forward_asks_again(app, peop
 
 def test_ctr1_99999_is_signed_without_asking(app, people):
     customer = documented_customer(people)
-    contract = make(models.Contract, customer=customer, number="HT-99", amount=D("99999"), status="signed")
+    contract = contract_in("signed", customer=customer, number="HT-99", amount=D("99999"))
     assert fresh(contract).status == "signed" and approvals_for(contract, "CTR-1") == []
 
 

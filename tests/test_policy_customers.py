@@ -13,6 +13,7 @@ from factories import view_for
 from factories import decide_refused
 from factories import locked
 from factories import fresh
+from factories import run
 from factories import acting_as as acting
 from policies import approvals
 from policies.calendar import local_midnight
@@ -259,19 +260,26 @@ def test_vis1_a_submitted_plan_waits_for_the_manager_once(app, people):
     with acting(people["sales"]):
         plan = make(models.VisitPlan, owner=people["sales"], month="2026-12", status="draft")
         assert approvals_for(plan, "VIS-1") == []
-        plan.status = "submitted"
-        plan.save()
+        run(plan, "submit", people["sales"])
     [approval] = approvals_for(plan, "VIS-1")
     assert (approval.required_role, approval.department_id, approval.requested_by_id, approval.status) == (
         "manager", people["dept"].id, people["sales"].id, "pending")
     locked(plan)
     assert len(approvals_for(plan, "VIS-1")) == 1
-    direct = make(models.VisitPlan, owner=people["sales"], month="2026-12", status="submitted")
-    assert len(approvals_for(direct, "VIS-1")) == 1
+    # A plan cannot be created submitted: it is submitted by its action.
+    with pytest.raises(policies.PolicyViolation, match="「状态」"):
+        make(models.VisitPlan, owner=people["sales"], month="2026-12", status="submitted")
+
+
+def submitted_plan(owner, month):
+    """Return a visit plan of ``owner`` submitted for review by its action (VIS-1)."""
+    plan = make(models.VisitPlan, owner=owner, month=month)
+    run(plan, "submit", owner)
+    return fresh(plan)
 
 
 def test_vis1_approval_approves_the_plan_another_departments_manager_may_not(app, people):
-    plan = make(models.VisitPlan, owner=people["sales"], month="2026-12", status="submitted")
+    plan = submitted_plan(people["sales"], "2026-12")
     [approval] = approvals_for(plan, "VIS-1")
     assert decide_refused(approval, people["other_manager"]) == "该申请须由所属部门的部门经理审批。"
     approvals.decide(approval.id, people["manager"], True, "同意")
@@ -280,8 +288,8 @@ def test_vis1_approval_approves_the_plan_another_departments_manager_may_not(app
 
 def test_vis1_rejection_and_withdrawal_return_the_plan_to_draft(app, people):
     with acting(people["sales"]):
-        rejected = make(models.VisitPlan, owner=people["sales"], month="2026-12", status="submitted")
-        withdrawn = make(models.VisitPlan, owner=people["sales"], month="2027-01", status="submitted")
+        rejected = submitted_plan(people["sales"], "2026-12")
+        withdrawn = submitted_plan(people["sales"], "2027-01")
     approvals.decide(approvals_for(rejected, "VIS-1")[0].id, people["manager"], False, "重点客户覆盖不足")
     assert fresh(rejected).status == "draft"
     approvals.withdraw(withdrawn, people["sales"])
@@ -289,23 +297,24 @@ def test_vis1_rejection_and_withdrawal_return_the_plan_to_draft(app, people):
     assert plan.status == "draft" and not approvals.is_pending(plan)
     plan.month = "2027-02"  # editable again
     plan.save()
-    plan.status = "submitted"  # and submitted again
-    plan.save()
+    run(fresh(plan), "submit", people["sales"])  # and submitted again
     assert fresh(withdrawn).status == "submitted" and len(approvals_for(withdrawn, "VIS-1")) == 2
 
 
-def test_vis1_a_plan_marked_approved_by_hand_is_submitted_instead(app, people):
+def test_vis1_a_plan_marked_approved_by_hand_is_refused(app, people):
     plan = make(models.VisitPlan, owner=people["sales"], month="2026-12", status="draft")
     plan.status = "approved"
-    plan.save()
-    assert fresh(plan).status == "submitted" and len(approvals_for(plan, "VIS-1")) == 1
-    created = make(models.VisitPlan, owner=people["sales"], month="2027-01", status="approved")
-    assert fresh(created).status == "submitted" and len(approvals_for(created, "VIS-1")) == 1
+    with pytest.raises(policies.PolicyViolation, match="「状态」"):
+        plan.save()
+    assert fresh(plan).status == "draft" and approvals_for(plan, "VIS-1") == []
+    with pytest.raises(policies.PolicyViolation, match="「状态」"):
+        make(models.VisitPlan, owner=people["sales"], month="2027-01", status="approved")
 
 
 def test_vis1_next_months_plan_late_from_the_first_of_that_month(app):
     draft = make(models.VisitPlan, month="2026-12", status="draft")
-    make(models.VisitPlan, month="2026-12", status="submitted")
+    submitted = make(models.VisitPlan, month="2026-12")
+    run(submitted, "submit")
     make(models.VisitPlan, month="2027-01", status="draft")
     assert ids(policies.customers.plans_late(today=datetime.date(2026, 11, 30))) == set()
     assert ids(policies.customers.plans_late(today=datetime.date(2026, 12, 1))) == {draft.id}

@@ -12,6 +12,7 @@ from factories import form_data
 from factories import make
 from factories import view_for
 from factories import acting_as
+from factories import run
 
 CHECKLIST = ("keys_returned", "arrears_cleared", "unit_restored", "engineering_signed", "finance_signed",
              "security_signed")
@@ -41,11 +42,19 @@ def signers(app):
 
 def sent_for_signing(signers, **fields):
     """Return a move-out that customer service sent to the three departments."""
+    fields.setdefault("keys_returned", True)
     with acting_as(signers["service"]):
-        row = make(models.MoveOut, status="requested", keys_returned=True, **fields)
-        row.status = "signing"
-        row.save()
-    return row
+        row = make(models.MoveOut, **fields)
+        run(row, "sign_off", signers["service"])
+    return models.MoveOut.get_by_id(row.id)
+
+
+def signed_by(signers, roles=("engineering", "finance", "security"), **fields):
+    """Return a move-out sent for signing and signed by the departments ``roles``."""
+    row = sent_for_signing(signers, **fields)
+    for role in roles:
+        sign(row, signers, role)
+    return models.MoveOut.get_by_id(row.id)
 
 
 def sign(row, signers, role, approve=True, comment=""):
@@ -59,45 +68,67 @@ def flags(row):
     return row.status, row.engineering_signed, row.finance_signed, row.security_signed
 
 
-def test_mov1_completed_with_everything_done(app):
-    all_done(status="completed").save()
-    assert models.MoveOut.select().count() == 1
+def test_mov1_completed_with_everything_done(signers):
+    row = signed_by(signers, arrears_cleared=True, unit_restored=True)
+    run(row, "complete", signers["service"])
+    assert models.MoveOut.get_by_id(row.id).status == "completed"
 
 
 @pytest.mark.parametrize("missing", CHECKLIST)
-def test_mov1_each_missing_item_refused_at_its_field(app, missing):
+def test_mov1_each_missing_item_refused_at_its_field(signers, missing):
+    fields = {name: True for name in CHECKLIST[:3] if name != missing}
+    roles = [name.split("_")[0] for name in CHECKLIST[3:] if name != missing]
+    row = signed_by(signers, roles, **{name: fields.get(name, False) for name in CHECKLIST[:3]})
     with pytest.raises(policies.PolicyViolation) as exc:
-        all_done(status="completed", **{missing: False}).save()
-    assert [(v.rule_id, v.field) for v in exc.value.violations] == [("MOV-1", missing)]
+        run(row, "complete", signers["service"])
+    assert [(v.rule_id, v.field) for v in exc.value.violations if v.field] == [("MOV-1", missing)]
     assert "不能办结迁出(MOV-1,001 第3篇 三/四)" in str(exc.value)
-    assert models.MoveOut.select().count() == 0
+    assert models.MoveOut.get_by_id(row.id).status == "signing"
 
 
-def test_mov1_one_message_per_missing_item(app):
+def test_mov1_one_message_per_missing_item(signers):
+    row = sent_for_signing(signers)
     with pytest.raises(policies.PolicyViolation) as exc:
-        move_out(status="completed", keys_returned=True).save()
-    assert [v.field for v in exc.value.violations] == list(CHECKLIST[1:])
+        run(row, "complete", signers["service"])
+    assert [v.field for v in exc.value.violations if v.field] == list(CHECKLIST[1:])
 
 
-def test_mov1_other_states_need_no_checklist(app):
-    move_out(status="requested").save()
-    move_out(status="cancelled").save()
-    assert models.MoveOut.select().count() == 2
+def test_mov1_completion_only_by_the_action(app):
+    row = make(models.MoveOut, **{name: True for name in CHECKLIST[:3]})
+    row.status = "completed"
+    with pytest.raises(policies.PolicyViolation, match="「状态」"):
+        row.save()
+    with pytest.raises(policies.PolicyViolation, match="工程部已签"):
+        make(models.MoveOut, engineering_signed=True)
+    with pytest.raises(policies.PolicyViolation, match="当前状态为「已申请」"):
+        run(models.MoveOut.get_by_id(row.id), "complete")
 
 
-def test_mov1_refused_in_the_generated_form(app, admin_client):
-    data = form_data(view_for(app, models.MoveOut), all_done(status="completed", security_signed=False))
-    response = submit(admin_client, "/admin/moveout/new/", data)
-    assert response.status_code == 200
-    html = response.get_data(as_text=True)
-    assert "保安部尚未检查签字，不能办结迁出(MOV-1,001 第3篇 三/四)" in html
+def test_mov1_cancel_needs_a_reason(app):
+    row = make(models.MoveOut)
+    with pytest.raises(policies.PolicyViolation, match="须填写原因"):
+        run(row, "cancel")
+    run(row, "cancel", reason="租户续租")
+    assert models.MoveOut.get_by_id(row.id).status == "cancelled"
+
+
+def test_mov1_refused_by_the_complete_button(app, client, login_as, signers):
+    login_as("admin", clearance="top_secret")
+    row = signed_by(signers, ("engineering", "finance"), arrears_cleared=True, unit_restored=True)
+    url = f"/admin/moveout/details/?id={row.id}"
+    from conftest import csrf_token
+    response = client.post("/admin/moveout/workflow/", data={
+        "csrf_token": csrf_token(client, url), "id": row.id, "action": "complete", "next": url},
+        follow_redirects=True)
+    assert "保安部尚未检查签字，不能办结迁出(MOV-1,001 第3篇 三/四)" in response.get_data(as_text=True)
     # The signatures come only from the departments' approvals: no box to tick on the form.
+    html = client.get(f"/admin/moveout/edit/?id={row.id}").get_data(as_text=True).split("<!-- /workflow-panel -->")[-1]
     assert 'id="security_signed"' not in html and 'id="keys_returned"' in html
-    assert models.MoveOut.select().count() == 0
+    assert models.MoveOut.get_by_id(row.id).status == "signing"
 
 
 def test_mov1_signatures_cannot_be_ticked_in_the_form(app, admin_client):
-    data = form_data(view_for(app, models.MoveOut), move_out(status="requested"))
+    data = form_data(view_for(app, models.MoveOut), move_out())
     data.update(engineering_signed="y", finance_signed="y", security_signed="y")
     assert submit(admin_client, "/admin/moveout/new/", data).status_code == 302
     row = models.MoveOut.get()
@@ -105,7 +136,7 @@ def test_mov1_signatures_cannot_be_ticked_in_the_form(app, admin_client):
 
 
 def test_mov1_signing_asks_the_three_departments_in_parallel(signers):
-    row = make(models.MoveOut, status="requested")
+    row = make(models.MoveOut)
     assert mov1_approvals().count() == 0
     row = sent_for_signing(signers)
     assert sorted((a.required_role, a.step, a.kind, a.status, a.target_id) for a in mov1_approvals()) == [
@@ -119,10 +150,10 @@ def test_mov1_signing_asks_the_three_departments_in_parallel(signers):
     assert mov1_approvals().count() == 3
 
 
-def test_mov1_created_in_signing_asks_too(app):
-    row = make(models.MoveOut, status="signing")
-    assert {a.required_role for a in mov1_approvals().where(models.Approval.target_id == row.id)} == {
-        "engineering", "finance", "security"}
+def test_mov1_created_in_signing_is_refused(app):
+    with pytest.raises(policies.PolicyViolation, match="「状态」"):
+        make(models.MoveOut, status="signing")
+    assert mov1_approvals().count() == 0
 
 
 def test_mov1_each_department_ticks_its_flag_in_any_order_then_service_completes(signers):
@@ -137,15 +168,14 @@ def test_mov1_each_department_ticks_its_flag_in_any_order_then_service_completes
     assert flags(row) == ("signing", True, True, True)
     assert policies.approvals.state(row) == "approved"
     row = models.MoveOut.get_by_id(row.id)
-    row.status = "completed"
     with pytest.raises(policies.PolicyViolation) as exc:
-        row.save()
+        run(row, "complete", signers["service"])
     assert [v.field for v in exc.value.violations] == ["arrears_cleared", "unit_restored"]
     row = models.MoveOut.get_by_id(row.id)
     row.arrears_cleared = row.unit_restored = True
-    row.status = "completed"
     with acting_as(signers["service"]):
         row.save()
+    run(models.MoveOut.get_by_id(row.id), "complete", signers["service"])
     assert flags(row) == ("completed", True, True, True)
 
 
@@ -161,8 +191,8 @@ def test_mov1_one_rejection_returns_it_to_requested(signers):
         ("engineering", "approved"), ("finance", "rejected"), ("security", "withdrawn")]
     row = models.MoveOut.get_by_id(row.id)
     row.arrears_cleared = True
-    row.status = "signing"
     row.save()
+    run(models.MoveOut.get_by_id(row.id), "sign_off", signers["service"])
     assert mov1_approvals().where(models.Approval.status == "pending").count() == 3
 
 

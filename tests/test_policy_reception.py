@@ -12,6 +12,7 @@ from factories import form_data
 from factories import make
 from factories import view_for
 from factories import acting_as
+from factories import run
 
 
 def reception(**fields):
@@ -196,19 +197,20 @@ def test_rcp3_asks_again_only_when_the_gift_is_raised(people):
     row = models.Reception.get_by_id(row.id)
     row.guests = 2
     row.save()
-    row.status = "done"
-    row.save()
+    run(row, "finish", clerk)
     assert gm_approvals().count() == 1 and status_of(row) == "done"
+    row = models.Reception.get_by_id(row.id)
     row.gift_value = decimal.Decimal("1500")
-    row.status = "approved"
     row.save()
     assert gm_approvals().where(models.Approval.status == "pending").count() == 1 and status_of(row) == "pending"
 
 
 def test_rcp3_earlier_done_receptions_keep_their_gift(app):
     policies.RULES["RCP-3"].configure(enabled=False)
-    row = make(models.Reception, visitor_org="丁", gift_value=decimal.Decimal("3000"), status="done")
+    row = make(models.Reception, visitor_org="丁", gift_value=decimal.Decimal("3000"))
+    run(row, "finish")
     policies.RULES["RCP-3"].configure(enabled=True)
+    row = models.Reception.get_by_id(row.id)
     row.guests = 2
     row.save()
     assert status_of(row) == "done" and gm_approvals().count() == 0

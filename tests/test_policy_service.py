@@ -12,6 +12,7 @@ from factories import form_data
 from factories import make
 from factories import view_for
 from factories import acting_as
+from factories import run
 
 
 def srv1_approvals(order=None):
@@ -95,8 +96,9 @@ def test_srv1_new_order_asks_the_recorders_department_manager(desk):
     assert status_of(order) == "pending"
 
 
-def test_srv1_cancelled_order_asks_nobody(app):
-    make(models.ServiceOrder, status="cancelled")
+def test_srv1_an_order_cannot_be_created_cancelled_and_asks_nobody(app):
+    with pytest.raises(policies.PolicyViolation, match="「状态」"):
+        make(models.ServiceOrder, status="cancelled")
     assert srv1_approvals().count() == 0
 
 
@@ -112,9 +114,7 @@ def test_srv1_approval_lets_the_order_be_dispatched(desk):
     assert status_of(order) == "pending"
     decide(order, manager, True, "同意，安排郑强上门。")
     assert status_of(order) == "approved"
-    order = models.ServiceOrder.get_by_id(order.id)
-    order.status = "dispatched"
-    order.save()
+    run(models.ServiceOrder.get_by_id(order.id), "dispatch", recorder)
     assert status_of(order) == "dispatched" and srv1_approvals().count() == 1
 
 
@@ -135,9 +135,10 @@ def test_srv1_reopening_a_rejected_order_asks_again(desk):
     order = record_order(recorder)
     decide(order, manager, False, "故障描述不清，请补充。")
     order = models.ServiceOrder.get_by_id(order.id)
-    order.fault, order.status = "定位数据每隔十分钟中断一次。", "pending"
+    order.fault = "定位数据每隔十分钟中断一次。"
     with acting_as(recorder):
         order.save()
+        run(models.ServiceOrder.get_by_id(order.id), "resubmit", recorder)
     assert [a.status for a in srv1_approvals(order).order_by(models.Approval.id)] == ["rejected", "pending"]
 
 
@@ -173,10 +174,11 @@ def test_srv1_dispatch_refused_in_the_generated_edit_form(app, admin_client):
     order = make(models.ServiceOrder)
     data = form_data(view_for(app, models.ServiceOrder), order)
     data["status"] = "dispatched"
-    response = submit(admin_client, f"/admin/serviceorder/edit/?id={order.id}", data)
-    assert response.status_code == 200
-    assert "服务单尚待部门经理审批，不能派工(SRV-1,000 篇七 2–3)" in response.get_data(as_text=True)
+    submit(admin_client, f"/admin/serviceorder/edit/?id={order.id}", data)
     assert models.ServiceOrder.get_by_id(order.id).status == "pending"
+    # The dispatch button is offered only once the manager approved it (SRV-1).
+    html = admin_client.get(f"/admin/serviceorder/details/?id={order.id}").get_data(as_text=True)
+    assert 'id="action-dispatch"' not in html
 
 
 @pytest.mark.parametrize("fields, missing", [

@@ -143,7 +143,7 @@ def test_roles_and_reasons_are_checked_before_anything_is_written(app):
     item = make(models.Complaint, complainant="张先生", content="投诉内容", category="service")
     exc = refused("CMP-10", lambda: workflow.run_action(item, "reject", role_user("service"),
                                                         rejection_reason="不成立"))
-    assert "须由具有“manager”角色的人员执行" in exc.message
+    assert "须由具有“部门经理”角色的人员执行" in exc.message
     assert fresh(item).status == "received"
     with pytest.raises(policies.PolicyViolation, match="没有“fly”这一流程操作"):
         workflow.run_action(item, "fly", role_user("admin"))
@@ -243,7 +243,7 @@ def test_closed_at_is_stamped_by_closing_and_corrected_only_by_a_supervisor(app)
     refused("CMP-10", item.save)
     assert policies.complaints.monthly_report(2026, 3)["overdue"] == 1
     typed = received + datetime.timedelta(days=2)
-    with pytest.raises(policies.PolicyViolation, match="须由具有“manager、admin”角色"):
+    with pytest.raises(policies.PolicyViolation, match="须由具有“部门经理、系统管理员”角色"):
         run(fresh(item), "correct", role_user("service"), field="closed_at", value=typed, reason="录入错误")
     with pytest.raises(policies.PolicyViolation, match="须填写原因"):
         run(fresh(item), "correct", role_user("manager"), field="closed_at", value=typed)
@@ -304,3 +304,31 @@ def test_ledger_lines_are_never_deleted_on_the_screen_or_by_the_mass_action(app,
         assert response.status_code in (200, 403)
         if response.status_code == 200:
             assert "台账记录,不能删除" in html
+
+
+def test_closing_a_tenant_request_stamps_the_time_once(app):
+    request = make(models.TenantRequest, content="电梯故障")
+    with workflow.clock(NOW):
+        run(request, "close", role_user("service"))
+    assert fresh(request).closed_at == NOW
+    with pytest.raises(policies.PolicyViolation, match="当前状态为「已关闭」"):
+        run(fresh(request), "close", role_user("service"))
+    typed = fresh(request)
+    typed.closed_at = NOW - datetime.timedelta(days=3)
+    with pytest.raises(policies.PolicyViolation, match="更正时间"):
+        typed.save()
+
+
+def test_property_state_actions_move_only_from_their_states(app):
+    loan = make_loan(lent_at=NOW)
+    act = models.workflow_of(models.Loan).actions["return"]
+    assert workflow.refusal(loan, act, role_user("archivist"), check_inputs=False) == []
+    loan.returned_at = NOW
+    assert any("不能执行" in text for _r, text, _f in workflow.refusal(loan, act, role_user("archivist")))
+
+
+def test_a_lent_request_cannot_be_deleted_from_under_its_loan(app):
+    loan = make_loan()
+    with pytest.raises(policies.PolicyViolation, match="外借登记引用它"):
+        loan.request.delete_instance()
+    assert fresh(loan).request_id is not None

@@ -846,6 +846,8 @@ def build_view_class(model, base=None):
     formatters.update({n: display.fmt_reference for n in display.REFERENCE_FIELDS if n in meta_fields})
     if hasattr(model, "changes_dict") and "changes" in meta_fields:
         formatters["changes"] = display.fmt_audit_changes
+    if "judged" in meta_fields and "target_model" in meta_fields:
+        formatters["judged"] = display.fmt_judged
     export_formatters = {n: display.fmt_reference_export for n in display.REFERENCE_FIELDS if n in meta_fields}
     export_formatters.update({n: display.fmt_class_name for n in display.CLASS_NAME_FIELDS if n in meta_fields})
     sensitive = tuple(opts.get("sensitive", ()))

@@ -131,6 +131,27 @@ def fines_tile(user, today=None):
                  note="档案移交与保管罚款(ARC-9)")]
 
 
+def complaint_tiles(user, now=None, hours=24):
+    """Return the open complaints due to close within ``hours`` (CMP-2): the user's own, or all for overseers."""
+    complaint = models.Complaint
+    if not access.can(user, complaint, "view"):
+        return []
+    now = now or models.utcnow()
+    everyone = worklists.oversees(user, complaint)
+    query = complaint.still_open().select(complaint.id).where(
+        complaint.due_at >= now, complaint.due_at < now + datetime.timedelta(hours=hours))
+    query = access.scope(complaint, query, user)
+    if not everyone:
+        query = query.where(complaint.assignee == user.id)
+        if not complaint.select().where(complaint.assignee == user.id).exists():
+            return []
+    count, capped = capped_count(query)
+    return [dict(key="complaints-due", title=f"{'' if everyone else '我承办的'}投诉:{hours} 小时内到结案期限",
+                 count=count, capped=capped, kind="warning" if count else "light",
+                 url=_url("complaint_board.index", mine=None if everyone else "1"),
+                 note="在投诉看板中处理(CMP-2)")]
+
+
 def report_tiles(user, today=None):
     """Return last month's complaint statistics report (CMP-9) until someone generates it: due by the 10th, then late."""
     from views.complaints import report_reminder
@@ -192,7 +213,7 @@ def workbench(user):
         approvals=approval_tiles(user),
         flags=flag_tiles(user),
         loans=loan_tiles(user) + fines_tile(user),
-        reports=report_tiles(user),
+        reports=report_tiles(user) + complaint_tiles(user),
         charts=charts(user),
     )
 

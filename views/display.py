@@ -137,6 +137,21 @@ def fmt_audit_changes(view, context, model, name):
     return Markup("<br>".join(escape(line) for line in lines))
 
 
+def fmt_judged(view, context, model, name):
+    """An approval's judged field values ({field: value} JSON), each as a person reads it."""
+    import json
+
+    try:
+        values = json.loads(getattr(model, name) or "{}")
+    except ValueError:
+        return getattr(model, name)
+    target = model_by_name(getattr(model, "target_model", ""))
+    if not isinstance(values, dict):
+        return str(values)
+    return Markup("<br>".join(escape(f"{field_label(target, k)}:{change_value(target, k, v)}")
+                              for k, v in values.items()))
+
+
 # -------------------------------------------------------------- history
 def _parse_datetime(value):
     if isinstance(value, datetime.datetime):

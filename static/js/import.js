@@ -1,3 +1,12 @@
+// Show the chosen file's name in the upload box (Bootstrap's custom file input needs it).
+(function () {
+  var input = document.getElementById("import-file");
+  if (!input) { return; }
+  input.addEventListener("change", function () {
+    var label = input.parentNode.querySelector(".custom-file-label");
+    if (label) { label.textContent = input.files.length ? input.files[0].name : "未选择文件"; }
+  });
+})();
 // Poll an import job's progress and refresh the page when it is finished (CSP-safe: no inline script).
 (function () {
   var box = document.getElementById("import-job");

@@ -1,0 +1,285 @@
+"""Decided means locked: an approval records the fields it judged; changing one re-asks or is refused (issue 8)."""
+import datetime
+import json
+from decimal import Decimal
+
+import pytest
+
+import models
+import policies
+from conftest import make_user
+from factories import acting_as
+from factories import approve_all
+from factories import credit_ready_customer
+from factories import fresh
+from factories import make
+from factories import refused
+from factories import run
+from policies import approvals
+
+D = Decimal
+
+
+@pytest.fixture
+def people(app):
+    """A sales department with its manager, a salesperson, the GM and customer service."""
+    dept = models.Department.create(name="销售一部")
+    manager = make_user("jingli", roles=("manager",), department=dept)
+    return dict(dept=dept, manager=manager, sales=make_user("xiaoshou", roles=("sales",), department=dept),
+                gm=make_user("zongjingli", roles=("gm",)), service=make_user("kefu", roles=("service",)))
+
+
+def rows(record, rule_id=None):
+    query = models.Approval.select().where(models.Approval.target_model == type(record).__name__,
+                                           models.Approval.target_id == record.id).order_by(models.Approval.id)
+    if rule_id:
+        query = query.where(models.Approval.rule == rule_id)
+    return [(a.rule, a.required_role, a.status) for a in query]
+
+
+def decide_all(record, user):
+    for row in list(approvals.pending_for(record)):
+        approvals.decide(row.id, user, True, "同意")
+
+
+# ---------------------------------------------------------------- the builders: an approved record per rule
+def approved_contract(people, amount="120000"):
+    customer = make(models.Customer, department=people["dept"], licence_no="L", tax_no="T",
+                    bank_account="6222020200000000007", consent_at=models.utcnow())
+    with acting_as(people["sales"]):
+        contract = make(models.Contract, customer=customer, number="HT-120K", amount=D(amount))
+    decide_all(contract, people["manager"])
+    return fresh(contract)
+
+
+def approved_reception(people):
+    with acting_as(people["sales"]):
+        reception = make(models.Reception, visitor_org="甲公司", gifts="茶具", gift_value=D("1200"))
+    decide_all(reception, people["gm"])
+    return fresh(reception)
+
+
+def approved_solution(people, compensation="200"):
+    complaint = make(models.Complaint, complainant="张先生", content="投诉", category="service")
+    with acting_as(people["service"]):
+        solution = make(models.Solution, complaint=complaint, proposal="赔偿", compensation_amount=D(compensation))
+    decide_all(solution, people["gm"])
+    return fresh(solution)
+
+
+def approved_borrow(people):
+    with acting_as(people["sales"]):
+        request = make(models.BorrowRequest, borrower=people["sales"], days=2,
+                       file=make(models.ArchiveFile, title="客户档案"))
+    decide_all(request, people["gm"])
+    return fresh(request)
+
+
+def approved_shipment(people, amount="29999.99"):
+    customer = credit_ready_customer(department=people["dept"])
+    make(models.CreditLine, customer=customer, limit=D("90000"), valid_from=datetime.date(2026, 1, 1),
+         valid_to=datetime.date(2026, 12, 31))
+    make(models.Shipment, customer=customer, invoice_no="INV-BASE", amount=D("70000"),
+         shipped_on=datetime.date(2026, 6, 1), prepaid=False)
+    with acting_as(people["sales"]):
+        shipment = make(models.Shipment, customer=customer, invoice_no="INV-OVER", amount=D(amount),
+                        shipped_on=datetime.date(2026, 6, 1), prepaid=False)
+    assert fresh(shipment).status == "pending"
+    decide_all(shipment, people["manager"])
+    return fresh(shipment)
+
+
+def approved_on_hold_shipment(people):
+    customer = credit_ready_customer(department=people["dept"])
+    make(models.CreditLine, customer=customer, limit=D("500000"), valid_from=datetime.date(2026, 1, 1),
+         valid_to=datetime.date(2026, 12, 31))
+    make(models.Shipment, customer=customer, invoice_no="INV-OLD", amount=D("1000"),
+         shipped_on=datetime.date(2026, 3, 1), prepaid=False)
+    with acting_as(people["sales"]):
+        shipment = make(models.Shipment, customer=customer, invoice_no="INV-HOLD", amount=D("100"),
+                        shipped_on=datetime.date(2026, 4, 1), prepaid=False)
+    assert [r[0] for r in rows(shipment)] == ["CRD-5"]
+    decide_all(shipment, people["manager"])
+    return fresh(shipment)
+
+
+def approved_access(people):
+    with acting_as(people["sales"]):
+        request = make(models.AccessRequest, applicant=people["sales"],
+                       file=make(models.ArchiveFile, title="机密档案", confidentiality="secret"))
+    decide_all(request, people["manager"])
+    return fresh(request)
+
+
+# (builder, rule, field, new value, state field and the state it returns to) for every "asks again" lock.
+REASK = [
+    pytest.param(approved_contract, "CTR-1", "amount", D("9000000"), ("status", "pending"), id="CTR-1 amount"),
+    pytest.param(approved_reception, "RCP-3", "gift_value", D("1500"), ("status", "pending"), id="RCP-3 gift"),
+    pytest.param(approved_solution, "CMP-6", "compensation_amount", D("200000"), ("approved_by", None),
+                 id="CMP-6 compensation"),
+    pytest.param(approved_solution, "CMP-6", "proposal", "退货并赔偿", ("approved_by", None), id="CMP-6 proposal"),
+    pytest.param(approved_borrow, "ARC-5", "days", 3, ("status", "pending"), id="ARC-5 days"),
+    pytest.param(approved_borrow, "ARC-5", "file", "new-file", ("status", "pending"), id="ARC-5 file"),
+    pytest.param(approved_shipment, "CRD-3", "amount", D("25000"), ("status", "pending"), id="CRD-3 amount"),
+    pytest.param(approved_on_hold_shipment, "CRD-5", "amount", D("150"), ("status", "pending"), id="CRD-5 amount"),
+    pytest.param(approved_access, "ARC-3", "file", "new-secret-file", ("status", "pending"), id="ARC-3 file"),
+]
+
+
+def new_value(value):
+    if value == "new-file":
+        return make(models.ArchiveFile, title="另一份档案")
+    if value == "new-secret-file":
+        return make(models.ArchiveFile, title="另一份机密档案", confidentiality="secret")
+    return value
+
+
+@pytest.mark.parametrize("build, rule_id, field, value, back_to", REASK)
+def test_changing_a_judged_field_withdraws_the_decision_and_asks_again(people, build, rule_id, field, value,
+                                                                          back_to):
+    record = build(people)
+    [decided] = [r for r in rows(record, rule_id) if r[2] == "approved"]
+    approval = models.Approval.get(models.Approval.target_id == record.id, models.Approval.rule == rule_id,
+                                   models.Approval.target_model == type(record).__name__)
+    assert field in json.loads(approval.judged)
+    setattr(record, field, new_value(value))
+    with acting_as(people["sales"]):
+        record.save()
+    stored = fresh(record)
+    state_field, state = back_to
+    assert getattr(stored, state_field + ("_id" if state_field == "approved_by" else "")) == state
+    statuses = [r[2] for r in rows(record, rule_id)]
+    assert statuses[-1] == "pending" and "approved" not in statuses, statuses
+    assert approvals.is_pending(stored)
+    # The same approvers decide again, and the new request judges the new value.
+    approve_all(stored)
+    assert "approved" in [r[2] for r in rows(record, rule_id)]
+
+
+REFUSE = [
+    pytest.param(approved_contract, "CTR-1", "customer", id="CTR-1 customer"),
+    pytest.param(approved_shipment, "CRD-3", "customer", id="CRD-3 customer"),
+]
+
+
+@pytest.mark.parametrize("build, rule_id, field", REFUSE)
+def test_changing_a_judged_field_marked_refuse_is_refused(people, build, rule_id, field):
+    record = build(people)
+    setattr(record, field, make(models.Customer, name="另一个客户"))
+    exc = refused(rule_id, record.save)
+    assert exc.field == field or field in {v.field for v in exc.violations}
+    assert "已经审批,不能修改" in str(exc)
+
+
+def test_destruction_file_is_refused_after_approval(people):
+    destruction = make(models.Destruction, file=make(models.ArchiveFile, title="到期档案"), reason="到期")
+    decide_all(destruction, people["gm"])
+    destruction = fresh(destruction)
+    destruction.file = make(models.ArchiveFile, title="另一份")
+    refused("ARC-11", destruction.save)
+
+
+def test_unjudged_fields_stay_editable_after_approval(people):
+    contract = approved_contract(people)
+    contract.has_settlement_terms = False
+    contract.save()
+    assert fresh(contract).status == "signed" and not approvals.is_pending(contract)
+
+
+def test_the_details_page_says_what_each_judged_field_does(people, client, login_as):
+    login_as("admin", username="boss", clearance="top_secret")
+    contract = approved_contract(people)
+    html = client.get(f"/admin/contract/details/?id={contract.id}").get_data(as_text=True)
+    assert "批准后修改合同金额(元)将撤回原审批并重新送审。" in html
+    assert "批准后不能修改客户。" in html
+
+
+# ---------------------------------------------------------------- the examples of issue 8
+def test_issue8_a_120000_contract_raised_to_9000000_is_asked_again(people):
+    contract = approved_contract(people)
+    assert contract.status == "signed"
+    contract.amount = D("9000000")
+    contract.save()
+    assert fresh(contract).status == "pending"
+    assert rows(contract, "CTR-1") == [("CTR-1", "manager", "withdrawn"), ("CTR-1", "manager", "pending")]
+
+
+def test_issue8_a_gm_approved_compensation_raised_to_200000_is_no_longer_approved(people):
+    solution = approved_solution(people)
+    complaint = solution.complaint
+    solution.compensation_amount = D("200000")
+    solution.save()
+    assert fresh(solution).approved_by_id is None
+    run(complaint, "investigate")
+    make(models.Investigation, complaint=complaint)
+    run(fresh(complaint), "propose")
+    refused("CMP-6", lambda: run(fresh(complaint), "reply"))
+
+
+def test_issue8_over_limit_shipments_approved_one_by_one_stop_at_the_third(people):
+    customer = credit_ready_customer(department=people["dept"])
+    make(models.CreditLine, customer=customer, limit=D("90000"), valid_from=datetime.date(2026, 1, 1),
+         valid_to=datetime.date(2026, 12, 31))
+    make(models.Shipment, customer=customer, invoice_no="INV-BASE", amount=D("70000"),
+         shipped_on=datetime.date(2026, 6, 1), prepaid=False)
+    with acting_as(people["sales"]):
+        first = make(models.Shipment, customer=customer, invoice_no="INV-1", amount=D("29000"),
+                     shipped_on=datetime.date(2026, 6, 2), prepaid=False)
+        second = make(models.Shipment, customer=customer, invoice_no="INV-2", amount=D("29000"),
+                      shipped_on=datetime.date(2026, 6, 2), prepaid=False)
+    assert fresh(first).status == fresh(second).status == "pending"
+    decide_all(first, people["manager"])
+    assert fresh(first).status == "shipped"   # 99,000 owed: 9,000 above the 90,000 limit
+    [row] = approvals.pending_for(second)
+    with pytest.raises(approvals.ApprovalError, match="已达授信额的 1/3,不能批准") as exc:
+        approvals.decide(row.id, people["manager"], True)
+    assert "CRD-3" in str(exc.value)
+    assert fresh(second).status == "pending" and policies.credit.outstanding(customer.id) == D("99000")
+    # Cancelling the first (a ledger reversal, with a reason) brings the exposure back.
+    run(fresh(first), "cancel", people["manager"], reason="开票有误,冲销")
+    approvals.decide(row.id, people["manager"], True)
+    assert fresh(second).status == "shipped"
+
+
+def test_issue8_an_open_loan_cannot_be_deleted_and_the_ledger_keeps_its_line(app):
+    from factories import make_loan
+
+    loan = make_loan()
+    refused("ARC-6", loan.delete_instance)
+    assert fresh(loan).returned_at is None and fresh(loan.file).status == "on_loan"
+
+
+def test_a_shipped_shipment_is_reversed_not_deleted(people):
+    shipment = approved_shipment(people)
+    with pytest.raises(policies.PolicyViolation, match="台账记录,不能删除"):
+        shipment.delete_instance()
+    with pytest.raises(policies.PolicyViolation, match="须填写原因"):
+        run(shipment, "cancel", people["manager"])
+    run(shipment, "cancel", people["manager"], reason="客户退货,冲销发票")
+    cancelled = fresh(shipment)
+    assert cancelled.status == "cancelled"
+    trail = models.AuditLog.select().where(models.AuditLog.model == "Shipment",
+                                           models.AuditLog.record_id == str(shipment.id))
+    assert any("客户退货,冲销发票" in row.changes for row in trail)
+    cancelled.delete_instance()  # a cancelled shipment is no longer a ledger line
+
+
+def test_a_payment_is_reversed_with_a_reason_never_deleted(people):
+    customer = credit_ready_customer(department=people["dept"])
+    payment = make(models.Payment, customer=customer, amount=D("3000"), received_on=datetime.date(2026, 6, 5))
+    before = policies.credit.outstanding(customer.id)
+    with pytest.raises(policies.PolicyViolation, match="台账记录,不能删除"):
+        payment.delete_instance()
+    with pytest.raises(policies.PolicyViolation, match="须由具有"):
+        run(payment, "reverse", people["sales"], reason="重复录入")
+    with pytest.raises(policies.PolicyViolation, match="须填写原因"):
+        run(payment, "reverse", people["manager"])
+    typed = fresh(payment)
+    typed.reversed_at = models.utcnow()
+    refused("CRD-2", typed.save)
+    run(fresh(payment), "reverse", people["manager"], reason="重复录入,银行流水仅一笔")
+    reversed_one = fresh(payment)
+    assert reversed_one.reversed_at is not None and reversed_one.reversal_reason == "重复录入,银行流水仅一笔"
+    assert policies.credit.outstanding(customer.id) == before + D("3000")
+    with pytest.raises(policies.PolicyViolation, match="当前状态为「已冲销」"):
+        run(reversed_one, "reverse", people["manager"], reason="再次")
