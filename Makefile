@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 WEB_CONCURRENCY ?= 2
 export WEB_CONCURRENCY
 
-.PHONY: run test test-sqlite test-postgres postgres bench bench-scale clean
+.PHONY: run test test-sqlite test-postgres postgres browser screenshots bench bench-scale clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,11 +17,12 @@ $(STAMP): requirements.txt
 run: $(STAMP)
 	$(PY) app.py
 
-# The whole suite twice at once: on SQLite files and on a private PostgreSQL server (pgserver.py).
-test: $(STAMP) postgres
+# The whole suite twice at once: on SQLite files (with the browser tests) and on a private PostgreSQL
+# server (pgserver.py; the browser tests run their own SQLite server, so once is enough).
+test: $(STAMP) postgres browser
 	@mkdir -p .test-logs
 	@($(PY) -m pytest -q -p no:cacheprovider > .test-logs/sqlite.log 2>&1; echo $$? > .test-logs/sqlite.rc) & \
-	$(PY) pgserver.py -- $(PY) -m pytest -q -p no:cacheprovider > .test-logs/postgres.log 2>&1; \
+	$(PY) pgserver.py -- $(PY) -m pytest -q -p no:cacheprovider --ignore=tests/e2e > .test-logs/postgres.log 2>&1; \
 	echo $$? > .test-logs/postgres.rc; wait; \
 	echo "== PostgreSQL =="; cat .test-logs/postgres.log; \
 	echo "== SQLite =="; cat .test-logs/sqlite.log; \
@@ -31,12 +32,28 @@ test-sqlite: $(STAMP)
 	$(PY) -m pytest -q
 
 test-postgres: $(STAMP) postgres
-	$(PY) pgserver.py -- $(PY) -m pytest -q
+	$(PY) pgserver.py -- $(PY) -m pytest -q --ignore=tests/e2e
 
 # Debian's PostgreSQL server (with pg_trgm), installed when missing (as root, like CI).
 postgres:
 	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-contrib)
+
+# Debian's Chromium and CJK fonts for tests/e2e (installed when missing, as root, as on CI);
+# without them the browser tests are skipped with one loud line.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 || ! dpkg -s fonts-noto-cjk >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium and fonts-noto-cjk for the browser tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null) \
+	      || echo "!!! could not install chromium: the browser tests will be skipped !!!"; \
+	  else \
+	    echo "!!! chromium or fonts-noto-cjk missing and not root: the browser tests will be skipped !!!"; \
+	  fi; \
+	fi
+
+screenshots: $(STAMP) browser
+	$(PY) tests/e2e/screenshots.py docs/screenshots
 
 bench: $(STAMP)
 	$(PY) bench/bench_inbox.py

@@ -64,6 +64,7 @@ DEFAULTS = dict(
 
 ERROR_PAGE = """<!DOCTYPE html><html lang="zh-CN"><head><meta charset="UTF-8"><title>{{ title }}</title>
 <link href="{{ url_for('admin.static', filename='bootstrap/bootstrap4/css/bootstrap.min.css') }}" rel="stylesheet">
+<link rel="icon" href="{{ url_for('static', filename='favicon.svg') }}" type="image/svg+xml">
 </head><body class="bg-light"><div class="container mt-5"><div class="alert alert-{{ kind }}">
 <h4>{{ title }}</h4><p>{{ message }}</p></div><a href="{{ url_for('admin.index') }}">返回工作台</a></div></body></html>"""
 

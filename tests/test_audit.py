@@ -77,7 +77,7 @@ def test_details_page_shows_the_history(app, admin_client):
     partner.save()
     html = admin_client.get(f"/admin/partner/details/?id={partner.id}").get_data(as_text=True)
     assert "操作记录" in html and "新增" in html and "修改" in html
-    assert "C → A" in html
+    assert "C级 → A级" in html  # choice labels, not the stored codes
 
 
 def test_refused_save_writes_no_audit_row(app):

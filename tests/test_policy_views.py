@@ -13,6 +13,7 @@ import policies
 from conftest import csrf_token
 from conftest import submit
 from policies.engine import Rule
+from views import display
 
 CATALOGUE = "/admin/policies/"
 SETTINGS = "/admin/policy-settings/"
@@ -87,7 +88,10 @@ def test_every_row_shows_title_source_quote_and_action(app, admin_client):
         assert rule.title in text, rule_id
         assert f'<div class="policy-source">{rule.source}</div>' in text, rule_id
         assert rule.quote, f"{rule_id} has no quote"
-        assert f'<small class="text-muted policy-quote">「{rule.quote}」</small>' in text, rule_id
+        # The quote reads in clean Simplified Chinese; the original stays under 原文 when it differs.
+        assert f'<small class="text-muted policy-quote">「{display.simplified(rule.quote)}」</small>' in text, rule_id
+        if display.simplified(rule.quote) != rule.quote:
+            assert f'<span class="policy-original">{rule.quote}</span>' in text, rule_id
         assert policies.ACTION_LABELS[rule.action] in text, rule_id
 
 

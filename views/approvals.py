@@ -109,8 +109,15 @@ def type_label(name):
 
 
 def role_label(required_role):
-    """Return "总经理或副总经理" for ``"gm|deputy"``."""
-    return "或".join(access.ROLE_NAMES.get(code, code) for code in required_role.split("|"))
+    """Return "总经理或副总经理" for ``"gm|deputy"`` (a role the console does not name reads as its Role row's name)."""
+    names = []
+    for code in required_role.split("|"):
+        name = access.ROLE_NAMES.get(code)
+        if name is None:
+            row = models.Role.get_or_none(models.Role.code == code)
+            name = row.name if row is not None and row.name else code
+        names.append(name)
+    return "或".join(names)
 
 
 def format_wait(delta):

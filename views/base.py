@@ -44,6 +44,7 @@ import models
 import policies
 from policies import workflow
 from views import access
+from views import display
 from views import fields as vf
 from views import throttle
 from views import worklists
@@ -213,9 +214,9 @@ class ModelAdmin(ModelView):
     column_default_sort = ("id", True)
     # The saved-views menu (list_console.html) plus the exact-count link (console_list.html).
     list_template = "admin/model/console_list.html"
-    column_type_formatters = vf.LIST_TYPE_FORMATTERS
+    column_type_formatters = {**vf.LIST_TYPE_FORMATTERS, bool: display.fmt_bool}
     column_type_formatters_export = vf.EXPORT_TYPE_FORMATTERS
-    column_type_formatters_detail = vf.DETAIL_TYPE_FORMATTERS
+    column_type_formatters_detail = {**vf.DETAIL_TYPE_FORMATTERS, bool: display.fmt_bool}
     details_modal = False
     details_template = "admin/model/details_history.html"
     edit_modal = False
@@ -462,7 +463,7 @@ class ModelAdmin(ModelView):
             setattr(form_class, alias, info.field)
         for m2m in self._m2m_fields():
             field = vf.ManyToManyField(
-                label=getattr(m2m, "verbose_name", None) or m2m.name,
+                label=getattr(m2m, "verbose_name", None) or m2m.rel_model.label(),
                 model=m2m.rel_model,
                 get_label=str,
             )
@@ -484,7 +485,10 @@ class ModelAdmin(ModelView):
             for name, alias in self._renamed_fields().items():
                 if alias in form:
                     form[alias].data = getattr(obj, name)
-        return form
+        return vf.mark_required(form)
+
+    def create_form(self, obj=None):
+        return vf.mark_required(super().create_form(obj))
 
     def _save_m2m(self, form, obj):
         for m2m in self._m2m_fields():
@@ -848,7 +852,8 @@ def build_view_class(model, base=None):
     meta_fields = model._meta.fields
     labels = {name: f.verbose_name or name for name, f in meta_fields.items()}
     for m2m in model._meta.manytomany.values():
-        labels[m2m.name] = getattr(m2m, "verbose_name", None) or m2m.name
+        # A backref many-to-many (QCGroup.members seen from User) is named after the other side.
+        labels[m2m.name] = getattr(m2m, "verbose_name", None) or m2m.rel_model.label()
     labels["id"] = "编号"
 
     list_columns = list(opts.get("list") or [n for n in meta_fields if n not in models.BaseModel.AUDIT_FIELDS
@@ -888,20 +893,30 @@ def build_view_class(model, base=None):
         ))
 
     choices = {name: [(k, v) for k, v in f.choices] for name, f in meta_fields.items() if f.choices}
-    formatters = {}
+    formatters = {m2m.name: display.fmt_many for m2m in model._meta.manytomany.values()}
+    formatters.update({n: display.fmt_choice for n, f in meta_fields.items() if f.choices})
+    formatters.update({n: display.fmt_class_name for n in display.CLASS_NAME_FIELDS if n in meta_fields})
+    formatters.update({n: display.fmt_reference for n in display.REFERENCE_FIELDS if n in meta_fields})
+    if hasattr(model, "changes_dict") and "changes" in meta_fields:
+        formatters["changes"] = display.fmt_audit_changes
+    if "judged" in meta_fields and "target_model" in meta_fields:
+        formatters["judged"] = display.fmt_judged
+    export_formatters = {n: display.fmt_reference_export for n in display.REFERENCE_FIELDS if n in meta_fields}
+    export_formatters.update({n: display.fmt_class_name for n in display.CLASS_NAME_FIELDS if n in meta_fields})
     sensitive = tuple(opts.get("sensitive", ()))
     for name in sensitive:
         formatters[name] = vf.format_masked
     if policies.FLAGS.get(model):
         list_columns.append("policy_flags")
         labels["policy_flags"] = "提醒"
-        formatters["policy_flags"] = vf.format_flags
+        formatters["policy_flags"] = display.fmt_flags
 
     attrs = dict(
         column_list=list_columns,
         column_formatters=formatters,
-        column_formatters_detail={n: vf.format_masked for n in sensitive},
-        column_formatters_export={n: vf.format_masked for n in sensitive},
+        column_formatters_detail={**{k: v for k, v in formatters.items() if k != "policy_flags"},
+                                  **{n: vf.format_masked for n in sensitive}},
+        column_formatters_export={**export_formatters, **{n: vf.format_masked for n in sensitive}},
         form_overrides={n: vf.SensitiveField for n in sensitive},
         sensitive_fields=sensitive,
         column_labels=labels,

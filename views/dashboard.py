@@ -291,7 +291,7 @@ class IndexView(LoginRequiredMixin, AdminIndexView):
         groups = {}
         for view in self.admin._views:
             model = getattr(view, "model", None)
-            if model is None or not view.is_accessible():
+            if model is None or not view.is_visible() or not view.is_accessible():
                 continue
             groups.setdefault(view.category or "", []).append(view)
         return self.render("admin/home.html", groups=groups, work=workbench(current_user))

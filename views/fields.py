@@ -118,6 +118,14 @@ EXPORT_TYPE_FORMATTERS = {**typefmt.EXPORT_FORMATTERS, **_OWN_FORMATTERS, bool: 
                           str: neutralise_formula}
 
 
+def mark_required(form):
+    """Tag every required field (lookups included) so the page stars its label."""
+    for field in form:
+        if field.flags.required:
+            field.render_kw = {**(field.render_kw or {}), "data-required": "1"}
+    return form
+
+
 def badge(text, kind="secondary"):
     """Return a Bootstrap badge with escaped text."""
     return Markup(f'<span class="badge badge-{kind}">{escape(text)}</span>')

@@ -8,6 +8,7 @@ from flask_admin.theme import Bootstrap4Theme
 import domains
 import models
 from views.approvals import register_approvals_view
+from views import display
 from views.backup import BackupView
 from views.base import build_view_class
 from views.complaints import register_complaint_views
@@ -27,6 +28,11 @@ TRANSLATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 
 # Record types whose screen adds behaviour: their own <Model>Admin base class.
 CUSTOM_BASES = {"User": UserAdmin, "Customer": CustomerAdmin}
+
+# Record types whose screen stays reachable by address but has no menu entry of its own
+# (RuleSetting is edited through 制度参数; its raw table would be a second, confusing entry).
+HIDDEN_FROM_MENU = ("RuleSetting",)
+
 
 class ScreenOptionError(Exception):
     """A screen option names a field its model does not have."""
@@ -77,6 +83,8 @@ def check_schema(schema=None):
 def build_admin(app, schema=None):
     """Create the Admin with one generated view per record type of ``schema``."""
     check_schema(schema)
+    app.jinja_env.filters["simplified"] = display.simplified
+    app.jinja_env.globals.update(history_changes=display.history_changes, model_label=display.model_label)
     admin = Admin(
         app,
         name="客户管理",
@@ -89,6 +97,8 @@ def build_admin(app, schema=None):
     for model in screen_models(schema):
         opts = model.admin_options()
         view_class = build_view_class(model, CUSTOM_BASES.get(model.__name__))
+        if model.__name__ in HIDDEN_FROM_MENU:
+            view_class.is_visible = lambda self: False
         admin.add_view(view_class(model, name=opts["label"], category=opts.get("category"),
                                   endpoint=model.__name__.lower()))
     register_ledger_views(admin)
