@@ -37,8 +37,9 @@ def test_flag_rules_have_a_short_badge_word():
 
 
 def test_list_badge_shows_the_word_with_the_rule_id(admin_client):
+    # CUS-1 counts communications: a key customer entered 60 days ago and never contacted is flagged.
     customer = make(models.Customer, name="久未联系测试客户", tier="key",
-                    last_contact_at=models.utcnow() - datetime.timedelta(days=60))
+                    created_at=models.utcnow() - datetime.timedelta(days=60))
     html = admin_client.get("/admin/customer/?search=久未联系测试客户").get_data(as_text=True)
     assert customer.name in html
     assert re.search(r"久未联系<span class=\"rule-id\">CUS-1</span>", html), html[html.find("提醒"):][:2000]

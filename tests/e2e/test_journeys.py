@@ -59,6 +59,8 @@ def test_clerk_creates_a_customer_with_two_contacts_inline(desk, db):
     page.fill("#name", name)
     page.select_option("#tier", label="关键")
     page.fill("#industry", "贸易")
+    # CUS-3: a contact's mobile is kept only with the customer's (or the contact's) recorded consent.
+    page.fill("#consent_at", "2026-11-30 10:00")
     page.click("text=添加 联系人")
     page.click("text=添加 联系人")
     page.fill("#contacts-0-name", "王小明")
@@ -260,9 +262,9 @@ COMPLAINT_ACTIONS = {"调查中": "investigate", "方案待批": "propose", "已
 
 
 def move_complaint(session, complaint_id, status_label, expect_refusal=False):
-    """Move a complaint to ``status_label`` with its workflow button on the edit page; return the page text."""
+    """Move a complaint to ``status_label`` with its workflow button on the details page; return the page text."""
     page = session.page
-    page.goto(session.url(f"/admin/complaint/edit/?id={complaint_id}"))
+    page.goto(session.url(f"/admin/complaint/details/?id={complaint_id}"))
     action = COMPLAINT_ACTIONS[status_label]
     form = page.locator(f"#action-{action}")
     if status_label == "已结案":
@@ -301,7 +303,13 @@ def test_complaint_goes_through_its_workflow_to_closed(desk, browser, server, db
     complaint = db.execute("SELECT id, number, status FROM complaint WHERE complainant = ?",
                            ("浏览器测试投诉人",)).fetchone()
     assert complaint is not None and complaint["status"] == "received", page.inner_text("body")[:600]
-    move_complaint(desk, complaint["id"], "调查中")
+    # CMP-10: whether a complaint is accepted is ruled by its department's manager or the GM.
+    ruler = Session(browser, server, DESK)
+    try:
+        ruler.login("gm")
+        move_complaint(ruler, complaint["id"], "调查中")
+    finally:
+        ruler.close()
 
     page.goto(desk.url("/admin/investigation/new/"))
     pick(page, "complaint", complaint["number"])
