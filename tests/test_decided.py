@@ -1,5 +1,6 @@
 """Decided means locked: an approval records the fields it judged; changing one re-asks or is refused (issue 8)."""
 import datetime
+import functools
 import json
 from decimal import Decimal
 
@@ -114,7 +115,8 @@ def approved_access(people):
     return fresh(request)
 
 
-# (builder, rule, field, new value, state field and the state it returns to) for every "asks again" lock.
+# (builder, rule, field, new value, state field and the state it returns to) for every "asks again" lock
+# ("raise" locks: raised above the judged value).
 REASK = [
     pytest.param(approved_contract, "CTR-1", "amount", D("9000000"), ("status", "pending"), id="CTR-1 amount"),
     pytest.param(approved_reception, "RCP-3", "gift_value", D("1500"), ("status", "pending"), id="RCP-3 gift"),
@@ -123,7 +125,8 @@ REASK = [
     pytest.param(approved_solution, "CMP-6", "proposal", "退货并赔偿", ("approved_by", None), id="CMP-6 proposal"),
     pytest.param(approved_borrow, "ARC-5", "days", 3, ("status", "pending"), id="ARC-5 days"),
     pytest.param(approved_borrow, "ARC-5", "file", "new-file", ("status", "pending"), id="ARC-5 file"),
-    pytest.param(approved_shipment, "CRD-3", "amount", D("25000"), ("status", "pending"), id="CRD-3 amount"),
+    pytest.param(functools.partial(approved_shipment, amount="25000"), "CRD-3", "amount", D("29000"),
+                 ("status", "pending"), id="CRD-3 amount"),
     pytest.param(approved_on_hold_shipment, "CRD-5", "amount", D("150"), ("status", "pending"), id="CRD-5 amount"),
     pytest.param(approved_access, "ARC-3", "file", "new-secret-file", ("status", "pending"), id="ARC-3 file"),
 ]
@@ -195,8 +198,75 @@ def test_the_details_page_says_what_each_judged_field_does(people, client, login
     login_as("admin", username="boss", clearance="top_secret")
     contract = approved_contract(people)
     html = client.get(f"/admin/contract/details/?id={contract.id}").get_data(as_text=True)
-    assert "批准后修改合同金额(元)将撤回原审批并重新送审。" in html
+    assert "批准后调高合同金额(元)将撤回原审批并重新送审;调低(不超过批准时的数值)不影响原审批。" in html
     assert "批准后不能修改客户。" in html
+
+
+def test_every_lock_says_what_changing_it_does(app):
+    for model in [m for m in models.MODELS if models.workflow_of(m) is not None and models.workflow_of(m).locks]:
+        wf = models.workflow_of(model)
+        assert set(wf.locks.values()) <= {"reask", "raise", "refuse"}, model.__name__
+        notes = "".join(policies.workflow.lock_notes(model))
+        for name in wf.locks:
+            assert model._meta.fields[name].verbose_name in notes, (model.__name__, name)
+
+
+# ---------------------------------------------------------------- "raise": a lower judged amount stays approved
+def decided_state(record, rule_id):
+    """Return "kept" when ``record``'s decision under ``rule_id`` is in force, "asked" when it is asked again."""
+    statuses = [r[2] for r in rows(record, rule_id)]
+    if statuses[-1] == "pending" and "approved" not in statuses:
+        return "asked"
+    assert "approved" in statuses and "pending" not in statuses, statuses
+    return "kept"
+
+
+# (builder, rule, field, judged value, one unit, the record's state while the decision is in force)
+RAISE = [
+    pytest.param(approved_contract, "CTR-1", "amount", D("120000"), D("1"), ("status", "signed"), id="CTR-1 amount"),
+    pytest.param(approved_reception, "RCP-3", "gift_value", D("1200"), D("1"), ("status", "approved"),
+                 id="RCP-3 gift"),
+    pytest.param(approved_solution, "CMP-6", "compensation_amount", D("200"), D("1"), ("approved_at", "set"),
+                 id="CMP-6 compensation"),
+    pytest.param(approved_borrow, "ARC-5", "days", 2, 1, ("status", "approved"), id="ARC-5 days"),
+    pytest.param(functools.partial(approved_shipment, amount="25000"), "CRD-3", "amount", D("25000"), D("1"),
+                 ("status", "shipped"), id="CRD-3 amount"),
+    pytest.param(approved_on_hold_shipment, "CRD-5", "amount", D("100"), D("1"), ("status", "shipped"),
+                 id="CRD-5 amount"),
+]
+
+
+@pytest.mark.parametrize("build, rule_id, field, judged, unit, in_force", RAISE)
+def test_a_judged_amount_lowered_keeps_the_decision_and_raised_asks_again(people, build, rule_id, field, judged,
+                                                                          unit, in_force):
+    record = build(people)
+    state_field, state = in_force
+
+    def save_with(value):
+        current = fresh(record)
+        setattr(current, field, value)
+        with acting_as(people["sales"]):
+            current.save()
+        stored = fresh(record)
+        if state == "set":
+            assert getattr(stored, state_field) is not None
+        else:
+            assert getattr(stored, state_field) == state
+        return decided_state(record, rule_id)
+
+    assert decided_state(record, rule_id) == "kept"
+    # At the judged value, one unit below (covered by the approval), and back up to the judged value.
+    assert save_with(judged) == "kept"
+    assert save_with(judged - unit) == "kept"
+    assert save_with(judged) == "kept"
+    assert len(rows(record, rule_id)) == 1
+    # One unit above what was approved: the decision is withdrawn and the same approvers asked again.
+    current = fresh(record)
+    setattr(current, field, judged + unit)
+    with acting_as(people["sales"]):
+        current.save()
+    assert decided_state(record, rule_id) == "asked"
+    assert approvals.is_pending(fresh(record))
 
 
 # ---------------------------------------------------------------- the examples of issue 8

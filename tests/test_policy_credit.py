@@ -651,12 +651,23 @@ def test_ctr1_back_dating_into_a_full_year_and_raising_an_approved_contract_ask_
     with acting(people["sales"]):
         contract.save()
     assert fresh(contract).status == "pending" and len(approvals_for(contract, "CTR-1")) == 2
-    # A decided amount is locked (integrity): any change, lowering too, withdraws the decision and asks again.
+    # A decided amount is locked (integrity): lowering it keeps the approval (it judged a higher amount),
+    # raising it back up to the approved amount too; only raising above the approved amount asks again.
     pending = [a for a in approvals_for(contract, "CTR-1") if a.status == "pending"]
     approvals.decide(pending[0].id, people["manager"], True)
     contract = fresh(contract)
     contract.amount = D("10000")
     contract.save()
+    assert fresh(contract).status == "signed" and len(approvals_for(contract, "CTR-1")) == 2
+    contract = fresh(contract)
+    contract.amount = D("20000.01")
+    with acting(people["sales"]):
+        contract.save()
+    assert fresh(contract).status == "signed" and len(approvals_for(contract, "CTR-1")) == 2
+    contract = fresh(contract)
+    contract.amount = D("20000.02")
+    with acting(people["sales"]):
+        contract.save()
     assert fresh(contract).status == "pending" and len(approvals_for(contract, "CTR-1")) == 3
 
 
