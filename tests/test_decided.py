@@ -8,6 +8,7 @@ import pytest
 
 import models
 import policies
+from conftest import csrf_token
 from conftest import make_user
 from factories import acting_as
 from factories import approve_all
@@ -129,6 +130,8 @@ REASK = [
                  ("status", "pending"), id="CRD-3 amount"),
     pytest.param(approved_on_hold_shipment, "CRD-5", "amount", D("150"), ("status", "pending"), id="CRD-5 amount"),
     pytest.param(approved_access, "ARC-3", "file", "new-secret-file", ("status", "pending"), id="ARC-3 file"),
+    # CRD-3: the manager signed a shipment on credit; another payment term is another judgement.
+    pytest.param(approved_shipment, "CRD-3", "prepaid", True, ("status", "pending"), id="CRD-3 prepaid"),
 ]
 
 
@@ -359,3 +362,37 @@ def test_a_payment_is_reversed_with_a_reason_never_deleted(people):
     assert policies.credit.outstanding(customer.id) == before + D("3000")
     with pytest.raises(policies.PolicyViolation, match="当前状态为「已冲销」"):
         run(reversed_one, "reverse", people["manager"], reason="再次")
+
+
+# ---------------------------------------------------------------- every lock of the schema is exercised above
+BUILT = {approved_contract: models.Contract, approved_reception: models.Reception, approved_solution: models.Solution,
+         approved_borrow: models.BorrowRequest, approved_shipment: models.Shipment,
+         approved_on_hold_shipment: models.Shipment, approved_access: models.AccessRequest}
+
+
+def test_every_judged_field_of_every_workflow_has_its_test():
+    declared = {(m, name, how) for m in models.MODELS if models.workflow_of(m) is not None
+                for name, how in models.workflow_of(m).locks.items()}
+    tested = set()
+    for table, how in ((REASK, None), (RAISE, "raise"), (REFUSE, "refuse")):
+        for param in table:
+            build, field = param.values[0], param.values[2]
+            model = BUILT[getattr(build, "func", build)]
+            tested.add((model, field, how or models.workflow_of(model).locks[field]))
+    tested.add((models.Destruction, "file", "refuse"))  # test_destruction_file_is_refused_after_approval
+    assert declared == tested
+
+
+def test_issue8_a_contract_raised_on_its_edit_form_is_asked_again(people, client, login_as):
+    contract = approved_contract(people)
+    login_as("manager", username="xiaoshou_zhuguan", department=people["dept"])
+    url = f"/admin/contract/edit/?id={contract.id}"
+    form = {"csrf_token": csrf_token(client, url), "version": str(fresh(contract).version),
+            "customer": str(contract.customer_id), "number": contract.number, "kind": contract.kind,
+            "amount": "9000000", "has_settlement_terms": "y"}
+    assert client.post(url, data=form).status_code == 302
+    stored = fresh(contract)
+    assert (stored.amount, stored.status) == (D("9000000"), "pending")
+    assert rows(contract, "CTR-1") == [("CTR-1", "manager", "withdrawn"), ("CTR-1", "manager", "pending")]
+    html = client.get(f"/admin/contract/details/?id={contract.id}").get_data(as_text=True)
+    assert 'id="workflow-state">待审批<' in html

@@ -466,3 +466,56 @@ def test_cus2_approved_by_is_set_only_by_the_confirmation(app, admin_client):
     admin_client.post(url, data={"csrf_token": csrf_token(admin_client, url), "version": str(fresh(customer).version),
                                  "name": "待确认客户", "approved_by": str(role_user("admin").id)})
     assert fresh(customer).approved_by_id == manager.id
+
+
+# ---------------------------------------------------------------- ledger lines are undone by an action with a reason
+def shipped_on_credit(dept):
+    return make(models.Shipment, prepaid=True, customer=make(models.Customer, department=dept))
+
+
+# (model, builder, undo action, a role that may run it, a role that may see the line but not undo it)
+UNDO = [
+    pytest.param(models.Payment, lambda dept: make(models.Payment, customer=make(models.Customer, department=dept)), "reverse", "manager", "gm", id="Payment 冲销"),
+    pytest.param(models.Shipment, shipped_on_credit, "cancel", "manager", "gm", id="Shipment 取消(冲销)"),
+    pytest.param(models.Penalty, lambda dept: hand_entered_fine(), "revoke", "manager", "archivist", id="Penalty 撤销罚款"),
+]
+
+
+def test_every_ledger_that_a_person_undoes_has_an_undo_action_with_a_reason():
+    undone = {p.values[0] for p in UNDO}
+    for model in LEDGER_MODELS:
+        wf = models.workflow_of(model)
+        with_reason = [act for act in (wf.actions.values() if wf else ()) if act.reason and act.roles]
+        # The system's own ledgers (audit log, rule events, approvals: withdrawn by the requester) and loans
+        # (closed by returning them, ARC-6) are not undone by a supervisor's reversal.
+        if model in (models.AuditLog, models.RuleEvent, models.Approval, models.Loan):
+            continue
+        assert model in undone and with_reason, model.__name__
+
+
+@pytest.mark.parametrize("model, build_line, name, allowed, other", UNDO)
+def test_the_undo_button_is_offered_to_its_role_only_and_refused_for_others(app, model, build_line, name, allowed,
+                                                                             other):
+    dept = models.Department.create(name="销售三部")
+    line = build_line(dept)
+    base = endpoint(model)
+    url = f"{base}/details/?id={line.id}"
+    viewer = app.test_client()
+    login(viewer, make_user(f"viewer_{name}", roles=(other,)).username)
+    assert viewer.get(url).status_code == 200
+    assert f'id="action-{name}"' not in viewer.get(url).get_data(as_text=True)
+    response = viewer.post(f"{base}/workflow/", data={"csrf_token": csrf_token(viewer, url), "id": line.id,
+                                                       "action": name, "reason": "录入错误", "next": url},
+                           follow_redirects=True)
+    assert response.status_code in (200, 403)
+    state = models.workflow_of(model).state_of(fresh(line))
+    assert state == models.workflow_of(model).state_of(line)
+    supervisor = app.test_client()
+    login(supervisor, make_user(f"supervisor_{name}", roles=(allowed,), department=dept).username)
+    html = supervisor.get(url).get_data(as_text=True)
+    assert f'id="action-{name}"' in html and f'id="{name}-reason"' in html
+    response = supervisor.post(f"{base}/workflow/", data={"csrf_token": csrf_token(supervisor, url), "id": line.id,
+                                                           "action": name, "reason": "录入错误,冲销", "next": url},
+                               follow_redirects=True)
+    assert "已完成" in response.get_data(as_text=True)
+    assert models.workflow_of(model).state_of(fresh(line)) == models.workflow_of(model).actions[name].target
