@@ -989,6 +989,8 @@ class Preference(BaseModel):
 
     class Meta:
         domain = (NotBefore("valid_to", "valid_from"),)
+        # CTR-3: the status is the GM's decision (approve, reject, withdraw), never typed in nor set by save().
+        workflow = Workflow("status", states=PREFERENCE_STATUS, initial="draft", rule="CTR-3")
         admin = dict(
             label="优惠政策", category="销售与授信",
             list=("customer", "content", "valid_from", "valid_to", "status"),
@@ -1720,6 +1722,8 @@ class DataShare(BaseModel):
 
     class Meta:
         domain = (NotFuture("consent_at"),)
+        # CUS-6: the status is the GM's decision on the share, never typed in nor set by save().
+        workflow = Workflow("status", states=DATA_SHARE_STATUS, initial="pending", rule="CUS-6")
         admin = dict(
             label="数据共享登记", category="客户",
             permissions={"sales": "vc", "service": "vc", "clerk": "vc", "info_supervisor": "vcex"},

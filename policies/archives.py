@@ -799,7 +799,7 @@ def computed_fine(penalty):
 def revoke_only_hand_entered_fines(penalty, user, values):
     """Refuse withdrawing by hand a fine ARC-9 computes: correcting its handover or loan withdraws it."""
     if computed_fine(penalty):
-        return [(ARC_9.id, f"该罚款由 ARC-9 根据{penalty.source}自动计算,请更正该移交/外借记录,罚款随之撤销", None)]
+        return [(ARC_9.id, "该罚款由 ARC-9 根据移交或外借记录自动计算,请更正该记录,罚款随之撤销", None)]
     return []
 
 
