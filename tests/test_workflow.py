@@ -519,3 +519,19 @@ def test_the_undo_button_is_offered_to_its_role_only_and_refused_for_others(app,
                                follow_redirects=True)
     assert "已完成" in response.get_data(as_text=True)
     assert models.workflow_of(model).state_of(fresh(line)) == models.workflow_of(model).actions[name].target
+
+
+def test_an_approval_is_decided_only_by_the_engine_never_by_a_bare_save(app):
+    destruction = make(models.Destruction, reason="到期")
+    row = models.Approval.get(models.Approval.target_model == "Destruction", models.Approval.target_id == destruction.id)
+    for name, value in (("status", "approved"), ("decided_by", role_user("gm")), ("judged", "{}")):
+        typed = models.Approval.get_by_id(row.id)
+        setattr(typed, name, value)
+        with pytest.raises(policies.PolicyViolation, match="只能由审批引擎写入") as exc:
+            typed.save()
+        assert exc.value.field == name
+    stored = models.Approval.get_by_id(row.id)
+    assert (stored.status, stored.decided_by_id) == ("pending", None)
+    assert fresh(destruction).approved_by_id is None
+    run(fresh(destruction), "approve", role_user("gm"))
+    assert models.Approval.get_by_id(row.id).status == "approved"
