@@ -535,3 +535,17 @@ def test_an_approval_is_decided_only_by_the_engine_never_by_a_bare_save(app):
     assert fresh(destruction).approved_by_id is None
     run(fresh(destruction), "approve", role_user("gm"))
     assert models.Approval.get_by_id(row.id).status == "approved"
+
+
+def test_issue8_a_lent_files_status_typed_on_its_edit_form_changes_nothing(app, admin_client):
+    loan = make_loan(lent_at=NOW)
+    folder = fresh(loan.file)
+    assert folder.status == "on_loan"
+    url = f"/admin/archivefile/edit/?id={folder.id}"
+    form = admin_client.get(url).get_data(as_text=True).split("<!-- /workflow-panel -->")[-1]
+    assert not re.search(r'<(input|select)[^>]*\bname="status"', form)
+    admin_client.post(url, data={"csrf_token": csrf_token(admin_client, url), "version": str(folder.version),
+                                 "number": folder.number, "title": folder.title, "kind": folder.kind,
+                                 "confidentiality": folder.confidentiality, "location": folder.location,
+                                 "pages": str(folder.pages), "status": "in_store"})
+    assert fresh(folder).status == "on_loan" and fresh(loan).returned_at is None
