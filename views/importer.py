@@ -33,9 +33,11 @@ from peewee import FloatField
 from peewee import ForeignKeyField
 from peewee import IntegerField
 from peewee import IntegrityError
+from peewee import SqliteDatabase
 
 import models
 from policies import PolicyViolation
+from policies import engine
 from clock import to_utc
 from views import access
 from views import fields as vf
@@ -328,14 +330,93 @@ def find_existing(model, values, user):
     return None
 
 
-def save_row(model, values, user):
+def _first_key(keys, values):
+    """Return (key, its values) of the first natural key that ``values`` fill, or (None, None)."""
+    for key in keys:
+        if all(values.get(name) not in (None, "") for name in key):
+            return key, tuple(values[name] for name in key)
+    return None, None
+
+
+class Matches:
+    """The records that the rows of one chunk match by natural key: one query per key, not one per row.
+
+    Answers what ``find_existing`` would answer for each row, including records saved by earlier rows
+    of the chunk; a record that an update touched is looked up again (its key may have changed).
+    """
+
+    def __init__(self, model, user, rows_values):
+        self.model = model
+        self.user = user
+        self.keys = natural_keys(model)
+        self.found = {key: {} for key in self.keys}
+        self.visible = set()
+        wanted = {key: set() for key in self.keys}
+        for values in rows_values:
+            key, value = _first_key(self.keys, values)
+            if key is not None:
+                wanted[key].add(value)
+        fetched = []
+        for key, values in wanted.items():
+            if not values:
+                continue
+            conditions = [getattr(model, name).in_(sorted({v[i] for v in values}, key=str))
+                          for i, name in enumerate(key)]
+            for record in model.select().where(*conditions).order_by(model._meta.primary_key):
+                value = self._value(record, key)
+                if value in values and self.found[key].get(value) is None:
+                    self.found[key][value] = record
+                    fetched.append(record)
+            for value in values:
+                self.found[key].setdefault(value, None)
+        if fetched:
+            if access.sees_everything(user):
+                self.visible = {r._pk for r in fetched}
+            else:
+                self.visible = access.visible_references(model.__name__, [r._pk for r in fetched], user)
+
+    @staticmethod
+    def _value(record, key):
+        return tuple(record.__data__.get(name) for name in key)
+
+    def find(self, values):
+        """Return the visible record matching ``values`` (as ``find_existing``), or None."""
+        key, value = _first_key(self.keys, values)
+        if key is None:
+            return None
+        if value not in self.found[key]:
+            return find_existing(self.model, values, self.user)
+        record = self.found[key][value]
+        if record is not None and record._pk not in self.visible:
+            if not access.can_see(record, self.user):
+                raise CellError("已存在同一记录,但您无权查看或修改")
+            self.visible.add(record._pk)
+        return record
+
+    def add(self, record):
+        """Let later rows of the chunk match ``record``, just saved."""
+        for key in self.keys:
+            value = self._value(record, key)
+            if all(v not in (None, "") for v in value) and self.found[key].get(value) is None:
+                self.found[key][value] = record
+
+    def forget(self, record):
+        """Look ``record`` up again when a later row names it (an update changed or failed to change it)."""
+        for found in self.found.values():
+            for value in [v for v, r in found.items() if r is record]:
+                del found[value]
+
+
+def save_row(model, values, user, matches=None, may_edit=None):
     """Create or update one record through save(); return 'imported', 'updated' or 'skipped'."""
-    existing = find_existing(model, values, user)
+    existing = matches.find(values) if matches is not None else find_existing(model, values, user)
     if existing is None:
         record = model(**{k: v for k, v in values.items() if v is not None or model._meta.fields[k].null})
         record.save()
+        if matches is not None:
+            matches.add(record)
         return "imported", record
-    if not access.can(user, model, "edit"):
+    if not (access.can(user, model, "edit") if may_edit is None else may_edit):
         raise CellError("已存在同一记录,您没有修改权限")
     changed = False
     for name, value in values.items():
@@ -346,6 +427,8 @@ def save_row(model, values, user):
             changed = True
     if not changed:
         return "skipped", existing
+    if matches is not None:
+        matches.forget(existing)  # changed in memory: saved or refused, later rows read it afresh
     existing.save()
     return "updated", existing
 
@@ -360,6 +443,34 @@ def violation_text(exc):
     return str(exc)
 
 
+def _chunk_transaction():
+    """One transaction per chunk of rows (one disk sync); on SQLite it takes the write lock at once."""
+    if isinstance(models.db.obj, SqliteDatabase):
+        return models.db.atomic("IMMEDIATE")
+    return models.db.atomic()
+
+
+def import_chunk(model, mapping, rows, first_number, user, cache, counts, results, may_edit):
+    """Check and save ``rows`` (spreadsheet rows from ``first_number``), each in its own savepoint."""
+    checked = [check_row(model, mapping, row, user, cache) for row in rows]
+    matches = Matches(model, user, [values for values, errors in checked if not errors])
+    for number, (values, errors) in enumerate(checked, start=first_number):
+        if errors:
+            counts["failed"] += 1
+            results.append([number, "failed", "；".join(
+                f"{header(mapping[i])}:{e}" for i, e in sorted(errors.items()))])
+            continue
+        try:
+            with models.db.atomic():
+                outcome, record = save_row(model, values, user, matches, may_edit)
+        except (PolicyViolation, CellError, IntegrityError, models.StaleEdit, ValueError) as exc:
+            counts["failed"] += 1
+            results.append([number, "failed", violation_text(exc)])
+            continue
+        counts[outcome] += 1
+        results.append([number, outcome, str(record)])
+
+
 def run_job(job_id, user_id, app=None):
     """Import every row of job ``job_id`` as user ``user_id``; progress is written as it goes."""
     models.db.connect(reuse_if_open=True)
@@ -369,6 +480,7 @@ def run_job(job_id, user_id, app=None):
         model = model_named(job.model)
         data = json.loads(job.data)
         mapping, _, _ = column_map(model, data["headers"])
+        may_edit = access.can(user, model, "edit")
         results = []
         cache = {}
         counts = dict(imported=0, updated=0, skipped=0, failed=0)
@@ -376,26 +488,12 @@ def run_job(job_id, user_id, app=None):
         try:
             rows = data["rows"]
             for start in range(0, len(rows), BATCH):
-                with models.db.atomic():
-                    for offset, row in enumerate(rows[start:start + BATCH]):
-                        number = start + offset + 2  # spreadsheet row number (header is row 1)
-                        values, errors = check_row(model, mapping, row, user, cache)
-                        if errors:
-                            counts["failed"] += 1
-                            results.append([number, "failed", "；".join(
-                                f"{header(mapping[i])}:{e}" for i, e in sorted(errors.items()))])
-                            continue
-                        try:
-                            with models.db.atomic():
-                                outcome, record = save_row(model, values, user)
-                        except (PolicyViolation, CellError, IntegrityError, models.StaleEdit, ValueError) as exc:
-                            counts["failed"] += 1
-                            results.append([number, "failed", violation_text(exc)])
-                            continue
-                        counts[outcome] += 1
-                        results.append([number, outcome, str(record)])
-                models.ImportJob.update(done=min(start + BATCH, len(rows)), **counts).where(
-                    models.ImportJob.id == job_id).execute()
+                # A chunk commits its rows and its progress together; a failing row rolls back alone.
+                with _chunk_transaction(), engine.settings_read_once():
+                    import_chunk(model, mapping, rows[start:start + BATCH], start + 2, user, cache, counts,
+                                 results, may_edit)
+                    models.ImportJob.update(done=min(start + BATCH, len(rows)), **counts).where(
+                        models.ImportJob.id == job_id).execute()
         finally:
             models.current_actor.reset(token_actor)
         job = models.ImportJob.get_by_id(job_id)
