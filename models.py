@@ -253,6 +253,8 @@ class StaleEdit(Exception):
 
 # INSERT statements of BaseModel._insert, per (record type, database class, column names); None: peewee's own.
 _INSERTS = {}
+# The SELECT of the last auto number, per (record type, field, prefix, database class).
+_LAST_NUMBER_SQL = {}
 
 
 def _compile_insert(model, data):
@@ -375,8 +377,13 @@ class BaseModel(SignalModel):
         year = (self.created_at or utcnow()).year
         prefix = pattern.split("{seq")[0].format(year=year)
         field = getattr(type(self), field_name)
-        last = (type(self).select(field).where(field.startswith(prefix))
-                .order_by(field.desc()).limit(1).scalar())
+        database = db.obj if self._meta.database is db else self._meta.database
+        key = (type(self), field_name, prefix, type(database))
+        if key not in _LAST_NUMBER_SQL:  # built once: peewee would build the same SELECT for every new row
+            _LAST_NUMBER_SQL[key] = (type(self).select(field).where(field.startswith(prefix))
+                                     .order_by(field.desc()).limit(1).sql())
+        row = database.execute_sql(*_LAST_NUMBER_SQL[key]).fetchone()
+        last = row[0] if row else None
         seq = 1
         if last:
             match = re.search(r"(\d+)$", last)
