@@ -356,7 +356,7 @@ class Matches:
             key, value = _first_key(self.keys, values)
             if key is not None:
                 wanted[key].add(value)
-        fetched = []
+        fetched = {}  # one object per record, whichever key found it
         for key, values in wanted.items():
             if not values:
                 continue
@@ -365,15 +365,14 @@ class Matches:
             for record in model.select().where(*conditions).order_by(model._meta.primary_key):
                 value = self._value(record, key)
                 if value in values and self.found[key].get(value) is None:
-                    self.found[key][value] = record
-                    fetched.append(record)
+                    self.found[key][value] = fetched.setdefault(record._pk, record)
             for value in values:
                 self.found[key].setdefault(value, None)
         if fetched:
             if access.sees_everything(user):
-                self.visible = {r._pk for r in fetched}
+                self.visible = set(fetched)
             else:
-                self.visible = access.visible_references(model.__name__, [r._pk for r in fetched], user)
+                self.visible = access.visible_references(model.__name__, list(fetched), user)
 
     @staticmethod
     def _value(record, key):
@@ -421,6 +420,8 @@ def save_row(model, values, user, matches=None, may_edit=None):
     changed = False
     for name, value in values.items():
         field = model._meta.fields[name]
+        if value is None and not field.null:
+            continue  # an empty cell of a field that cannot be empty (the auto number) keeps what is stored
         current = getattr(existing, name + "_id") if isinstance(field, ForeignKeyField) else getattr(existing, name)
         if value != current and not (value is None and current == ""):
             setattr(existing, name, value)
