@@ -46,6 +46,8 @@ from views.base import lookup_fields
 from views.screens import screen_models
 
 PREVIEW_ROWS = 20
+PREVIEW_BAD_ROWS = 30  # rows with errors shown after the first PREVIEW_ROWS
+RESULT_ROWS = 500  # rows of the result table (failed rows first); the failed-rows download has them all
 MAX_ROWS = 50000
 BATCH = 200  # rows per transaction (each row in its own savepoint): one disk sync per batch
 TRUE_WORDS = {"是", "1", "true", "yes", "y", "√", "✓", "对"}
@@ -533,10 +535,13 @@ class ImportView(SecureView):
             return abort(403)
         return model
 
-    def _job(self, raw):
+    def _job(self, raw, light=False):
+        """Return the caller's job ``raw``; ``light``: without the file's rows and results (progress polls)."""
         if not str(raw or "").isdigit():
             return None
-        job = models.ImportJob.get_or_none(models.ImportJob.id == int(raw))
+        Job = models.ImportJob
+        columns = [f for f in Job._meta.sorted_fields if not (light and f in (Job.data, Job.results))]
+        job = Job.select(*columns).where(Job.id == int(raw)).first()
         if job is None or job.created_by_id != current_user.id:
             return abort(404)
         self._model(job.model)
@@ -548,12 +553,15 @@ class ImportView(SecureView):
         selected = model_named(request.args.get("model")) or choices[0]
         if selected not in choices:
             return abort(403)
-        jobs = list(models.ImportJob.select().where(models.ImportJob.created_by == current_user.id)
-                    .order_by(models.ImportJob.id.desc()).limit(10))
+        Job = models.ImportJob
+        jobs = list(Job.select(*[f for f in Job._meta.sorted_fields if f not in (Job.data, Job.results)])
+                    .where(Job.created_by == current_user.id).order_by(Job.id.desc()).limit(10))
         fields = [(header(f), required(f, selected)) for f in import_fields(selected)]
         return self.render("admin/import/index.html", choices=choices, selected=selected, fields=fields, jobs=jobs,
                            keys=[[header(selected._meta.fields[n]) for n in key] for key in natural_keys(selected)],
-                           labels=dict(models.IMPORT_STATUS))
+                           labels=dict(models.IMPORT_STATUS), model_labels={
+                               name: model.label() for name, model in ((j.model, model_named(j.model)) for j in jobs)
+                               if model is not None})
 
     @expose("/template/", methods=("GET",))
     def template(self):
@@ -594,20 +602,26 @@ class ImportView(SecureView):
         model = model_named(job.model)
         data = json.loads(job.data)
         mapping, unknown, missing = column_map(model, data["headers"])
-        preview = []
-        bad_rows = 0
-        cache = {}
-        for number, row in enumerate(data["rows"], start=2):
-            values, errors = check_row(model, mapping, row, current_user, cache)
-            if errors:
-                bad_rows += 1
-            if len(preview) < PREVIEW_ROWS:
-                preview.append((number, [(row[i] if i < len(row) else "", errors.get(i)) for i in sorted(mapping)]))
-        results = [(n, OUTCOME_LABELS.get(o, o), o, text) for n, o, text in json.loads(job.results or "[]")]
+        preview, bad_rows, later_bad = [], 0, 0
+        if job.status == "preview":  # the result page checks nothing again
+            cache = {}
+            for number, row in enumerate(data["rows"], start=2):
+                values, errors = check_row(model, mapping, row, current_user, cache)
+                if errors:
+                    bad_rows += 1
+                # The first rows, then the rows with errors further down (a few screens at most).
+                if len(preview) < PREVIEW_ROWS or (errors and len(preview) < PREVIEW_ROWS + PREVIEW_BAD_ROWS):
+                    if len(preview) >= PREVIEW_ROWS:
+                        later_bad += 1
+                    preview.append((number, [(row[i] if i < len(row) else "", errors.get(i)) for i in sorted(mapping)]))
+        outcomes = json.loads(job.results or "[]")
+        # Failed rows first: they are what the person has to act on; the rest only up to a page's worth.
+        ordered = [r for r in outcomes if r[1] == "failed"] + [r for r in outcomes if r[1] != "failed"]
+        results = [(n, OUTCOME_LABELS.get(o, o), o, text) for n, o, text in ordered[:RESULT_ROWS]]
         return self.render(
             "admin/import/job.html", job=job, model=model, headers=[data["headers"][i] for i in sorted(mapping)],
-            preview=preview, bad_rows=bad_rows, unknown=unknown, missing=missing, results=results,
-            labels=dict(models.IMPORT_STATUS))
+            preview=preview, bad_rows=bad_rows, later_bad=later_bad, unknown=unknown, missing=missing,
+            results=results, result_count=len(outcomes), labels=dict(models.IMPORT_STATUS))
 
     @expose("/run/", methods=("POST",))
     def run(self):
@@ -634,7 +648,7 @@ class ImportView(SecureView):
 
     @expose("/progress/", methods=("GET",))
     def progress(self):
-        job = self._job(request.args.get("id"))
+        job = self._job(request.args.get("id"), light=True)
         if job is None:
             return jsonify(error="找不到该导入任务"), 400
         return jsonify(status=job.status, label=dict(models.IMPORT_STATUS).get(job.status), total=job.total,
