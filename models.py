@@ -1955,6 +1955,10 @@ class ImportJob(BaseModel):
     results = TextField(default="[]", verbose_name="结果")
     finished_at = DateTimeField(null=True, verbose_name="完成时间")
 
+    class Meta:
+        # The file may hold ID numbers and bank accounts (and runs to megabytes): the trail keeps a masked stub.
+        admin = dict(sensitive=("data", "results"))
+
     def __str__(self):
         return f"导入 {self.filename}"
 

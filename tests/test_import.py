@@ -325,3 +325,13 @@ def test_a_template_file_with_empty_codes_imports_again_without_change(app, cler
     second = run(clerk, upload(clerk, "Customer", "t.xlsx", payload)[0], app)
     assert (first.imported, second.skipped, second.failed) == (1, 1, 0), second.results
     assert models.Customer.get(models.Customer.name == "模板重复客户").code.startswith("KH")
+
+
+def test_the_uploaded_file_is_not_copied_into_the_audit_trail(app, clerk):
+    rows = [["客户名称", "告知同意时间", "身份证号"], ["审计客户", "2026-01-05 10:00", "110101199003074477"]]
+    job = run(clerk, upload(clerk, "Customer", "a.csv", csv_bytes(rows))[0], app)
+    assert job.imported == 1, job.results
+    trail = [entry.changes for entry in models.AuditLog.select().where(models.AuditLog.model == "ImportJob")]
+    assert trail and not any("110101199003074477" in changes or "审计客户" in changes for changes in trail)
+    customer = models.AuditLog.get(models.AuditLog.model == "Customer", models.AuditLog.action == "create")
+    assert "1101**********4477" in customer.changes
