@@ -335,3 +335,12 @@ def test_the_uploaded_file_is_not_copied_into_the_audit_trail(app, clerk):
     assert trail and not any("110101199003074477" in changes or "审计客户" in changes for changes in trail)
     customer = models.AuditLog.get(models.AuditLog.model == "Customer", models.AuditLog.action == "create")
     assert "1101**********4477" in customer.changes
+
+
+def test_a_row_may_name_a_record_an_earlier_row_of_the_same_chunk_creates(app, client):
+    make_user("imp_admin", roles=("admin",))
+    login(client, "imp_admin")
+    rows = [["名称", "上级部门"], ["导入总部", ""], ["导入分部", "导入总部"]]
+    job = run(client, upload(client, "Department", "d.csv", csv_bytes(rows))[0], app)
+    assert (job.imported, job.failed) == (2, 0), job.results
+    assert models.Department.get(models.Department.name == "导入分部").parent.name == "导入总部"

@@ -455,9 +455,22 @@ def _chunk_transaction():
 
 def import_chunk(model, mapping, rows, first_number, user, cache, counts, results, may_edit):
     """Check and save ``rows`` (spreadsheet rows from ``first_number``), each in its own savepoint."""
-    checked = [check_row(model, mapping, row, user, cache) for row in rows]
-    matches = Matches(model, user, [values for values, errors in checked if not errors])
-    for number, (values, errors) in enumerate(checked, start=first_number):
+    # The natural keys of the chunk, read ahead (lookups not remembered: a row may name a record an earlier
+    # row creates, such as a parent department); each row is checked in full just before it is saved.
+    names = {name for key in natural_keys(model) for name in key}
+    key_columns = {i: f for i, f in mapping.items() if f.name in names}
+    ahead, lookups = [], {}
+    for row in rows:
+        keys = {}
+        for index, field in key_columns.items():
+            try:
+                keys[field.name] = convert(field, row[index] if index < len(row) else "", user, lookups)
+            except CellError:
+                pass
+        ahead.append(keys)
+    matches = Matches(model, user, ahead)
+    for number, row in enumerate(rows, start=first_number):
+        values, errors = check_row(model, mapping, row, user, cache)
         if errors:
             counts["failed"] += 1
             results.append([number, "failed", "；".join(
