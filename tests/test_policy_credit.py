@@ -10,6 +10,7 @@ from conftest import csrf_token
 from conftest import make_user
 from conftest import submit
 from factories import credit_ready_customer
+from factories import credit_turnover
 from factories import form_data
 from factories import make
 from factories import view_for
@@ -48,9 +49,21 @@ def approvals_for(record, rule_id):
         models.Approval.rule == rule_id))
 
 
-def credit_line(customer, limit, status="active", valid_from=YEAR, valid_to=datetime.date(2026, 12, 31)):
-    return make(models.CreditLine, customer=customer, limit=D(limit), status=status,
+def credit_line(customer, limit, status="active", valid_from=YEAR, valid_to=datetime.date(2026, 12, 31),
+                turnover_on=datetime.date(2026, 5, 31)):
+    """Grant ``customer`` a line of ``limit``; with ``turnover_on``, a paid prepaid shipment of ``limit`` that day
+    gives the full rolling credit (CRD-6) to shipments of the 30 days after it (1 June by default)."""
+    line = make(models.CreditLine, customer=customer, limit=D(limit), status=status,
                 valid_from=valid_from, valid_to=valid_to)
+    if turnover_on is not None:
+        credit_turnover(customer, limit, turnover_on)
+    return line
+
+
+@pytest.fixture
+def limit_only(app):
+    """Measure credit by the line's limit (CRD-6 switched off): CRD-5 tested on its own, without CRD-3."""
+    policies.RULES["CRD-6"].configure(enabled=False)
 
 
 def ship(customer, amount, on=datetime.date(2026, 6, 1), prepaid=False, **extra):
@@ -203,7 +216,7 @@ def test_crd3_exactly_a_third_of_the_limit_is_refused_a_fen_less_needs_the_manag
     assert "本次发货额须小于授信额的 1/3(授信额 90,000.00 元)" in str(exc)
     assert "(CRD-3,000 篇五 2.2)" in str(exc)
     assert exc.field == "amount"
-    assert models.Shipment.select().count() == 1
+    assert models.Shipment.select().count() == 2  # the turnover and the 70,000
     shipment = ship(customer, "29999.99")
     assert models.Shipment.get_by_id(shipment.id).over_limit is True
     [approval] = approvals_for(shipment, "CRD-3")
@@ -242,7 +255,7 @@ def test_crd3_refused_in_the_generated_form(app, admin_client):
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert "(CRD-3,000 篇五 2.2)" in html and "须小于授信额的 1/3" in html
-    assert models.Shipment.select().count() == 1
+    assert models.Shipment.select().count() == 2  # the turnover and the 70,000
 
 
 # ---------------------------------------------------------------- CRD-4
@@ -287,7 +300,7 @@ def test_crd4_editing_an_old_shipment_after_the_line_expired_is_not_refused(app)
 
 
 # ---------------------------------------------------------------- CRD-5
-def test_crd5_unpaid_thirty_days_is_fine_thirty_one_puts_on_hold(app):
+def test_crd5_unpaid_thirty_days_is_fine_thirty_one_puts_on_hold(app, limit_only):
     customer = credit_ready_customer()
     credit_line(customer, "500000")
     ship(customer, "1000", on=datetime.date(2026, 3, 1))
@@ -298,7 +311,7 @@ def test_crd5_unpaid_thirty_days_is_fine_thirty_one_puts_on_hold(app):
     assert approval.required_role == "manager" and approval.status == "pending"
 
 
-def test_crd5_a_shipment_back_dated_40_days_does_not_escape_the_hold(app, today):
+def test_crd5_a_shipment_back_dated_40_days_does_not_escape_the_hold(app, today, limit_only):
     customer = credit_ready_customer()
     credit_line(customer, "500000")
     ship(customer, "1000", on=datetime.date(2026, 3, 1))
@@ -311,7 +324,7 @@ def test_crd5_a_shipment_back_dated_40_days_does_not_escape_the_hold(app, today)
     assert fresh(clear).status == "shipped" and approvals_for(clear, "CRD-5") == []
 
 
-def test_crd5_a_prepaid_shipment_to_a_held_customer_asks_nobody(app):
+def test_crd5_a_prepaid_shipment_to_a_held_customer_asks_nobody(app, limit_only):
     customer = credit_ready_customer()
     credit_line(customer, "500000")
     ship(customer, "1000", on=datetime.date(2026, 3, 1))
@@ -319,7 +332,7 @@ def test_crd5_a_prepaid_shipment_to_a_held_customer_asks_nobody(app):
     assert approvals_for(cash, "CRD-5") == [] and fresh(cash).status == "shipped"
 
 
-def test_crd5_on_hold_query_at_the_boundary_and_payments_release(app):
+def test_crd5_on_hold_query_at_the_boundary_and_payments_release(app, limit_only):
     customer = credit_ready_customer()
     credit_line(customer, "500000")
     ship(customer, "1000", on=datetime.date(2026, 3, 1))
@@ -512,7 +525,7 @@ def test_crd3_withdrawal_cancels_changed_terms_submit_the_shipment_again(app, pe
     assert outstanding(customer.id) == D("90000")
 
 
-def test_crd5_on_hold_shipment_ships_when_approved_and_is_cancelled_when_rejected(app, people):
+def test_crd5_on_hold_shipment_ships_when_approved_and_is_cancelled_when_rejected(app, people, limit_only):
     customer = credit_ready_customer(department=people["dept"])
     credit_line(customer, "500000")
     ship(customer, "1000", on=datetime.date(2026, 3, 1))
@@ -684,7 +697,7 @@ def test_ctr1_approval_cannot_sign_a_new_customers_contract_before_its_documents
 # ---------------------------------------------------------------- CRD-6 rolling credit amount
 def test_crd6_credit_amount_is_the_invoiced_value_of_the_30_days_before(app):
     customer = credit_ready_customer()
-    credit_line(customer, "1000000")
+    credit_line(customer, "1000000", turnover_on=None)
     ship(customer, "100.00", on=datetime.date(2026, 5, 1), prepaid=True)   # 31 days before: outside
     ship(customer, "200.00", on=datetime.date(2026, 5, 2), prepaid=True)   # 30 days before: inside
     ship(customer, "300.00", on=datetime.date(2026, 5, 31), prepaid=True)  # the day before: inside
@@ -696,7 +709,7 @@ def test_crd6_credit_amount_is_the_invoiced_value_of_the_30_days_before(app):
 
 def test_crd6_the_credit_lines_limit_caps_the_amount(app):
     customer = credit_ready_customer()
-    credit_line(customer, "250")
+    credit_line(customer, "250", turnover_on=None)
     ship(customer, "200.00", on=datetime.date(2026, 5, 20), prepaid=True)
     ship(customer, "300.00", on=datetime.date(2026, 5, 21), prepaid=True)
     shipment = ship(customer, "10.00", on=datetime.date(2026, 6, 1), prepaid=True, invoice_no="C")
@@ -705,7 +718,7 @@ def test_crd6_the_credit_lines_limit_caps_the_amount(app):
 
 def test_crd6_back_dating_a_shipment_recomputes_and_cancelled_ones_do_not_count(app):
     customer = credit_ready_customer()
-    credit_line(customer, "1000000")
+    credit_line(customer, "1000000", turnover_on=None)
     early = ship(customer, "500.00", on=datetime.date(2026, 5, 20), prepaid=True)
     shipment = ship(customer, "10.00", on=datetime.date(2026, 6, 1), prepaid=True, invoice_no="D")
     assert fresh(shipment).credit_amount == D("500.00")
