@@ -722,23 +722,25 @@ def _seed_credit_customer(ctx, customer):
                                     status="active")
     first, last = max(3, (ctx.today - valid_to).days), min(300, (ctx.today - valid_from).days)
     days_ago = rng.randint(first, last)
-    for index in range(rng.randint(2, 5)):
+    for index in range(rng.randint(3, 6)):
         if days_ago < first:
             break
         shipped_on = ctx.day(days_ago)
         amount = _money(limit * rng.uniform(0.15, 0.65))
-        prepaid = index == 0 or rng.random() < 0.15
-        probe = models.Shipment(customer=customer, amount=amount, shipped_on=shipped_on, prepaid=prepaid)
+        prepaid = True
+        probe = models.Shipment(customer=customer, amount=amount, shipped_on=shipped_on, prepaid=False)
         credit_amount = credit.credit_for(probe) or Decimal(0)
-        over_limit = credit.over_limit(probe)[2]
-        if over_limit and amount * 3 >= credit_amount:
-            # CRD-3: an over-limit shipment must stay under a third of the credit; else it is paid first.
-            amount = _money(credit_amount * Decimal(str(rng.uniform(0.15, 0.32))))
-            probe.amount = amount
-            if amount <= 0:
-                prepaid, probe.prepaid, amount = True, True, _money(limit * rng.uniform(0.15, 0.4))
-                probe.amount = amount
-            over_limit = credit.over_limit(probe)[2]
+        if index > 0 and credit_amount > 0 and rng.random() < 0.85:
+            headroom = credit_amount - credit.outstanding(customer.id)
+            third = credit_amount / 3
+            if headroom < third and rng.random() < 0.6:
+                # Over the credit but under a third of it: the regional manager signs (CRD-3).
+                base = max(headroom, Decimal(0))
+                amount, prepaid = _money(base + (third - base) * Decimal(str(rng.uniform(0.2, 0.8)))), False
+            elif headroom > 100:
+                amount, prepaid = _money(headroom * Decimal(str(rng.uniform(0.4, 1.0)))), False
+            if amount < 100:
+                amount, prepaid = _money(limit * rng.uniform(0.15, 0.65)), True
         # CRD-3/CRD-5: an over-limit shipment or one to a customer on hold waits for the regional manager.
         # The manager's signature and the over-limit mark come from CRD-2/CRD-3 and the approval, never typed.
         shipment = models.Shipment.create(
