@@ -103,6 +103,8 @@ def test_crd1_granted_when_archive_licence_contract_and_last_year_cleared(app):
     assert line.id is not None
 
 
+@pytest.mark.rule("CRD-1", "boundary")
+@pytest.mark.rule("CRD-1", "sequence")
 def test_crd1_last_years_receivables_not_cleared_by_one_fen_but_cleared_by_a_payment_in_january(app, today):
     year = today(datetime.date(2026, 3, 1)).year
     customer = credit_ready_customer()
@@ -116,6 +118,7 @@ def test_crd1_last_years_receivables_not_cleared_by_one_fen_but_cleared_by_a_pay
     credit_line(customer, "50000")
 
 
+@pytest.mark.rule("CRD-1", "sequence")
 def test_crd1_payments_clear_the_oldest_shipments_first_and_future_payments_count_for_nothing(app, today):
     year = today(datetime.date(2026, 3, 1)).year
     customer = credit_ready_customer()
@@ -197,6 +200,7 @@ def test_crd1_refused_in_the_generated_form(app, admin_client):
 
 
 # ---------------------------------------------------------------- CRD-2 / CRD-3
+@pytest.mark.rule("CRD-2", "boundary")
 def test_crd2_exactly_at_the_limit_is_within_it(app):
     customer = credit_ready_customer()
     credit_line(customer, "90000")
@@ -208,6 +212,7 @@ def test_crd2_exactly_at_the_limit_is_within_it(app):
     assert approvals_for(shipment, "CRD-3") == [] and fresh(shipment).status == "shipped"
 
 
+@pytest.mark.rule("CRD-3", "boundary")
 def test_crd3_exactly_a_third_of_the_limit_is_refused_a_fen_less_needs_the_manager(app):
     customer = credit_ready_customer()
     credit_line(customer, "90000")
@@ -268,6 +273,7 @@ def test_crd4_without_a_credit_line_only_prepaid(app):
     assert models.Shipment.select().count() == 1
 
 
+@pytest.mark.rule("CRD-4", "boundary")
 def test_crd4_line_valid_to_its_last_day_and_only_when_active(app):
     customer = credit_ready_customer()
     credit_line(customer, "90000", valid_to=datetime.date(2026, 6, 30))
@@ -300,6 +306,7 @@ def test_crd4_editing_an_old_shipment_after_the_line_expired_is_not_refused(app)
 
 
 # ---------------------------------------------------------------- CRD-5
+@pytest.mark.rule("CRD-5", "boundary")
 def test_crd5_unpaid_thirty_days_is_fine_thirty_one_puts_on_hold(app, limit_only):
     customer = credit_ready_customer()
     credit_line(customer, "500000")
@@ -311,6 +318,7 @@ def test_crd5_unpaid_thirty_days_is_fine_thirty_one_puts_on_hold(app, limit_only
     assert approval.required_role == "manager" and approval.status == "pending"
 
 
+@pytest.mark.rule("CRD-5", "sequence")
 def test_crd5_a_shipment_back_dated_40_days_does_not_escape_the_hold(app, today, limit_only):
     customer = credit_ready_customer()
     credit_line(customer, "500000")
@@ -350,6 +358,7 @@ def test_crd5_on_hold_query_at_the_boundary_and_payments_release(app, limit_only
 
 
 # ---------------------------------------------------------------- CTR-1
+@pytest.mark.rule("CTR-1", "boundary")
 def test_ctr1_99999_asks_nothing_100000_waits_for_the_manager(app):
     customer = make(models.Customer)
     small = make(models.Contract, customer=customer, number="HT-S", amount=D("99999.99"), status="draft")
@@ -400,6 +409,7 @@ def test_ctr1_through_the_generated_form(app, admin_client):
 
 
 # ---------------------------------------------------------------- CTR-2
+@pytest.mark.rule("CTR-2", "boundary")
 def test_ctr2_new_customer_without_documents_below_and_at_the_threshold(app):
     customer = make(models.Customer, licence_no="91330100MA0000003M")
     make(models.Contract, customer=customer, number="HT-49", amount=D("49999.99"))
@@ -430,6 +440,7 @@ def test_ctr2_documents_on_file_or_an_earlier_signed_contract_pass(app):
     assert models.Contract.select().count() == 3
 
 
+@pytest.mark.rule("CTR-2", "sequence")
 def test_ctr2_a_tiny_first_contract_does_not_exempt_a_large_one(app):
     customer = make(models.Customer)
     contract_in("signed", customer=customer, number="HT-TINY", amount=D("100"))
@@ -508,6 +519,7 @@ def test_crd3_rejection_cancels_the_shipment(app, people):
     assert fresh(shipment).status == "cancelled" and not approvals.is_pending(cancelled)
 
 
+@pytest.mark.rule("CRD-3", "sequence")
 def test_crd3_withdrawal_cancels_changed_terms_submit_the_shipment_again(app, people):
     customer, shipment = over_limit_shipment(people)
     approvals.withdraw(fresh(shipment), people["sales"])
@@ -632,6 +644,7 @@ def test_ctr1_cumulative_three_contracts_of_60000(app, people):
     assert fresh(last_year).status == "signed" and fresh(this_year).status == "signed"
 
 
+@pytest.mark.rule("CTR-1", "sequence")
 def test_ctr1_year_boundary_and_drafts_do_not_count(app, people):
     customer = documented_customer(people)
     on_day(datetime.date(2025, 12, 31), "pending", customer=customer, number="HT-Y1", amount=D("99999.99"))
@@ -644,6 +657,7 @@ def test_ctr1_year_boundary_and_drafts_do_not_count(app, people):
     assert fresh(reaching).status == "pending"
 
 
+@pytest.mark.rule("CTR-1", "sequence")
 def test_ctr1_back_dating_into_a_full_year_and_raising_an_approved_contract_ask_again(app, people):
     customer = documented_customer(people)
     on_day(datetime.date(2025, 6, 1), "pending", customer=customer, number="HT-B1", amount=D("90000"))
@@ -695,6 +709,7 @@ def test_ctr1_approval_cannot_sign_a_new_customers_contract_before_its_documents
 
 
 # ---------------------------------------------------------------- CRD-6 rolling credit amount
+@pytest.mark.rule("CRD-6", "boundary")
 def test_crd6_credit_amount_is_the_invoiced_value_of_the_30_days_before(app):
     customer = credit_ready_customer()
     credit_line(customer, "1000000", turnover_on=None)
@@ -707,6 +722,7 @@ def test_crd6_credit_amount_is_the_invoiced_value_of_the_30_days_before(app):
     assert fresh(later).credit_amount == D("700.00")  # 300 + 400: 2 May is 31 days before 2 June
 
 
+@pytest.mark.rule("CRD-6", "boundary")
 def test_crd6_the_credit_lines_limit_caps_the_amount(app):
     customer = credit_ready_customer()
     credit_line(customer, "250", turnover_on=None)
@@ -716,6 +732,7 @@ def test_crd6_the_credit_lines_limit_caps_the_amount(app):
     assert fresh(shipment).credit_amount == D("250.00")
 
 
+@pytest.mark.rule("CRD-6", "sequence")
 def test_crd6_back_dating_a_shipment_recomputes_and_cancelled_ones_do_not_count(app):
     customer = credit_ready_customer()
     credit_line(customer, "1000000", turnover_on=None)
@@ -752,6 +769,7 @@ def preference(customer, **fields):
 
 
 @pytest.mark.parametrize("tier,allowed", [("strategic", True), ("key", True), ("general", False), ("reserve", False)])
+@pytest.mark.rule("CTR-3", "boundary")
 def test_ctr3_only_strategic_and_key_customers(app, tier, allowed):
     customer = make(models.Customer, tier=tier)
     if allowed:
@@ -764,6 +782,7 @@ def test_ctr3_only_strategic_and_key_customers(app, tier, allowed):
         assert models.Preference.select().count() == 0
 
 
+@pytest.mark.rule("CTR-3", "sequence")
 def test_ctr3_gm_approves_a_manager_may_not_and_a_change_asks_again(app, people):
     gm = make_user("ctr3_gm", roles=("gm",))
     customer = make(models.Customer, tier="key")
