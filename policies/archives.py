@@ -184,6 +184,20 @@ def borrow_days_within_limit(sender, instance, created):
         ARC_1.refuse(instance, f"借阅期限不得超过 {limit} 天", field="days")
 
 
+# A corrected lending time (the archivist's "correct" action) moves the due time with it: the loan period is
+# the request's, so a file that went out two days earlier than typed is due two days earlier (ARC-7).
+@pre_save(sender=models.Loan, name="ARC-7/due")
+def due_follows_lent_at(sender, instance, created):
+    """Keep the loan period when the lending time is corrected: move due_at by the same amount."""
+    if created or instance._pk is None or instance.lent_at is None or instance.due_at is None:
+        return
+    stored = models.Loan.select(models.Loan.lent_at, models.Loan.due_at).where(
+        models.Loan.id == instance._pk).tuples().first()
+    if stored is None or stored[0] is None or stored[0] == instance.lent_at or stored[1] != instance.due_at:
+        return
+    instance.due_at = stored[1] + (instance.lent_at - stored[0])
+
+
 @pre_save(sender=models.Loan, name="ARC-1")
 def loan_period_within_limit(sender, instance, created):
     """Refuse a loan whose due time is more than the limit after lending."""
@@ -403,11 +417,21 @@ def _borrow_needs_approval(instance):
             or (ARC_10.on() and bool(instance.copy_requested)))
 
 
+def _handed_to_another_borrower(instance):
+    """Return True when an approved request not yet lent is saved for another borrower: the approval (or the
+    GM's direct borrowing, ARC-5) was for the person named before, so the request is submitted again."""
+    if approvals.DECIDING.get() or instance._pk is None or not _no_loan_yet(instance):
+        return False
+    if _stored_value(instance, "status") != "approved":
+        return False
+    return _stored_value(instance, "borrower_id") != instance.borrower_id
+
+
 @pre_save(sender=models.BorrowRequest, name="ARC-5/submit")
 def submit_borrow_request(sender, instance, created):
     """Start a new or resubmitted borrow request as pending, or approve it at once when no rule asks."""
     _refuse_status_edit(ARC_5, instance, created)
-    submitted = created or _resubmitted(instance)
+    submitted = created or _resubmitted(instance) or _handed_to_another_borrower(instance)
     instance.__dict__["_arc_submitted"] = submitted
     if not submitted:
         return
@@ -505,7 +529,7 @@ def lent_request_fixed(sender, instance, created):
     if created or _no_loan_yet(instance):
         return
     stored = models.BorrowRequest.get_by_id(instance._pk)
-    for name, rule_obj in (("days", ARC_1), ("file", ARC_2), ("copies", ARC_4)):
+    for name, rule_obj in (("days", ARC_1), ("file", ARC_2), ("copies", ARC_4), ("borrower", ARC_5)):
         if models.comparable(stored, name) != models.comparable(instance, name):
             label = models.BorrowRequest._meta.fields[name].verbose_name
             rule_obj.refuse(instance, f"该申请已经借出,不能修改{label}", field=name)

@@ -10,6 +10,7 @@ import decimal
 from peewee import SQL
 from peewee import fn
 from playhouse.signals import post_save
+from playhouse.signals import pre_delete
 from playhouse.signals import pre_save
 
 import models
@@ -24,6 +25,7 @@ from policies.engine import BLOCK
 from policies.engine import COMPUTE
 from policies.engine import FLAG
 from policies.engine import NOTIFY
+from policies.engine import PolicyViolation
 from policies.engine import REPORT
 from policies.engine import flag
 from policies.engine import rule
@@ -371,6 +373,13 @@ def solution_approved(solution, user):
 
 # A rejected or withdrawn solution stays unapproved (approved_by empty), so the reply stays refused.
 approvals.on_outcome(models.Solution, approved=solution_approved)
+
+
+@pre_delete(sender=models.Solution, name="CMP-6/keep")
+def approved_solution_kept(sender, instance):
+    """Refuse deleting a solution the GM approved: it is what the customer was (or will be) told."""
+    if instance.approved_by_id is not None:
+        raise PolicyViolation(CMP_6.id, CMP_6.message("总经理已批准的处理方案不能删除(如需变更请修改后重新送审)"))
 
 
 # ---------------------------------------------------------------- CMP-9
