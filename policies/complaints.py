@@ -475,12 +475,38 @@ def _complaints_with_a_standing_solution(complaint_ids, now):
     (rejected by the GM or withdrawn by its proposer): such a solution stops the CMP-4 reminder."""
     if not complaint_ids:
         return set()
+    return set(first_standing_solution(complaint_ids, now))
+
+
+def first_standing_solution(complaint_ids, now):
+    """Return {complaint id: when its first solution still standing at ``now`` was proposed} (CMP-4).
+
+    ``complaint_ids`` is a list or a query of complaint ids. A solution the GM rejected, or one withdrawn, does not
+    stand: the solution clock runs on until one that stands is proposed. Two queries whatever the number.
+    """
     Solution = models.Solution
-    standing = set()
-    for solution in Solution.select().where(Solution.complaint.in_(complaint_ids), Solution.created_at <= now):
-        if solution.approved_by_id is not None or approvals.state(solution) in (None, "pending", "approved"):
-            standing.add(solution.complaint_id)
-    return standing
+    Approval = models.Approval
+    solutions = Solution.select(Solution.id, Solution.complaint, Solution.created_at, Solution.approved_by).where(
+        Solution.complaint.in_(complaint_ids), Solution.created_at <= now)
+    rows = {}
+    for row in (Approval.select(Approval.target_id, Approval.status)
+                .where(Approval.target_model == "Solution", Approval.kind == "approve",
+                       Approval.target_id.in_(solutions.select(Solution.id)))
+                .order_by(Approval.id.desc()).tuples()):
+        rows.setdefault(row[0], []).append(row[1])
+    first = {}
+    for solution_id, complaint_id, created_at, approved_by in solutions.tuples():
+        statuses = rows.get(solution_id, [])
+        # The state of the latest request, as approvals.state() reads it (newest first).
+        state = None
+        if statuses:
+            state = "pending" if "pending" in statuses else next(
+                (s for s in statuses if s in ("approved", "rejected")), "withdrawn")
+        if approved_by is None and state in ("rejected", "withdrawn"):
+            continue
+        if complaint_id not in first or created_at < first[complaint_id]:
+            first[complaint_id] = created_at
+    return first
 
 
 def progress_lacking(now=None):

@@ -226,6 +226,35 @@ def test_cmp6_an_approved_solution_cannot_be_deleted_from_under_the_reply(app):
     assert models.Solution.get_or_none(models.Solution.id == approved.id) is not None
 
 
+# ---------------------------------------------------------------- CMP-4 on the complaint board
+@pytest.mark.rule("CMP-4", "sequence")
+def test_cmp4_the_boards_solution_clock_runs_on_after_the_gm_rejects_the_solution(app):
+    from views import complaints as board_view
+
+    gm = make_user("zongjingli", roles=("gm",))
+    item = make(models.Complaint, complainant="张先生", content="内容", category="service",
+                received_at=bj(2026, 4, 2, 9, 0))
+    run(item, "investigate", make_user("bumenjingli", roles=("manager",)))
+    make(models.Investigation, complaint=item, started_at=bj(2026, 4, 3, 10, 0))  # due Tuesday 7 April 10:00
+
+    def board(now):
+        """Return (the board's solution clock: running?, stopped at, state; the CMP-4 flag) at ``now``."""
+        facts = board_view.Facts(models.Complaint.select(models.Complaint.id).where(models.Complaint.id == item.id),
+                                 now)
+        clock = {c.key: c for c in facts.clocks(fresh(item))}["solution"]
+        return clock.running, clock.stopped_at, clock.state, item.id in {c.id for c in complaints.solution_late(now)}
+
+    at = bj(2026, 4, 8, 10, 0)
+    first = make(models.Solution, complaint=item, proposal="全额退款", created_at=bj(2026, 4, 7, 9, 0))
+    assert board(at) == (False, bj(2026, 4, 7, 9, 0), board_view.MET, False)
+    run(first, "reject", gm, comment="金额过高")
+    # Turned down: no solution stands; the flag is back and the board's clock runs on, past due.
+    assert board(at) == (True, None, board_view.RED, True)
+    make(models.Solution, complaint=item, proposal="免费维修", created_at=bj(2026, 4, 8, 9, 30))
+    # The new solution stops both, a day late.
+    assert board(at) == (False, bj(2026, 4, 8, 9, 30), board_view.RED, False)
+
+
 # ---------------------------------------------------------------- CMP-9
 @pytest.mark.rule("CMP-9", "sequence")
 def test_cmp9_a_corrected_receipt_time_moves_the_complaint_into_the_month_it_belongs_to(app):

@@ -157,11 +157,8 @@ class Facts:
             investigation.select(investigation.complaint, fn.MIN(investigation.started_at))
             .where(investigation.complaint.in_(ids_query), investigation.started_at <= now)
             .group_by(investigation.complaint).tuples())
-        solution = models.Solution
-        self.first_solution = dict(
-            solution.select(solution.complaint, fn.MIN(solution.created_at))
-            .where(solution.complaint.in_(ids_query), solution.created_at <= now)
-            .group_by(solution.complaint).tuples())
+        # CMP-4: the first solution still standing stops the clock (one the GM rejected, or withdrawn, does not).
+        self.first_solution = rules.first_standing_solution(ids_query, now)
         rule_on = {rid: policies.RULES[rid].on() for rid in ("CMP-2", "CMP-3", "CMP-4", "CMP-7")}
         self.on = rule_on
         self.min_updates = policies.RULES["CMP-7"].get("min_updates")
