@@ -2,13 +2,14 @@
 own tests walk only the first save (issue 9, second round)."""
 import datetime
 import decimal
+import json
 
 import pytest
 
 import models
 import policies
+from conftest import csrf_token
 from conftest import make_user
-from factories import acting_as
 from factories import credit_ready_customer
 from factories import credit_turnover
 from factories import fresh
@@ -20,8 +21,8 @@ from factories import run
 from policies import approvals
 from policies import archives
 from policies import complaints
-from policies import credit
 from policies import workflow
+from views import complaints as board_view
 
 D = decimal.Decimal
 DAY = datetime.timedelta(days=1)
@@ -229,8 +230,6 @@ def test_cmp6_an_approved_solution_cannot_be_deleted_from_under_the_reply(app):
 # ---------------------------------------------------------------- CMP-4 on the complaint board
 @pytest.mark.rule("CMP-4", "sequence")
 def test_cmp4_the_boards_solution_clock_runs_on_after_the_gm_rejects_the_solution(app):
-    from views import complaints as board_view
-
     gm = make_user("zongjingli", roles=("gm",))
     item = make(models.Complaint, complainant="张先生", content="内容", category="service",
                 received_at=bj(2026, 4, 2, 9, 0))
@@ -269,8 +268,6 @@ def test_cmp9_a_corrected_receipt_time_moves_the_complaint_into_the_month_it_bel
 
 @pytest.mark.rule("CMP-9", "sequence")
 def test_cmp9_a_complaint_entered_after_the_report_was_generated_asks_for_it_again(app, admin_client):
-    from views import complaints as board_view
-
     make(models.Complaint, complainant="王先生", content="内容", category="service", received_at=bj(2026, 3, 10, 9, 0))
     admin_client.get("/admin/complaint-stats/xlsx/", query_string={"month": "2026-03"})
     with admin_client.application.test_request_context():
@@ -281,10 +278,18 @@ def test_cmp9_a_complaint_entered_after_the_report_was_generated_asks_for_it_aga
     with admin_client.application.test_request_context():
         due = board_view.report_reminder(datetime.date(2026, 4, 8))
         assert due is not None and (due["year"], due["month"]) == (2026, 3)
+    april = make(models.Complaint, complainant="钱先生", content="内容", category="service",
+                 received_at=bj(2026, 4, 1, 0, 30))
     admin_client.get("/admin/complaint-stats/xlsx/", query_string={"month": "2026-03"})
     with admin_client.application.test_request_context():
         assert board_view.report_reminder(datetime.date(2026, 4, 8)) is None
-    assert complaints.monthly_report(2026, 3)["total"] == 2 and late.id
+    assert complaints.monthly_report(2026, 3)["total"] == 2 and late.id in {
+        c.id for c in models.Complaint.select().where(models.Complaint.received_at < bj(2026, 4, 1))}
+    # An April complaint, entered before the report, whose receipt time is corrected into March afterwards.
+    run(fresh(april), "correct", make_user("jingli", roles=("manager",)), field="received_at",
+        value=bj(2026, 3, 31, 23, 30), reason="受理时间录入错误")
+    with admin_client.application.test_request_context():
+        assert board_view.report_reminder(datetime.date(2026, 4, 8))["month"] == 3
 
 
 # ---------------------------------------------------------------- CRD-2 / CRD-3 on the rolling credit
@@ -347,6 +352,7 @@ def test_crd6_the_limit_caps_the_rolling_credit_the_checks_use(app, pinned):
     assert fresh(over).over_limit and crd3_rows(over) == ["pending"]
 
 
+@pytest.mark.rule("CRD-2", "boundary")
 def test_crd2_without_turnover_in_the_window_only_prepaid_ships(app, pinned):
     customer, _ = credit_customer(turnover=None)
     exc = refused("CRD-3", lambda: ship(customer, "100"))
@@ -356,6 +362,7 @@ def test_crd2_without_turnover_in_the_window_only_prepaid_ships(app, pinned):
     assert fresh(cash).status == "shipped" and not fresh(cash).over_limit
 
 
+@pytest.mark.rule("CRD-6", "boundary")
 def test_crd2_switched_off_crd6_measures_credit_by_the_limit(app, pinned):
     policies.RULES["CRD-6"].configure(enabled=False)
     customer, _ = credit_customer(turnover=None)
@@ -436,9 +443,6 @@ def test_cus4_a_contract_awaiting_approval_anonymised_then_approved_keeps_no_nam
 
 @pytest.mark.rule("CUS-4", "sequence")
 def test_cus4_data_added_after_anonymising_is_the_customers_again_and_is_exported(app, admin_client):
-    from conftest import csrf_token
-    import json
-
     customer = make(models.Customer, name="李四个体户", phone="13700001111", consent_at=models.utcnow())
     policies.personal_data.anonymise(customer)
     anonymous = fresh(customer)
