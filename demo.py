@@ -11,6 +11,7 @@ from stdnum.cn import uscc
 import models
 from policies import approvals
 from policies import archives
+from policies import credit
 from policies import workflow
 
 # Stored datetimes are naive UTC; office hours below are Beijing time (UTC+8).
@@ -705,7 +706,12 @@ def _seed_sales(ctx):
 
 
 def _seed_credit_customer(ctx, customer):
-    """Create a credit line and shipments against it, some over the limit, with partial payments."""
+    """Create a credit line and shipments against it, some over the credit, with partial payments.
+
+    The credit is rolling (CRD-6): the invoiced value of the 30 days before a shipment, capped by the line's limit.
+    The first shipment of a run is paid in advance (nothing invoiced before it); the next ones follow within
+    days and draw on the credit it opened.
+    """
     rng = ctx.rng
     limit = rng.choice((50000, 80000, 100000, 150000, 200000, 300000, 500000))
     valid_from = ctx.day(rng.randint(30, 500))
@@ -714,28 +720,38 @@ def _seed_credit_customer(ctx, customer):
     # The line was active while the shipments below were made (CRD-4); it expires or is suspended after.
     line = models.CreditLine.create(customer=customer, limit=_money(limit), valid_from=valid_from, valid_to=valid_to,
                                     status="active")
-    outstanding = Decimal(0)
     first, last = max(3, (ctx.today - valid_to).days), min(300, (ctx.today - valid_from).days)
-    days = sorted((rng.randint(first, last) for _ in range(rng.randint(2, 5))), reverse=True)
-    for days_ago in days:
+    days_ago = rng.randint(first, last)
+    for index in range(rng.randint(3, 6)):
+        if days_ago < first:
+            break
         shipped_on = ctx.day(days_ago)
         amount = _money(limit * rng.uniform(0.15, 0.65))
-        prepaid = rng.random() < 0.15
-        over_limit = not prepaid and outstanding + amount > limit
-        if over_limit and amount * 3 >= limit:
-            # CRD-3: an over-limit shipment must stay under a third of the limit.
-            amount = _money(limit * rng.uniform(0.15, 0.32))
-            over_limit = outstanding + amount > limit
+        prepaid = True
+        probe = models.Shipment(customer=customer, amount=amount, shipped_on=shipped_on, prepaid=False)
+        credit_amount = credit.credit_for(probe) or Decimal(0)
+        if index > 0 and credit_amount > 0 and rng.random() < 0.85:
+            headroom = credit_amount - credit.outstanding(customer.id)
+            third = credit_amount / 3
+            if headroom < third and rng.random() < 0.6:
+                # Over the credit but under a third of it: the regional manager signs (CRD-3).
+                base = max(headroom, Decimal(0))
+                amount, prepaid = _money(base + (third - base) * Decimal(str(rng.uniform(0.2, 0.8)))), False
+            elif headroom > 100:
+                amount, prepaid = _money(headroom * Decimal(str(rng.uniform(0.4, 1.0)))), False
+            if amount < 100:
+                amount, prepaid = _money(limit * rng.uniform(0.15, 0.65)), True
         # CRD-3/CRD-5: an over-limit shipment or one to a customer on hold waits for the regional manager.
         # The manager's signature and the over-limit mark come from CRD-2/CRD-3 and the approval, never typed.
         shipment = models.Shipment.create(
             customer=customer, invoice_no=ctx.next_invoice(), amount=amount, shipped_on=shipped_on, prepaid=prepaid)
+        current, days_ago = days_ago, days_ago - rng.randint(6, 25)
         if approvals.is_pending(shipment):
             _date_requests(shipment, ctx.past(ctx.at(shipped_on - datetime.timedelta(days=1), 16)))
-            if days_ago <= 5:
+            if current <= 5:
                 continue  # still waiting for the signature: not shipped, nothing paid
-            # CRD-3 at decision time: the manager cannot sign once the excess would reach a third of the limit.
-            refused = rng.random() < 0.15 or (over_limit and (outstanding + amount - limit) * 3 >= limit)
+            # CRD-3 at decision time: the manager cannot sign once the excess would reach a third of the credit.
+            refused = rng.random() < 0.15 or credit.exposure_at_decision(shipment, None) is not None
             comment = "前期货款未回笼，暂不发货。" if refused else "同意发货，月底前回款。"
             _confirm_approvals(ctx, shipment, ctx.at(shipped_on, 9), comment, approve=not refused)
             if refused:
@@ -746,14 +762,13 @@ def _seed_credit_customer(ctx, customer):
             continue
         roll = rng.random()
         paid = Decimal(0)
-        if days_ago > 20 and roll < 0.5:
+        if (ctx.today - shipped_on).days > 20 and roll < 0.5:
             paid = amount
         elif roll < 0.8:
             paid = _money(amount * Decimal(rng.choice(("0.3", "0.5", "0.6"))))
         if paid:
             received_on = min(shipped_on + datetime.timedelta(days=rng.randint(5, 40)), ctx.day(1))
             models.Payment.create(customer=customer, amount=paid, received_on=received_on, shipment=shipment)
-        outstanding += amount - paid
     if status != "active":
         line.status = status
         line.save()
@@ -945,7 +960,9 @@ def _seed_loans(ctx):
     rng.shuffle(available)
     normal = [f for f in available if f.confidentiality == "normal"]
     classified = [f for f in available if f.confidentiality != "normal"]
-    cleared = [ctx.users[u] for u in ("manager", "sunhao", "hewei", "tanglin")]
+    # Customer service's manager approves classified loans (ARC-3) and may not approve his own: others borrow them.
+    service_manager = ctx.departments["客服部"].manager_id
+    cleared = [ctx.users[u] for u in ("manager", "sunhao", "hewei", "tanglin") if ctx.users[u].id != service_manager]
     staff = ctx.users_with("sales") + ctx.users_with("service")
     reasons = ("续签合同核对原始资料。", "处理客户投诉，需核对维修记录。", "年度对账，核对交车资料。",
                "配合审计抽查。", "准备项目竣工结算资料。", "办理车辆过户，需核对购车发票。")

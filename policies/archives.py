@@ -34,6 +34,7 @@ ARC_1 = rule(
 ARC_2 = rule(
     "ARC-2", "借出未还不得再借、已销毁不得借出", "000 篇二 第19条1", BLOCK,
     quote="任何處室和個人不得以任何借口分散保管客戶資料和將客戶資料據(jù)為己有。",
+    reading="档案在完整归还注销前不能再次借出(核对未完整的归还不算);已销毁档案不能借出或申请借阅,申请事后改为已销毁档案同样被拒。",
 )
 
 ARC_3 = rule(
@@ -52,16 +53,20 @@ ARC_5 = rule(
     "ARC-5", "员工借阅须总经理批准", "001 第6篇 六(一)", APPROVE,
     quote="公司董事長、總經理。副總經理需要借閱檔案可以直接通過檔案管理員辦理借閱手續(xù),員工因工作需要借閱檔案的,"
           "必須按借閱需求填寫《檔案資料出借單》,并經公司董事長、總經理或主管副總經理批準;",
+    reading="员工借阅须总经理(或副总经理)批准,总经理、副总经理直接借阅;已批准尚未借出的申请改为他人借阅即重新送审,"
+            "借出后不能再改借阅人。驳回的申请不能借出,须另行申请。",
 )
 
 ARC_6 = rule(
     "ARC-6", "归还核对完整后注销", "001 第6篇 六(四), 000 篇二 第20条", BLOCK,
     quote="檔案管理員核對資料完整無誤后將檔案復位,并登記臺帳。",
+    reading="只有档案管理员核对完整后才能归还注销;核对未完整须写明缺失情况,登记保持未注销;注销后不能再改为未完整或换核验人。",
 )
 
 ARC_7 = rule(
     "ARC-7", "借阅逾期提醒", "000 篇二 第19条5", FLAG,
     quote="客戶資料借閱時間不得超過三天。",
+    reading="超过应还时间仍未归还注销的借阅即逾期;核对未完整的归还不消除逾期;档案管理员更正借出时间时,应还时间随之移动(借期不变)。",
 )
 
 ARC_8 = rule(
@@ -182,6 +187,20 @@ def borrow_days_within_limit(sender, instance, created):
     limit = ARC_1.get("max_days")
     if instance.days is not None and instance.days > limit:
         ARC_1.refuse(instance, f"借阅期限不得超过 {limit} 天", field="days")
+
+
+# A corrected lending time (the archivist's "correct" action) moves the due time with it: the loan period is
+# the request's, so a file that went out two days earlier than typed is due two days earlier (ARC-7).
+@pre_save(sender=models.Loan, name="ARC-7/due")
+def due_follows_lent_at(sender, instance, created):
+    """Keep the loan period when the lending time is corrected: move due_at by the same amount."""
+    if created or instance._pk is None or instance.lent_at is None or instance.due_at is None:
+        return
+    stored = models.Loan.select(models.Loan.lent_at, models.Loan.due_at).where(
+        models.Loan.id == instance._pk).tuples().first()
+    if stored is None or stored[0] is None or stored[0] == instance.lent_at or stored[1] != instance.due_at:
+        return
+    instance.due_at = stored[1] + (instance.lent_at - stored[0])
 
 
 @pre_save(sender=models.Loan, name="ARC-1")
@@ -403,11 +422,21 @@ def _borrow_needs_approval(instance):
             or (ARC_10.on() and bool(instance.copy_requested)))
 
 
+def _handed_to_another_borrower(instance):
+    """Return True when an approved request not yet lent is saved for another borrower: the approval (or the
+    GM's direct borrowing, ARC-5) was for the person named before, so the request is submitted again."""
+    if approvals.DECIDING.get() or instance._pk is None or not _no_loan_yet(instance):
+        return False
+    if _stored_value(instance, "status") != "approved":
+        return False
+    return _stored_value(instance, "borrower_id") != instance.borrower_id
+
+
 @pre_save(sender=models.BorrowRequest, name="ARC-5/submit")
 def submit_borrow_request(sender, instance, created):
     """Start a new or resubmitted borrow request as pending, or approve it at once when no rule asks."""
     _refuse_status_edit(ARC_5, instance, created)
-    submitted = created or _resubmitted(instance)
+    submitted = created or _resubmitted(instance) or _handed_to_another_borrower(instance)
     instance.__dict__["_arc_submitted"] = submitted
     if not submitted:
         return
@@ -505,7 +534,7 @@ def lent_request_fixed(sender, instance, created):
     if created or _no_loan_yet(instance):
         return
     stored = models.BorrowRequest.get_by_id(instance._pk)
-    for name, rule_obj in (("days", ARC_1), ("file", ARC_2), ("copies", ARC_4)):
+    for name, rule_obj in (("days", ARC_1), ("file", ARC_2), ("copies", ARC_4), ("borrower", ARC_5)):
         if models.comparable(stored, name) != models.comparable(instance, name):
             label = models.BorrowRequest._meta.fields[name].verbose_name
             rule_obj.refuse(instance, f"该申请已经借出,不能修改{label}", field=name)

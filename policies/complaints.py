@@ -10,6 +10,7 @@ import decimal
 from peewee import SQL
 from peewee import fn
 from playhouse.signals import post_save
+from playhouse.signals import pre_delete
 from playhouse.signals import pre_save
 
 import models
@@ -24,6 +25,7 @@ from policies.engine import BLOCK
 from policies.engine import COMPUTE
 from policies.engine import FLAG
 from policies.engine import NOTIFY
+from policies.engine import PolicyViolation
 from policies.engine import REPORT
 from policies.engine import flag
 from policies.engine import rule
@@ -73,7 +75,7 @@ CMP_4 = rule(
     "CMP-4", "提出解决办法时限", "000 篇十一 流程3", FLAG, settings={"working_days": 1},
     labels={"working_days": "调查开始后提出方案时限(工作日)"},
     quote="投訴受理責(zé)任人調(diào)查原因。查明出現(xiàn)客戶投訴的具體原因和具體責(zé)任者,在一個工作日內(nèi)提出解決辦法。",
-    reading="被总经理驳回或撤回的方案不算已提出。",
+    reading="被总经理驳回或撤回的方案不算已提出;投诉看板的“提出方案”计时同样以第一份仍有效的方案为准,驳回后继续计时。",
 )
 CMP_5 = rule(
     "CMP-5", "重大投诉即时通报", "000 篇十一 重大流程2", NOTIFY,
@@ -85,6 +87,8 @@ CMP_5 = rule(
 CMP_6 = rule(
     "CMP-6", "处理方案总经理批准", "000 篇十一 流程4", APPROVE,
     quote="投訴解決辦法經(jīng)總經(jīng)理同意后,客戶關(guān)系專員或客戶關(guān)系經(jīng)理迅速通知客戶,并盡快反饋客戶反應(yīng)。",
+    reading="每份方案须经总经理批准后才能答复客户;批准后修改方案内容或补偿金额即撤回批准、重新送审;驳回的方案保持未批准,"
+            "改提新方案再审;已批准的方案不能删除。",
 )
 CMP_7 = rule(
     "CMP-7", "处理进展反馈频次", "003 第十六条(三)2", FLAG, settings={"min_updates": 2},
@@ -100,6 +104,7 @@ CMP_9 = rule(
     "CMP-9", "投诉月度统计报表", "000 篇四 第二十七条", REPORT, settings={"report_day": 10},
     labels={"report_day": "上月报表截止日(每月几日)"},
     quote="行政人事部應(yīng)于每月初10日內(nèi)填報投訴統(tǒng)計表,呈報總經(jīng)理審核。",
+    reading="上月投诉统计表于本月 10 日前生成(按北京时间的受理月份统计);生成后又补录了该月投诉或更正了受理时间的,提醒重新生成。",
 )
 CMP_10 = rule(
     "CMP-10", "投诉流转与不成立说明", "000 篇四 第七条", BLOCK,
@@ -373,6 +378,13 @@ def solution_approved(solution, user):
 approvals.on_outcome(models.Solution, approved=solution_approved)
 
 
+@pre_delete(sender=models.Solution, name="CMP-6/keep")
+def approved_solution_kept(sender, instance):
+    """Refuse deleting a solution the GM approved: it is what the customer was (or will be) told."""
+    if instance.approved_by_id is not None:
+        raise PolicyViolation(CMP_6.id, CMP_6.message("总经理已批准的处理方案不能删除(如需变更请修改后重新送审)"))
+
+
 # ---------------------------------------------------------------- CMP-9
 def report_due(today=None):
     """Return the date by which last month's statistics report is due (the report_day of ``today``'s month)."""
@@ -466,12 +478,38 @@ def _complaints_with_a_standing_solution(complaint_ids, now):
     (rejected by the GM or withdrawn by its proposer): such a solution stops the CMP-4 reminder."""
     if not complaint_ids:
         return set()
+    return set(first_standing_solution(complaint_ids, now))
+
+
+def first_standing_solution(complaint_ids, now):
+    """Return {complaint id: when its first solution still standing at ``now`` was proposed} (CMP-4).
+
+    ``complaint_ids`` is a list or a query of complaint ids. A solution the GM rejected, or one withdrawn, does not
+    stand: the solution clock runs on until one that stands is proposed. Two queries whatever the number.
+    """
     Solution = models.Solution
-    standing = set()
-    for solution in Solution.select().where(Solution.complaint.in_(complaint_ids), Solution.created_at <= now):
-        if solution.approved_by_id is not None or approvals.state(solution) in (None, "pending", "approved"):
-            standing.add(solution.complaint_id)
-    return standing
+    Approval = models.Approval
+    solutions = Solution.select(Solution.id, Solution.complaint, Solution.created_at, Solution.approved_by).where(
+        Solution.complaint.in_(complaint_ids), Solution.created_at <= now)
+    rows = {}
+    for row in (Approval.select(Approval.target_id, Approval.status)
+                .where(Approval.target_model == "Solution", Approval.kind == "approve",
+                       Approval.target_id.in_(solutions.select(Solution.id)))
+                .order_by(Approval.id.desc()).tuples()):
+        rows.setdefault(row[0], []).append(row[1])
+    first = {}
+    for solution_id, complaint_id, created_at, approved_by in solutions.tuples():
+        statuses = rows.get(solution_id, [])
+        # The state of the latest request, as approvals.state() reads it (newest first).
+        state = None
+        if statuses:
+            state = "pending" if "pending" in statuses else next(
+                (s for s in statuses if s in ("approved", "rejected")), "withdrawn")
+        if approved_by is None and state in ("rejected", "withdrawn"):
+            continue
+        if complaint_id not in first or created_at < first[complaint_id]:
+            first[complaint_id] = created_at
+    return first
 
 
 def progress_lacking(now=None):

@@ -37,6 +37,9 @@ CRD_1 = rule(
 CRD_2 = rule(
     "CRD-2", "授信额内开票发货", "000 篇五 2.1", COMPUTE,
     quote="2.1 在授信額范圍內(nèi)可以開票發(fā)貨。",
+    reading="“授信额”即 1.2 所定义的流动授信额(CRD-6):发货日前 30 天(不含当天)已开票发货金额,以授信额度封顶。"
+            "未结欠款(已发货减回款)加本次发货不超过当日流动授信额即在额度内(恰好等于仍在额度内),超过 1 元即属超授信(CRD-3)。"
+            "近 30 天没有发货的客户流动授信额为 0,须先汇款后发货(2.2.3)。",
 )
 # "發貨額應小于授信額的三分之一": the bound applies to this shipment's amount (發貨額), not to the
 # part above the limit, and it is strict (小于): exactly a third of the limit is refused.
@@ -45,6 +48,8 @@ CRD_3 = rule(
     labels={"divisor": "超授信单次发货额须小于授信额的几分之一(分母)"},
     quote="2.2.1 由區(qū)域經(jīng)理簽發(fā)首次開票發(fā)貨,發(fā)貨額應(yīng)小于授信額的三分之一,"
           "本次發(fā)貨額如發(fā)生死呆賬視同授信額內(nèi)發(fā)貨處置。",
+    reading="超出当日流动授信额(CRD-6,授信额度封顶)的非预付发货须区域经理签发,本次发货额须小于该流动授信额的 1/3"
+            "(恰好 1/3 被拒);经理审批时再按当时欠款核对,超出部分达到 1/3 不能批准。预付款发货不占授信。",
 )
 CRD_4 = rule(
     "CRD-4", "未授信客户现金提货", "000 篇五 1.4.1", BLOCK,
@@ -83,7 +88,8 @@ CRD_6 = rule(
     "CRD-6", "流动授信额", "000 篇五 1.2–1.3", COMPUTE, settings={"days": 30},
     labels={"days": "授信额按发货日前多少天的开票发货额计算(天)"},
     quote="1.2 授信額:客戶開票發(fā)貨日前三十天貨款。1.3 授信時間和方式:每日按時間流動授信,每日實施。",
-    reading="发货日前 30 天(不含当天)已开票发货金额,授信额度封顶;计算结果记在发货记录上。",
+    reading="发货日前 30 天(不含当天)已开票发货金额,授信额度封顶;计算结果记在发货记录上,"
+            "CRD-2/CRD-3 即以此金额判断是否超授信(停用本条时以授信额度判断)。",
 )
 # CTR-3: preferential terms are for these tiers only.
 PREFERENCE_TIERS = ("strategic", "key")
@@ -152,16 +158,28 @@ def on_hold(today=None):
     return Customer.select().where(Customer.id.in_(owing), fn.COALESCE(shipped, 0) - fn.COALESCE(paid, 0) > 0.005)
 
 
-def over_limit(shipment):
-    """Return (credit line, outstanding + this shipment, over the limit?) for ``shipment`` (CRD-2).
+def credit_for(shipment, line=None):
+    """Return the credit ``shipment`` is checked against (CRD-2/CRD-3): the rolling credit amount of its shipping
+    day (CRD-6, capped by the line's limit), or the line's limit while CRD-6 is switched off."""
+    line = line or credit_line_on(shipment.customer_id, shipment.shipped_on)
+    if line is None:
+        return None
+    if not CRD_6.on():
+        return _decimal(line.limit)
+    return rolling_credit(shipment.customer_id, shipment.shipped_on, exclude_shipment=shipment._pk)
 
+
+def over_limit(shipment):
+    """Return (credit line, outstanding + this shipment, over the credit?) for ``shipment`` (CRD-2).
+
+    The credit is the rolling amount of the shipping day (000 篇五 1.2 授信額, CRD-6), capped by the line's limit.
     A prepaid shipment draws no credit (2.2.3 先匯款後依款開票發貨), so it is never over the limit.
     """
     line = credit_line_on(shipment.customer_id, shipment.shipped_on)
     if line is None or shipment.amount is None:
         return line, None, False
     exposure = outstanding(shipment.customer_id, exclude_shipment=shipment._pk) + _decimal(shipment.amount)
-    return line, exposure, (not shipment.prepaid) and exposure > _decimal(line.limit)
+    return line, exposure, (not shipment.prepaid) and exposure > credit_for(shipment, line)
 
 
 def _shipment_terms_changed(instance, created):
@@ -263,8 +281,8 @@ def over_limit_shipment_under_a_third(sender, instance, created):
     if not over:
         return
     divisor = _decimal(CRD_3.get("divisor"))
-    limit = _decimal(line.limit)
-    # amount < limit / divisor, compared without dividing (exactly a third is refused).
+    limit = credit_for(instance, line)
+    # amount < credit / divisor, compared without dividing (exactly a third is refused).
     if divisor > 0 and _decimal(instance.amount) * divisor >= limit:
         CRD_3.refuse(instance, f"超授信额发货,本次发货额须小于授信额的 1/{divisor:g}"
                                f"(授信额 {limit:,.2f} 元),或先汇款后依款发货", field="amount")
@@ -361,7 +379,7 @@ def exposure_at_decision(shipment, approval):
     line, exposure, over = over_limit(shipment)
     if not over:
         return None
-    limit = _decimal(line.limit)
+    limit = credit_for(shipment, line)
     divisor = _decimal(CRD_3.get("divisor"))
     excess = exposure - limit
     if divisor > 0 and excess * divisor >= limit:

@@ -201,10 +201,18 @@ def _scrub_trail(touched, values):
                 log.update(changes=json.dumps(cleaned, ensure_ascii=False)).where(log.id == entry.id).execute()
         int_ids = [int(i) for i in ids if str(i).isdigit()]
         approval = models.Approval
+        approval_ids = []
         for row in approval.select().where(approval.target_model == name, approval.target_id.in_(int_ids)):
+            approval_ids.append(str(row.id))
             summary, comment = scrub(row.summary, values), scrub(row.comment, values)
             if (summary, comment) != (row.summary, row.comment):
                 approval.update(summary=summary, comment=comment).where(approval.id == row.id).execute()
+        # The audit log keeps a copy of each approval row as it was written (its summary names the customer).
+        for entry in log.select().where(log.model == "Approval", log.record_id.in_(approval_ids or [""])):
+            changes = entry.changes_dict()
+            cleaned = _scrub_changes(changes, (), values)
+            if cleaned != changes:
+                log.update(changes=json.dumps(cleaned, ensure_ascii=False)).where(log.id == entry.id).execute()
         event = models.RuleEvent
         for row in event.select().where(event.model == name, event.record_id.in_(sorted(ids))):
             note = scrub(row.note, values)

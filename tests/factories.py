@@ -119,6 +119,16 @@ def credit_ready_customer(**fields):
     return customer
 
 
+def credit_turnover(customer, amount, on):
+    """Give ``customer`` a rolling credit (CRD-6) after ``on``: a prepaid shipment of ``amount`` shipped and paid
+    that day, which owes nothing (the credit amount is the invoiced value of the [30] days before a shipment)."""
+    amount = decimal.Decimal(str(amount))
+    shipment = make(models.Shipment, customer=customer, invoice_no=f"INV-TURNOVER-{next(_seq)}", amount=amount,
+                    shipped_on=on, prepaid=True)
+    make(models.Payment, customer=customer, amount=amount, received_on=on, shipment=shipment)
+    return shipment
+
+
 def role_user(role):
     """Return the shared factory user holding ``role`` (created on first use)."""
     user = models.User.get_or_none(models.User.username == f"factory_{role}")

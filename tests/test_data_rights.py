@@ -3,6 +3,7 @@ import io
 import json
 
 import openpyxl
+import pytest
 
 import models
 import policies
@@ -20,6 +21,7 @@ def customer_with_records():
     return customer
 
 
+@pytest.mark.rule("CUS-4", "boundary")
 def test_export_personal_data_json_and_xlsx(app, admin_client):
     customer = customer_with_records()
     url = f"/admin/customer/details/?id={customer.id}"
@@ -37,6 +39,7 @@ def test_export_personal_data_json_and_xlsx(app, admin_client):
                                           models.AuditLog.record_id == str(customer.id)).count() == 2
 
 
+@pytest.mark.rule("CUS-4", "boundary")
 def test_anonymise_keeps_business_records(app, admin_client):
     customer = customer_with_records()
     token = csrf_token(admin_client, f"/admin/customer/details/?id={customer.id}")

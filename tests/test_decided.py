@@ -14,6 +14,7 @@ from factories import acting_as
 from factories import approve_all
 from factories import credit_code
 from factories import credit_ready_customer
+from factories import credit_turnover
 from factories import fresh
 from factories import make
 from factories import refused
@@ -84,6 +85,7 @@ def approved_shipment(people, amount="29999.99"):
     today = policies.credit.local_today()
     make(models.CreditLine, customer=customer, limit=D("90000"), valid_from=today - datetime.timedelta(days=30),
          valid_to=today + datetime.timedelta(days=365))
+    credit_turnover(customer, "90000", today - datetime.timedelta(days=2))  # the rolling credit (CRD-6)
     make(models.Shipment, customer=customer, invoice_no="INV-BASE", amount=D("70000"),
          shipped_on=today - datetime.timedelta(days=1), prepaid=False)
     with acting_as(people["sales"]):
@@ -95,14 +97,16 @@ def approved_shipment(people, amount="29999.99"):
 
 
 def approved_on_hold_shipment(people):
+    policies.RULES["CRD-6"].configure(enabled=False)  # credit measured by the limit: CRD-5 asks alone, not CRD-3
     customer = credit_ready_customer(department=people["dept"])
-    make(models.CreditLine, customer=customer, limit=D("500000"), valid_from=datetime.date(2026, 1, 1),
-         valid_to=datetime.date(2026, 12, 31))
+    today = policies.credit.local_today()
+    make(models.CreditLine, customer=customer, limit=D("500000"), valid_from=today - datetime.timedelta(days=60),
+         valid_to=today + datetime.timedelta(days=300))
     make(models.Shipment, customer=customer, invoice_no="INV-OLD", amount=D("1000"),
-         shipped_on=datetime.date(2026, 3, 1), prepaid=False)
+         shipped_on=today - datetime.timedelta(days=45), prepaid=False)
     with acting_as(people["sales"]):
         shipment = make(models.Shipment, customer=customer, invoice_no="INV-HOLD", amount=D("100"),
-                        shipped_on=datetime.date(2026, 4, 1), prepaid=False)
+                        shipped_on=today - datetime.timedelta(days=1), prepaid=False)
     assert [r[0] for r in rows(shipment)] == ["CRD-5"]
     decide_all(shipment, people["manager"])
     return fresh(shipment)
@@ -299,6 +303,7 @@ def test_issue8_over_limit_shipments_approved_one_by_one_stop_at_the_third(peopl
     today = policies.credit.local_today()
     make(models.CreditLine, customer=customer, limit=D("90000"), valid_from=today - datetime.timedelta(days=30),
          valid_to=today + datetime.timedelta(days=365))
+    credit_turnover(customer, "90000", today - datetime.timedelta(days=3))  # the rolling credit (CRD-6)
     make(models.Shipment, customer=customer, invoice_no="INV-BASE", amount=D("70000"),
          shipped_on=policies.credit.local_today() - datetime.timedelta(days=2), prepaid=False)
     with acting_as(people["sales"]):

@@ -51,6 +51,7 @@ def test_a_communication_dated_next_year_does_not_clear_cus1(app):
     assert "CUS-1" in [r.id for r, _ in policies.flags_for(models.Customer, [customer.id])[customer.id]]
 
 
+@pytest.mark.rule("CUS-1", "sequence")
 def test_deleting_the_communication_brings_cus1_back(app):
     customer = make(models.Customer, tier="key", created_at=LONG_AGO)
     talk = make(models.Communication, customer=customer, at=now() - DAY, summary="电话")
@@ -61,6 +62,7 @@ def test_deleting_the_communication_brings_cus1_back(app):
     assert models.Customer.get_by_id(customer.id).last_contact_at is None
 
 
+@pytest.mark.rule("CUS-1", "sequence")
 def test_editing_the_communication_back_in_time_brings_cus1_back(app):
     customer = make(models.Customer, tier="key", created_at=LONG_AGO)
     talk = make(models.Communication, customer=customer, at=now() - DAY, summary="电话")
@@ -121,6 +123,7 @@ def test_a_return_visit_dated_next_month_does_not_clear_cmp8(app):
     assert customer.id in ids(complaints.missing_return_visit())
 
 
+@pytest.mark.rule("CMP-8", "sequence")
 def test_deleting_the_return_visit_brings_cmp8_back(app):
     customer = make(models.Customer)
     complaint(customer)
@@ -130,6 +133,7 @@ def test_deleting_the_return_visit_brings_cmp8_back(app):
     assert customer.id in ids(complaints.missing_return_visit())
 
 
+@pytest.mark.rule("CMP-3", "sequence")
 def test_cmp3_ignores_progress_dated_in_the_future(app):
     item = make(models.Complaint, complainant="李女士", content="投诉内容", category="service",
                 received_at=now() - 2 * DAY)
@@ -142,6 +146,7 @@ def test_cmp3_ignores_progress_dated_in_the_future(app):
 
 
 # ---------------------------------------------------------------- archives
+@pytest.mark.rule("ARC-7", "sequence")
 def test_arc7_a_return_dated_in_the_future_leaves_the_loan_overdue(app):
     lent = now() - 10 * DAY
     loan = make(models.Loan, lent_at=lent, due_at=lent + 3 * DAY)
@@ -150,6 +155,7 @@ def test_arc7_a_return_dated_in_the_future_leaves_the_loan_overdue(app):
     assert loan.id in ids(archives.overdue_loans())
 
 
+@pytest.mark.rule("ARC-8", "sequence")
 def test_arc8_a_handover_dated_in_the_future_is_not_made(app):
     event = clock.local_today() - 30 * DAY
     handover = make(models.Handover, kind="project", event_on=event)
@@ -158,6 +164,7 @@ def test_arc8_a_handover_dated_in_the_future_is_not_made(app):
     assert handover.id in ids(archives.late_handovers())
 
 
+@pytest.mark.rule("ARC-12", "sequence")
 def test_arc12_an_inspection_dated_in_the_future_does_not_count(app):
     models.Inspection.insert(on=clock.local_today() + 30 * DAY, findings="", repairs="",
                              created_at=now(), updated_at=now(), version=1).execute()
@@ -171,6 +178,7 @@ def test_vis2_a_report_dated_in_the_future_is_still_missing(app):
     assert visit.id in ids(customers.reports_late())
 
 
+@pytest.mark.rule("VIS-4", "sequence")
 def test_vis4_a_partner_visit_dated_in_the_future_does_not_count(app):
     partner = make(models.Partner, region="out_of_town", admission_status="admitted",
                    last_visit_on=clock.local_today() - 400 * DAY)
@@ -180,6 +188,7 @@ def test_vis4_a_partner_visit_dated_in_the_future_does_not_count(app):
     assert partner.id in ids(customers.partner_visit_overdue())
 
 
+@pytest.mark.rule("QC-1", "sequence")
 def test_qc1_an_activity_dated_in_the_future_does_not_count(app):
     group = make(models.QCGroup, registered_on=clock.local_today() - 400 * DAY)
     assert group.id in ids(policies.qc.inactive())

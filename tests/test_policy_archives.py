@@ -142,6 +142,7 @@ def test_every_archive_rule_quotes_its_source_verbatim(app):
 
 
 # ---------------------------------------------------------------- ARC-1
+@pytest.mark.rule("ARC-1", "boundary")
 def test_arc1_three_days_allowed_four_refused_via_save(app):
     three = loan(3)
     assert three.due_at - three.lent_at == datetime.timedelta(days=3)
@@ -183,6 +184,7 @@ def test_arc1_changed_setting_takes_effect_without_restart(app):
 
 
 # ---------------------------------------------------------------- ARC-2
+@pytest.mark.rule("ARC-2", "boundary")
 def test_arc2_file_on_loan_is_not_lent_again_until_returned_and_status_follows(app):
     folder = make(models.ArchiveFile, number="F-2", title="客户档案")
     archivist = make_user("zhangli", roles=("archivist",))
@@ -202,6 +204,7 @@ def test_arc2_file_on_loan_is_not_lent_again_until_returned_and_status_follows(a
     assert models.Loan.select().count() == 2
 
 
+@pytest.mark.rule("ARC-2", "boundary")
 def test_arc2_destroyed_file_is_neither_lent_nor_requested(app):
     folder = make(models.ArchiveFile, number="F-D", title="已销毁档案")
     lendable = make(models.BorrowRequest, file=folder, borrower=role_user("gm"))
@@ -240,6 +243,7 @@ def test_arc2_refused_by_the_lend_button(app):
     ("secret", [("manager", "pending")]),
     ("top_secret", [("manager", "pending"), ("gm", "pending")]),
 ])
+@pytest.mark.rule("ARC-3", "boundary")
 def test_arc3_classified_files_need_manager_and_gm(app, level, roles):
     folder = make(models.ArchiveFile, number=f"F-{level}", title="档案", confidentiality=level)
     request = make(models.BorrowRequest, file=folder)
@@ -288,6 +292,7 @@ def test_arc3_manager_rejection_withdraws_the_rest_and_lends_nothing(people):
     assert models.ArchiveFile.get_by_id(request.file_id).status == "in_store"
 
 
+@pytest.mark.rule("ARC-3", "boundary")
 def test_arc3_only_customer_services_manager_with_the_files_clearance(people):
     sales_dept = models.Department.create(name="销售部")
     service = models.Department.get(models.Department.customer_service == True)  # noqa: E712
@@ -355,6 +360,7 @@ def test_arc3_access_request_approved_or_rejected(people):
         run(make(models.AccessRequest, file=folder, applicant=people["staff"]), "grant", people["archivist"])
 
 
+@pytest.mark.rule("ARC-3", "sequence")
 def test_arc3_request_locked_while_pending_editable_after_withdrawal_then_resubmitted(people):
     request = borrow(people, "secret")
     request.reason = "改理由"
@@ -404,6 +410,7 @@ def test_arc3_lending_refused_while_the_file_is_still_out(people):
     ("copies", None, "借阅份数至少为 1 份"),
     ("dept_head_signed", False, "借阅申请须由所在部门负责人签字"),
 ])
+@pytest.mark.rule("ARC-4", "boundary")
 def test_arc4_borrow_request_paperwork_via_save(app, field, value, message):
     with pytest.raises(policies.PolicyViolation) as exc:
         make(models.BorrowRequest, **{field: value})
@@ -451,6 +458,7 @@ def test_withdrawn_access_request_is_withdrawn_until_saved_again(people):
     assert fresh(request).status == "pending" and len(pending_rows(request)) == 1
 
 
+@pytest.mark.rule("ARC-4", "sequence")
 def test_arc4_emptying_the_purpose_afterwards_is_refused(app):
     request = make(models.AccessRequest, file=make(models.ArchiveFile, number="F-PUR", title="档案"))
     request = fresh(request)
@@ -468,6 +476,7 @@ def test_arc4_refused_in_the_generated_form(app, admin_client):
 
 
 # ---------------------------------------------------------------- ARC-5
+@pytest.mark.rule("ARC-5", "boundary")
 def test_arc5_staff_request_needs_gm_the_gm_borrows_directly(app):
     staff = make_user("liuyang", roles=("sales",))
     gm = make_user("wangjianguo", roles=("gm",))
@@ -520,6 +529,7 @@ def test_arc5_status_is_read_only_on_the_form(app):
 
 
 # ---------------------------------------------------------------- ARC-6
+@pytest.mark.rule("ARC-6", "boundary")
 def test_arc6_return_needs_archivist_confirming_completeness(app):
     archivist = make_user("zhangli", roles=("archivist",))
     clerk = make_user("zhaomin", roles=("clerk",))
@@ -552,6 +562,7 @@ def test_arc6_return_needs_archivist_confirming_completeness(app):
 
 
 # ---------------------------------------------------------------- ARC-7
+@pytest.mark.rule("ARC-7", "boundary")
 def test_arc7_overdue_loans_at_the_boundary(app):
     archivist = make_user("zhangli", roles=("archivist",))
     due_now = loan(2)
@@ -576,6 +587,7 @@ def test_arc7_overdue_loans_at_the_boundary(app):
     ("after_sales", D(2026, 11, 6), D(2026, 11, 9)),
     ("project", D(2026, 11, 6), D(2026, 11, 13)),
 ])
+@pytest.mark.rule("ARC-8", "boundary")
 def test_arc8_due_date_over_weekends_and_holidays(app, today, kind, event_on, due_on):
     handover = make(models.Handover, kind=kind, event_on=event_on)
     assert models.Handover.get_by_id(handover.id).due_on == due_on
@@ -588,6 +600,7 @@ def test_arc8_setting_changes_the_due_date(app, today):
     assert make(models.Handover, kind="sales", event_on=D(2026, 11, 6)).due_on == D(2026, 11, 12)
 
 
+@pytest.mark.rule("ARC-8", "boundary")
 def test_arc8_late_handovers_at_the_boundary(app, today):
     due = D(2026, 11, 11)
     pending = make(models.Handover, kind="sales", event_on=D(2026, 11, 6))
@@ -615,6 +628,7 @@ def handover(user, kind="project", event_on=D(2026, 10, 25), handed_on=None, fil
                 **fields)
 
 
+@pytest.mark.rule("ARC-9", "boundary")
 def test_arc9_late_handover_fined_from_the_day_after_due(app, today):
     manager = make_user("xiangmu", roles=("manager",))
     # Project ended Sunday 25 October: A to B by Wednesday 28, B to the archive by Friday 30 October.
@@ -740,6 +754,8 @@ def test_arc9_a_handover_entered_180_days_late_is_fined_once_not_for_every_day_b
     assert fresh(row).id == row.id
 
 
+@pytest.mark.rule("ARC-9", "sequence")
+@pytest.mark.rule("ARC-8", "sequence")
 def test_arc9_correcting_a_wrong_date_withdraws_the_fines_it_caused_and_keeps_them(app, today):
     sales = make_user("xiaoshou", roles=("sales",))
     # Sold Friday 23 October, due Wednesday 28; the handover date was typed as 29 instead of 28.
@@ -789,6 +805,7 @@ def test_arc9_unconfirmed_contact_and_incomplete_after_sales_file(app, today):
     assert in_force(sales) == []
 
 
+@pytest.mark.rule("ARC-9", "sequence")
 def test_arc9_a_signature_added_afterwards_withdraws_its_fine(app, today):
     sales = make_user("xiaoshou", roles=("sales",))
     new_car = make(models.ArchiveFile, number="XC-9", title="新车档案", kind="new_vehicle")
@@ -816,6 +833,7 @@ def refused_by(rule_id, action):
 
 
 # ---------------------------------------------------------------- ARC-10
+@pytest.mark.rule("ARC-10", "boundary")
 def test_arc10_copying_needs_gm_once(app):
     gm = make_user("wangjianguo", roles=("gm",))
     # The GM's own request is approved at once; copying from it still needs the GM's sign-off (asked once).
@@ -845,6 +863,7 @@ def test_arc10_the_info_supervisor_approves_copying_a_manager_may_not(people):
     assert fresh(row).status == "approved" and fresh(request).copy_requested
 
 
+@pytest.mark.rule("ARC-10", "sequence")
 def test_arc10_copy_request_approved_with_the_loan_or_rejected(people):
     request = borrow(people, copy_requested=True)
     assert [r.rule for r in pending_rows(request)] == ["ARC-5", "ARC-10"]
@@ -864,6 +883,7 @@ def test_arc10_copy_request_approved_with_the_loan_or_rejected(people):
     assert (direct.status, direct.copy_requested, direct.loans.count()) == ("approved", False, 1)
 
 
+@pytest.mark.rule("ARC-10", "boundary")
 def test_arc10_not_asked_without_a_copy_request(people):
     request = borrow(people, copy_requested=False)
     assert pending_rows(request, "ARC-10") == []
@@ -920,6 +940,7 @@ def test_arc11_locked_while_pending_and_resubmitted_after_withdrawal(people, tod
     assert approvals("ARC-11", destruction) == [("gm", "withdrawn"), ("gm", "pending")]
 
 
+@pytest.mark.rule("ARC-11", "boundary")
 def test_arc11_only_files_past_retention_and_not_on_loan_may_be_proposed(people, today):
     # Today is 2 November: a file kept until today is still within its period.
     running = make(models.ArchiveFile, number="F-RUN", title="档案", retain_until=D(2026, 11, 2))
@@ -935,6 +956,7 @@ def test_arc11_only_files_past_retention_and_not_on_loan_may_be_proposed(people,
     make(models.Destruction, file=expired("F-DUE"), reason="到期")
 
 
+@pytest.mark.rule("ARC-11", "sequence")
 def test_arc11_a_file_lent_after_the_proposal_cannot_be_approved_for_destruction(people, today):
     folder = expired("F-LATER")
     with acting_as(people["archivist"]):
@@ -976,6 +998,7 @@ def test_arc11_refused_by_the_screens_delete(app, admin_client):
 
 
 # ---------------------------------------------------------------- ARC-12
+@pytest.mark.rule("ARC-12", "boundary")
 def test_arc12_inspection_due_six_months_after_the_last(app):
     assert archives.inspection_due(D(2026, 11, 2)) == (True, None)
     make(models.Inspection, on=D(2026, 3, 1))
@@ -986,6 +1009,7 @@ def test_arc12_inspection_due_six_months_after_the_last(app):
     assert archives.inspection_due(D(2026, 8, 31)) == (True, D(2026, 8, 31))
 
 
+@pytest.mark.rule("ARC-12", "sequence")
 def test_arc12_shown_on_the_inspection_and_file_lists_future_inspections_count_for_nothing(app):
     folder = make(models.ArchiveFile, number="F-INS", title="档案")
     assert [r.id for r, _ in policies.flags_for(models.ArchiveFile, [folder.id])[folder.id]] == ["ARC-12"]
@@ -1006,6 +1030,7 @@ def test_arc12_shown_on_the_inspection_and_file_lists_future_inspections_count_f
 
 
 # ---------------------------------------------------------------- ARC-13
+@pytest.mark.rule("ARC-13", "boundary")
 def test_arc13_title_deed_in_the_safe_numbered_like_its_project(app):
     make(models.ArchiveFile, number="鸿借字第001号", title="项目档案", kind="project")
     make(models.ArchiveFile, number="鸿借字第001号-权证", title="不动产权证", kind="title_deed", location="safe")

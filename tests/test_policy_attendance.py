@@ -2,6 +2,8 @@
 import datetime
 import decimal
 
+import pytest
+
 import models
 import policies
 from conftest import submit
@@ -20,6 +22,7 @@ def stored(row):
     return models.Attendance.get_by_id(row.id)
 
 
+@pytest.mark.rule("ATT-1", "boundary")
 def test_att1_29_minutes_is_29_yuan_30_is_an_absence(app):
     user = make(models.User, username="chidao")
     late = stored(attend(user, NOV, minutes_late=29))
@@ -57,6 +60,7 @@ def test_att1_settings_take_effect_at_once(app):
     assert (row.absent, row.fine) == (False, decimal.Decimal("88.00"))
 
 
+@pytest.mark.rule("ATT-1", "boundary")
 def test_att1_fourth_absence_day_in_a_month_flags_resignation(app):
     three = make(models.User, username="sanci")
     four = make(models.User, username="sici")

@@ -110,6 +110,7 @@ def test_flags_show_on_the_lists_and_follow_the_switch(app):
 
 
 # ---------------------------------------------------------------- CMP-1
+@pytest.mark.rule("CMP-1", "boundary")
 def test_cmp1_missing_fields_each_refused_via_save(app):
     item = models.Complaint(received_at=None, complainant=" ", content="", category="service")
     exc = refused("CMP-1", item.save)
@@ -120,6 +121,7 @@ def test_cmp1_missing_fields_each_refused_via_save(app):
 
 
 @pytest.mark.parametrize("category", ["product", "contract", "repair", "suggestion"])
+@pytest.mark.rule("CMP-1", "boundary")
 def test_cmp1_plate_required_for_every_vehicle_business_complaint(app, category):
     exc = refused("CMP-1", lambda: complaint(category=category, plate_no="  "))
     assert exc.violations[0].field == "plate_no"
@@ -127,6 +129,7 @@ def test_cmp1_plate_required_for_every_vehicle_business_complaint(app, category)
     assert models.Complaint.select().count() == 1
 
 
+@pytest.mark.rule("CMP-1", "sequence")
 def test_cmp1_service_complaints_need_no_plate_until_recategorised(app):
     item = complaint(category="service", plate_no="")
     item = fresh(item)
@@ -147,6 +150,7 @@ def test_cmp1_refused_in_the_generated_form_at_the_field(app, admin_client):
 
 
 # ---------------------------------------------------------------- CMP-2
+@pytest.mark.rule("CMP-2", "boundary")
 def test_cmp2_due_seven_days_after_receipt_and_overdue_after_it(app):
     received = bj(2026, 3, 31, 23, 30)
     item = complaint(received_at=received)
@@ -175,6 +179,7 @@ def test_cmp2_rejected_complaint_is_not_overdue(app):
 
 
 # ---------------------------------------------------------------- CMP-3
+@pytest.mark.rule("CMP-3", "boundary")
 def test_cmp3_onsite_deadline_by_region(app):
     received = bj(2026, 3, 2, 9, 0)
     inside = make(models.Customer, name="省内客户", region="in_province")
@@ -184,6 +189,8 @@ def test_cmp3_onsite_deadline_by_region(app):
     assert complaint(received_at=received).onsite_due_at == received + datetime.timedelta(hours=24)
 
 
+@pytest.mark.rule("CMP-3", "boundary")
+@pytest.mark.rule("CMP-3", "sequence")
 def test_cmp3_onsite_overdue_until_the_first_update(app):
     received = bj(2026, 3, 2, 9, 0)
     item = complaint(received_at=received)
@@ -203,6 +210,8 @@ def test_cmp3_onsite_overdue_until_the_first_update(app):
 
 
 # ---------------------------------------------------------------- CMP-4
+@pytest.mark.rule("CMP-4", "boundary")
+@pytest.mark.rule("CMP-4", "sequence")
 def test_cmp4_solution_due_one_working_day_after_start_across_weekend_and_holiday(app):
     # Friday 3 April 2026 10:00; 4-6 April is 清明 (Saturday, Sunday, Monday): due Tuesday 7 April 10:00.
     item = complaint(received_at=bj(2026, 4, 2, 9, 0))
@@ -219,6 +228,7 @@ def test_cmp4_solution_due_one_working_day_after_start_across_weekend_and_holida
     assert list(complaints.solution_late(now=bj(2026, 4, 8, 10, 0))) == []
 
 
+@pytest.mark.rule("CMP-4", "boundary")
 def test_cmp4_make_up_saturday_counts_as_a_working_day(app):
     # Friday 9 October 2026; Saturday 10 October is a 国庆 make-up working day.
     item = complaint(received_at=bj(2026, 10, 9, 8, 0))
@@ -252,6 +262,7 @@ def rows(rule_id, target):
         models.Approval.target_id == target.id).order_by(models.Approval.id))
 
 
+@pytest.mark.rule("CMP-5", "boundary")
 def test_cmp5_major_complaint_notifies_manager_and_gm(app):
     general = complaint(severity="general")
     assert pending("CMP-5", general) == []
@@ -264,6 +275,7 @@ def test_cmp5_major_complaint_notifies_manager_and_gm(app):
     assert len(pending("CMP-5", major)) == 2
 
 
+@pytest.mark.rule("CMP-5", "sequence")
 def test_cmp5_when_severity_becomes_major(app):
     item = complaint(severity="general")
     item.severity = "major"
@@ -295,6 +307,7 @@ def test_cmp5_notifications_do_not_lock_and_are_acknowledged_by_the_right_people
 
 
 # ---------------------------------------------------------------- CMP-6
+@pytest.mark.rule("CMP-6", "boundary")
 def test_cmp6_a_new_solution_asks_the_gm_and_is_locked_until_decided(app):
     item = move(complaint(), "investigating")
     make(models.Investigation, complaint=item)
@@ -325,6 +338,7 @@ def test_cmp6_gm_approval_lets_the_complaint_be_replied(app):
     assert models.Complaint.get_by_id(item.id).status == "replied"
 
 
+@pytest.mark.rule("CMP-6", "sequence")
 def test_cmp6_rejected_solution_stays_unapproved_and_the_reply_refused(app):
     item = move(complaint(), "investigating", "solution_pending")
     solution = make(models.Solution, complaint=item, proposal="全额退款")
@@ -336,6 +350,7 @@ def test_cmp6_rejected_solution_stays_unapproved_and_the_reply_refused(app):
     assert pending("CMP-6", revised) == [(1, "gm")]
 
 
+@pytest.mark.rule("CMP-6", "sequence")
 def test_cmp6_withdrawn_solution_is_editable_and_resubmitted_on_save(app):
     service = make_user("kefu", roles=("service",))
     item = move(complaint(), "investigating", "solution_pending")
@@ -364,6 +379,8 @@ def test_cmp6_approver_is_read_only_on_the_form(app):
 
 
 # ---------------------------------------------------------------- CMP-7
+@pytest.mark.rule("CMP-7", "boundary")
+@pytest.mark.rule("CMP-7", "sequence")
 def test_cmp7_two_customer_notices_in_the_last_seven_days(app):
     now = bj(2026, 6, 20, 12, 0)
     item = complaint(received_at=now - datetime.timedelta(days=8))
@@ -389,6 +406,7 @@ def test_cmp7_finished_complaints_are_not_flagged(app):
 
 
 # ---------------------------------------------------------------- CMP-8
+@pytest.mark.rule("CMP-8", "boundary")
 def test_cmp8_complainant_needs_a_return_visit_after_the_complaint(app):
     now = bj(2026, 8, 1, 12, 0)
     customer = make(models.Customer, name="回访客户")
@@ -402,6 +420,7 @@ def test_cmp8_complainant_needs_a_return_visit_after_the_complaint(app):
     assert quiet not in list(complaints.missing_return_visit(now=now))
 
 
+@pytest.mark.rule("CMP-8", "sequence")
 def test_cmp8_a_december_complaint_still_owes_its_return_visit_in_january(app):
     now = bj(2026, 3, 1, 12, 0)
     last_year = make(models.Customer, name="去年投诉")
@@ -427,6 +446,7 @@ def test_cmp8_closing_needs_the_satisfaction_answer(app):
 
 
 # ---------------------------------------------------------------- CMP-9
+@pytest.mark.rule("CMP-9", "boundary")
 def test_cmp9_monthly_report_counts_by_beijing_month(app):
     sales = make(models.Department, name="销售部")
     last_evening = complaint(received_at=bj(2026, 3, 31, 23, 30), category="repair", plate_no="粤A00001",
@@ -461,6 +481,7 @@ def test_cmp9_month_end_complaint_typed_in_the_form_stays_in_its_month(app, admi
     assert complaints.monthly_report(2026, 2)["total"] == 0
 
 
+@pytest.mark.rule("CMP-9", "boundary")
 def test_cmp9_report_due_on_the_tenth_of_the_next_month(app):
     assert complaints.report_due(datetime.date(2026, 4, 1)) == datetime.date(2026, 4, 10)
     assert complaints.report_due(datetime.date(2026, 4, 30)) == datetime.date(2026, 4, 10)
@@ -469,6 +490,7 @@ def test_cmp9_report_due_on_the_tenth_of_the_next_month(app):
 
 
 # ---------------------------------------------------------------- CMP-10 and the workflow
+@pytest.mark.rule("CMP-10", "boundary")
 def test_cmp10_rejection_needs_the_reason_via_save(app):
     item = complaint()
     exc = refused("CMP-10", lambda: run(item, "reject"))
@@ -487,6 +509,8 @@ def test_cmp10_rejection_needs_the_reason_via_save(app):
     assert stored.status == "rejected" and stored.closed_at is not None and stored.ruled_by_id == manager.id
 
 
+@pytest.mark.rule("CMP-10", "boundary")
+@pytest.mark.rule("CMP-10", "sequence")
 def test_cmp10_only_the_departments_manager_or_the_gm_rules_on_acceptance(app):
     department = models.Department.create(name="售后服务部")
     item = complaint(department=department)

@@ -10,6 +10,7 @@ from conftest import csrf_token
 from conftest import make_user
 from conftest import submit
 from factories import credit_ready_customer
+from factories import credit_turnover
 from factories import form_data
 from factories import make
 from factories import view_for
@@ -48,9 +49,21 @@ def approvals_for(record, rule_id):
         models.Approval.rule == rule_id))
 
 
-def credit_line(customer, limit, status="active", valid_from=YEAR, valid_to=datetime.date(2026, 12, 31)):
-    return make(models.CreditLine, customer=customer, limit=D(limit), status=status,
+def credit_line(customer, limit, status="active", valid_from=YEAR, valid_to=datetime.date(2026, 12, 31),
+                turnover_on=datetime.date(2026, 5, 31)):
+    """Grant ``customer`` a line of ``limit``; with ``turnover_on``, a paid prepaid shipment of ``limit`` that day
+    gives the full rolling credit (CRD-6) to shipments of the 30 days after it (1 June by default)."""
+    line = make(models.CreditLine, customer=customer, limit=D(limit), status=status,
                 valid_from=valid_from, valid_to=valid_to)
+    if turnover_on is not None:
+        credit_turnover(customer, limit, turnover_on)
+    return line
+
+
+@pytest.fixture
+def limit_only(app):
+    """Measure credit by the line's limit (CRD-6 switched off): CRD-5 tested on its own, without CRD-3."""
+    policies.RULES["CRD-6"].configure(enabled=False)
 
 
 def ship(customer, amount, on=datetime.date(2026, 6, 1), prepaid=False, **extra):
@@ -90,6 +103,8 @@ def test_crd1_granted_when_archive_licence_contract_and_last_year_cleared(app):
     assert line.id is not None
 
 
+@pytest.mark.rule("CRD-1", "boundary")
+@pytest.mark.rule("CRD-1", "sequence")
 def test_crd1_last_years_receivables_not_cleared_by_one_fen_but_cleared_by_a_payment_in_january(app, today):
     year = today(datetime.date(2026, 3, 1)).year
     customer = credit_ready_customer()
@@ -103,6 +118,7 @@ def test_crd1_last_years_receivables_not_cleared_by_one_fen_but_cleared_by_a_pay
     credit_line(customer, "50000")
 
 
+@pytest.mark.rule("CRD-1", "sequence")
 def test_crd1_payments_clear_the_oldest_shipments_first_and_future_payments_count_for_nothing(app, today):
     year = today(datetime.date(2026, 3, 1)).year
     customer = credit_ready_customer()
@@ -184,6 +200,7 @@ def test_crd1_refused_in_the_generated_form(app, admin_client):
 
 
 # ---------------------------------------------------------------- CRD-2 / CRD-3
+@pytest.mark.rule("CRD-2", "boundary")
 def test_crd2_exactly_at_the_limit_is_within_it(app):
     customer = credit_ready_customer()
     credit_line(customer, "90000")
@@ -195,6 +212,7 @@ def test_crd2_exactly_at_the_limit_is_within_it(app):
     assert approvals_for(shipment, "CRD-3") == [] and fresh(shipment).status == "shipped"
 
 
+@pytest.mark.rule("CRD-3", "boundary")
 def test_crd3_exactly_a_third_of_the_limit_is_refused_a_fen_less_needs_the_manager(app):
     customer = credit_ready_customer()
     credit_line(customer, "90000")
@@ -203,7 +221,7 @@ def test_crd3_exactly_a_third_of_the_limit_is_refused_a_fen_less_needs_the_manag
     assert "本次发货额须小于授信额的 1/3(授信额 90,000.00 元)" in str(exc)
     assert "(CRD-3,000 篇五 2.2)" in str(exc)
     assert exc.field == "amount"
-    assert models.Shipment.select().count() == 1
+    assert models.Shipment.select().count() == 2  # the turnover and the 70,000
     shipment = ship(customer, "29999.99")
     assert models.Shipment.get_by_id(shipment.id).over_limit is True
     [approval] = approvals_for(shipment, "CRD-3")
@@ -242,7 +260,7 @@ def test_crd3_refused_in_the_generated_form(app, admin_client):
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert "(CRD-3,000 篇五 2.2)" in html and "须小于授信额的 1/3" in html
-    assert models.Shipment.select().count() == 1
+    assert models.Shipment.select().count() == 2  # the turnover and the 70,000
 
 
 # ---------------------------------------------------------------- CRD-4
@@ -255,6 +273,7 @@ def test_crd4_without_a_credit_line_only_prepaid(app):
     assert models.Shipment.select().count() == 1
 
 
+@pytest.mark.rule("CRD-4", "boundary")
 def test_crd4_line_valid_to_its_last_day_and_only_when_active(app):
     customer = credit_ready_customer()
     credit_line(customer, "90000", valid_to=datetime.date(2026, 6, 30))
@@ -287,7 +306,8 @@ def test_crd4_editing_an_old_shipment_after_the_line_expired_is_not_refused(app)
 
 
 # ---------------------------------------------------------------- CRD-5
-def test_crd5_unpaid_thirty_days_is_fine_thirty_one_puts_on_hold(app):
+@pytest.mark.rule("CRD-5", "boundary")
+def test_crd5_unpaid_thirty_days_is_fine_thirty_one_puts_on_hold(app, limit_only):
     customer = credit_ready_customer()
     credit_line(customer, "500000")
     ship(customer, "1000", on=datetime.date(2026, 3, 1))
@@ -298,7 +318,8 @@ def test_crd5_unpaid_thirty_days_is_fine_thirty_one_puts_on_hold(app):
     assert approval.required_role == "manager" and approval.status == "pending"
 
 
-def test_crd5_a_shipment_back_dated_40_days_does_not_escape_the_hold(app, today):
+@pytest.mark.rule("CRD-5", "sequence")
+def test_crd5_a_shipment_back_dated_40_days_does_not_escape_the_hold(app, today, limit_only):
     customer = credit_ready_customer()
     credit_line(customer, "500000")
     ship(customer, "1000", on=datetime.date(2026, 3, 1))
@@ -311,7 +332,7 @@ def test_crd5_a_shipment_back_dated_40_days_does_not_escape_the_hold(app, today)
     assert fresh(clear).status == "shipped" and approvals_for(clear, "CRD-5") == []
 
 
-def test_crd5_a_prepaid_shipment_to_a_held_customer_asks_nobody(app):
+def test_crd5_a_prepaid_shipment_to_a_held_customer_asks_nobody(app, limit_only):
     customer = credit_ready_customer()
     credit_line(customer, "500000")
     ship(customer, "1000", on=datetime.date(2026, 3, 1))
@@ -319,7 +340,7 @@ def test_crd5_a_prepaid_shipment_to_a_held_customer_asks_nobody(app):
     assert approvals_for(cash, "CRD-5") == [] and fresh(cash).status == "shipped"
 
 
-def test_crd5_on_hold_query_at_the_boundary_and_payments_release(app):
+def test_crd5_on_hold_query_at_the_boundary_and_payments_release(app, limit_only):
     customer = credit_ready_customer()
     credit_line(customer, "500000")
     ship(customer, "1000", on=datetime.date(2026, 3, 1))
@@ -337,6 +358,7 @@ def test_crd5_on_hold_query_at_the_boundary_and_payments_release(app):
 
 
 # ---------------------------------------------------------------- CTR-1
+@pytest.mark.rule("CTR-1", "boundary")
 def test_ctr1_99999_asks_nothing_100000_waits_for_the_manager(app):
     customer = make(models.Customer)
     small = make(models.Contract, customer=customer, number="HT-S", amount=D("99999.99"), status="draft")
@@ -387,6 +409,7 @@ def test_ctr1_through_the_generated_form(app, admin_client):
 
 
 # ---------------------------------------------------------------- CTR-2
+@pytest.mark.rule("CTR-2", "boundary")
 def test_ctr2_new_customer_without_documents_below_and_at_the_threshold(app):
     customer = make(models.Customer, licence_no="91330100MA0000003M")
     make(models.Contract, customer=customer, number="HT-49", amount=D("49999.99"))
@@ -417,6 +440,7 @@ def test_ctr2_documents_on_file_or_an_earlier_signed_contract_pass(app):
     assert models.Contract.select().count() == 3
 
 
+@pytest.mark.rule("CTR-2", "sequence")
 def test_ctr2_a_tiny_first_contract_does_not_exempt_a_large_one(app):
     customer = make(models.Customer)
     contract_in("signed", customer=customer, number="HT-TINY", amount=D("100"))
@@ -495,6 +519,7 @@ def test_crd3_rejection_cancels_the_shipment(app, people):
     assert fresh(shipment).status == "cancelled" and not approvals.is_pending(cancelled)
 
 
+@pytest.mark.rule("CRD-3", "sequence")
 def test_crd3_withdrawal_cancels_changed_terms_submit_the_shipment_again(app, people):
     customer, shipment = over_limit_shipment(people)
     approvals.withdraw(fresh(shipment), people["sales"])
@@ -512,7 +537,7 @@ def test_crd3_withdrawal_cancels_changed_terms_submit_the_shipment_again(app, pe
     assert outstanding(customer.id) == D("90000")
 
 
-def test_crd5_on_hold_shipment_ships_when_approved_and_is_cancelled_when_rejected(app, people):
+def test_crd5_on_hold_shipment_ships_when_approved_and_is_cancelled_when_rejected(app, people, limit_only):
     customer = credit_ready_customer(department=people["dept"])
     credit_line(customer, "500000")
     ship(customer, "1000", on=datetime.date(2026, 3, 1))
@@ -619,6 +644,7 @@ def test_ctr1_cumulative_three_contracts_of_60000(app, people):
     assert fresh(last_year).status == "signed" and fresh(this_year).status == "signed"
 
 
+@pytest.mark.rule("CTR-1", "sequence")
 def test_ctr1_year_boundary_and_drafts_do_not_count(app, people):
     customer = documented_customer(people)
     on_day(datetime.date(2025, 12, 31), "pending", customer=customer, number="HT-Y1", amount=D("99999.99"))
@@ -631,6 +657,7 @@ def test_ctr1_year_boundary_and_drafts_do_not_count(app, people):
     assert fresh(reaching).status == "pending"
 
 
+@pytest.mark.rule("CTR-1", "sequence")
 def test_ctr1_back_dating_into_a_full_year_and_raising_an_approved_contract_ask_again(app, people):
     customer = documented_customer(people)
     on_day(datetime.date(2025, 6, 1), "pending", customer=customer, number="HT-B1", amount=D("90000"))
@@ -693,9 +720,10 @@ def test_ctr1_approval_cannot_sign_a_new_customers_contract_before_its_documents
 
 
 # ---------------------------------------------------------------- CRD-6 rolling credit amount
+@pytest.mark.rule("CRD-6", "boundary")
 def test_crd6_credit_amount_is_the_invoiced_value_of_the_30_days_before(app):
     customer = credit_ready_customer()
-    credit_line(customer, "1000000")
+    credit_line(customer, "1000000", turnover_on=None)
     ship(customer, "100.00", on=datetime.date(2026, 5, 1), prepaid=True)   # 31 days before: outside
     ship(customer, "200.00", on=datetime.date(2026, 5, 2), prepaid=True)   # 30 days before: inside
     ship(customer, "300.00", on=datetime.date(2026, 5, 31), prepaid=True)  # the day before: inside
@@ -705,18 +733,20 @@ def test_crd6_credit_amount_is_the_invoiced_value_of_the_30_days_before(app):
     assert fresh(later).credit_amount == D("700.00")  # 300 + 400: 2 May is 31 days before 2 June
 
 
+@pytest.mark.rule("CRD-6", "boundary")
 def test_crd6_the_credit_lines_limit_caps_the_amount(app):
     customer = credit_ready_customer()
-    credit_line(customer, "250")
+    credit_line(customer, "250", turnover_on=None)
     ship(customer, "200.00", on=datetime.date(2026, 5, 20), prepaid=True)
     ship(customer, "300.00", on=datetime.date(2026, 5, 21), prepaid=True)
     shipment = ship(customer, "10.00", on=datetime.date(2026, 6, 1), prepaid=True, invoice_no="C")
     assert fresh(shipment).credit_amount == D("250.00")
 
 
+@pytest.mark.rule("CRD-6", "sequence")
 def test_crd6_back_dating_a_shipment_recomputes_and_cancelled_ones_do_not_count(app):
     customer = credit_ready_customer()
-    credit_line(customer, "1000000")
+    credit_line(customer, "1000000", turnover_on=None)
     early = ship(customer, "500.00", on=datetime.date(2026, 5, 20), prepaid=True)
     shipment = ship(customer, "10.00", on=datetime.date(2026, 6, 1), prepaid=True, invoice_no="D")
     assert fresh(shipment).credit_amount == D("500.00")
@@ -750,6 +780,7 @@ def preference(customer, **fields):
 
 
 @pytest.mark.parametrize("tier,allowed", [("strategic", True), ("key", True), ("general", False), ("reserve", False)])
+@pytest.mark.rule("CTR-3", "boundary")
 def test_ctr3_only_strategic_and_key_customers(app, tier, allowed):
     customer = make(models.Customer, tier=tier)
     if allowed:
@@ -762,6 +793,7 @@ def test_ctr3_only_strategic_and_key_customers(app, tier, allowed):
         assert models.Preference.select().count() == 0
 
 
+@pytest.mark.rule("CTR-3", "sequence")
 def test_ctr3_gm_approves_a_manager_may_not_and_a_change_asks_again(app, people):
     gm = make_user("ctr3_gm", roles=("gm",))
     customer = make(models.Customer, tier="key")

@@ -74,6 +74,7 @@ def test_local_today_turns_at_midnight_beijing():
 
 
 # ---------------------------------------------------------------- CUS-1
+@pytest.mark.rule("CUS-1", "boundary")
 def test_cus1_key_customers_every_7_days_at_the_beijing_day_boundary(app):
     # 23:30 Beijing on day -8 is still day -8 (stored as 15:30 UTC); 00:30 on day -7 is stored on day -8 UTC.
     late = contacted(beijing(days_ago(8), 23, 30), tier="key", created_at=LONG_AGO)
@@ -82,6 +83,7 @@ def test_cus1_key_customers_every_7_days_at_the_beijing_day_boundary(app):
     assert ids(policies.customers.contact_overdue(today=TODAY)) == {late.id}
 
 
+@pytest.mark.rule("CUS-1", "boundary")
 def test_cus1_general_customers_every_30_days_reserve_never(app):
     ok = contacted(beijing(days_ago(30), 10), tier="general", created_at=LONG_AGO)
     late = contacted(beijing(days_ago(31), 10), tier="general", created_at=LONG_AGO)
@@ -133,6 +135,7 @@ def new_customer(people):
         return make(models.Customer, name="新建客户", approved_by=None, department=people["dept"])
 
 
+@pytest.mark.rule("CUS-2", "boundary")
 def test_cus2_a_new_customer_waits_for_the_sales_director_who_confirms_it(app, people):
     customer = new_customer(people)
     [approval] = approvals_for(customer, "CUS-2")
@@ -154,6 +157,7 @@ def test_cus2_a_new_customer_waits_for_the_sales_director_who_confirms_it(app, p
     assert len(approvals_for(customer, "CUS-2")) == 1
 
 
+@pytest.mark.rule("CUS-2", "sequence")
 def test_cus2_rejection_leaves_it_unconfirmed_a_corrected_save_asks_again(app, people):
     customer = new_customer(people)
     [approval] = approvals_for(customer, "CUS-2")
@@ -192,6 +196,7 @@ def test_cus2_the_confirming_director_cannot_be_typed_into_the_form(app, admin_c
     assert customer.approved_by_id is None and approvals.is_pending(customer)
 
 
+@pytest.mark.rule("CUS-2", "boundary")
 def test_cus2_a_confirmed_customer_asks_nothing(app):
     director = make(models.User, username="director")
     customer = make(models.Customer, approved_by=director)
@@ -199,6 +204,7 @@ def test_cus2_a_confirmed_customer_asks_nothing(app):
 
 
 # ---------------------------------------------------------------- CUS-3
+@pytest.mark.rule("CUS-3", "boundary")
 def test_cus3_id_number_and_bank_account_only_with_consent(app):
     with pytest.raises(policies.PolicyViolation) as exc:
         make(models.Customer, name="无同意", id_number="330106198001010013", bank_account="6222020200000000000")
@@ -238,6 +244,7 @@ def test_cus3_contact_personal_data_needs_consent(app, field, value):
     assert models.Contact.select().count() == 3
 
 
+@pytest.mark.rule("CUS-3", "sequence")
 def test_cus3_dropping_consent_afterwards_is_refused_while_personal_data_relies_on_it(app):
     customer = make(models.Customer, consent_at=models.utcnow())
     contact = make(models.Contact, customer=customer, name="张经理", mobile="13805710001")
@@ -270,6 +277,7 @@ def test_cus4_is_declared_as_an_action():
 
 
 # ---------------------------------------------------------------- CUS-5
+@pytest.mark.rule("CUS-5", "boundary")
 def test_cus5_no_contact_and_no_purchase_for_90_days(app):
     talked = make(models.Customer, created_at=LONG_AGO)
     make(models.Communication, customer=talked, at=beijing(days_ago(90), 9), summary="电话")
@@ -314,6 +322,7 @@ def test_vis1_approval_approves_the_plan_another_departments_manager_may_not(app
     assert fresh(plan).status == "approved"
 
 
+@pytest.mark.rule("VIS-1", "sequence")
 def test_vis1_rejection_and_withdrawal_return_the_plan_to_draft(app, people):
     with acting(people["sales"]):
         rejected = submitted_plan(people["sales"], "2026-12")
@@ -339,6 +348,7 @@ def test_vis1_a_plan_marked_approved_by_hand_is_refused(app, people):
         make(models.VisitPlan, owner=people["sales"], month="2027-01", status="approved")
 
 
+@pytest.mark.rule("VIS-1", "boundary")
 def test_vis1_next_months_plan_late_from_the_first_of_that_month(app):
     draft = make(models.VisitPlan, month="2026-12", status="draft")
     submitted = make(models.VisitPlan, month="2026-12")
@@ -390,6 +400,7 @@ def test_vis2_an_empty_report_with_a_date_is_no_report(app):
     assert ids(policies.customers.reports_late(today=datetime.date(2026, 11, 20))) == {empty.id}
 
 
+@pytest.mark.rule("VIS-2", "boundary")
 def test_vis2_report_due_two_days_after_the_visit(app):
     visited = datetime.date(2026, 11, 2)
     missing = make(models.Visit, visited_on=visited)
@@ -401,6 +412,7 @@ def test_vis2_report_due_two_days_after_the_visit(app):
 
 
 # ---------------------------------------------------------------- VIS-3
+@pytest.mark.rule("VIS-3", "boundary")
 def test_vis3_survey_within_six_months(app):
     recent = make(models.Customer, stage="retention", created_at=LONG_AGO)
     make(models.SatisfactionSurvey, customer=recent, period="2026H1",
@@ -414,6 +426,7 @@ def test_vis3_survey_within_six_months(app):
     assert ids(policies.customers.survey_due(today=TODAY)) == {stale.id, never.id}
 
 
+@pytest.mark.rule("VIS-3", "sequence")
 def test_vis3_an_old_period_entered_today_does_not_clear_the_reminder(app):
     customer = make(models.Customer, stage="retention", created_at=LONG_AGO)
     make(models.SatisfactionSurvey, customer=customer, period="2024H1",
@@ -441,6 +454,7 @@ def test_vis3_half_year_reports_due_10_july_and_10_january():
 
 
 # ---------------------------------------------------------------- VIS-4
+@pytest.mark.rule("VIS-4", "boundary")
 def test_vis4_out_of_town_partners_visited_every_six_months(app):
     def partner(name, **fields):
         return make(models.Partner, name=name, region="out_of_town", admission_status="admitted", **fields)

@@ -88,6 +88,7 @@ def test_mov1_completed_with_everything_done(signers):
 
 
 @pytest.mark.parametrize("missing", CHECKLIST)
+@pytest.mark.rule("MOV-1", "boundary")
 def test_mov1_each_missing_item_refused_at_its_field(signers, missing):
     fields = dict(ITEMS_DONE)
     if missing in fields:
@@ -210,6 +211,7 @@ def test_mov1_each_department_ticks_its_flag_in_any_order_then_service_completes
         row.save()
 
 
+@pytest.mark.rule("MOV-1", "sequence")
 def test_mov1_one_rejection_returns_it_to_requested(signers):
     row = sent_for_signing(signers)
     sign(row, signers, "engineering")
@@ -227,6 +229,7 @@ def test_mov1_one_rejection_returns_it_to_requested(signers):
     assert mov1_approvals().where(models.Approval.status == "pending").count() == 3
 
 
+@pytest.mark.rule("MOV-1", "sequence")
 def test_mov1_withdrawn_move_out_is_requested_and_editable(signers):
     row = sent_for_signing(signers)
     sign(row, signers, "security")

@@ -47,6 +47,7 @@ def people(app):
 
 
 # ---------------------------------------------------------------- CUS-6
+@pytest.mark.rule("CUS-6", "boundary")
 def test_cus6_needs_consent_and_agreement(app):
     exc = refused("CUS-6", lambda: share(consent_at=None, agreement_no="  "))
     messages = [v.message for v in exc.violations]
@@ -69,6 +70,7 @@ def test_cus6_only_the_gm_approves_and_the_share_is_registered(app, people):
     assert row.status == "approved" and row.shared_on is not None
 
 
+@pytest.mark.rule("CUS-6", "sequence")
 def test_cus6_changing_the_recipient_after_approval_asks_again(app, people):
     with acting_as(people["sales"]):
         row = share()
@@ -121,6 +123,7 @@ def late_ids(now):
     return {row.id for row in privacy.incidents_late(now=now)}
 
 
+@pytest.mark.rule("CUS-7", "boundary")
 def test_cus7_contained_and_notified_within_3_days_at_the_boundary(app):
     row = incident()
     first = affected(row)
@@ -139,6 +142,7 @@ def test_cus7_contained_and_notified_within_3_days_at_the_boundary(app):
     assert late_ids(NOW + 10 * DAY) == {row.id}
 
 
+@pytest.mark.rule("CUS-7", "sequence")
 def test_cus7_an_unnotified_customer_empties_the_notified_time_and_deleting_it_recomputes(app):
     row = incident(contained_at=NOW + DAY)
     affected(row, notified_at=NOW + DAY)
@@ -198,6 +202,7 @@ def test_cus8_report_lists_roles_clearance_and_revealed_data(app, people):
     assert fresh(later).period_start == datetime.date(2026, 7, 1)
 
 
+@pytest.mark.rule("CUS-8", "boundary")
 def test_cus8_flags_every_user_until_a_review_within_6_months(app, people):
     today = datetime.date(2026, 6, 30)
     for user in models.User.select():

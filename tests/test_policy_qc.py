@@ -1,6 +1,8 @@
 """QC-1: a QC group meets at least monthly and never pauses for more than six months."""
 import datetime
 
+import pytest
+
 import models
 import policies
 from factories import make
@@ -27,6 +29,7 @@ def test_qc1_months_before_clamps_to_month_end():
     assert calendar.months_before(datetime.date(2026, 1, 31), 2) == datetime.date(2025, 11, 30)
 
 
+@pytest.mark.rule("QC-1", "boundary")
 def test_qc1_inactive_after_a_month_without_activity(app):
     group("一个月整", datetime.date(2025, 1, 10), datetime.date(2026, 10, 15))
     group("超过一个月", datetime.date(2025, 1, 10), datetime.date(2026, 10, 14))
@@ -36,6 +39,7 @@ def test_qc1_inactive_after_a_month_without_activity(app):
     assert topics(policies.qc.inactive(TODAY)) == ["从未活动", "老注册", "超过一个月"]
 
 
+@pytest.mark.rule("QC-1", "boundary")
 def test_qc1_paused_more_than_six_months(app):
     group("六个月整", datetime.date(2025, 1, 10), datetime.date(2026, 5, 15))
     group("超过六个月", datetime.date(2025, 1, 10), datetime.date(2026, 3, 1), datetime.date(2026, 5, 14))

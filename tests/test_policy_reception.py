@@ -41,6 +41,7 @@ def status_of(row):
 
 
 @pytest.mark.parametrize("guest_class, cap", [("A", "500"), ("B", "300"), ("C", "200"), ("D", "150")])
+@pytest.mark.rule("RCP-1", "boundary")
 def test_rcp1_cap_allowed_one_cent_more_refused(app, guest_class, cap):
     reception(guest_class=guest_class, cost_per_person=decimal.Decimal(cap)).save()
     with pytest.raises(policies.PolicyViolation) as exc:
@@ -80,6 +81,7 @@ def test_rcp2_companions_computed_when_left_at_zero(app, guests, needed):
 
 
 @pytest.mark.parametrize("guests, cap", [(1, 1), (4, 1), (5, 2), (10, 2)])
+@pytest.mark.rule("RCP-2", "boundary")
 def test_rcp2_more_companions_than_the_cap_refused(app, guests, cap):
     reception(guests=guests, companions=cap).save()
     with pytest.raises(policies.PolicyViolation) as exc:
@@ -89,6 +91,7 @@ def test_rcp2_more_companions_than_the_cap_refused(app, guests, cap):
     assert models.Reception.select().count() == 1
 
 
+@pytest.mark.rule("RCP-2", "boundary")
 def test_rcp2_two_guests_with_eight_companions_refused_fewer_is_fine(app):
     with pytest.raises(policies.PolicyViolation):
         reception(guests=2, companions=8).save()
@@ -102,6 +105,7 @@ def test_rcp2_large_groups_have_no_cap(app):
     assert models.Reception.select().count() == 2
 
 
+@pytest.mark.rule("RCP-2", "sequence")
 def test_rcp2_fewer_guests_afterwards_refuses_the_companions_now_too_many(app):
     row = reception(guests=10, companions=2)
     row.save()
@@ -130,6 +134,7 @@ def test_rcp2_empty_companions_in_the_form_are_computed(app, admin_client):
     assert models.Reception.get().companions == 3
 
 
+@pytest.mark.rule("RCP-3", "boundary")
 def test_rcp3_gift_over_limit_asks_the_gm(app):
     at_limit = make(models.Reception, visitor_org="甲", gifts="茶叶", gift_value=decimal.Decimal("1000"))
     assert gm_approvals().count() == 0 and at_limit.status == "planned"
@@ -172,6 +177,7 @@ def test_rcp3_rejection_leaves_the_gift_unapproved(people):
     assert status_of(row) == "planned" and gm_approvals().count() == 1
 
 
+@pytest.mark.rule("RCP-3", "sequence")
 def test_rcp3_saving_the_rejected_gift_again_resubmits_it(people):
     clerk, gm = people
     row = gift_reception(clerk)
@@ -203,6 +209,7 @@ def test_rcp3_locked_while_pending_and_editable_after_withdrawal(people):
     assert status_of(row) == "planned" and gm_approvals().count() == 1
 
 
+@pytest.mark.rule("RCP-3", "sequence")
 def test_rcp3_asks_again_only_when_the_gift_is_raised(people):
     clerk, gm = people
     row = make(models.Reception, visitor_org="丙", gift_value=decimal.Decimal("800"))

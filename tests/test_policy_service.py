@@ -54,6 +54,7 @@ def status_of(order):
     ("purchase_date", None, "请填写购买日期"),
     ("fault", "", "请填写故障现象"),
 ])
+@pytest.mark.rule("SRV-1", "boundary")
 def test_srv1_each_missing_field_refused_via_save(app, name, value, message):
     make(models.ServiceOrder)
     with pytest.raises(policies.PolicyViolation) as exc:
@@ -149,6 +150,7 @@ def test_srv1_rejection_cancels_the_order(desk):
     assert "服务单未获部门经理批准，不能派工" in str(exc.value)
 
 
+@pytest.mark.rule("SRV-1", "sequence")
 def test_srv1_reopening_a_rejected_order_asks_again(desk):
     recorder, manager, other = desk
     order = record_order(recorder)
@@ -161,6 +163,7 @@ def test_srv1_reopening_a_rejected_order_asks_again(desk):
     assert [a.status for a in srv1_approvals(order).order_by(models.Approval.id)] == ["rejected", "pending"]
 
 
+@pytest.mark.rule("SRV-1", "sequence")
 def test_srv1_withdrawn_order_is_editable_and_saving_resubmits_it(desk):
     recorder, manager, other = desk
     order = record_order(recorder)
@@ -206,6 +209,7 @@ def test_srv1_dispatch_refused_in_the_generated_edit_form(app, admin_client):
     (dict(old_sim="89860000000000000001"), "new_sim"),
     (dict(new_sim="89860000000000000002"), "old_sim"),
 ])
+@pytest.mark.rule("SRV-2", "boundary")
 def test_srv2_replacement_needs_both_numbers(app, fields, missing):
     with pytest.raises(policies.PolicyViolation) as exc:
         build(models.ServiceOrder, kind="repair", **fields).save()
@@ -214,6 +218,7 @@ def test_srv2_replacement_needs_both_numbers(app, fields, missing):
     assert models.ServiceOrder.select().count() == 0
 
 
+@pytest.mark.rule("SRV-2", "boundary")
 def test_srv2_both_or_neither_allowed_and_installs_record_only_new(app):
     make(models.ServiceOrder, kind="repair")
     make(models.ServiceOrder, kind="repair", old_terminal_no="ZD1", new_terminal_no="ZD2",

@@ -39,6 +39,7 @@ def overdue(today=TODAY):
     return {row.id for row in visits.return_visit_overdue(today)}
 
 
+@pytest.mark.rule("VIS-5", "boundary")
 def test_vis5_key_customer_needs_a_managers_visit_within_12_months(app, people):
     key = customer("key")
     assert key.id in overdue()
@@ -68,6 +69,7 @@ def test_vis5_strategic_needs_a_manager_and_the_gm(app, people):
     assert only_gm.id not in overdue()
 
 
+@pytest.mark.rule("VIS-5", "boundary")
 def test_vis5_general_customer_the_salesperson_every_24_months_failing_a_manager(app, people):
     general = customer("general")
     assert general.id in overdue()
@@ -100,6 +102,7 @@ def test_vis5_visitor_defaults_to_the_plans_owner_and_is_a_flag(app, people):
     assert "VIS-5" in [r.id for r, _ in marks.get(key.id, [])]
 
 
+@pytest.mark.rule("VIS-6", "boundary")
 def test_vis6_quarterly_report_counts_planned_done_results_and_open(app, people):
     key = customer("key")
     plan = make(models.VisitPlan, owner=people["sales"], month="2026-06")

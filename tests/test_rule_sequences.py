@@ -15,6 +15,7 @@ from conftest import make_user
 D = decimal.Decimal
 
 
+@pytest.mark.rule("ARC-1", "sequence")
 def test_arc1_raising_a_loans_days_afterwards_is_refused(app):
     request = make(models.BorrowRequest, days=3)
     request = fresh(request)
@@ -23,6 +24,7 @@ def test_arc1_raising_a_loans_days_afterwards_is_refused(app):
     assert fresh(request).days == 3
 
 
+@pytest.mark.rule("ARC-13", "sequence")
 def test_arc13_moving_a_title_deed_out_of_the_safe_afterwards_is_refused(app):
     make(models.ArchiveFile, number="鸿借字第009号", title="项目档案", kind="project")
     deed = make(models.ArchiveFile, number="鸿借字第009号-权证", title="不动产权证", kind="title_deed", location="safe")
@@ -32,6 +34,7 @@ def test_arc13_moving_a_title_deed_out_of_the_safe_afterwards_is_refused(app):
     assert fresh(deed).location == "safe"
 
 
+@pytest.mark.rule("CMP-2", "sequence")
 def test_cmp2_correcting_the_receipt_time_moves_the_close_deadline(app):
     received = datetime.datetime(2026, 3, 2, 1, 0)
     item = make(models.Complaint, complainant="张先生", content="内容", category="service", received_at=received)
@@ -40,6 +43,7 @@ def test_cmp2_correcting_the_receipt_time_moves_the_close_deadline(app):
     assert fresh(item).due_at == received + datetime.timedelta(days=5)
 
 
+@pytest.mark.rule("CRD-4", "sequence")
 def test_crd4_unticking_prepaid_afterwards_without_a_credit_line_is_refused(app):
     shipment = make(models.Shipment, prepaid=True, amount=D("100"), shipped_on=datetime.date(2026, 6, 1))
     shipment = fresh(shipment)
@@ -48,6 +52,7 @@ def test_crd4_unticking_prepaid_afterwards_without_a_credit_line_is_refused(app)
     assert fresh(shipment).prepaid
 
 
+@pytest.mark.rule("RCP-1", "sequence")
 def test_rcp1_raising_the_cost_afterwards_beyond_the_cap_is_refused(app):
     row = make(models.Reception, visitor_org="来访团", guest_class="D", guests=2, companions=1,
                cost_per_person=D("150"))
@@ -63,6 +68,7 @@ def test_rcp1_raising_the_cost_afterwards_beyond_the_cap_is_refused(app):
     refused("RCP-1", row.save)
 
 
+@pytest.mark.rule("SRV-2", "sequence")
 def test_srv2_clearing_the_new_terminal_afterwards_is_refused(app):
     order = make(models.ServiceOrder, kind="repair", old_terminal_no="ZD1000000001", new_terminal_no="ZD1000000002")
     order = fresh(order)
@@ -70,6 +76,7 @@ def test_srv2_clearing_the_new_terminal_afterwards_is_refused(app):
     refused("SRV-2", order.save)
 
 
+@pytest.mark.rule("ATT-1", "sequence")
 def test_att1_correcting_minutes_late_recomputes_the_fine_and_the_resignation_flag(app):
     user = make(models.User)
     days = [make(models.Attendance, user=user, day=datetime.date(2026, 3, d), minutes_late=30) for d in (2, 3, 4, 5)]

@@ -157,11 +157,8 @@ class Facts:
             investigation.select(investigation.complaint, fn.MIN(investigation.started_at))
             .where(investigation.complaint.in_(ids_query), investigation.started_at <= now)
             .group_by(investigation.complaint).tuples())
-        solution = models.Solution
-        self.first_solution = dict(
-            solution.select(solution.complaint, fn.MIN(solution.created_at))
-            .where(solution.complaint.in_(ids_query), solution.created_at <= now)
-            .group_by(solution.complaint).tuples())
+        # CMP-4: the first solution still standing stops the clock (one the GM rejected, or withdrawn, does not).
+        self.first_solution = rules.first_standing_solution(ids_query, now)
         rule_on = {rid: policies.RULES[rid].on() for rid in ("CMP-2", "CMP-3", "CMP-4", "CMP-7")}
         self.on = rule_on
         self.min_updates = policies.RULES["CMP-7"].get("min_updates")
@@ -719,10 +716,22 @@ def workbook(stats):
 
 
 def report_generated(year, month):
-    """Return True once someone downloaded the month's 投诉统计表 (the export is in the audit log, CMP-9)."""
+    """Return True once someone downloaded the month's 投诉统计表 (the export is in the audit log, CMP-9) and it
+    is still complete: no complaint of the month was entered, or had its receipt time corrected, after it."""
     log = models.AuditLog
-    return log.select().where(log.action == "export", log.model == "Complaint",
-                              log.changes.contains(f"投诉统计表 {year}-{month:02d}")).exists()
+    last = log.select(fn.MAX(log.at)).where(log.action == "export", log.model == "Complaint",
+                                            log.changes.contains(f"投诉统计表 {year}-{month:02d}")).scalar()
+    if last is None:
+        return False
+    Complaint = models.Complaint
+    start, end = rules.month_bounds(year, month)
+    in_month = Complaint.select(Complaint.id).where(Complaint.received_at >= start, Complaint.received_at < end)
+    if in_month.where(Complaint.created_at > last).exists():
+        return False
+    corrected = log.select(log.record_id).where(log.model == "Complaint", log.at > last,
+                                                log.changes.contains("更正受理时间"))
+    ids = [int(pk) for (pk,) in corrected.tuples() if str(pk).isdigit()]
+    return not (ids and in_month.where(Complaint.id.in_(ids)).exists())
 
 
 def report_reminder(today=None):
