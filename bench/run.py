@@ -16,6 +16,7 @@ import logging
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -134,16 +135,23 @@ def prepare(kind, scale, echo):
             if os.path.exists(path + suffix):
                 os.remove(path + suffix)
     else:
-        server = pgserver.Server(fast=False).start()
-        server.execute("CREATE DATABASE bench")
+        # A kept cluster in bench/data/pg-scale-<scale>/ (durable settings), reused once generated.
+        root = os.path.join(DATA, f"pg-scale-{scale:g}")
+        done = root + ".done"
+        if not os.path.exists(done) and os.path.exists(root):
+            shutil.rmtree(root)
+        server = pgserver.Server(fast=False, root=root).start()
         url = server.url("bench")
+        if os.path.exists(done):
+            echo(f"reusing {root}")
+            return url, server, counts
+        server.execute("CREATE DATABASE bench")
     echo(f"generating {counts} on {kind} …")
     models.db.initialize(open_database(url))
     with models.db.connection_context():
         models.create_tables()
         datagen.generate(**counts, echo=echo)
-    if kind == "sqlite":
-        open(path + ".done", "w").write("ok")
+    open(path + ".done" if kind == "sqlite" else done, "w").write("ok")
     return url, server, counts
 
 
@@ -313,7 +321,14 @@ def main(argv=None):
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 1M customers, 3M communications, 200k complaints")
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--generate-only", action="store_true", help="make the data set and stop")
     args = parser.parse_args(argv)
+    if args.generate_only:
+        for kind in ("sqlite", "postgres") if args.backend == "both" else (args.backend,):
+            _, pg, _ = prepare(kind, args.scale, lambda m: print(m, flush=True))
+            if pg is not None:
+                pg.stop()
+        return
     kinds = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     out = []
     for kind in kinds:
