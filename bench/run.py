@@ -167,21 +167,25 @@ def pages_for(app, counts):
         hits = models.Customer.select().where(
             backend.search_condition(backend.searchable(models.Customer), SEARCH_TERM)).count()
     deep = max(1, counts["customers"] // 2 // 50)
+    dj = "/admin/django_admin"
+    # (label, console URL, default Flask-Admin URL, Django admin URL); Django pages are 1-based.
     pages = [
-        ("客户列表 第1页", "/admin/customer/", "/admin/customer/"),
-        (f"深翻页(偏移 {deep * 50:,})", f"/admin/customer/?page={deep}", f"/admin/customer/?page={deep}"),
+        ("客户列表 第1页", "/admin/customer/", "/admin/customer/", f"{dj}/customer/"),
+        (f"深翻页(偏移 {deep * 50:,})", f"/admin/customer/?page={deep}", f"/admin/customer/?page={deep}",
+         f"{dj}/customer/?p={deep + 1}"),
         (f"搜索中文名“{SEARCH_TERM}”({hits:,} 条)", f"/admin/customer/?search={QUOTED_TERM}",
-         f"/admin/customer/?search={QUOTED_TERM}"),
-        ("按部门筛选", f"/admin/customer/?flt0_{dept_filter}={dept}", None),
-        ("客户详情", "/admin/customer/details/?id={id}", None),
-        ("编辑保存", "EDIT", None),
-        ("新建沟通记录", "CREATE", None),
-        ("沟通记录列表", "/admin/communication/", "/admin/communication/"),
-        ("投诉列表", "/admin/complaint/", None),
-        ("外借登记列表", "/admin/loan/", None),
-        ("审批中心", "/admin/approvals/", None),
-        ("操作日志", "/admin/auditlog/", None),
-        ("工作台", "/admin/", None),
+         f"/admin/customer/?search={QUOTED_TERM}", f"{dj}/customer/?q={QUOTED_TERM}"),
+        ("按部门筛选", f"/admin/customer/?flt0_{dept_filter}={dept}", None,
+         f"{dj}/customer/?department__id__exact={dept}"),
+        ("客户详情", "/admin/customer/details/?id={id}", None, dj + "/customer/{id}/change/"),
+        ("编辑保存", "EDIT", None, None),
+        ("新建沟通记录", "CREATE", None, None),
+        ("沟通记录列表", "/admin/communication/", "/admin/communication/", f"{dj}/communication/"),
+        ("投诉列表", "/admin/complaint/", None, f"{dj}/complaint/"),
+        ("外借登记列表", "/admin/loan/", None, None),
+        ("审批中心", "/admin/approvals/", None, None),
+        ("操作日志", "/admin/auditlog/", None, None),
+        ("工作台", "/admin/", None, None),
     ]
     return pages, ids
 
@@ -196,11 +200,13 @@ def run_backend(kind, scale, rounds, echo):
         servers.append(console)
         plain = PlainServer(url, instance)
         servers.append(plain)
+        django = DjangoServer(url, instance, kind)
+        servers.append(django)
         app = create_app({"DATABASE_URL": url, "INSTANCE_PATH": instance, "SECRET_KEY": "multi-process-secret"})
         pages, ids = pages_for(app, counts)
         rows = []
         for username in datagen.USERS:
-            rows += time_user(app, console, plain, url, pages, ids, username, rounds, echo)
+            rows += time_user(app, console, plain, django, url, pages, ids, username, rounds, echo)
         return rows, counts
     finally:
         for server in servers:
@@ -234,21 +240,54 @@ class PlainServer(Server):
                 time.sleep(0.3)
 
 
-def time_user(app, console, plain, url, pages, ids, username, rounds, echo):
+class DjangoServer(Server):
+    """Django 5.2's admin (bench/django_admin/) under gunicorn (2 workers) over the same tables; its own
+    users and sessions in a separate small SQLite file."""
+
+    def __init__(self, url, instance, kind):
+        from bench.django_admin import setup
+
+        self.port = pgserver.free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = os.path.join(instance, f"django-{self.port}.log")
+        env = dict(os.environ, DATABASE_URL=url, DJANGO_AUTH_DB=os.path.join(instance, f"django-auth-{kind}.db"),
+                   DJANGO_SETTINGS_MODULE="bench.django_admin.settings", PYTHONUNBUFFERED="1")
+        subprocess.run([sys.executable, "-m", "bench.django_admin.setup"], cwd=ROOT, env=env, check=True)
+        gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+        with open(self.log_path, "w") as log:
+            self.proc = subprocess.Popen([gunicorn, "--workers", "2", "--bind", f"127.0.0.1:{self.port}",
+                                          "--timeout", "300", "bench.django_admin.wsgi:application"],
+                                         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        self.wait_up(path="/admin/login/")
+        self.username, self.password = setup.USERNAME, setup.PASSWORD
+
+    def login(self):
+        browser = Browser()
+        status, page = browser.request(self.base + "/admin/login/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        status, _ = browser.request(self.base + "/admin/login/?next=/admin/", {
+            "csrfmiddlewaretoken": token, "username": self.username, "password": self.password, "next": "/admin/"})
+        assert status == 302, status
+        return browser
+
+
+def time_user(app, console, plain, django, url, pages, ids, username, rounds, echo):
     browser = Browser()
     browser.login(console.base, username, datagen.PASSWORD)
     plain_browser = Browser()
+    django_browser = django.login()
     raw = open_database(url)
     raw.connect()
     rng = random.Random(7)
     floors = {}
-    for label, target, _ in pages:
+    for label, target, _, _ in pages:
         if target.startswith("/") and "{id}" not in target:
             floors[label] = capture_statements(app, username, target)
-    timings = {label: {"console": [], "floor": [], "plain": []} for label, _, _ in pages}
+    timings = {label: {"console": [], "floor": [], "plain": [], "django": []} for label, _, _, _ in pages}
     status_seen = {}
     for r in range(rounds):
-        for label, target, plain_url in pages:
+        for label, target, plain_url, django_url in pages:
             if target == "EDIT":
                 pk = rng.choice(ids)
                 status, page = browser.request(f"{console.base}/admin/customer/edit/?id={pk}")
@@ -265,7 +304,8 @@ def time_user(app, console, plain, url, pages, ids, username, rounds, echo):
                 status, _ = browser.request(f"{console.base}/admin/communication/new/", data)
                 timings[label]["console"].append(time.perf_counter() - t0)
             else:
-                url_ = target.format(id=rng.choice(ids))
+                pk = rng.choice(ids)
+                url_ = target.format(id=pk)
                 t0 = time.perf_counter()
                 status, _ = browser.request(console.base + url_)
                 timings[label]["console"].append(time.perf_counter() - t0)
@@ -279,16 +319,23 @@ def time_user(app, console, plain, url, pages, ids, username, rounds, echo):
                     plain_status, _ = plain_browser.request(plain.base + plain_url, timeout=300)
                     timings[label]["plain"].append(time.perf_counter() - t0)
                     status_seen.setdefault(label + " (default)", set()).add(plain_status)
+                if django_url:
+                    t0 = time.perf_counter()
+                    django_status, _ = django_browser.request(django.base + django_url.format(id=pk), timeout=300)
+                    timings[label]["django"].append(time.perf_counter() - t0)
+                    status_seen.setdefault(label + " (Django)", set()).add(django_status)
             status_seen.setdefault(label, set()).add(status)
         echo(f"  {username}: round {r + 1}/{rounds} done")
     raw.close()
     rows = []
-    for label, _, _ in pages:
+    for label, _, _, _ in pages:
         t = timings[label]
         statuses = sorted(status_seen.get(label, ()))
         if t["plain"]:
             statuses = statuses + ["默认:" + ",".join(map(str, sorted(status_seen[label + " (default)"])))]
-        rows.append((username, label, t["console"], t["floor"], t["plain"], statuses))
+        if t["django"]:
+            statuses = statuses + ["Django:" + ",".join(map(str, sorted(status_seen[label + " (Django)"])))]
+        rows.append((username, label, t["console"], t["floor"], t["plain"], t["django"], statuses))
     return rows
 
 
@@ -307,12 +354,14 @@ def ratio(a, b):
 def table(kind, rows, counts):
     lines = [f"### {kind}: {counts['customers']:,} customers, {counts['communications']:,} communications, "
              f"{counts['complaints']:,} complaints (p50 / p95 ms)", "",
-             "| user | page | HTTP | console | floor (own SQL) | console/floor | default Flask-Admin | console/default |",
-             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+             "| user | page | HTTP | console | floor (own SQL) | console/floor | default Flask-Admin | console/default "
+             "| Django admin | console/Django |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     who = {"bench_top": "绝密·全部门", "bench_low": "普通·录入员"}
-    for username, label, console, floor, plain, statuses in rows:
+    for username, label, console, floor, plain, django, statuses in rows:
         lines.append(f"| {who.get(username, username)} | {label} | {','.join(map(str, statuses))} | {ms(console)} | "
-                     f"{ms(floor)} | {ratio(console, floor)} | {ms(plain)} | {ratio(console, plain)} |")
+                     f"{ms(floor)} | {ratio(console, floor)} | {ms(plain)} | {ratio(console, plain)} | "
+                     f"{ms(django)} | {ratio(console, django)} |")
     return "\n".join(lines)
 
 

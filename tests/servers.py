@@ -51,11 +51,11 @@ class Server:
                 start_new_session=True)
         self.wait_up()
 
-    def wait_up(self, seconds=90):
+    def wait_up(self, seconds=90, path="/login"):
         deadline = time.time() + seconds
         while time.time() < deadline:
             try:
-                urllib.request.urlopen(self.base + "/login", timeout=5).read()
+                urllib.request.urlopen(self.base + path, timeout=5).read()
                 return
             except OSError:
                 assert self.proc.poll() is None, self.log()
