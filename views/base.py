@@ -22,6 +22,8 @@ from flask_admin.contrib.peewee.form import InlineModelFormList
 from flask_admin.model.form import InlineFormAdmin
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from markupsafe import Markup
+from markupsafe import escape
 from peewee import JOIN
 from peewee import SQL
 from peewee import AutoField
@@ -198,6 +200,51 @@ def lookup_fields(model):
     if not names:
         names = [f.name for f in model._meta.sorted_fields if isinstance(f, (CharField, TextField))][:1]
     return [model._meta.fields[n] for n in names]
+
+
+class RowLinks:
+    """The row actions of one list page, built once and filled in with each row's id.
+
+    The details and edit links and the delete form's hidden fields differ between rows only by the
+    id; building each with ``url_for`` and WTForms for every row of a page was a third of the page's
+    time. Ids that are not plain digits take the slow path (same output).
+    """
+
+    MARK = "0rowid0"
+
+    def __init__(self, view, return_url, delete_form):
+        self._view = view
+        self._return_url = return_url
+        self._delete_form = delete_form
+        self._cache = {}
+
+    def _once(self, key, make):
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def url(self, endpoint, row_id):
+        """``get_url(endpoint, id=row_id, url=return_url)``."""
+        row_id = str(row_id)
+        template = self._once(endpoint, lambda: self._view.get_url(endpoint, id=self.MARK, url=self._return_url))
+        if not row_id.isdigit() or template.count(self.MARK) != 1:
+            return self._view.get_url(endpoint, id=row_id, url=self._return_url)
+        return template.replace(self.MARK, row_id)
+
+    def delete_id(self, pk):
+        """``delete_form.id(value=pk)``."""
+        template = self._once("id", lambda: str(self._delete_form.id(value=self.MARK)))
+        if template.count(self.MARK) != 1:
+            return self._delete_form.id(value=pk)
+        return Markup(template.replace(self.MARK, str(escape(pk))))
+
+    def delete_url(self):
+        """``delete_form.url(value=return_url)``."""
+        return self._once("url", lambda: Markup(str(self._delete_form.url(value=self._return_url))))
+
+    def delete_csrf(self):
+        """``delete_form.csrf_token``."""
+        return self._once("csrf", lambda: Markup(str(self._delete_form.csrf_token)))
 
 
 class ModelAdmin(ModelView):
@@ -441,6 +488,8 @@ class ModelAdmin(ModelView):
         """Show only the columns a saved list view chose (``cols``), in the list's own order."""
         if "list_columns" in kwargs and has_request_context():
             kwargs["list_columns"] = worklists.chosen_columns(kwargs["list_columns"], request.args.get("cols"))
+        if "delete_form" in kwargs and "return_url" in kwargs:
+            kwargs["row_links"] = RowLinks(self, kwargs["return_url"], kwargs["delete_form"])
         return super().render(template, **kwargs)
 
     def get_one(self, id):
