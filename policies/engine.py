@@ -15,6 +15,7 @@ Order inside one save (the save's own transaction):
    as one ``PolicyViolation`` and the save (with everything written before it) rolls back;
 3. the row is written; post_save receivers run (computes on other rows, approvals).
 """
+import contextvars
 import inspect
 import json
 
@@ -49,6 +50,10 @@ class PolicyViolation(Exception):
         super().__init__("；".join(v.message for v in self.violations))
 
 
+# The stored RuleSetting rows by rule id while flags_for reads them all at once (None: query each).
+_settings_rows = contextvars.ContextVar("rule_settings_rows", default=None)
+
+
 class Rule:
     """One numbered rule of DOMAIN.md."""
 
@@ -69,6 +74,9 @@ class Rule:
 
     # ------------------------------------------------------------ settings
     def _row(self):
+        rows = _settings_rows.get()
+        if rows is not None:
+            return rows.get(self.id)
         return models.RuleSetting.get_or_none(models.RuleSetting.rule == self.id)
 
     def settings(self):
@@ -213,11 +221,16 @@ def flags_for(model, ids):
     if not ids:
         return result
     ids = list(ids)
-    for rule_obj, query, badge in FLAGS.get(model, ()):
-        if not rule_obj.on():
-            continue
-        base = query(ids=ids) if takes_ids(query) else query()
-        flagged = base.select(model.id).where(model.id.in_(ids))
-        for row in flagged.tuples():
-            result.setdefault(row[0], []).append((rule_obj, badge))
+    # Every rule's stored settings in one statement for the whole page (read-only while flagging).
+    token = _settings_rows.set({row.rule: row for row in models.RuleSetting.select()})
+    try:
+        for rule_obj, query, badge in FLAGS.get(model, ()):
+            if not rule_obj.on():
+                continue
+            base = query(ids=ids) if takes_ids(query) else query()
+            flagged = base.select(model.id).where(model.id.in_(ids))
+            for row in flagged.tuples():
+                result.setdefault(row[0], []).append((rule_obj, badge))
+    finally:
+        _settings_rows.reset(token)
     return result
