@@ -90,7 +90,7 @@ def open_database(url, busy_timeout_ms=10000):
             "busy_timeout": busy_timeout_ms,
             "cache_size": -16000,
         }, timeout=busy_timeout_ms / 1000)
-    return connect(url)
+    return connect(url, **backend.connect_options(url))
 
 
 def create_app(config: dict | None = None):

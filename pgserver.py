@@ -40,7 +40,7 @@ class Server:
         self.keep = root is not None
         if root is not None:
             os.makedirs(root, exist_ok=True)
-        self.root = root or tempfile.mkdtemp(prefix="console-pg-")
+        self.root = os.path.abspath(root) if root else tempfile.mkdtemp(prefix="console-pg-")
         self.data = os.path.join(self.root, "data")
         self.port = free_port()
         self.fast = fast
