@@ -196,13 +196,14 @@ def run_backend(kind, scale, rounds, echo):
     os.makedirs(instance, exist_ok=True)
     servers = []
     try:
+        # In-process first: it brings an older data file's schema up to date before two workers race to.
+        app = create_app({"DATABASE_URL": url, "INSTANCE_PATH": instance, "SECRET_KEY": "multi-process-secret"})
         console = Server(url, instance, workers=2)
         servers.append(console)
         plain = PlainServer(url, instance)
         servers.append(plain)
         django = DjangoServer(url, instance, kind)
         servers.append(django)
-        app = create_app({"DATABASE_URL": url, "INSTANCE_PATH": instance, "SECRET_KEY": "multi-process-secret"})
         pages, ids = pages_for(app, counts)
         rows = []
         for username in datagen.USERS:
