@@ -189,6 +189,23 @@ def install_search(schema):
             models.db.execute_sql(f'INSERT INTO "{name}"(rowid, {columns}) SELECT id, {columns} FROM "{table}"')
 
 
+def install_order_indexes(schema):
+    """PostgreSQL: an index on (confidentiality, id) of every table with a clearance column (idempotent).
+
+    A restricted user's list in id order, deep pages included, is then an index-only scan of the
+    visible level; a SQLite index already ends with the rowid, so the plain column index serves there.
+    """
+    if not is_postgres():
+        return
+    for model in schema:
+        field = model._meta.fields.get("confidentiality")
+        if field is None or model._meta.primary_key.name != "id":
+            continue
+        table = model._meta.table_name
+        models.db.execute_sql(f'CREATE INDEX IF NOT EXISTS "{table}_confidentiality_id" '
+                              f'ON "{table}" ("{field.column_name}", "id")')
+
+
 def sync_search(model, instance, deleted=False):
     """Bring the SQLite search table of ``model`` in line with ``instance`` (PostgreSQL indexes itself)."""
     fields = searchable(model)

@@ -470,6 +470,11 @@ class ModelAdmin(ModelView):
             # A deep page: skip the offset over the bare ids, then join the related rows for this page only.
             pk = self.model._meta.primary_key
             page_ids = filtered.select(pk).order_by(*clauses).limit(page_size).offset(page * page_size)
+            hint = (access.id_order_hint(current_user, self.model)
+                    if not search and all(c.name == pk.name if not isinstance(c, str) else c == pk.name
+                                          for c, _ in order) else None)
+            if hint is not None:
+                page_ids = page_ids.where(hint)
             query, _ = self._with_related(self.model.select().where(pk.in_(page_ids)))
             query = query.order_by(*clauses)
         elif page_size:
