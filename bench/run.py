@@ -1,14 +1,17 @@
-"""Scale benchmark: the console at 1,000,000 customers over real HTTP, beside the floor and a default Flask-Admin.
+"""Scale benchmark: the console at 1,000,000 customers over real HTTP, beside the floor, a default
+Flask-Admin and Django's admin.
 
     python bench/run.py                      # SQLite and PostgreSQL, full size (generates the data once)
     python bench/run.py --backend sqlite --scale 0.1 --rounds 10
+    python bench/run.py --backend postgres --generate-only
 
-For each backend: the data set (bench/datagen.py; SQLite file kept in bench/data/ and reused,
-PostgreSQL in a private server started for the run), the console under gunicorn with 2 workers,
-a default Flask-Admin (bench/plain_admin.py) under gunicorn with 2 workers over the same tables,
-and the floor: the SQL statements the page sends, captured once and executed directly. Pages are
-timed round by round, interleaved (console, floor, default Flask-Admin), for the user with the
-highest clearance and the one with the lowest. Prints p50 / p95 in ms and the ratios.
+For each backend: the data set (bench/datagen.py; the SQLite file and the PostgreSQL cluster are kept in
+bench/data/ and reused), the console under gunicorn with 2 workers, a default Flask-Admin
+(bench/plain_admin.py) and Django 5.2's admin (bench/django_admin/, bench/requirements.txt), each under
+gunicorn with 2 workers over the same tables, and the floor: the SQL statements the page sends, captured
+once and executed directly. Pages are timed round by round, interleaved (console, floor, default
+Flask-Admin, Django admin), for the user with the highest clearance and the one with the lowest (Django's
+superuser sees every row either way). Prints p50 / p95 in ms and the ratios.
 """
 import argparse
 import html.parser
@@ -206,8 +209,11 @@ def run_backend(kind, scale, rounds, echo):
         servers.append(django)
         pages, ids = pages_for(app, counts)
         rows = []
+        load = [os.getloadavg()[0]]
         for username in datagen.USERS:
             rows += time_user(app, console, plain, django, url, pages, ids, username, rounds, echo)
+            load.append(os.getloadavg()[0])
+        counts = dict(counts, load=load)
         return rows, counts
     finally:
         for server in servers:
@@ -354,7 +360,8 @@ def ratio(a, b):
 
 def table(kind, rows, counts):
     lines = [f"### {kind}: {counts['customers']:,} customers, {counts['communications']:,} communications, "
-             f"{counts['complaints']:,} complaints (p50 / p95 ms)", "",
+             f"{counts['complaints']:,} complaints (p50 / p95 ms); 1-minute load average at the start and after "
+             f"each user: {' / '.join(f'{x:.1f}' for x in counts.get('load', ()))}", "",
              "| user | page | HTTP | console | floor (own SQL) | console/floor | default Flask-Admin | console/default "
              "| Django admin | console/Django |",
              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
