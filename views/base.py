@@ -173,7 +173,9 @@ RELATED_IDS_MAX = 500
 def condition_through(chain, make_clause):
     """Build a condition on the first field of ``chain`` via subqueries over the rest.
 
-    ``make_clause`` gets the last field alone, or a list of own fields to search together.
+    ``make_clause`` gets the last field alone, or a list of own fields to search together. Returns None
+    when no related row matches: the caller leaves the term out (an ``OR 1 = 0`` beside the trigram
+    match made SQLite scan every customer instead of reading the search index).
     """
     if isinstance(chain[0], list):
         return make_clause(chain[0])
@@ -182,12 +184,14 @@ def condition_through(chain, make_clause):
         return make_clause(head)
     rel = head.rel_model
     inner = condition_through(rest, make_clause)
+    if inner is None:
+        return None
     matches = rel.select(rel._meta.primary_key).where(inner)
     # A few matching related rows become a literal list: the planner can then OR the foreign key's
     # index with the other columns' indexes (PostgreSQL BitmapOr) instead of scanning the table.
     found = [pk for (pk,) in matches.limit(RELATED_IDS_MAX + 1).tuples()]
     if len(found) <= RELATED_IDS_MAX:
-        return head.in_(found) if found else SQL("1 = 0")
+        return head.in_(found) if found else None
     return head.in_(matches)
 
 
@@ -364,8 +368,9 @@ class ModelAdmin(ModelView):
             for chain in groups:
                 clause = condition_through(
                     chain, lambda f, w=word: backend.search_condition(f if isinstance(f, list) else [f], w))
-                stmt = clause if stmt is None else (stmt | clause)
-            query = query.where(stmt)
+                if clause is not None:
+                    stmt = clause if stmt is None else (stmt | clause)
+            query = query.where(stmt if stmt is not None else SQL("1 = 0"))
         return query
 
     # ---------------------------------------------------------------- filters
