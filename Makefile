@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 WEB_CONCURRENCY ?= 2
 export WEB_CONCURRENCY
 
-.PHONY: run test test-sqlite test-postgres postgres browser screenshots bench bench-scale clean
+.PHONY: run test test-sqlite test-postgres postgres browser screenshots bench bench-scale bench-load clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -59,8 +59,17 @@ bench: $(STAMP)
 	$(PY) bench/bench_inbox.py
 
 # 1M customers, 3M communications, 200k complaints on SQLite and PostgreSQL (see bench/run.py).
-bench-scale: $(STAMP) postgres
+# Bench-only dependencies (Django admin beside the console) stay out of requirements.txt.
+$(VENV)/.bench-installed: bench/requirements.txt $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	touch $@
+
+bench-scale: $(STAMP) $(VENV)/.bench-installed postgres
 	$(PY) bench/run.py
+
+# 4 workers × 20 clients writing for 60 s, then kill -9 under load, on SQLite and PostgreSQL.
+bench-load: $(STAMP) postgres
+	$(PY) bench/load.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .test-logs

@@ -73,9 +73,18 @@ def _secret_key(instance_path, name="secret_key", make=lambda: secrets.token_hex
     """Read a key file of the instance, creating it (mode 0600) on first run."""
     path = os.path.join(instance_path, name)
     if not os.path.exists(path):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Several workers may start at once: write a private file, then link it into place (atomic, the
+        # first one wins, nobody reads a half-written key or fails on the file another worker created).
+        tmp = f"{path}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(make())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.remove(tmp)
     with open(path) as fh:
         return fh.read().strip()
 
@@ -90,7 +99,7 @@ def open_database(url, busy_timeout_ms=10000):
             "busy_timeout": busy_timeout_ms,
             "cache_size": -16000,
         }, timeout=busy_timeout_ms / 1000)
-    return connect(url)
+    return connect(url, **backend.connect_options(url))
 
 
 def create_app(config: dict | None = None):

@@ -38,6 +38,18 @@ def is_postgres():
 
 
 # ---------------------------------------------------------------- counts
+
+def connect_options(url):
+    """Extra connection parameters for the database at ``url``.
+
+    PostgreSQL: no JIT compilation. The console's statements are short (a page, a bounded count),
+    but a LIMIT over a correlated EXISTS is costed past ``jit_above_cost`` and compiling took longer
+    (~10 ms) than running the statement.
+    """
+    if url.startswith(("postgres", "postgresql")):
+        return {"options": "-c jit=off"}
+    return {}
+
 def bounded_count(query, bound=None):
     """Return the number of rows of ``query``, reading at most ``bound + 1`` of them."""
     bound = COUNT_BOUND if bound is None else bound
@@ -175,6 +187,23 @@ def install_search(schema):
                 continue
             models.db.execute_sql(f'CREATE VIRTUAL TABLE "{name}" USING fts5({columns}, tokenize="trigram")')
             models.db.execute_sql(f'INSERT INTO "{name}"(rowid, {columns}) SELECT id, {columns} FROM "{table}"')
+
+
+def install_order_indexes(schema):
+    """PostgreSQL: an index on (confidentiality, id) of every table with a clearance column (idempotent).
+
+    A restricted user's list in id order, deep pages included, is then an index-only scan of the
+    visible level; a SQLite index already ends with the rowid, so the plain column index serves there.
+    """
+    if not is_postgres():
+        return
+    for model in schema:
+        field = model._meta.fields.get("confidentiality")
+        if field is None or model._meta.primary_key.name != "id":
+            continue
+        table = model._meta.table_name
+        models.db.execute_sql(f'CREATE INDEX IF NOT EXISTS "{table}_confidentiality_id" '
+                              f'ON "{table}" ("{field.column_name}", "id")')
 
 
 def sync_search(model, instance, deleted=False):

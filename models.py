@@ -2052,9 +2052,11 @@ def create_tables(schema=None):
     schema = MODELS if schema is None else schema
     add_missing_columns(schema)  # before the indexes, which may name the new columns
     db.create_tables(schema, safe=True)
+    from backend import install_order_indexes
     from backend import install_search
 
     install_search(schema)
+    install_order_indexes(schema)
 
 
 def add_missing_columns(schema):

@@ -32,11 +32,15 @@ def free_port():
 class Server:
     """One throw-away cluster: ``start()``, ``url(name)``, ``stop()``."""
 
-    def __init__(self, fast=True):
+    def __init__(self, fast=True, root=None):
         self.bin = binaries()
         if self.bin is None:
             raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
-        self.root = tempfile.mkdtemp(prefix="console-pg-")
+        # ``root``: a kept folder (the benchmark's data set), reused when it already holds a cluster.
+        self.keep = root is not None
+        if root is not None:
+            os.makedirs(root, exist_ok=True)
+        self.root = os.path.abspath(root) if root else tempfile.mkdtemp(prefix="console-pg-")
         self.data = os.path.join(self.root, "data")
         self.port = free_port()
         self.fast = fast
@@ -52,8 +56,9 @@ class Server:
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres", "postgres")
         os.chmod(self.root, 0o755)
-        self._run(os.path.join(self.bin, "initdb"), "-D", self.data, "-A", "trust", "-U", self.user,
-                  "-E", "UTF8", "--locale=C.UTF-8")
+        if not os.path.exists(os.path.join(self.data, "PG_VERSION")):
+            self._run(os.path.join(self.bin, "initdb"), "-D", self.data, "-A", "trust", "-U", self.user,
+                      "-E", "UTF8", "--locale=C.UTF-8")
         options = [f"-p {self.port}", "-c listen_addresses=127.0.0.1", f"-c unix_socket_directories={self.root}",
                    "-c max_connections=200", "-c shared_buffers=256MB"]
         if self.fast:
@@ -80,10 +85,13 @@ class Server:
 
     def stop(self):
         try:
-            self._run(os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-m", "immediate", "stop")
+            # A kept cluster shuts down cleanly (no recovery on the next start).
+            self._run(os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-m", "fast" if self.keep else "immediate",
+                      "stop")
         except subprocess.CalledProcessError:
             pass
-        shutil.rmtree(self.root, ignore_errors=True)
+        if not self.keep:
+            shutil.rmtree(self.root, ignore_errors=True)
 
 
 def main(argv):

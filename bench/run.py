@@ -1,14 +1,17 @@
-"""Scale benchmark: the console at 1,000,000 customers over real HTTP, beside the floor and a default Flask-Admin.
+"""Scale benchmark: the console at 1,000,000 customers over real HTTP, beside the floor, a default
+Flask-Admin and Django's admin.
 
     python bench/run.py                      # SQLite and PostgreSQL, full size (generates the data once)
     python bench/run.py --backend sqlite --scale 0.1 --rounds 10
+    python bench/run.py --backend postgres --generate-only
 
-For each backend: the data set (bench/datagen.py; SQLite file kept in bench/data/ and reused,
-PostgreSQL in a private server started for the run), the console under gunicorn with 2 workers,
-a default Flask-Admin (bench/plain_admin.py) under gunicorn with 2 workers over the same tables,
-and the floor: the SQL statements the page sends, captured once and executed directly. Pages are
-timed round by round, interleaved (console, floor, default Flask-Admin), for the user with the
-highest clearance and the one with the lowest. Prints p50 / p95 in ms and the ratios.
+For each backend: the data set (bench/datagen.py; the SQLite file and the PostgreSQL cluster are kept in
+bench/data/ and reused), the console under gunicorn with 2 workers, a default Flask-Admin
+(bench/plain_admin.py) and Django 5.2's admin (bench/django_admin/, bench/requirements.txt), each under
+gunicorn with 2 workers over the same tables, and the floor: the SQL statements the page sends, captured
+once and executed directly. Pages are timed round by round, interleaved (console, floor, default
+Flask-Admin, Django admin), for the user with the highest clearance and the one with the lowest (Django's
+superuser sees every row either way). Prints p50 / p95 in ms and the ratios.
 """
 import argparse
 import html.parser
@@ -16,6 +19,7 @@ import logging
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -134,16 +138,23 @@ def prepare(kind, scale, echo):
             if os.path.exists(path + suffix):
                 os.remove(path + suffix)
     else:
-        server = pgserver.Server(fast=False).start()
-        server.execute("CREATE DATABASE bench")
+        # A kept cluster in bench/data/pg-scale-<scale>/ (durable settings), reused once generated.
+        root = os.path.join(DATA, f"pg-scale-{scale:g}")
+        done = root + ".done"
+        if not os.path.exists(done) and os.path.exists(root):
+            shutil.rmtree(root)
+        server = pgserver.Server(fast=False, root=root).start()
         url = server.url("bench")
+        if os.path.exists(done):
+            echo(f"reusing {root}")
+            return url, server, counts
+        server.execute("CREATE DATABASE bench")
     echo(f"generating {counts} on {kind} …")
     models.db.initialize(open_database(url))
     with models.db.connection_context():
         models.create_tables()
         datagen.generate(**counts, echo=echo)
-    if kind == "sqlite":
-        open(path + ".done", "w").write("ok")
+    open(path + ".done" if kind == "sqlite" else done, "w").write("ok")
     return url, server, counts
 
 
@@ -159,21 +170,25 @@ def pages_for(app, counts):
         hits = models.Customer.select().where(
             backend.search_condition(backend.searchable(models.Customer), SEARCH_TERM)).count()
     deep = max(1, counts["customers"] // 2 // 50)
+    dj = "/admin/django_admin"
+    # (label, console URL, default Flask-Admin URL, Django admin URL); Django pages are 1-based.
     pages = [
-        ("客户列表 第1页", "/admin/customer/", "/admin/customer/"),
-        (f"深翻页(偏移 {deep * 50:,})", f"/admin/customer/?page={deep}", f"/admin/customer/?page={deep}"),
+        ("客户列表 第1页", "/admin/customer/", "/admin/customer/", f"{dj}/customer/"),
+        (f"深翻页(偏移 {deep * 50:,})", f"/admin/customer/?page={deep}", f"/admin/customer/?page={deep}",
+         f"{dj}/customer/?p={deep + 1}"),
         (f"搜索中文名“{SEARCH_TERM}”({hits:,} 条)", f"/admin/customer/?search={QUOTED_TERM}",
-         f"/admin/customer/?search={QUOTED_TERM}"),
-        ("按部门筛选", f"/admin/customer/?flt0_{dept_filter}={dept}", None),
-        ("客户详情", "/admin/customer/details/?id={id}", None),
-        ("编辑保存", "EDIT", None),
-        ("新建沟通记录", "CREATE", None),
-        ("沟通记录列表", "/admin/communication/", "/admin/communication/"),
-        ("投诉列表", "/admin/complaint/", None),
-        ("外借登记列表", "/admin/loan/", None),
-        ("审批中心", "/admin/approvals/", None),
-        ("操作日志", "/admin/auditlog/", None),
-        ("工作台", "/admin/", None),
+         f"/admin/customer/?search={QUOTED_TERM}", f"{dj}/customer/?q={QUOTED_TERM}"),
+        ("按部门筛选", f"/admin/customer/?flt0_{dept_filter}={dept}", None,
+         f"{dj}/customer/?department__id__exact={dept}"),
+        ("客户详情", "/admin/customer/details/?id={id}", None, dj + "/customer/{id}/change/"),
+        ("编辑保存", "EDIT", None, None),
+        ("新建沟通记录", "CREATE", None, None),
+        ("沟通记录列表", "/admin/communication/", "/admin/communication/", f"{dj}/communication/"),
+        ("投诉列表", "/admin/complaint/", None, f"{dj}/complaint/"),
+        ("外借登记列表", "/admin/loan/", None, None),
+        ("审批中心", "/admin/approvals/", None, None),
+        ("操作日志", "/admin/auditlog/", None, None),
+        ("工作台", "/admin/", None, None),
     ]
     return pages, ids
 
@@ -184,15 +199,21 @@ def run_backend(kind, scale, rounds, echo):
     os.makedirs(instance, exist_ok=True)
     servers = []
     try:
+        # In-process first: it brings an older data file's schema up to date before two workers race to.
+        app = create_app({"DATABASE_URL": url, "INSTANCE_PATH": instance, "SECRET_KEY": "multi-process-secret"})
         console = Server(url, instance, workers=2)
         servers.append(console)
         plain = PlainServer(url, instance)
         servers.append(plain)
-        app = create_app({"DATABASE_URL": url, "INSTANCE_PATH": instance, "SECRET_KEY": "multi-process-secret"})
+        django = DjangoServer(url, instance, kind)
+        servers.append(django)
         pages, ids = pages_for(app, counts)
         rows = []
+        load = [os.getloadavg()[0]]
         for username in datagen.USERS:
-            rows += time_user(app, console, plain, url, pages, ids, username, rounds, echo)
+            rows += time_user(app, console, plain, django, url, pages, ids, username, rounds, echo)
+            load.append(os.getloadavg()[0])
+        counts = dict(counts, load=load)
         return rows, counts
     finally:
         for server in servers:
@@ -226,21 +247,54 @@ class PlainServer(Server):
                 time.sleep(0.3)
 
 
-def time_user(app, console, plain, url, pages, ids, username, rounds, echo):
+class DjangoServer(Server):
+    """Django 5.2's admin (bench/django_admin/) under gunicorn (2 workers) over the same tables; its own
+    users and sessions in a separate small SQLite file."""
+
+    def __init__(self, url, instance, kind):
+        from bench.django_admin import setup
+
+        self.port = pgserver.free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = os.path.join(instance, f"django-{self.port}.log")
+        env = dict(os.environ, DATABASE_URL=url, DJANGO_AUTH_DB=os.path.join(instance, f"django-auth-{kind}.db"),
+                   DJANGO_SETTINGS_MODULE="bench.django_admin.settings", PYTHONUNBUFFERED="1")
+        subprocess.run([sys.executable, "-m", "bench.django_admin.setup"], cwd=ROOT, env=env, check=True)
+        gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+        with open(self.log_path, "w") as log:
+            self.proc = subprocess.Popen([gunicorn, "--workers", "2", "--bind", f"127.0.0.1:{self.port}",
+                                          "--timeout", "300", "bench.django_admin.wsgi:application"],
+                                         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        self.wait_up(path="/admin/login/")
+        self.username, self.password = setup.USERNAME, setup.PASSWORD
+
+    def login(self):
+        browser = Browser()
+        status, page = browser.request(self.base + "/admin/login/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        status, _ = browser.request(self.base + "/admin/login/?next=/admin/", {
+            "csrfmiddlewaretoken": token, "username": self.username, "password": self.password, "next": "/admin/"})
+        assert status == 302, status
+        return browser
+
+
+def time_user(app, console, plain, django, url, pages, ids, username, rounds, echo):
     browser = Browser()
     browser.login(console.base, username, datagen.PASSWORD)
     plain_browser = Browser()
+    django_browser = django.login()
     raw = open_database(url)
     raw.connect()
     rng = random.Random(7)
     floors = {}
-    for label, target, _ in pages:
+    for label, target, _, _ in pages:
         if target.startswith("/") and "{id}" not in target:
             floors[label] = capture_statements(app, username, target)
-    timings = {label: {"console": [], "floor": [], "plain": []} for label, _, _ in pages}
+    timings = {label: {"console": [], "floor": [], "plain": [], "django": []} for label, _, _, _ in pages}
     status_seen = {}
     for r in range(rounds):
-        for label, target, plain_url in pages:
+        for label, target, plain_url, django_url in pages:
             if target == "EDIT":
                 pk = rng.choice(ids)
                 status, page = browser.request(f"{console.base}/admin/customer/edit/?id={pk}")
@@ -257,7 +311,8 @@ def time_user(app, console, plain, url, pages, ids, username, rounds, echo):
                 status, _ = browser.request(f"{console.base}/admin/communication/new/", data)
                 timings[label]["console"].append(time.perf_counter() - t0)
             else:
-                url_ = target.format(id=rng.choice(ids))
+                pk = rng.choice(ids)
+                url_ = target.format(id=pk)
                 t0 = time.perf_counter()
                 status, _ = browser.request(console.base + url_)
                 timings[label]["console"].append(time.perf_counter() - t0)
@@ -271,16 +326,23 @@ def time_user(app, console, plain, url, pages, ids, username, rounds, echo):
                     plain_status, _ = plain_browser.request(plain.base + plain_url, timeout=300)
                     timings[label]["plain"].append(time.perf_counter() - t0)
                     status_seen.setdefault(label + " (default)", set()).add(plain_status)
+                if django_url:
+                    t0 = time.perf_counter()
+                    django_status, _ = django_browser.request(django.base + django_url.format(id=pk), timeout=300)
+                    timings[label]["django"].append(time.perf_counter() - t0)
+                    status_seen.setdefault(label + " (Django)", set()).add(django_status)
             status_seen.setdefault(label, set()).add(status)
         echo(f"  {username}: round {r + 1}/{rounds} done")
     raw.close()
     rows = []
-    for label, _, _ in pages:
+    for label, _, _, _ in pages:
         t = timings[label]
         statuses = sorted(status_seen.get(label, ()))
         if t["plain"]:
             statuses = statuses + ["默认:" + ",".join(map(str, sorted(status_seen[label + " (default)"])))]
-        rows.append((username, label, t["console"], t["floor"], t["plain"], statuses))
+        if t["django"]:
+            statuses = statuses + ["Django:" + ",".join(map(str, sorted(status_seen[label + " (Django)"])))]
+        rows.append((username, label, t["console"], t["floor"], t["plain"], t["django"], statuses))
     return rows
 
 
@@ -298,13 +360,16 @@ def ratio(a, b):
 
 def table(kind, rows, counts):
     lines = [f"### {kind}: {counts['customers']:,} customers, {counts['communications']:,} communications, "
-             f"{counts['complaints']:,} complaints (p50 / p95 ms)", "",
-             "| user | page | HTTP | console | floor (own SQL) | console/floor | default Flask-Admin | console/default |",
-             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+             f"{counts['complaints']:,} complaints (p50 / p95 ms); 1-minute load average at the start and after "
+             f"each user: {' / '.join(f'{x:.1f}' for x in counts.get('load', ()))}", "",
+             "| user | page | HTTP | console | floor (own SQL) | console/floor | default Flask-Admin | console/default "
+             "| Django admin | console/Django |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     who = {"bench_top": "绝密·全部门", "bench_low": "普通·录入员"}
-    for username, label, console, floor, plain, statuses in rows:
+    for username, label, console, floor, plain, django, statuses in rows:
         lines.append(f"| {who.get(username, username)} | {label} | {','.join(map(str, statuses))} | {ms(console)} | "
-                     f"{ms(floor)} | {ratio(console, floor)} | {ms(plain)} | {ratio(console, plain)} |")
+                     f"{ms(floor)} | {ratio(console, floor)} | {ms(plain)} | {ratio(console, plain)} | "
+                     f"{ms(django)} | {ratio(console, django)} |")
     return "\n".join(lines)
 
 
@@ -313,7 +378,14 @@ def main(argv=None):
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 1M customers, 3M communications, 200k complaints")
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--generate-only", action="store_true", help="make the data set and stop")
     args = parser.parse_args(argv)
+    if args.generate_only:
+        for kind in ("sqlite", "postgres") if args.backend == "both" else (args.backend,):
+            _, pg, _ = prepare(kind, args.scale, lambda m: print(m, flush=True))
+            if pg is not None:
+                pg.stop()
+        return
     kinds = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     out = []
     for kind in kinds:

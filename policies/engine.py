@@ -239,11 +239,13 @@ def flags_for(model, ids):
     if not ids:
         return result
     ids = list(ids)
-    for rule_obj, query, badge in FLAGS.get(model, ()):
-        if not rule_obj.on():
-            continue
-        base = query(ids=ids) if takes_ids(query) else query()
-        flagged = base.select(model.id).where(model.id.in_(ids))
-        for row in flagged.tuples():
-            result.setdefault(row[0], []).append((rule_obj, badge))
+    # Every rule's stored settings in one statement for the whole page (read-only while flagging).
+    with settings_read_once():
+        for rule_obj, query, badge in FLAGS.get(model, ()):
+            if not rule_obj.on():
+                continue
+            base = query(ids=ids) if takes_ids(query) else query()
+            flagged = base.select(model.id).where(model.id.in_(ids))
+            for row in flagged.tuples():
+                result.setdefault(row[0], []).append((rule_obj, badge))
     return result

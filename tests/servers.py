@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -50,11 +51,11 @@ class Server:
                 start_new_session=True)
         self.wait_up()
 
-    def wait_up(self, seconds=90):
+    def wait_up(self, seconds=90, path="/login"):
         deadline = time.time() + seconds
         while time.time() < deadline:
             try:
-                urllib.request.urlopen(self.base + "/login", timeout=5).read()
+                urllib.request.urlopen(self.base + path, timeout=5).read()
                 return
             except OSError:
                 assert self.proc.poll() is None, self.log()
@@ -113,3 +114,58 @@ class Browser:
 class NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         return None
+
+
+def write_under_load(base, usernames, password, seconds, acknowledged, failures, tag="负载部门"):
+    """One logged-in client per name in ``usernames`` creates departments on ``base`` for ``seconds``.
+
+    Appends every name the server acknowledged (302) to ``acknowledged`` and every refusal, error page
+    or broken connection to ``failures``; returns the started threads. Shared by tests/test_processes.py
+    and bench/load.py (the 60-second version)."""
+    def client(i, username):
+        browser = Browser()
+        try:
+            browser.login(base, username, password)
+            token = browser.token(base + "/admin/department/new/")
+        except Exception as exc:  # noqa: BLE001 - a refused login is a failure to report
+            failures.append(f"login {username}: {exc!r}")
+            return
+        stop_at = time.time() + seconds
+        n = 0
+        while time.time() < stop_at:
+            name = f"{tag}-{i}-{n}"
+            try:
+                status, body = browser.request(base + "/admin/department/new/",
+                                               {"name": name, "csrf_token": token}, timeout=30)
+            except OSError as exc:
+                failures.append(f"{name}: {exc!r}")
+                return
+            if status == 302:
+                acknowledged.append(name)
+            else:
+                failures.append(f"{name}: HTTP {status} {body[:200]}")
+            n += 1
+
+    threads = [threading.Thread(target=client, args=(i, name)) for i, name in enumerate(usernames)]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def saved_department_names():
+    """Names of the departments in the bound database (opens and closes its own connection)."""
+    models.db.connect(reuse_if_open=True)
+    names = {d.name for d in models.Department.select(models.Department.name)}
+    models.db.close()
+    return names
+
+
+def integrity_ok():
+    """``PRAGMA integrity_check`` on SQLite (True on PostgreSQL, which has no such check)."""
+    models.db.connect(reuse_if_open=True)
+    try:
+        if models.db.obj.__class__.__name__.startswith("Postgres"):
+            return True
+        return models.db.execute_sql("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        models.db.close()

@@ -1,19 +1,20 @@
 """Several server processes behave as one: sessions, CSRF and logout cross processes; writers under
 load lose nothing and never see 'database is locked'; kill -9 under load leaves a sound database."""
-import threading
 import time
 
 import pytest
 
-import backend
 import models
 from conftest import PASSWORD
 from conftest import make_user
 from servers import Browser
 from servers import Server
 from servers import database_url
+from servers import integrity_ok
+from servers import saved_department_names
+from servers import write_under_load
 
-# Kept short for the suite; bench/run.py --load runs the long version (4 workers × 20 clients × 60 s).
+# Kept short for the suite; bench/load.py runs the long version (4 workers × 20 clients × 60 s).
 WORKERS = 4
 CLIENTS = 6
 SECONDS = 4
@@ -60,53 +61,18 @@ def test_two_processes_share_sessions_csrf_and_logout(served):
     assert "Traceback" not in one.log() + two.log()
 
 
-def write_under_load(server, seconds, acknowledged, failures):
-    """CLIENTS logged-in clients each create departments for ``seconds``; record what was acknowledged."""
-    def client(i):
-        browser = Browser()
-        try:
-            browser.login(server.base, f"writer{i}", PASSWORD)
-            token = browser.token(server.base + "/admin/department/new/")
-        except Exception as exc:  # noqa: BLE001 - a refused login is a failure to report
-            failures.append(f"login {i}: {exc!r}")
-            return
-        stop_at = time.time() + seconds
-        n = 0
-        while time.time() < stop_at:
-            name = f"负载部门-{i}-{n}"
-            try:
-                status, body = browser.request(server.base + "/admin/department/new/",
-                                               {"name": name, "csrf_token": token}, timeout=30)
-            except OSError as exc:
-                failures.append(f"{name}: {exc!r}")
-                return
-            if status == 302:
-                acknowledged.append(name)
-            else:
-                failures.append(f"{name}: HTTP {status} {body[:200]}")
-            n += 1
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    return threads
-
-
-def saved_names():
-    models.db.connect(reuse_if_open=True)
-    names = {d.name for d in models.Department.select(models.Department.name)}
-    models.db.close()
-    return names
+def writers():
+    return [f"writer{i}" for i in range(CLIENTS)]
 
 
 def test_many_writers_on_several_workers_lose_nothing(served):
     server = served(workers=WORKERS)
     acknowledged, failures = [], []
-    for thread in write_under_load(server, SECONDS, acknowledged, failures):
+    for thread in write_under_load(server.base, writers(), PASSWORD, SECONDS, acknowledged, failures):
         thread.join()
     assert not failures, failures[:5]
     assert len(acknowledged) >= CLIENTS
-    assert set(acknowledged) <= saved_names()
+    assert set(acknowledged) <= saved_department_names()
     log = server.log()
     assert "database is locked" not in log and "Traceback" not in log, log[-2000:]
 
@@ -114,7 +80,7 @@ def test_many_writers_on_several_workers_lose_nothing(served):
 def test_kill_9_under_load_leaves_a_sound_database(served):
     server = served(workers=WORKERS)
     acknowledged, failures = [], []
-    threads = write_under_load(server, SECONDS * 4, acknowledged, failures)
+    threads = write_under_load(server.base, writers(), PASSWORD, SECONDS * 4, acknowledged, failures)
     deadline = time.time() + 90
     while len(acknowledged) < CLIENTS * 3 and time.time() < deadline:
         time.sleep(0.1)
@@ -122,12 +88,9 @@ def test_kill_9_under_load_leaves_a_sound_database(served):
     for thread in threads:
         thread.join()
     assert acknowledged, failures[:5]
-    models.db.connect(reuse_if_open=True)
-    if not backend.is_postgres():
-        assert models.db.execute_sql("PRAGMA integrity_check").fetchone()[0] == "ok"
-    models.db.close()
+    assert integrity_ok()
     # Every write the server acknowledged before it died is there after a restart.
     restarted = served(workers=1)
     browser = Browser()
     browser.login(restarted.base, "boss", PASSWORD)
-    assert set(acknowledged) <= saved_names()
+    assert set(acknowledged) <= saved_department_names()

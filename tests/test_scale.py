@@ -223,3 +223,20 @@ def test_queries_per_list_page_are_bounded_and_do_not_grow_with_the_table(app, c
     assert max(large.values()) <= 25 + 3 * badges, large
     page = client.get("/admin/customer/").get_data(as_text=True)
     assert page.count("客户") > 50
+
+
+def test_a_deep_page_of_a_restricted_user_holds_the_next_visible_customers(app, client):
+    """Page 2 of a normal-clearance clerk: the visible customers 51-100 by id, descending, none hidden."""
+    now = models.utcnow()
+    levels = ("normal", "secret", "normal", "top_secret", "normal")
+    rows = [dict(code=f"DEEP{i:05d}", name=f"翻页客户{i}", confidentiality=levels[i % len(levels)],
+                 created_at=now, updated_at=now) for i in range(260)]
+    with models.db.atomic():
+        models.Customer.insert_many(rows).execute()
+    clerk = make_user("clerk_low", roles=("clerk",), clearance="normal")
+    login(client, clerk.username)
+    visible = [r.code for r in models.Customer.select(models.Customer.code)
+               .where(models.Customer.confidentiality == "normal").order_by(models.Customer.id.desc())]
+    page = client.get("/admin/customer/?page=1").get_data(as_text=True)
+    shown = list(dict.fromkeys(re.findall(r"DEEP\d{5}", page)))
+    assert shown == visible[50:100]
