@@ -178,7 +178,7 @@ def pages_for(app, counts):
     return pages, ids
 
 
-def run_backend(kind, scale, rounds, echo):
+def run_backend(kind, scale, rounds, echo, only=""):
     url, pg, counts = prepare(kind, scale, echo)
     instance = os.path.join(DATA, f"instance-{kind}")
     os.makedirs(instance, exist_ok=True)
@@ -190,6 +190,9 @@ def run_backend(kind, scale, rounds, echo):
         servers.append(plain)
         app = create_app({"DATABASE_URL": url, "INSTANCE_PATH": instance, "SECRET_KEY": "multi-process-secret"})
         pages, ids = pages_for(app, counts)
+        words = [w for w in only.split(",") if w]
+        if words:
+            pages = [p for p in pages if any(w in p[0] for w in words)]
         rows = []
         for username in datagen.USERS:
             rows += time_user(app, console, plain, url, pages, ids, username, rounds, echo)
@@ -313,11 +316,13 @@ def main(argv=None):
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 1M customers, 3M communications, 200k complaints")
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--pages", default="", help="time only the pages whose label contains one of these "
+                                                    "comma-separated words (e.g. 工作台)")
     args = parser.parse_args(argv)
     kinds = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     out = []
     for kind in kinds:
-        rows, counts = run_backend(kind, args.scale, args.rounds, lambda m: print(m, flush=True))
+        rows, counts = run_backend(kind, args.scale, args.rounds, lambda m: print(m, flush=True), args.pages)
         out.append(table("SQLite" if kind == "sqlite" else "PostgreSQL", rows, counts))
         print(out[-1], flush=True)
     print("\n\n".join(out))
