@@ -1330,7 +1330,13 @@ class Complaint(BaseModel):
                                verbose_name="受理裁定人")
 
     class Meta:
-        indexes = ((("customer", "received_at"), False),)  # CMP-8
+        indexes = (
+            (("customer", "received_at"), False),  # CMP-8
+            # Open complaints past a deadline (CMP-2, CMP-3, CMP-7): the range and the status read from the index.
+            (("due_at", "status"), False),
+            (("onsite_due_at", "status"), False),
+            (("received_at", "status"), False),
+        )
         domain = (NotFuture("received_at"), NotBefore("closed_at", "received_at"))
         workflow = Workflow(
             "status", states=COMPLAINT_STATUS, initial="received", rule="CMP-10",
@@ -1939,6 +1945,28 @@ class LoginThrottle(BaseModel):
 User.roles.verbose_name = "角色"
 QCGroup.members.verbose_name = "成员"
 
+class CustomerTally(BaseModel):
+    """How many customers share one tier, stage, clearance, department and owner: the managers' charts at scale.
+
+    No screen; kept by ``tallies.py`` (plain UPDATE/INSERT in the customer's saving transaction, not audited),
+    rebuilt in bulk by the daily checks. A key may have several rows: the charts add them up.
+    """
+
+    tier = CharField(max_length=16, verbose_name="客户层级")
+    stage = CharField(max_length=16, verbose_name="生命周期阶段")
+    confidentiality = CharField(max_length=16, verbose_name="保密级别")
+    # Plain ids, not foreign keys: a deleted owner or department is cleared here by tallies.py.
+    department = IntegerField(null=True, verbose_name="所属部门")
+    owner = IntegerField(null=True, verbose_name="负责人")
+    count = IntegerField(default=0, verbose_name="客户数")
+
+    class Meta:
+        indexes = ((("tier", "stage", "confidentiality", "department", "owner"), False),)
+
+    def __str__(self):
+        return f"{self.tier}/{self.stage}: {self.count}"
+
+
 MODELS = (
     Role, Department, User, UserRole, Permission, AuditLog,
     Customer, Contact, Communication, VisitPlan, Visit, SatisfactionSurvey, Partner,
@@ -1948,7 +1976,7 @@ MODELS = (
     Complaint, ComplaintUpdate, Investigation, Solution,
     ServiceOrder, Reception, MoveOut, TenantRequest, Attendance, QCGroup, QCGroupMember, QCActivity,
     DataShare, DataIncident, AffectedCustomer, AccessReview,
-    Holiday, RuleSetting, RuleEvent, Approval, ImportJob, SavedView, LoginThrottle,
+    Holiday, RuleSetting, RuleEvent, Approval, ImportJob, SavedView, LoginThrottle, CustomerTally,
 )
 
 
@@ -1972,6 +2000,10 @@ def create_tables(schema=None):
     from backend import install_search
 
     install_search(schema)
+    if CustomerTally in schema and Customer in schema:
+        import tallies
+
+        tallies.ensure()
 
 
 def add_missing_columns(schema):

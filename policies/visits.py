@@ -7,6 +7,7 @@ import datetime
 
 from peewee import JOIN
 
+import backend
 import models
 from policies.calendar import local_midnight
 from policies.calendar import local_today
@@ -127,4 +128,15 @@ def return_visit_report(year, quarter, today=None):
     )
 
 
-flag(VIS_5, models.Customer, return_visit_overdue, badge="warning", name="return_visit_overdue")
+def return_visit_candidates(today=None):
+    """Return the customers of a tier VIS-5 covers entered before its shortest period: the only ones it can flag."""
+    today = today or local_today()
+    latest = max(months_before(today, VIS_5.get(name)) for name in VIS_5.defaults)
+    Customer = models.Customer
+    # Most customers meet both conditions: the count walks the ids, not these columns' indexes.
+    return Customer.select().where(backend.unselective(Customer.tier).in_(("strategic", "key", "general")),
+                                   backend.unselective(Customer.created_at) < local_midnight(latest))
+
+
+flag(VIS_5, models.Customer, return_visit_overdue, badge="warning", name="return_visit_overdue",
+     candidates=return_visit_candidates)
