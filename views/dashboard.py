@@ -45,21 +45,26 @@ MAX_SLICES = 20
 def sliced_count(model, make, rows):
     """Count the rows of ``rows`` that ``make(ids=…)`` flags, newest first, a slice of ids at a time.
 
-    Stops past COUNT_CAP, or after MAX_SLICES slices (then the count is a lower bound, shown capped).
+    The first slice holds twice the cap (enough when most candidates are flagged), the next ones double
+    up to SLICE. Stops past COUNT_CAP, or after MAX_SLICES slices (then the count is a lower bound, shown
+    capped).
     """
     count = 0
     last = None
+    size = min(SLICE, 2 * (COUNT_CAP + 1))
     for _ in range(MAX_SLICES):
-        page = rows.order_by(model.id.desc()).limit(SLICE)
+        page = rows.order_by(model.id.desc()).limit(size)
         if last is not None:
             page = page.where(model.id < last)
         ids = [pk for (pk,) in page.tuples()]
         if not ids:
             return min(count, COUNT_CAP), count > COUNT_CAP
         last = ids[-1]
-        count += make(ids=ids).select(model.id).where(model.id.in_(ids)).count()
+        asked = set(ids)
+        count += sum(1 for (pk,) in make(ids=ids).select(model.id).tuples() if pk in asked)
         if count > COUNT_CAP:
             return COUNT_CAP, True
+        size = min(SLICE, 2 * size)
     return count, True
 
 
