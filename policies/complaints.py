@@ -523,9 +523,7 @@ def solution_late_candidates(now=None):
     Investigation = models.Investigation
     started = Investigation.select(SQL("1")).where(Investigation.complaint == Complaint.id,
                                                    Investigation.started_at <= (now or models.utcnow()))
-    # The open statuses named (not "not closed"): their index leads, the few open complaints are sorted.
-    open_statuses = [code for code, _ in models.COMPLAINT_STATUS if code not in Complaint.FINAL_STATUSES]
-    return Complaint.select().where(Complaint.status.in_(open_statuses), fn.EXISTS(started))
+    return Complaint.still_open().where(fn.EXISTS(started))
 
 
 def complained_recently(now=None):
