@@ -80,10 +80,11 @@ def return_visit_overdue(today=None, ids=None):
         models.Customer.tier.in_(("strategic", "key", "general")))
     if ids is not None:
         rows = rows.where(models.Customer.id.in_(ids))
+    cut_at = {name: local_midnight(day) for name, day in cut.items()}
     for customer_id, tier, created_at in rows.tuples():
         def due(name):
             # Nothing is owed for a period before the customer was entered.
-            return created_at < local_midnight(cut[name])
+            return created_at < cut_at[name]
         if tier == "strategic":
             overdue = ((due("strategic_months") and not visited(customer_id, cut["strategic_months"], MANAGER_OR_ABOVE))
                        or (due("strategic_gm_months") and not visited(customer_id, cut["strategic_gm_months"], TOP)))

@@ -4,6 +4,7 @@ import re
 
 from peewee import fn
 
+import clock
 import models
 import policies
 import tallies
@@ -262,3 +263,25 @@ def test_the_candidates_of_rules_finished_in_python_hold_every_row_they_flag(app
             expected = len({row.id for row in make_query()} & visible)
         shown = tile_count(html, f"{rule_id}-{model.__name__}")
         assert shown == min(expected, dashboard.COUNT_CAP), (rule_id, shown, expected)
+
+
+def test_weekly_complaints_count_each_local_week_and_only_what_the_user_sees(app):
+    customers = seeded()
+    secret = make(models.Customer, name="庚绝密客户", department=customers["a"].department, confidentiality="top_secret")
+    now = models.utcnow()
+    today = dashboard.local_today()
+    monday = today - datetime.timedelta(days=today.weekday())
+    # Local Monday 00:00 opens this week's bar; a second before it belongs to last week.
+    this_week = clock.local_midnight(monday)
+    recent = max(this_week, now - datetime.timedelta(minutes=5))
+    for customer, at in ((customers["a"], this_week), (customers["a"], this_week - datetime.timedelta(seconds=1)),
+                         (customers["c"], recent), (secret, recent),
+                         (customers["e"], now - datetime.timedelta(days=7 * dashboard.CHART_WEEKS + 1))):
+        make(models.Complaint, customer=customer, received_at=at)
+    gm = models.User.get(models.User.username == "dash_gm")
+    low = make_user("dash_mgr_low2", roles=("manager",), department=customers["a"].department, clearance="normal")
+    with app.test_request_context():
+        weeks = dashboard.weekly_complaints(gm, today)
+        assert len(weeks) == dashboard.CHART_WEEKS and weeks[-1] == (f"{monday:%m-%d}", 3)
+        assert weeks[-2][1] == 1 and sum(n for _, n in weeks) == 4
+        assert dashboard.weekly_complaints(low, today)[-1][1] == 2  # not the top-secret customer's complaint
