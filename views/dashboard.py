@@ -88,7 +88,9 @@ def _url(endpoint, **args):
 
 def approval_tiles(user):
     """Return the approvals tiles: waiting for me, and my own requests still pending."""
-    waiting = inbox.pending_count(user)
+    # The menu's badge asks the same question in the same request: one count for both.
+    current = getattr(current_user, "id", None) == user.id
+    waiting = inbox.inbox_count() if current else inbox.pending_count(user)
     mine = (models.Approval.select()
             .where(models.Approval.requested_by == user.id, models.Approval.status == "pending").count())
     return [
