@@ -39,6 +39,7 @@ from peewee import DeferredForeignKey
 from peewee import ForeignKeyField
 from peewee import IntegerField
 from peewee import ManyToManyField
+from peewee import Node
 from peewee import SqliteDatabase
 from peewee import TextField
 from peewee import fn
@@ -166,6 +167,8 @@ REQUEST_STATUS = (("pending", "待审批"), ("approved", "已批准"), ("rejecte
 PAYMENT_STATE = (("valid", "有效"), ("reversed", "已冲销"))
 # A loan's place in the ledger, computed from returned_at (ARC-6: returning closes the line).
 LOAN_STATE = (("open", "借出中"), ("returned", "已归还注销"))
+# A fine's place in the ledger, computed from withdrawn_at (ARC-9: a withdrawn fine stays in history).
+PENALTY_STATE = (("in_force", "有效"), ("withdrawn", "已撤销"))
 DESTRUCTION_METHOD = (("shred", "粉碎"), ("burn", "焚烧"), ("other", "其他"))
 COMPLAINT_CHANNEL = (
     ("phone", "电话"), ("visit", "来访"), ("letter", "信函"), ("email", "邮件"),
@@ -250,6 +253,25 @@ class StaleEdit(Exception):
         super().__init__(f"该记录已被{who}修改,您的修改未保存。")
 
 
+# INSERT statements of BaseModel._insert, per (record type, database class, column names); None: peewee's own.
+_INSERTS = {}
+# The SELECT of the last auto number, per (record type, field, prefix, database class).
+_LAST_NUMBER_SQL = {}
+
+
+def _compile_insert(model, data):
+    """Return (SQL, fields in parameter order) of peewee's INSERT of ``data``, or None if it is not that simple."""
+    if any(name not in model._meta.fields for name in data):
+        return None
+    sql, params = model.insert(**data).sql()
+    fields = sorted((model._meta.fields[name] for name in data), key=lambda f: f.get_sort_key(None))
+    head = sql.split(") VALUES (", 1)[0]
+    columns = [c.strip().strip('"`') for c in head.split(" (", 1)[-1].split(", ")]
+    if columns != [f.column_name for f in fields] or len(params) != len(fields):
+        return None  # peewee adds columns (a missing default) or orders them otherwise: let it build each one
+    return sql, fields
+
+
 class BaseModel(SignalModel):
     """Carry the database, the audit columns and the optimistic-lock version."""
 
@@ -299,7 +321,11 @@ class BaseModel(SignalModel):
         self.__dict__["_expected_version"] = expected
         try:
             pre_save.send(self, created=created)
-            rows = PeeweeModel.save(self, *args, **kwargs)
+            # Model.create() saves with force_insert=True: the same INSERT.
+            if self._pk is None and not args and set(kwargs) <= {"force_insert"} and self._meta.auto_increment:
+                rows = self._insert()
+            else:
+                rows = PeeweeModel.save(self, *args, **kwargs)
         except Exception:
             if not created:
                 self.version = expected  # a refused save leaves the object as it was loaded
@@ -311,6 +337,30 @@ class BaseModel(SignalModel):
             raise StaleEdit(self)
         post_save.send(self, created=created)
         return rows
+
+    def _insert(self):
+        """INSERT this new row as peewee's save() does, with a statement compiled once per column set.
+
+        peewee builds each INSERT's SQL afresh; an import saves thousands of rows of one shape.
+        """
+        meta = self._meta
+        data = self.__data__.copy()
+        data.pop(meta.primary_key.name, None)
+        self._populate_unsaved_relations(data)
+        database = db.obj if meta.database is db else meta.database
+        if any(isinstance(value, Node) for value in data.values()):
+            return PeeweeModel.save(self)
+        key = (type(self), type(database), tuple(data))
+        if key not in _INSERTS:
+            _INSERTS[key] = _compile_insert(type(self), data)
+        if _INSERTS[key] is None:
+            return PeeweeModel.save(self)
+        sql, fields = _INSERTS[key]
+        cursor = database.execute_sql(sql, [field.db_value(data[field.name]) for field in fields])
+        self._pk = cursor.fetchone()[0] if database.returning_clause else cursor.lastrowid
+        self._dirty -= set(data)
+        self._dirty.discard(meta.primary_key.name)
+        return 1
 
     def _pk_expr(self):
         expr = super()._pk_expr()
@@ -329,8 +379,13 @@ class BaseModel(SignalModel):
         year = (self.created_at or utcnow()).year
         prefix = pattern.split("{seq")[0].format(year=year)
         field = getattr(type(self), field_name)
-        last = (type(self).select(field).where(field.startswith(prefix))
-                .order_by(field.desc()).limit(1).scalar())
+        database = db.obj if self._meta.database is db else self._meta.database
+        key = (type(self), field_name, prefix, type(database))
+        if key not in _LAST_NUMBER_SQL:  # built once: peewee would build the same SELECT for every new row
+            _LAST_NUMBER_SQL[key] = (type(self).select(field).where(field.startswith(prefix))
+                                     .order_by(field.desc()).limit(1).sql())
+        row = database.execute_sql(*_LAST_NUMBER_SQL[key]).fetchone()
+        last = row[0] if row else None
         seq = 1
         if last:
             match = re.search(r"(\d+)$", last)
@@ -386,8 +441,9 @@ class Workflow:
     owns     further fields only actions change (sign-offs, approvers…); every action's
              ``sets`` and ``stamps`` and a real state field are owned too
     create   the only action that creates such a record (Loan: lend); a bare insert is refused
-    locks    fields an approval judges: {"amount": "reask"} withdraws the decision and asks again
-             when changed, {"file": "refuse"} refuses the change
+    locks    fields an approval judges: {"file": "reask"} withdraws the decision and asks again
+             when changed, {"amount": "raise"} only when raised above the judged value (a lower
+             amount stays covered by the approval), {"customer": "refuse"} refuses the change
     reask    what re-asking does to the record: {"status": "pending", "approved_by": None}
     correct  time stamps a supervisor may correct through the audited correction action
     """
@@ -656,6 +712,8 @@ class Customer(BaseModel):
     class Meta:
         domain = (Format("id_number", "cn_resident_id"), Format("licence_no", "cn_credit_code"),
                   Format("tax_no", "cn_credit_code"), NotFuture("consent_at"))
+        # CUS-2: the confirming sales director is the approval's, never typed in nor set by a bare save().
+        workflow = Workflow(None, rule="CUS-2", owns=("approved_by",))
         admin = dict(
             label="客户", category="客户",
             list=("code", "name", "tier", "grade", "stage", "region", "owner", "department", "last_contact_at"),
@@ -854,8 +912,8 @@ class Contract(BaseModel):
                 "terminate": Action("终止", ("draft", "signed"), "terminated", rule="CTR-1", reason=True,
                                     style="danger"),
             },
-            # CTR-1: raising (or lowering) an approved contract's amount asks the approver again.
-            locks={"amount": "reask", "customer": "refuse"}, reask={"status": "pending"},
+            # CTR-1: raising an approved contract's amount asks the approver again; a lower amount stays approved.
+            locks={"amount": "raise", "customer": "refuse"}, reask={"status": "pending"},
             correct=("signed_on",),
         )
         admin = dict(
@@ -914,8 +972,9 @@ class Shipment(BaseModel):
                 "cancel": Action("取消(冲销)", ("pending", "shipped"), "cancelled", roles=("manager", "admin"),
                                  rule="CRD-2", reason=True, style="danger"),
             },
-            # CRD-3/CRD-5: the manager signed this amount for this customer; changing it asks again.
-            locks={"amount": "reask", "customer": "refuse", "prepaid": "reask"},
+            # CRD-3/CRD-5: the manager signed this amount for this customer; raising it (or paying on credit
+            # instead of in advance) asks again, a lower amount stays signed.
+            locks={"amount": "raise", "customer": "refuse", "prepaid": "reask"},
             reask={"status": "pending", "signed_by": None},
         )
         # Shipped shipments are ledger lines (never deleted); a pending or cancelled one may be.
@@ -989,6 +1048,8 @@ class Preference(BaseModel):
 
     class Meta:
         domain = (NotBefore("valid_to", "valid_from"),)
+        # CTR-3: the status is the GM's decision (approve, reject, withdraw), never typed in nor set by save().
+        workflow = Workflow("status", states=PREFERENCE_STATUS, initial="draft", rule="CTR-3")
         admin = dict(
             label="优惠政策", category="销售与授信",
             list=("customer", "content", "valid_from", "valid_to", "status"),
@@ -1135,8 +1196,8 @@ class BorrowRequest(BaseModel):
             actions={
                 "lend": Action("借出", "approved", None, roles=("archivist",), rule="ARC-2", params=("copies",)),
             },
-            # ARC-3/ARC-5: the approvers judged the file and the days; changing either asks them again.
-            locks={"days": "reask", "file": "reask"}, reask={"status": "pending"},
+            # ARC-3/ARC-5: the approvers judged the file and the days; another file or more days asks again.
+            locks={"days": "raise", "file": "reask"}, reask={"status": "pending"},
         )
         admin = dict(
             label="借阅申请", permissions={"sales": "vc", "service": "vc", "gm": "vcx"}, category="档案",
@@ -1290,6 +1351,14 @@ class Penalty(BaseModel):
     class Meta:
         domain = (Min("amount"),)
         ledger = True
+        # A fine entered wrongly is withdrawn by a supervisor with a reason, never deleted (kept in history);
+        # ARC-9's computed fines follow their handover or loan and are withdrawn when those are corrected.
+        workflow = Workflow(
+            "ledger_state", states=PENALTY_STATE, initial="in_force", rule="ARC-9",
+            actions={"revoke": Action("撤销罚款", "in_force", "withdrawn", roles=("manager", "admin"), rule="ARC-9",
+                                      stamps={"withdrawn_at": "now"}, reason=True, reason_to="withdrawn_reason",
+                                      style="danger")},
+        )
         admin = dict(
             label="罚款记录", category="档案",
             list=("on", "user", "rule", "violation", "amount", "source", "note", "withdrawn_at"),
@@ -1300,6 +1369,11 @@ class Penalty(BaseModel):
 
     def __str__(self):
         return f"{self.rule} 罚款 {self.amount} 元"
+
+    @property
+    def ledger_state(self):
+        """Return "in_force" until the fine is withdrawn, then "withdrawn" (the workflow's state)."""
+        return "withdrawn" if self.withdrawn_at is not None else "in_force"
 
     @classmethod
     def in_force(cls):
@@ -1360,6 +1434,8 @@ class Complaint(BaseModel):
                                  sets=("rejection_reason",), stamps={"closed_at": "now"}, style="danger"),
             },
             correct=("received_at", "closed_at"),
+            # CMP-10: the manager who ruled is stamped by the ruling (accept or reject), never typed in.
+            owns=("ruled_by",),
         )
         admin = dict(
             label="投诉", category="投诉",
@@ -1444,9 +1520,10 @@ class Solution(BaseModel):
 
     class Meta:
         domain = (Min("compensation_amount"),)
-        # CMP-6: the GM judged the proposal and the compensation; changing them asks the GM again.
+        # CMP-6: the GM judged the proposal and the compensation; another proposal or a higher
+        # compensation asks the GM again, a lower compensation stays approved.
         workflow = Workflow(None, rule="CMP-6", owns=("approved_by", "approved_at"),
-                            locks={"compensation_amount": "reask", "proposal": "reask"},
+                            locks={"compensation_amount": "raise", "proposal": "reask"},
                             reask={"approved_by": None, "approved_at": None})
         admin = dict(
             label="处理方案", category="投诉",
@@ -1527,8 +1604,8 @@ class Reception(BaseModel):
             actions={
                 "finish": Action("接待完成", ("planned", "approved"), "done", rule="RCP-3", style="success"),
             },
-            # RCP-3: the GM judged the gift's value; changing it asks again.
-            locks={"gift_value": "reask"}, reask={"status": "pending"},
+            # RCP-3: the GM judged the gift's value; raising it asks again, a cheaper gift stays approved.
+            locks={"gift_value": "raise"}, reask={"status": "pending"},
         )
         admin = dict(
             label="接待", category="服务与接待",
@@ -1712,6 +1789,8 @@ class DataShare(BaseModel):
 
     class Meta:
         domain = (NotFuture("consent_at"),)
+        # CUS-6: the status is the GM's decision on the share, never typed in nor set by save().
+        workflow = Workflow("status", states=DATA_SHARE_STATUS, initial="pending", rule="CUS-6")
         admin = dict(
             label="数据共享登记", category="客户",
             permissions={"sales": "vc", "service": "vc", "clerk": "vc", "info_supervisor": "vcex"},
@@ -1915,6 +1994,10 @@ class ImportJob(BaseModel):
     data = TextField(default="{}", verbose_name="数据")
     results = TextField(default="[]", verbose_name="结果")
     finished_at = DateTimeField(null=True, verbose_name="完成时间")
+
+    class Meta:
+        # The file may hold ID numbers and bank accounts (and runs to megabytes): the trail keeps a masked stub.
+        admin = dict(sensitive=("data", "results"))
 
     def __str__(self):
         return f"导入 {self.filename}"

@@ -229,7 +229,8 @@ def decide(approval_id, user, approve, comment=""):
             approval.decided_by = user
             approval.decided_at = _now()
             approval.comment = comment
-            approval.save()
+            with unlocked():
+                approval.save()
             audit.log("approve" if approve else "reject", approval.target_model, approval.target_id,
                       {"审批": ["", f"{approval.rule} 第{approval.step}步 {approval.choice_label('status')}"],
                        "意见": ["", comment]}, user=user)
@@ -256,7 +257,8 @@ def _apply(approval, user):
         other.status = "withdrawn"
         other.comment = "因其他审批驳回而终止"
         other.decided_at = _now()
-        other.save()
+        with unlocked():
+            other.save()
     _run(outcome.get("rejected"), record, user)
 
 
@@ -275,7 +277,8 @@ def withdraw(record, user):
             row.decided_by = user
             row.decided_at = _now()
             row.comment = "申请人撤回"
-            row.save()
+            with unlocked():
+                row.save()
         audit.log("update", type(record).__name__, record._pk, {"审批": ["待审批", "已撤回"]}, user=user)
         fresh = type(record).get_or_none(type(record)._meta.primary_key == record._pk)  # the caller's copy may be stale
         _run(_OUTCOMES.get(type(record), {}).get("withdrawn"), fresh or record, user)
@@ -301,3 +304,23 @@ def refuse_delete_while_pending(sender, instance):
     if row is not None:
         rule = RULES[row.rule]
         raise PolicyViolation(rule.id, rule.message("该记录正在等待审批,不能删除"))
+
+
+# What an approval is and how it was decided: written by the engine only (require, decide, withdraw, re-ask).
+DECISION_FIELDS = ("target_model", "target_id", "rule", "step", "kind", "required_role", "status", "decided_by",
+                   "judged")
+
+
+@pre_save(sender=models.Approval, name="approvals/engine-only")
+def approval_decided_only_by_the_engine(sender, instance, created):
+    """Refuse a bare save() that changes an approval's decision outside the engine (approve, reject, withdraw)."""
+    if created or DECIDING.get():
+        return
+    stored = models.Approval.get_or_none(models.Approval.id == instance._pk)
+    if stored is None:
+        return
+    changed = [n for n in DECISION_FIELDS if models.comparable(instance, n) != models.comparable(stored, n)]
+    if changed:
+        label = models.Approval._meta.fields[changed[0]].verbose_name
+        raise PolicyViolation(stored.rule, f"审批记录的「{label}」只能由审批引擎写入:请在审批中心批准、驳回或撤回申请",
+                              changed[0])

@@ -728,9 +728,10 @@ def _reconcile(source, expected, reason, folder=None):
         else:
             missing.append((user, violation, on, amount, note))
     for row in in_force:
-        row.withdrawn_at = models.utcnow()
-        row.withdrawn_reason = reason
-        row.save()
+        with workflow.running("ARC-9 撤销罚款"):  # the rule withdraws what the corrected facts no longer earn
+            row.withdrawn_at = models.utcnow()
+            row.withdrawn_reason = reason
+            row.save()
     return [_create_fine(user, source, violation, on, amount, note, folder)
             for user, violation, on, amount, note in missing]
 
@@ -787,6 +788,19 @@ def handover_penalties(handover, today=None):
     """Bring the ARC-9 fines of ``handover`` in line with its facts by ``today``; return the fines created."""
     return _reconcile(f"Handover#{handover.id}", handover_fines(handover, today),
                       "移交记录更正后不再构成该项违规，罚款撤销(保留记录)", _file(handover.file_id))
+
+
+def computed_fine(penalty):
+    """Return True when ``penalty`` is one ARC-9 computes from a handover or a loan (it follows their facts)."""
+    return penalty.rule == ARC_9.id and (penalty.source or "").startswith(("Handover#", "Loan#"))
+
+
+@workflow.guard(models.Penalty, "revoke")
+def revoke_only_hand_entered_fines(penalty, user, values):
+    """Refuse withdrawing by hand a fine ARC-9 computes: correcting its handover or loan withdraws it."""
+    if computed_fine(penalty):
+        return [(ARC_9.id, "该罚款由 ARC-9 根据移交或外借记录自动计算,请更正该记录,罚款随之撤销", None)]
+    return []
 
 
 @post_save(sender=models.Handover, name="ARC-9")

@@ -443,7 +443,8 @@ def large_contract_waits_for_approval(sender, instance, created):
     """Put a contract into "pending" when the customer's contracts of the year reach the approval amount with it.
 
     Asked: a new contract reaching the amount; one raised (or moved to another customer or year) so that the
-    year reaches it, or raised after its approval; a draft put forward again that was never approved.
+    year reaches it, or raised above the amount its approval judged; a draft put forward again that was never
+    approved. Lowering an approved contract keeps its approval.
     """
     instance.__dict__.pop("_ctr1_request", None)
     if not CTR_1.on() or instance.amount is None or instance.customer_id is None:
@@ -466,7 +467,9 @@ def large_contract_waits_for_approval(sender, instance, created):
         elif stored.status == "draft":
             ask = raised and before < threshold  # a draft crossing the amount; later edits wait for putting forward
         else:
-            ask = moved or raised  # a signed (approved or not) contract raised or moved
+            # A signed contract raised or moved asks; an amount up to the approved one stays covered by it.
+            approved = workflow.approved_value(instance, "amount")
+            ask = moved or (raised and (approved is None or _decimal(instance.amount) > approved))
         if not ask:
             return
     if instance.status in ("draft", "signed"):

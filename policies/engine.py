@@ -15,6 +15,8 @@ Order inside one save (the save's own transaction):
    as one ``PolicyViolation`` and the save (with everything written before it) rolls back;
 3. the row is written; post_save receivers run (computes on other rows, approvals).
 """
+import contextlib
+import contextvars
 import inspect
 import json
 
@@ -40,6 +42,9 @@ ACTION_LABELS = {
 }
 
 RULES = {}
+
+# The stored settings of every rule, read once for a ``settings_read_once()`` block (one import chunk).
+_SNAPSHOT = contextvars.ContextVar("rule_settings_snapshot", default=None)
 
 
 class PolicyViolation(Exception):
@@ -73,6 +78,11 @@ class Rule:
 
     # ------------------------------------------------------------ settings
     def _row(self):
+        snapshot = _SNAPSHOT.get()
+        if snapshot is not None:
+            if "rows" not in snapshot:
+                snapshot["rows"] = {row.rule: row for row in models.RuleSetting.select()}
+            return snapshot["rows"].get(self.id)
         if has_request_context():
             # One query per request for every rule's stored settings (the workbench asks ~30 rules).
             if "_rule_settings" not in g:
@@ -113,6 +123,9 @@ class Rule:
         if enabled is not None:
             row.enabled = enabled
         row.save()
+        snapshot = _SNAPSHOT.get()
+        if snapshot is not None:
+            snapshot.pop("rows", None)  # read again at the next check of the block
         return row
 
     # ------------------------------------------------------------ outcomes
@@ -135,6 +148,19 @@ class Rule:
             model=type(instance).__name__ if instance is not None else "",
             record_id=str(instance._pk) if instance is not None and instance._pk is not None else "",
         )
+
+
+@contextlib.contextmanager
+def settings_read_once():
+    """Read the rules' stored settings once for the block instead of at every check (a batch of saves).
+
+    A change an admin stores meanwhile in another request takes effect at the next block.
+    """
+    token = _SNAPSHOT.set({})
+    try:
+        yield
+    finally:
+        _SNAPSHOT.reset(token)
 
 
 @post_save(sender=models.RuleSetting, name="rule-settings-cache")

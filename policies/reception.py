@@ -6,6 +6,7 @@ from playhouse.signals import pre_save
 
 import models
 from policies import approvals
+from policies import workflow
 from policies.engine import APPROVE
 from policies.engine import BLOCK
 from policies.engine import COMPUTE
@@ -116,14 +117,18 @@ def important_gift_waits(sender, instance, created):
 def _gift_needs_gm(instance, limit):
     """Return True when this save leaves a gift over ``limit`` that the gm has not approved (RCP-3).
 
-    A gift stands once the gm approved it, as long as it is not raised; raising it asks again.
-    After a rejection or a withdrawal the reception is planned again and saving it with the gift
-    still over the limit is the resubmission: it asks the gm again. Lowering the gift asks nobody.
+    A gift stands once the gm approved it, as long as it is not raised above the approved value; raising it
+    above asks again. After a rejection or a withdrawal the reception is planned again and saving it with the
+    gift still over the limit is the resubmission: it asks the gm again. Lowering the gift asks nobody.
     """
     if _amount(instance.gift_value) <= limit:
         return False
     stored = None if instance.id is None else models.Reception.get_or_none(models.Reception.id == instance.id)
-    if stored is None or _amount(instance.gift_value) > _amount(stored.gift_value):
+    if stored is None:
+        return True
+    approved = workflow.approved_value(instance, "gift_value")
+    ceiling = max(_amount(stored.gift_value), approved) if approved is not None else _amount(stored.gift_value)
+    if _amount(instance.gift_value) > ceiling:
         return True
     # Receptions that went ahead before RCP-3 was switched on keep their gift.
     return latest_gift_approval(instance) != "approved" and stored.status not in GIFT_CLEARED

@@ -7,7 +7,8 @@
 - One pre_save receiver refuses a change of any workflow-owned field outside its action, whatever
   writes it (generated form, bare ``save()``, CLI, import): the first receiver of every save.
 - Decided means locked: an approval records the fields it judged (``Approval.judged``); changing one
-  afterwards withdraws the decision and asks the same approvers again, or is refused (``Workflow.locks``).
+  afterwards withdraws the decision and asks the same approvers again, or is refused (``Workflow.locks``);
+  an amount locked with "raise" asks again only when raised above the judged value.
 - Ledgers are never deleted (``Meta.ledger``): delete is refused with a Chinese message.
 
 Approve, reject and withdraw are actions too: they go through the approvals engine
@@ -16,6 +17,7 @@ workflow-owned fields.
 """
 import contextlib
 import contextvars
+import decimal
 import json
 
 from playhouse.signals import post_save
@@ -401,6 +403,46 @@ def refuse_owned_changes(sender, instance, created):
 
 
 # ---------------------------------------------------------------- decided means locked
+def _number(value):
+    """Return ``value`` (a comparable string) as a Decimal, or None when it is no number."""
+    try:
+        return decimal.Decimal(str(value)) if value is not None else None
+    except decimal.InvalidOperation:
+        return None
+
+
+def exceeds(how, now_value, judged):
+    """Return True when the value ``now_value`` is no longer covered by the ``judged`` one under lock ``how``.
+
+    "raise": only a value above the judged one (a lower amount, fewer days, stay covered by the approval);
+    "reask" and "refuse": any other value.
+    """
+    if now_value == judged:
+        return False
+    if how == "raise":
+        now_number, judged_number = _number(now_value), _number(judged)
+        if now_number is not None and judged_number is not None:
+            return now_number > judged_number
+    return True
+
+
+def approved_value(record, name):
+    """Return the highest value of field ``name`` that a decision in force of ``record`` judged (Decimal), or None.
+
+    Area rules use it so that raising an amount back up to what was approved asks nobody (Workflow.locks "raise").
+    """
+    values = []
+    for row in decided_rows(record):
+        try:
+            judged = json.loads(row.judged)
+        except ValueError:
+            continue
+        number = _number(judged.get(name))
+        if number is not None:
+            values.append(number)
+    return max(values) if values else None
+
+
 def judged_values(record):
     """Return {field: value} of ``record`` that an approval of it judges (its workflow's locks)."""
     wf = spec(record)
@@ -424,8 +466,11 @@ def lock_notes(model):
     if wf is None or not wf.locks:
         return []
     reask = [_label(model, n) for n, how in wf.locks.items() if how == "reask"]
+    raise_ = [_label(model, n) for n, how in wf.locks.items() if how == "raise"]
     refuse = [_label(model, n) for n, how in wf.locks.items() if how == "refuse"]
     notes = []
+    if raise_:
+        notes.append(f"批准后调高{'、'.join(raise_)}将撤回原审批并重新送审;调低(不超过批准时的数值)不影响原审批。")
     if reask:
         notes.append(f"批准后修改{'、'.join(reask)}将撤回原审批并重新送审。")
     if refuse:
@@ -448,7 +493,7 @@ def decided_fields_locked(sender, instance, created):
         except ValueError:
             continue
         for name, value in judged.items():
-            if name in wf.locks and models.comparable(instance, name) != value:
+            if name in wf.locks and exceeds(wf.locks[name], models.comparable(instance, name), value):
                 changed.setdefault(name, row)
     if not changed:
         return

@@ -1,5 +1,6 @@
 """Decided means locked: an approval records the fields it judged; changing one re-asks or is refused (issue 8)."""
 import datetime
+import functools
 import json
 from decimal import Decimal
 
@@ -7,6 +8,7 @@ import pytest
 
 import models
 import policies
+from conftest import csrf_token
 from conftest import make_user
 from factories import acting_as
 from factories import approve_all
@@ -114,7 +116,8 @@ def approved_access(people):
     return fresh(request)
 
 
-# (builder, rule, field, new value, state field and the state it returns to) for every "asks again" lock.
+# (builder, rule, field, new value, state field and the state it returns to) for every "asks again" lock
+# ("raise" locks: raised above the judged value).
 REASK = [
     pytest.param(approved_contract, "CTR-1", "amount", D("9000000"), ("status", "pending"), id="CTR-1 amount"),
     pytest.param(approved_reception, "RCP-3", "gift_value", D("1500"), ("status", "pending"), id="RCP-3 gift"),
@@ -123,9 +126,12 @@ REASK = [
     pytest.param(approved_solution, "CMP-6", "proposal", "退货并赔偿", ("approved_by", None), id="CMP-6 proposal"),
     pytest.param(approved_borrow, "ARC-5", "days", 3, ("status", "pending"), id="ARC-5 days"),
     pytest.param(approved_borrow, "ARC-5", "file", "new-file", ("status", "pending"), id="ARC-5 file"),
-    pytest.param(approved_shipment, "CRD-3", "amount", D("25000"), ("status", "pending"), id="CRD-3 amount"),
+    pytest.param(functools.partial(approved_shipment, amount="25000"), "CRD-3", "amount", D("29000"),
+                 ("status", "pending"), id="CRD-3 amount"),
     pytest.param(approved_on_hold_shipment, "CRD-5", "amount", D("150"), ("status", "pending"), id="CRD-5 amount"),
     pytest.param(approved_access, "ARC-3", "file", "new-secret-file", ("status", "pending"), id="ARC-3 file"),
+    # CRD-3: the manager signed a shipment on credit; another payment term is another judgement.
+    pytest.param(approved_shipment, "CRD-3", "prepaid", True, ("status", "pending"), id="CRD-3 prepaid"),
 ]
 
 
@@ -195,8 +201,75 @@ def test_the_details_page_says_what_each_judged_field_does(people, client, login
     login_as("admin", username="boss", clearance="top_secret")
     contract = approved_contract(people)
     html = client.get(f"/admin/contract/details/?id={contract.id}").get_data(as_text=True)
-    assert "批准后修改合同金额(元)将撤回原审批并重新送审。" in html
+    assert "批准后调高合同金额(元)将撤回原审批并重新送审;调低(不超过批准时的数值)不影响原审批。" in html
     assert "批准后不能修改客户。" in html
+
+
+def test_every_lock_says_what_changing_it_does(app):
+    for model in [m for m in models.MODELS if models.workflow_of(m) is not None and models.workflow_of(m).locks]:
+        wf = models.workflow_of(model)
+        assert set(wf.locks.values()) <= {"reask", "raise", "refuse"}, model.__name__
+        notes = "".join(policies.workflow.lock_notes(model))
+        for name in wf.locks:
+            assert model._meta.fields[name].verbose_name in notes, (model.__name__, name)
+
+
+# ---------------------------------------------------------------- "raise": a lower judged amount stays approved
+def decided_state(record, rule_id):
+    """Return "kept" when ``record``'s decision under ``rule_id`` is in force, "asked" when it is asked again."""
+    statuses = [r[2] for r in rows(record, rule_id)]
+    if statuses[-1] == "pending" and "approved" not in statuses:
+        return "asked"
+    assert "approved" in statuses and "pending" not in statuses, statuses
+    return "kept"
+
+
+# (builder, rule, field, judged value, one unit, the record's state while the decision is in force)
+RAISE = [
+    pytest.param(approved_contract, "CTR-1", "amount", D("120000"), D("1"), ("status", "signed"), id="CTR-1 amount"),
+    pytest.param(approved_reception, "RCP-3", "gift_value", D("1200"), D("1"), ("status", "approved"),
+                 id="RCP-3 gift"),
+    pytest.param(approved_solution, "CMP-6", "compensation_amount", D("200"), D("1"), ("approved_at", "set"),
+                 id="CMP-6 compensation"),
+    pytest.param(approved_borrow, "ARC-5", "days", 2, 1, ("status", "approved"), id="ARC-5 days"),
+    pytest.param(functools.partial(approved_shipment, amount="25000"), "CRD-3", "amount", D("25000"), D("1"),
+                 ("status", "shipped"), id="CRD-3 amount"),
+    pytest.param(approved_on_hold_shipment, "CRD-5", "amount", D("100"), D("1"), ("status", "shipped"),
+                 id="CRD-5 amount"),
+]
+
+
+@pytest.mark.parametrize("build, rule_id, field, judged, unit, in_force", RAISE)
+def test_a_judged_amount_lowered_keeps_the_decision_and_raised_asks_again(people, build, rule_id, field, judged,
+                                                                          unit, in_force):
+    record = build(people)
+    state_field, state = in_force
+
+    def save_with(value):
+        current = fresh(record)
+        setattr(current, field, value)
+        with acting_as(people["sales"]):
+            current.save()
+        stored = fresh(record)
+        if state == "set":
+            assert getattr(stored, state_field) is not None
+        else:
+            assert getattr(stored, state_field) == state
+        return decided_state(record, rule_id)
+
+    assert decided_state(record, rule_id) == "kept"
+    # At the judged value, one unit below (covered by the approval), and back up to the judged value.
+    assert save_with(judged) == "kept"
+    assert save_with(judged - unit) == "kept"
+    assert save_with(judged) == "kept"
+    assert len(rows(record, rule_id)) == 1
+    # One unit above what was approved: the decision is withdrawn and the same approvers asked again.
+    current = fresh(record)
+    setattr(current, field, judged + unit)
+    with acting_as(people["sales"]):
+        current.save()
+    assert decided_state(record, rule_id) == "asked"
+    assert approvals.is_pending(fresh(record))
 
 
 # ---------------------------------------------------------------- the examples of issue 8
@@ -289,3 +362,37 @@ def test_a_payment_is_reversed_with_a_reason_never_deleted(people):
     assert policies.credit.outstanding(customer.id) == before + D("3000")
     with pytest.raises(policies.PolicyViolation, match="当前状态为「已冲销」"):
         run(reversed_one, "reverse", people["manager"], reason="再次")
+
+
+# ---------------------------------------------------------------- every lock of the schema is exercised above
+BUILT = {approved_contract: models.Contract, approved_reception: models.Reception, approved_solution: models.Solution,
+         approved_borrow: models.BorrowRequest, approved_shipment: models.Shipment,
+         approved_on_hold_shipment: models.Shipment, approved_access: models.AccessRequest}
+
+
+def test_every_judged_field_of_every_workflow_has_its_test():
+    declared = {(m, name, how) for m in models.MODELS if models.workflow_of(m) is not None
+                for name, how in models.workflow_of(m).locks.items()}
+    tested = set()
+    for table, how in ((REASK, None), (RAISE, "raise"), (REFUSE, "refuse")):
+        for param in table:
+            build, field = param.values[0], param.values[2]
+            model = BUILT[getattr(build, "func", build)]
+            tested.add((model, field, how or models.workflow_of(model).locks[field]))
+    tested.add((models.Destruction, "file", "refuse"))  # test_destruction_file_is_refused_after_approval
+    assert declared == tested
+
+
+def test_issue8_a_contract_raised_on_its_edit_form_is_asked_again(people, client, login_as):
+    contract = approved_contract(people)
+    login_as("manager", username="xiaoshou_zhuguan", department=people["dept"])
+    url = f"/admin/contract/edit/?id={contract.id}"
+    form = {"csrf_token": csrf_token(client, url), "version": str(fresh(contract).version),
+            "customer": str(contract.customer_id), "number": contract.number, "kind": contract.kind,
+            "amount": "9000000", "has_settlement_terms": "y"}
+    assert client.post(url, data=form).status_code == 302
+    stored = fresh(contract)
+    assert (stored.amount, stored.status) == (D("9000000"), "pending")
+    assert rows(contract, "CTR-1") == [("CTR-1", "manager", "withdrawn"), ("CTR-1", "manager", "pending")]
+    html = client.get(f"/admin/contract/details/?id={contract.id}").get_data(as_text=True)
+    assert 'id="workflow-state">待审批<' in html

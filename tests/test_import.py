@@ -1,5 +1,6 @@
 """Import: template round trip, per-cell errors, partial failure, idempotent re-import, progress, permissions."""
 import csv
+import logging
 import io
 import re
 import time
@@ -12,6 +13,7 @@ from conftest import csrf_token
 from conftest import login
 from conftest import make_user
 from factories import make
+from policies import engine
 from views import importer
 
 
@@ -213,3 +215,132 @@ def test_workflow_owned_fields_are_not_import_columns(app, clerk):
     book = openpyxl.load_workbook(io.BytesIO(clerk.get("/admin/import/template/?model=Complaint").get_data()))
     headers = [c.value for c in book.worksheets[0][1]]
     assert "投诉内容" in headers and "状态" not in headers and "结案时间" not in headers
+
+
+class StatementLog(logging.Handler):
+    """Collect the SQL statements peewee sends (its debug log), to count them."""
+
+    def __init__(self):
+        super().__init__()
+        self.statements = []
+
+    def emit(self, record):
+        if isinstance(record.msg, tuple):
+            self.statements.append(record.msg[0])
+
+    def __enter__(self):
+        self.logger = logging.getLogger("peewee")
+        self.level = self.logger.level
+        self.logger.addHandler(self)
+        self.logger.setLevel(logging.DEBUG)
+        return self
+
+    def __exit__(self, *exc):
+        self.logger.removeHandler(self)
+        self.logger.setLevel(self.level)
+
+
+def import_statements(app, clerk, names):
+    job_id, _ = upload(clerk, "Customer", "n.csv", csv_bytes([["客户名称", "负责人"]] + [[n, "imp_owner"] for n in names]))
+    with StatementLog() as log:
+        job = run(clerk, job_id, app)
+    assert job.imported == len(names)
+    return len(log.statements)
+
+
+def test_statements_per_row_stay_a_small_constant(app, clerk):
+    # Each new customer: its auto number, its row, its search entry, its audit row, the CUS-2 approval
+    # with its audit row and rule event. Lookups (owner, natural key, rule settings) are per chunk.
+    small = import_statements(app, clerk, [f"计数客户甲{i}" for i in range(10)])
+    large = import_statements(app, clerk, [f"计数客户乙{i}" for i in range(60)])
+    assert (large - small) / 50 <= 10
+    assert models.Approval.select().where(models.Approval.rule == "CUS-2").count() == 70
+    assert models.AuditLog.select().where(models.AuditLog.model == "Customer").count() == 70
+
+
+def test_rows_of_one_file_naming_the_same_record_match_it(app, clerk, monkeypatch):
+    monkeypatch.setattr(importer, "BATCH", 2)  # the repeated rows fall in one chunk and in the next
+    rows = [["客户名称", "客户层级"], ["同名客户", "关键"], ["同名客户", "关键"], ["同名客户", "关键"]]
+    job = run(clerk, upload(clerk, "Customer", "d.csv", csv_bytes(rows))[0], app)
+    assert (job.imported, job.skipped) == (1, 2)
+    assert models.Customer.select().where(models.Customer.name == "同名客户").count() == 1
+
+
+def test_a_row_matches_on_the_code_before_the_name(app, clerk):
+    make(models.Customer, name="旧名称", code="KH-NK-1")
+    rows = [["客户编号", "客户名称"], ["KH-NK-1", "新名称"], ["", "旧名称"]]
+    job = run(clerk, upload(clerk, "Customer", "c.csv", csv_bytes(rows))[0], app)
+    # Row 2 renames KH-NK-1; row 3 then names no existing customer: "旧名称" is gone, so it is new.
+    assert (job.updated, job.imported) == (1, 1), job.results
+    assert models.Customer.get(models.Customer.code == "KH-NK-1").name == "新名称"
+    assert models.Customer.select().where(models.Customer.name == "旧名称").count() == 1
+
+
+def test_a_record_hidden_from_the_importer_is_not_matched_or_duplicated(app, clerk):
+    make(models.Customer, name="保密客户", confidentiality="secret")
+    job = run(clerk, upload(clerk, "Customer", "s.csv", csv_bytes([["客户名称"], ["保密客户"], ["公开客户"]]))[0], app)
+    assert (job.imported, job.failed) == (1, 1)
+    assert "无权查看" in job.results
+    assert models.Customer.select().where(models.Customer.name == "保密客户").count() == 1
+
+
+def test_rule_settings_are_read_once_per_block_and_a_change_in_it_counts(app):
+    rule = engine.RULES["CUS-2"]
+    with engine.settings_read_once():
+        with StatementLog() as log:
+            assert rule.on() and engine.RULES["CUS-3"].on() and rule.on()
+        assert sum("rule_setting" in s for s in log.statements) == 1
+        rule.configure(enabled=False)
+        assert not rule.on()
+    assert not rule.on()
+    rule.configure(enabled=True)
+    assert rule.on()
+
+
+def test_a_rule_switched_off_meanwhile_applies_from_the_next_chunk(app, clerk, monkeypatch):
+    monkeypatch.setattr(importer, "BATCH", 2)
+    switched = []
+
+    def switch_off_after_first_chunk(*args, **kwargs):
+        if not switched:
+            switched.append(True)
+            engine.RULES["CUS-2"].configure(enabled=False)
+        return original(*args, **kwargs)
+
+    original = importer.import_chunk
+    monkeypatch.setattr(importer, "import_chunk", switch_off_after_first_chunk)
+    rows = [["客户名称"]] + [[f"开关客户{i}"] for i in range(4)]
+    job = run(clerk, upload(clerk, "Customer", "o.csv", csv_bytes(rows))[0], app)
+    assert job.imported == 4
+    assert models.Approval.select().where(models.Approval.rule == "CUS-2").count() == 0
+
+
+def test_a_template_file_with_empty_codes_imports_again_without_change(app, clerk):
+    headers = [c.value for c in openpyxl.load_workbook(io.BytesIO(
+        clerk.get("/admin/import/template/?model=Customer").get_data())).worksheets[0][1]]
+    row = {h: "" for h in headers}
+    row.update({"客户名称": "模板重复客户", "客户层级": "关键"})
+    payload = xlsx([headers, [row[h] for h in headers]])
+    first = run(clerk, upload(clerk, "Customer", "t.xlsx", payload)[0], app)
+    second = run(clerk, upload(clerk, "Customer", "t.xlsx", payload)[0], app)
+    assert (first.imported, second.skipped, second.failed) == (1, 1, 0), second.results
+    assert models.Customer.get(models.Customer.name == "模板重复客户").code.startswith("KH")
+
+
+def test_the_uploaded_file_is_not_copied_into_the_audit_trail(app, clerk):
+    rows = [["客户名称", "告知同意时间", "身份证号"], ["审计客户", "2026-01-05 10:00", "110101199003074477"]]
+    job = run(clerk, upload(clerk, "Customer", "a.csv", csv_bytes(rows))[0], app)
+    assert job.imported == 1, job.results
+    trail = [entry.changes for entry in models.AuditLog.select().where(models.AuditLog.model == "ImportJob")]
+    assert trail and not any("110101199003074477" in changes or "审计客户" in changes for changes in trail)
+    customer = models.AuditLog.get(models.AuditLog.model == "Customer", models.AuditLog.action == "create")
+    assert "1101**********4477" in customer.changes
+
+
+def test_a_row_may_name_a_record_an_earlier_row_of_the_same_chunk_creates(app, client):
+    make_user("imp_admin", roles=("admin",))
+    login(client, "imp_admin")
+    rows = [["名称", "上级部门"], ["导入总部", ""], ["导入分部", "导入总部"]]
+    job = run(client, upload(client, "Department", "d.csv", csv_bytes(rows))[0], app)
+    assert (job.imported, job.failed) == (2, 0), job.results
+    assert models.Department.get(models.Department.name == "导入分部").parent.name == "导入总部"

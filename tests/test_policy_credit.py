@@ -651,12 +651,23 @@ def test_ctr1_back_dating_into_a_full_year_and_raising_an_approved_contract_ask_
     with acting(people["sales"]):
         contract.save()
     assert fresh(contract).status == "pending" and len(approvals_for(contract, "CTR-1")) == 2
-    # A decided amount is locked (integrity): any change, lowering too, withdraws the decision and asks again.
+    # A decided amount is locked (integrity): lowering it keeps the approval (it judged a higher amount),
+    # raising it back up to the approved amount too; only raising above the approved amount asks again.
     pending = [a for a in approvals_for(contract, "CTR-1") if a.status == "pending"]
     approvals.decide(pending[0].id, people["manager"], True)
     contract = fresh(contract)
     contract.amount = D("10000")
     contract.save()
+    assert fresh(contract).status == "signed" and len(approvals_for(contract, "CTR-1")) == 2
+    contract = fresh(contract)
+    contract.amount = D("20000.01")
+    with acting(people["sales"]):
+        contract.save()
+    assert fresh(contract).status == "signed" and len(approvals_for(contract, "CTR-1")) == 2
+    contract = fresh(contract)
+    contract.amount = D("20000.02")
+    with acting(people["sales"]):
+        contract.save()
     assert fresh(contract).status == "pending" and len(approvals_for(contract, "CTR-1")) == 3
 
 
@@ -777,7 +788,7 @@ def test_ctr3_status_is_not_typed_and_a_downgraded_customer_cannot_get_new_terms
     row = fresh(row)
     assert row.status == "rejected"
     row.status = "approved"
-    row.save()
+    refused("CTR-3", row.save)  # the workflow engine: the status is the GM's decision
     assert fresh(row).status == "rejected"
     customer = fresh(customer)
     customer.tier = "general"

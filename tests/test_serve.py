@@ -28,7 +28,7 @@ def test_first_start_creates_data_prints_login_and_serves(tmp_path):
                                 stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 90
+        deadline = time.time() + 240  # the first start loads the demo data; CI runs two suites at once
         page = None
         while time.time() < deadline:
             try:

@@ -120,10 +120,34 @@ def test_the_details_page_shows_state_owned_fields_and_the_allowed_buttons(app, 
 def action_cases():
     for model in WORKFLOW_MODELS:
         wf = models.workflow_of(model)
-        if wf.field not in model._meta.fields:
+        if not wf.field:
             continue
         for name, act in wf.actions.items():
             yield pytest.param(model, name, id=f"{model.__name__}.{name}")
+
+
+def put_in_state(record, wf, state):
+    """Put ``record`` (in memory) into ``state``: the state field, or the stamps of the action reaching it."""
+    model = type(record)
+    if wf.field in model._meta.fields:
+        setattr(record, wf.field, state)
+        return
+    # A computed state (Loan, Payment, Penalty, TenantRequest) follows the stamps of the action that reaches it.
+    for act in wf.actions.values():
+        for name in act.stamps:
+            setattr(record, name, None)
+    for act in wf.actions.values():
+        if act.target == state:
+            for name, kind in act.stamps.items():
+                setattr(record, name, {"now": NOW, "today": NOW.date()}.get(kind) or role_user("admin"))
+    assert wf.state_of(record) == state, (model.__name__, state)
+
+
+def test_every_workflow_with_states_has_its_actions_tested():
+    covered = {p.values[0].__name__ for p in action_cases()}
+    with_actions = {m.__name__ for m in WORKFLOW_MODELS if models.workflow_of(m).field and models.workflow_of(m).actions}
+    assert covered == with_actions
+    assert {"Loan", "Payment", "Penalty", "TenantRequest"} <= covered  # computed states too
 
 
 @pytest.mark.parametrize("model, name", list(action_cases()))
@@ -133,7 +157,7 @@ def test_each_action_moves_only_from_its_allowed_states(app, model, name):
     record = make(model)
     user = role_user(act.roles[0] if act.roles else "admin")
     for state, _label in wf.states:
-        setattr(record, wf.field, state)
+        put_in_state(record, wf, state)
         errors = workflow.refusal(record, act, user, check_inputs=False)
         state_refused = any("不能执行" in text for _rule, text, _field in errors)
         assert state_refused == (not act.starts_from(state)), (model.__name__, name, state, errors)
@@ -335,3 +359,193 @@ def test_a_lent_request_cannot_be_deleted_from_under_its_loan(app):
     with pytest.raises(policies.PolicyViolation, match="外借登记引用它"):
         loan.request.delete_instance()
     assert fresh(loan).request_id is not None
+
+
+# ---------------------------------------------------------------- Penalty: a hand-entered fine is withdrawn, never deleted
+def hand_entered_fine(**fields):
+    fields.setdefault("user", make_user("fakuan_ren", roles=("sales",)))
+    return make(models.Penalty, rule="ARC-9", amount=decimal.Decimal("50"), on=NOW.date(), note="档案迟交(手工登记)",
+                **fields)
+
+
+def test_a_hand_entered_fine_is_withdrawn_by_a_supervisor_with_a_reason(app):
+    fine = hand_entered_fine()
+    exc = refused("ARC-9", fine.delete_instance)
+    assert "台账记录,不能删除" in exc.message and "撤销罚款" in exc.message
+    # Only a supervisor (department manager or admin) withdraws a fine.
+    with pytest.raises(policies.PolicyViolation, match="「撤销罚款」须由具有“部门经理、系统管理员”角色的人员执行"):
+        run(fine, "revoke", role_user("archivist"), reason="录入错误")
+    # The reason is required, at its field.
+    with pytest.raises(policies.PolicyViolation) as exc:
+        run(fine, "revoke", role_user("manager"), reason="  ")
+    assert [(v.field, v.message) for v in exc.value.violations] == [("reason", "「撤销罚款」须填写原因(ARC-9,000 篇八 处罚 1–7)")]
+    # Neither the stamp nor the reason is typed in: a bare save() is refused.
+    typed = fresh(fine)
+    typed.withdrawn_at = NOW
+    typed.withdrawn_reason = "自己撤销"
+    exc = refused("ARC-9", typed.save)
+    assert {v.field for v in exc.violations} == {"withdrawn_at", "withdrawn_reason"}
+    assert fresh(fine).withdrawn_at is None and models.Penalty.in_force().count() == 1
+    with workflow.clock(NOW):
+        run(fresh(fine), "revoke", role_user("manager"), reason="同一次迟交重复登记")
+    withdrawn = fresh(fine)
+    assert (withdrawn.withdrawn_at, withdrawn.withdrawn_reason) == (NOW, "同一次迟交重复登记")
+    assert withdrawn.ledger_state == "withdrawn" and models.Penalty.in_force().count() == 0
+    trail = models.AuditLog.select().where(models.AuditLog.model == "Penalty", models.AuditLog.record_id == str(fine.id))
+    assert any("撤销罚款" in row.changes and "同一次迟交重复登记" in row.changes for row in trail)
+    # Withdrawn once; still never deleted.
+    with pytest.raises(policies.PolicyViolation, match="当前状态为「已撤销」"):
+        run(withdrawn, "revoke", role_user("manager"), reason="再次")
+    refused("ARC-9", withdrawn.delete_instance)
+
+
+def test_a_computed_arc9_fine_is_withdrawn_by_correcting_its_facts_not_by_hand(app):
+    fine = hand_entered_fine(source="Handover#1", violation="late")
+    exc = refused("ARC-9", lambda: run(fine, "revoke", role_user("manager"), reason="不想罚"))
+    assert "自动计算" in exc.message
+    assert "revoke" not in [n for n, _ in workflow.allowed_actions(fine, role_user("manager"))]
+    assert fresh(fine).withdrawn_at is None
+
+
+def test_the_withdraw_fine_button_is_shown_to_a_supervisor_only_and_asks_for_the_reason(app, client, login_as):
+    fine = hand_entered_fine()
+    url = f"/admin/penalty/details/?id={fine.id}"
+    login_as("archivist")
+    assert client.get(url).status_code == 200
+    assert 'id="action-revoke"' not in client.get(url).get_data(as_text=True)
+    token = csrf_token(client, url)
+    response = client.post("/admin/penalty/workflow/", data={
+        "csrf_token": token, "id": fine.id, "action": "revoke", "reason": "录入错误", "next": url}, follow_redirects=True)
+    assert "须由具有“部门经理、系统管理员”角色的人员执行" in response.get_data(as_text=True)
+    assert fresh(fine).withdrawn_at is None
+    client = app.test_client()
+    login(client, make_user("bumen_jingli", roles=("manager",)).username)
+    html = client.get(url).get_data(as_text=True)
+    assert 'id="action-revoke"' in html and 'id="revoke-reason"' in html and "onclick=" not in html
+    token = csrf_token(client, url)
+    # Empty reason: nothing written, the Chinese message at the reason input.
+    response = client.post("/admin/penalty/workflow/", data={
+        "csrf_token": token, "id": fine.id, "action": "revoke", "reason": "", "next": url}, follow_redirects=True)
+    html = response.get_data(as_text=True)
+    assert re.search(r'id="revoke-reason" class="[^"]*is-invalid', html)
+    assert 'id="revoke-reason-error">「撤销罚款」须填写原因' in html
+    assert fresh(fine).withdrawn_at is None
+    # Shown once: the next visit is clean.
+    assert 'id="revoke-reason-error"' not in client.get(url).get_data(as_text=True)
+    response = client.post("/admin/penalty/workflow/", data={
+        "csrf_token": token, "id": fine.id, "action": "revoke", "reason": "重复登记", "next": url}, follow_redirects=True)
+    assert "已完成“撤销罚款”" in response.get_data(as_text=True)
+    assert fresh(fine).withdrawn_reason == "重复登记" and fresh(fine).withdrawn_at is not None
+    # The form never offers the stamp or the reason.
+    edit = client.get(f"/admin/penalty/edit/?id={fine.id}").get_data(as_text=True).split("<!-- /workflow-panel -->")[-1]
+    assert 'name="withdrawn_reason"' not in edit and 'name="withdrawn_at"' not in edit
+
+
+# ---------------------------------------------------------------- CUS-2: the confirming director is the approval's
+def test_cus2_approved_by_is_set_only_by_the_confirmation(app, admin_client):
+    dept = models.Department.create(name="销售二部")
+    manager = make_user("xiaoshou_zongjian", roles=("manager",), department=dept)
+    customer = make(models.Customer, name="待确认客户", approved_by=None, department=dept)
+    assert policies.approvals.is_pending(customer)
+    # Created already confirmed by a bare save(): refused, nothing written.
+    bare = models.Customer(name="自称已确认", code="KH-BARE", approved_by=manager)
+    exc = refused("CUS-2", bare.save)
+    assert "approved_by" in {v.field for v in exc.violations}
+    assert not models.Customer.select().where(models.Customer.name == "自称已确认").exists()
+    run(customer, "approve", manager)
+    confirmed = fresh(customer)
+    assert confirmed.approved_by_id == manager.id
+    # Changed afterwards by a bare save() or on the form: refused / ignored.
+    confirmed.approved_by = make_user("other_director", roles=("manager",))
+    refused("CUS-2", confirmed.save)
+    confirmed.approved_by = None
+    refused("CUS-2", confirmed.save)
+    url = f"/admin/customer/edit/?id={customer.id}"
+    html = admin_client.get(url).get_data(as_text=True).split("<!-- /workflow-panel -->")[-1]
+    assert 'name="approved_by"' not in html
+    admin_client.post(url, data={"csrf_token": csrf_token(admin_client, url), "version": str(fresh(customer).version),
+                                 "name": "待确认客户", "approved_by": str(role_user("admin").id)})
+    assert fresh(customer).approved_by_id == manager.id
+
+
+# ---------------------------------------------------------------- ledger lines are undone by an action with a reason
+def shipped_on_credit(dept):
+    return make(models.Shipment, prepaid=True, customer=make(models.Customer, department=dept))
+
+
+# (model, builder, undo action, a role that may run it, a role that may see the line but not undo it)
+UNDO = [
+    pytest.param(models.Payment, lambda dept: make(models.Payment, customer=make(models.Customer, department=dept)), "reverse", "manager", "gm", id="Payment 冲销"),
+    pytest.param(models.Shipment, shipped_on_credit, "cancel", "manager", "gm", id="Shipment 取消(冲销)"),
+    pytest.param(models.Penalty, lambda dept: hand_entered_fine(), "revoke", "manager", "archivist", id="Penalty 撤销罚款"),
+]
+
+
+def test_every_ledger_that_a_person_undoes_has_an_undo_action_with_a_reason():
+    undone = {p.values[0] for p in UNDO}
+    for model in LEDGER_MODELS:
+        wf = models.workflow_of(model)
+        with_reason = [act for act in (wf.actions.values() if wf else ()) if act.reason and act.roles]
+        # The system's own ledgers (audit log, rule events, approvals: withdrawn by the requester) and loans
+        # (closed by returning them, ARC-6) are not undone by a supervisor's reversal.
+        if model in (models.AuditLog, models.RuleEvent, models.Approval, models.Loan):
+            continue
+        assert model in undone and with_reason, model.__name__
+
+
+@pytest.mark.parametrize("model, build_line, name, allowed, other", UNDO)
+def test_the_undo_button_is_offered_to_its_role_only_and_refused_for_others(app, model, build_line, name, allowed,
+                                                                             other):
+    dept = models.Department.create(name="销售三部")
+    line = build_line(dept)
+    base = endpoint(model)
+    url = f"{base}/details/?id={line.id}"
+    viewer = app.test_client()
+    login(viewer, make_user(f"viewer_{name}", roles=(other,)).username)
+    assert viewer.get(url).status_code == 200
+    assert f'id="action-{name}"' not in viewer.get(url).get_data(as_text=True)
+    response = viewer.post(f"{base}/workflow/", data={"csrf_token": csrf_token(viewer, url), "id": line.id,
+                                                       "action": name, "reason": "录入错误", "next": url},
+                           follow_redirects=True)
+    assert response.status_code in (200, 403)
+    state = models.workflow_of(model).state_of(fresh(line))
+    assert state == models.workflow_of(model).state_of(line)
+    supervisor = app.test_client()
+    login(supervisor, make_user(f"supervisor_{name}", roles=(allowed,), department=dept).username)
+    html = supervisor.get(url).get_data(as_text=True)
+    assert f'id="action-{name}"' in html and f'id="{name}-reason"' in html
+    response = supervisor.post(f"{base}/workflow/", data={"csrf_token": csrf_token(supervisor, url), "id": line.id,
+                                                           "action": name, "reason": "录入错误,冲销", "next": url},
+                               follow_redirects=True)
+    assert "已完成" in response.get_data(as_text=True)
+    assert models.workflow_of(model).state_of(fresh(line)) == models.workflow_of(model).actions[name].target
+
+
+def test_an_approval_is_decided_only_by_the_engine_never_by_a_bare_save(app):
+    destruction = make(models.Destruction, reason="到期")
+    row = models.Approval.get(models.Approval.target_model == "Destruction", models.Approval.target_id == destruction.id)
+    for name, value in (("status", "approved"), ("decided_by", role_user("gm")), ("judged", "{}")):
+        typed = models.Approval.get_by_id(row.id)
+        setattr(typed, name, value)
+        with pytest.raises(policies.PolicyViolation, match="只能由审批引擎写入") as exc:
+            typed.save()
+        assert exc.value.field == name
+    stored = models.Approval.get_by_id(row.id)
+    assert (stored.status, stored.decided_by_id) == ("pending", None)
+    assert fresh(destruction).approved_by_id is None
+    run(fresh(destruction), "approve", role_user("gm"))
+    assert models.Approval.get_by_id(row.id).status == "approved"
+
+
+def test_issue8_a_lent_files_status_typed_on_its_edit_form_changes_nothing(app, admin_client):
+    loan = make_loan(lent_at=NOW)
+    folder = fresh(loan.file)
+    assert folder.status == "on_loan"
+    url = f"/admin/archivefile/edit/?id={folder.id}"
+    form = admin_client.get(url).get_data(as_text=True).split("<!-- /workflow-panel -->")[-1]
+    assert not re.search(r'<(input|select)[^>]*\bname="status"', form)
+    admin_client.post(url, data={"csrf_token": csrf_token(admin_client, url), "version": str(folder.version),
+                                 "number": folder.number, "title": folder.title, "kind": folder.kind,
+                                 "confidentiality": folder.confidentiality, "location": folder.location,
+                                 "pages": str(folder.pages), "status": "in_store"})
+    assert fresh(folder).status == "on_loan" and fresh(loan).returned_at is None

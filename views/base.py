@@ -688,6 +688,12 @@ class ModelAdmin(ModelView):
             owned.append((self.column_labels.get(name, name), shown))
         buttons = []
         user = current_user._get_current_object()
+        # A refused action's messages, shown at its inputs (set by workflow_action_view, shown once).
+        refused = session.get("workflow_errors") or {}
+        if refused.get("model") == self.model.__name__ and refused.get("id") == str(obj._pk):
+            session.pop("workflow_errors", None)
+        else:
+            refused = {}
         for name, act in workflow.allowed_actions(obj, user):
             if act.via == "approval" and not with_approvals:
                 continue
@@ -704,6 +710,9 @@ class ModelAdmin(ModelView):
                 inputs[-1]["name"], inputs[-1]["label"] = "value", "更正为"
             if act.reason:
                 inputs.append({"name": "reason", "label": "原因", "kind": "text", "choices": ()})
+            if refused.get("action") == name:
+                for item in inputs:
+                    item["error"] = refused.get("fields", {}).get(item["name"], "")
             buttons.append({"name": name, "label": act.label, "style": act.style, "inputs": inputs,
                             "rule": policies.RULES.get(act.rule or wf.rule)})
         return {"state": workflow.state_label(obj), "owned": owned, "buttons": buttons,
@@ -769,8 +778,16 @@ class ModelAdmin(ModelView):
             workflow.run_action(obj, name, current_user._get_current_object(), **values)
         except policies.PolicyViolation as exc:
             policies.log_blocked(exc, obj)
+            inputs = set(act.sets) | set(act.params) | ({"reason"} if act.reason else set())
+            at_fields = {v.field: v.message for v in exc.violations if v.field in inputs}
             for violation in exc.violations:
-                flash(violation.message, "error")
+                if violation.field not in at_fields:
+                    flash(violation.message, "error")
+            if at_fields:
+                # Shown at the action's inputs on the page it returns to (workflow_panel).
+                session["workflow_errors"] = {"model": self.model.__name__, "id": str(obj._pk), "action": name,
+                                              "fields": at_fields}
+                flash(f"未执行“{act.label}”:请按输入框旁的提示填写。", "error")
             return redirect(back)
         except models.StaleEdit as exc:
             flash(str(exc), "error")

@@ -33,9 +33,11 @@ from peewee import FloatField
 from peewee import ForeignKeyField
 from peewee import IntegerField
 from peewee import IntegrityError
+from peewee import SqliteDatabase
 
 import models
 from policies import PolicyViolation
+from policies import engine
 from clock import to_utc
 from views import access
 from views import fields as vf
@@ -44,6 +46,8 @@ from views.base import lookup_fields
 from views.screens import screen_models
 
 PREVIEW_ROWS = 20
+PREVIEW_BAD_ROWS = 30  # rows with errors shown after the first PREVIEW_ROWS
+RESULT_ROWS = 500  # rows of the result table (failed rows first); the failed-rows download has them all
 MAX_ROWS = 50000
 BATCH = 200  # rows per transaction (each row in its own savepoint): one disk sync per batch
 TRUE_WORDS = {"是", "1", "true", "yes", "y", "√", "✓", "对"}
@@ -328,24 +332,106 @@ def find_existing(model, values, user):
     return None
 
 
-def save_row(model, values, user):
+def _first_key(keys, values):
+    """Return (key, its values) of the first natural key that ``values`` fill, or (None, None)."""
+    for key in keys:
+        if all(values.get(name) not in (None, "") for name in key):
+            return key, tuple(values[name] for name in key)
+    return None, None
+
+
+class Matches:
+    """The records that the rows of one chunk match by natural key: one query per key, not one per row.
+
+    Answers what ``find_existing`` would answer for each row, including records saved by earlier rows
+    of the chunk; a record that an update touched is looked up again (its key may have changed).
+    """
+
+    def __init__(self, model, user, rows_values):
+        self.model = model
+        self.user = user
+        self.keys = natural_keys(model)
+        self.found = {key: {} for key in self.keys}
+        self.visible = set()
+        wanted = {key: set() for key in self.keys}
+        for values in rows_values:
+            key, value = _first_key(self.keys, values)
+            if key is not None:
+                wanted[key].add(value)
+        fetched = {}  # one object per record, whichever key found it
+        for key, values in wanted.items():
+            if not values:
+                continue
+            conditions = [getattr(model, name).in_(sorted({v[i] for v in values}, key=str))
+                          for i, name in enumerate(key)]
+            for record in model.select().where(*conditions).order_by(model._meta.primary_key):
+                value = self._value(record, key)
+                if value in values and self.found[key].get(value) is None:
+                    self.found[key][value] = fetched.setdefault(record._pk, record)
+            for value in values:
+                self.found[key].setdefault(value, None)
+        if fetched:
+            if access.sees_everything(user):
+                self.visible = set(fetched)
+            else:
+                self.visible = access.visible_references(model.__name__, list(fetched), user)
+
+    @staticmethod
+    def _value(record, key):
+        return tuple(record.__data__.get(name) for name in key)
+
+    def find(self, values):
+        """Return the visible record matching ``values`` (as ``find_existing``), or None."""
+        key, value = _first_key(self.keys, values)
+        if key is None:
+            return None
+        if value not in self.found[key]:
+            return find_existing(self.model, values, self.user)
+        record = self.found[key][value]
+        if record is not None and record._pk not in self.visible:
+            if not access.can_see(record, self.user):
+                raise CellError("已存在同一记录,但您无权查看或修改")
+            self.visible.add(record._pk)
+        return record
+
+    def add(self, record):
+        """Let later rows of the chunk match ``record``, just saved."""
+        for key in self.keys:
+            value = self._value(record, key)
+            if all(v not in (None, "") for v in value) and self.found[key].get(value) is None:
+                self.found[key][value] = record
+
+    def forget(self, record):
+        """Look ``record`` up again when a later row names it (an update changed or failed to change it)."""
+        for found in self.found.values():
+            for value in [v for v, r in found.items() if r is record]:
+                del found[value]
+
+
+def save_row(model, values, user, matches=None, may_edit=None):
     """Create or update one record through save(); return 'imported', 'updated' or 'skipped'."""
-    existing = find_existing(model, values, user)
+    existing = matches.find(values) if matches is not None else find_existing(model, values, user)
     if existing is None:
         record = model(**{k: v for k, v in values.items() if v is not None or model._meta.fields[k].null})
         record.save()
+        if matches is not None:
+            matches.add(record)
         return "imported", record
-    if not access.can(user, model, "edit"):
+    if not (access.can(user, model, "edit") if may_edit is None else may_edit):
         raise CellError("已存在同一记录,您没有修改权限")
     changed = False
     for name, value in values.items():
         field = model._meta.fields[name]
+        if value is None and not field.null:
+            continue  # an empty cell of a field that cannot be empty (the auto number) keeps what is stored
         current = getattr(existing, name + "_id") if isinstance(field, ForeignKeyField) else getattr(existing, name)
         if value != current and not (value is None and current == ""):
             setattr(existing, name, value)
             changed = True
     if not changed:
         return "skipped", existing
+    if matches is not None:
+        matches.forget(existing)  # changed in memory: saved or refused, later rows read it afresh
     existing.save()
     return "updated", existing
 
@@ -360,6 +446,47 @@ def violation_text(exc):
     return str(exc)
 
 
+def _chunk_transaction():
+    """One transaction per chunk of rows (one disk sync); on SQLite it takes the write lock at once."""
+    if isinstance(models.db.obj, SqliteDatabase):
+        return models.db.atomic("IMMEDIATE")
+    return models.db.atomic()
+
+
+def import_chunk(model, mapping, rows, first_number, user, cache, counts, results, may_edit):
+    """Check and save ``rows`` (spreadsheet rows from ``first_number``), each in its own savepoint."""
+    # The natural keys of the chunk, read ahead (lookups not remembered: a row may name a record an earlier
+    # row creates, such as a parent department); each row is checked in full just before it is saved.
+    names = {name for key in natural_keys(model) for name in key}
+    key_columns = {i: f for i, f in mapping.items() if f.name in names}
+    ahead, lookups = [], {}
+    for row in rows:
+        keys = {}
+        for index, field in key_columns.items():
+            try:
+                keys[field.name] = convert(field, row[index] if index < len(row) else "", user, lookups)
+            except CellError:
+                pass
+        ahead.append(keys)
+    matches = Matches(model, user, ahead)
+    for number, row in enumerate(rows, start=first_number):
+        values, errors = check_row(model, mapping, row, user, cache)
+        if errors:
+            counts["failed"] += 1
+            results.append([number, "failed", "；".join(
+                f"{header(mapping[i])}:{e}" for i, e in sorted(errors.items()))])
+            continue
+        try:
+            with models.db.atomic():
+                outcome, record = save_row(model, values, user, matches, may_edit)
+        except (PolicyViolation, CellError, IntegrityError, models.StaleEdit, ValueError) as exc:
+            counts["failed"] += 1
+            results.append([number, "failed", violation_text(exc)])
+            continue
+        counts[outcome] += 1
+        results.append([number, outcome, str(record)])
+
+
 def run_job(job_id, user_id, app=None):
     """Import every row of job ``job_id`` as user ``user_id``; progress is written as it goes."""
     models.db.connect(reuse_if_open=True)
@@ -369,6 +496,7 @@ def run_job(job_id, user_id, app=None):
         model = model_named(job.model)
         data = json.loads(job.data)
         mapping, _, _ = column_map(model, data["headers"])
+        may_edit = access.can(user, model, "edit")
         results = []
         cache = {}
         counts = dict(imported=0, updated=0, skipped=0, failed=0)
@@ -376,26 +504,12 @@ def run_job(job_id, user_id, app=None):
         try:
             rows = data["rows"]
             for start in range(0, len(rows), BATCH):
-                with models.db.atomic():
-                    for offset, row in enumerate(rows[start:start + BATCH]):
-                        number = start + offset + 2  # spreadsheet row number (header is row 1)
-                        values, errors = check_row(model, mapping, row, user, cache)
-                        if errors:
-                            counts["failed"] += 1
-                            results.append([number, "failed", "；".join(
-                                f"{header(mapping[i])}:{e}" for i, e in sorted(errors.items()))])
-                            continue
-                        try:
-                            with models.db.atomic():
-                                outcome, record = save_row(model, values, user)
-                        except (PolicyViolation, CellError, IntegrityError, models.StaleEdit, ValueError) as exc:
-                            counts["failed"] += 1
-                            results.append([number, "failed", violation_text(exc)])
-                            continue
-                        counts[outcome] += 1
-                        results.append([number, outcome, str(record)])
-                models.ImportJob.update(done=min(start + BATCH, len(rows)), **counts).where(
-                    models.ImportJob.id == job_id).execute()
+                # A chunk commits its rows and its progress together; a failing row rolls back alone.
+                with _chunk_transaction(), engine.settings_read_once():
+                    import_chunk(model, mapping, rows[start:start + BATCH], start + 2, user, cache, counts,
+                                 results, may_edit)
+                    models.ImportJob.update(done=min(start + BATCH, len(rows)), **counts).where(
+                        models.ImportJob.id == job_id).execute()
         finally:
             models.current_actor.reset(token_actor)
         job = models.ImportJob.get_by_id(job_id)
@@ -434,10 +548,13 @@ class ImportView(SecureView):
             return abort(403)
         return model
 
-    def _job(self, raw):
+    def _job(self, raw, light=False):
+        """Return the caller's job ``raw``; ``light``: without the file's rows and results (progress polls)."""
         if not str(raw or "").isdigit():
             return None
-        job = models.ImportJob.get_or_none(models.ImportJob.id == int(raw))
+        Job = models.ImportJob
+        columns = [f for f in Job._meta.sorted_fields if not (light and f in (Job.data, Job.results))]
+        job = Job.select(*columns).where(Job.id == int(raw)).first()
         if job is None or job.created_by_id != current_user.id:
             return abort(404)
         self._model(job.model)
@@ -449,12 +566,15 @@ class ImportView(SecureView):
         selected = model_named(request.args.get("model")) or choices[0]
         if selected not in choices:
             return abort(403)
-        jobs = list(models.ImportJob.select().where(models.ImportJob.created_by == current_user.id)
-                    .order_by(models.ImportJob.id.desc()).limit(10))
+        Job = models.ImportJob
+        jobs = list(Job.select(*[f for f in Job._meta.sorted_fields if f not in (Job.data, Job.results)])
+                    .where(Job.created_by == current_user.id).order_by(Job.id.desc()).limit(10))
         fields = [(header(f), required(f, selected)) for f in import_fields(selected)]
         return self.render("admin/import/index.html", choices=choices, selected=selected, fields=fields, jobs=jobs,
                            keys=[[header(selected._meta.fields[n]) for n in key] for key in natural_keys(selected)],
-                           labels=dict(models.IMPORT_STATUS))
+                           labels=dict(models.IMPORT_STATUS), model_labels={
+                               name: model.label() for name, model in ((j.model, model_named(j.model)) for j in jobs)
+                               if model is not None})
 
     @expose("/template/", methods=("GET",))
     def template(self):
@@ -495,20 +615,26 @@ class ImportView(SecureView):
         model = model_named(job.model)
         data = json.loads(job.data)
         mapping, unknown, missing = column_map(model, data["headers"])
-        preview = []
-        bad_rows = 0
-        cache = {}
-        for number, row in enumerate(data["rows"], start=2):
-            values, errors = check_row(model, mapping, row, current_user, cache)
-            if errors:
-                bad_rows += 1
-            if len(preview) < PREVIEW_ROWS:
-                preview.append((number, [(row[i] if i < len(row) else "", errors.get(i)) for i in sorted(mapping)]))
-        results = [(n, OUTCOME_LABELS.get(o, o), o, text) for n, o, text in json.loads(job.results or "[]")]
+        preview, bad_rows, later_bad = [], 0, 0
+        if job.status == "preview":  # the result page checks nothing again
+            cache = {}
+            for number, row in enumerate(data["rows"], start=2):
+                values, errors = check_row(model, mapping, row, current_user, cache)
+                if errors:
+                    bad_rows += 1
+                # The first rows, then the rows with errors further down (a few screens at most).
+                if len(preview) < PREVIEW_ROWS or (errors and len(preview) < PREVIEW_ROWS + PREVIEW_BAD_ROWS):
+                    if len(preview) >= PREVIEW_ROWS:
+                        later_bad += 1
+                    preview.append((number, [(row[i] if i < len(row) else "", errors.get(i)) for i in sorted(mapping)]))
+        outcomes = json.loads(job.results or "[]")
+        # Failed rows first: they are what the person has to act on; the rest only up to a page's worth.
+        ordered = [r for r in outcomes if r[1] == "failed"] + [r for r in outcomes if r[1] != "failed"]
+        results = [(n, OUTCOME_LABELS.get(o, o), o, text) for n, o, text in ordered[:RESULT_ROWS]]
         return self.render(
             "admin/import/job.html", job=job, model=model, headers=[data["headers"][i] for i in sorted(mapping)],
-            preview=preview, bad_rows=bad_rows, unknown=unknown, missing=missing, results=results,
-            labels=dict(models.IMPORT_STATUS))
+            preview=preview, bad_rows=bad_rows, later_bad=later_bad, unknown=unknown, missing=missing,
+            results=results, result_count=len(outcomes), labels=dict(models.IMPORT_STATUS))
 
     @expose("/run/", methods=("POST",))
     def run(self):
@@ -535,7 +661,7 @@ class ImportView(SecureView):
 
     @expose("/progress/", methods=("GET",))
     def progress(self):
-        job = self._job(request.args.get("id"))
+        job = self._job(request.args.get("id"), light=True)
         if job is None:
             return jsonify(error="找不到该导入任务"), 400
         return jsonify(status=job.status, label=dict(models.IMPORT_STATUS).get(job.status), total=job.total,

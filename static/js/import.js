@@ -19,6 +19,7 @@
       .then(function (p) {
         set("import-status", p.label);
         set("import-done", p.done);
+        set("import-percent", p.total ? Math.floor(100 * p.done / p.total) : 100);
         set("import-imported", p.imported);
         set("import-updated", p.updated);
         set("import-skipped", p.skipped);
