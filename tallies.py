@@ -2,8 +2,8 @@
 
 The managers' charts on the workbench (customers by tier and by stage) add up these rows under the
 user's secrecy condition instead of grouping a million customers. Every customer save and delete moves
-one count in the same transaction (the stored row is read before and after, so a partly loaded instance
-cannot skew it); a deleted owner or department is cleared here as the database clears it on the
+one count in the same transaction (when a save writes a key field, the stored row is read before and after, so a
+partly loaded instance cannot skew it); a deleted owner or department is cleared here as the database clears it on the
 customer (``ON DELETE SET NULL``). ``rebuild()`` recounts everything in one statement: after a bulk
 load, when an existing database first gets the table, and in the daily checks.
 """
@@ -70,15 +70,25 @@ def ensure():
 
 @pre_save(sender=models.Customer, name="tally/before-save")
 def remember_stored_key(sender, instance, created):
-    """Note the stored key of a customer about to change."""
-    if not created and instance._pk is not None:
+    """Note the stored key of a customer whose key fields are about to be written.
+
+    A save that sets none of them (a name, a confirmation) writes none of them: nothing to move, no query.
+    """
+    if not created and instance._pk is not None and set(KEY) & instance._dirty:
         instance.__dict__["_tally_key"] = _stored_key(instance._pk)
 
 
 @post_save(sender=models.Customer, name="tally/after-save")
 def count_saved(sender, instance, created):
     """Move the customer's count from its old key to its new one."""
-    old = None if created else instance.__dict__.pop("_tally_key", None)
+    if created:
+        # The INSERT wrote exactly these values (defaults included).
+        move((instance.tier, instance.stage, instance.confidentiality, instance.department_id,
+              instance.owner_id), 1)
+        return
+    if "_tally_key" not in instance.__dict__:
+        return
+    old = instance.__dict__.pop("_tally_key")
     new = _stored_key(instance._pk)
     if old == new:
         return

@@ -208,8 +208,9 @@ def test_customer_charts_follow_every_write_and_each_users_secrecy(app):
     secret.save()
     check()
     # A partly loaded customer saved (only its name changed) keeps its place.
-    partial = models.Customer.select(models.Customer.id, models.Customer.name, models.Customer.version).where(
-        models.Customer.id == customers["c"].id).get()
+    partial = models.Customer.select(models.Customer.id, models.Customer.name, models.Customer.version,
+                                     models.Customer.approved_by).where(models.Customer.id == customers["c"].id).get()
+    assert partial.tier is None  # not loaded, while the stored row says "key"
     partial.name = "丙关键客户(改名)"
     partial.save(only=[models.Customer.name])
     check()
