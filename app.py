@@ -346,13 +346,17 @@ def _register_daily_cli(app):
     @app.cli.command("daily-checks")
     def daily_checks():
         """Run the once-a-day rule work (ARC-9: fine handovers still not made after the correction day)."""
+        import tallies
         from policies import archives
 
         with models.db.connection_context():
             rows = archives.recount_uncorrected()
+            # The charts' customer counts, recounted (merges the rows that writes added during the day).
+            tallies.rebuild()
             # Fresh planner statistics: the lists' count estimates and index choices read them.
             backend.analyze()
         click.echo(f"档案移交逾期复计罚款:新增 {len(rows)} 条。")
+        click.echo("已重新统计客户分布(工作台图表)。")
         click.echo("已更新数据库统计信息(ANALYZE)。")
 
 

@@ -736,6 +736,12 @@ class Customer(BaseModel):
         return self.name
 
 
+# CUS-2 asks for the few customers no director has confirmed yet: a partial index of just those rows
+# (a full index on a column that is nearly always set looks useless to SQLite's planner).
+Customer.add_index(Customer.index(Customer.approved_by, name="customer_unconfirmed").where(
+    Customer.approved_by.is_null()))
+
+
 class Contact(BaseModel):
     customer = ForeignKeyField(Customer, backref="contacts", on_delete="CASCADE", verbose_name="客户")
     name = CharField(max_length=64, verbose_name="姓名")
@@ -1404,7 +1410,13 @@ class Complaint(BaseModel):
                                verbose_name="受理裁定人")
 
     class Meta:
-        indexes = ((("customer", "received_at"), False),)  # CMP-8
+        indexes = (
+            (("customer", "received_at"), False),  # CMP-8
+            # Open complaints past a deadline (CMP-2, CMP-3, CMP-7): the few open ones by status, then the range.
+            (("status", "due_at"), False),
+            (("status", "onsite_due_at"), False),
+            (("status", "received_at"), False),
+        )
         domain = (NotFuture("received_at"), NotBefore("closed_at", "received_at"))
         workflow = Workflow(
             "status", states=COMPLAINT_STATUS, initial="received", rule="CMP-10",
@@ -1444,11 +1456,13 @@ class Complaint(BaseModel):
 
     # Statuses in which a complaint is finished (no deadline runs any more).
     FINAL_STATUSES = ("closed", "rejected")
+    OPEN_STATUSES = tuple(code for code, _ in COMPLAINT_STATUS if code not in ("closed", "rejected"))
 
     @classmethod
     def still_open(cls):
         """Return the complaints not yet closed or rejected."""
-        return cls.select().where(cls.status.not_in(cls.FINAL_STATUSES))
+        # The open statuses named (not "not final"): the index on status leads to the few open complaints.
+        return cls.select().where(cls.status.in_(cls.OPEN_STATUSES))
 
 
 class ComplaintUpdate(BaseModel):
@@ -2022,6 +2036,28 @@ class LoginThrottle(BaseModel):
 User.roles.verbose_name = "角色"
 QCGroup.members.verbose_name = "成员"
 
+class CustomerTally(BaseModel):
+    """How many customers share one tier, stage, clearance, department and owner: the managers' charts at scale.
+
+    No screen; kept by ``tallies.py`` (plain UPDATE/INSERT in the customer's saving transaction, not audited),
+    rebuilt in bulk by the daily checks. A key may have several rows: the charts add them up.
+    """
+
+    tier = CharField(max_length=16, verbose_name="客户层级")
+    stage = CharField(max_length=16, verbose_name="生命周期阶段")
+    confidentiality = CharField(max_length=16, verbose_name="保密级别")
+    # Plain ids, not foreign keys: a deleted owner or department is cleared here by tallies.py.
+    department = IntegerField(null=True, verbose_name="所属部门")
+    owner = IntegerField(null=True, verbose_name="负责人")
+    count = IntegerField(default=0, verbose_name="客户数")
+
+    class Meta:
+        indexes = ((("tier", "stage", "confidentiality", "department", "owner"), False),)
+
+    def __str__(self):
+        return f"{self.tier}/{self.stage}: {self.count}"
+
+
 MODELS = (
     Role, Department, User, UserRole, Permission, AuditLog,
     Customer, Contact, Communication, VisitPlan, Visit, SatisfactionSurvey, Partner,
@@ -2031,7 +2067,7 @@ MODELS = (
     Complaint, ComplaintUpdate, Investigation, Solution,
     ServiceOrder, Reception, MoveOut, TenantRequest, Attendance, QCGroup, QCGroupMember, QCActivity,
     DataShare, DataIncident, AffectedCustomer, AccessReview,
-    Holiday, RuleSetting, RuleEvent, Approval, ImportJob, SavedView, LoginThrottle,
+    Holiday, RuleSetting, RuleEvent, Approval, ImportJob, SavedView, LoginThrottle, CustomerTally,
 )
 
 
@@ -2057,6 +2093,10 @@ def create_tables(schema=None):
 
     install_search(schema)
     install_order_indexes(schema)
+    if CustomerTally in schema and Customer in schema:
+        import tallies
+
+        tallies.ensure()
 
 
 def add_missing_columns(schema):

@@ -13,6 +13,7 @@ import time
 
 import backend
 import models
+import tallies
 from policies import calendar
 from views import access
 
@@ -209,6 +210,9 @@ def generate(customers=1_000_000, communications=3_000_000, complaints=200_000, 
     t0 = time.time()
     backend.install_search(models.MODELS)
     echo(f"  search index built in {time.time() - t0:.0f} s")
+    t0 = time.time()
+    tallies.rebuild()
+    echo(f"  customer tally built in {time.time() - t0:.0f} s")
     t0 = time.time()
     backend.analyze()
     if not backend.is_postgres():

@@ -193,7 +193,7 @@ def pages_for(app, counts):
     return pages, ids
 
 
-def run_backend(kind, scale, rounds, echo):
+def run_backend(kind, scale, rounds, echo, only=""):
     url, pg, counts = prepare(kind, scale, echo)
     instance = os.path.join(DATA, f"instance-{kind}")
     os.makedirs(instance, exist_ok=True)
@@ -208,6 +208,9 @@ def run_backend(kind, scale, rounds, echo):
         django = DjangoServer(url, instance, kind)
         servers.append(django)
         pages, ids = pages_for(app, counts)
+        words = [w for w in only.split(",") if w]
+        if words:
+            pages = [p for p in pages if any(w in p[0] for w in words)]
         rows = []
         load = [os.getloadavg()[0]]
         for username in datagen.USERS:
@@ -379,6 +382,8 @@ def main(argv=None):
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 1M customers, 3M communications, 200k complaints")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--generate-only", action="store_true", help="make the data set and stop")
+    parser.add_argument("--pages", default="", help="time only the pages whose label contains one of these "
+                                                    "comma-separated words (e.g. 工作台)")
     args = parser.parse_args(argv)
     if args.generate_only:
         for kind in ("sqlite", "postgres") if args.backend == "both" else (args.backend,):
@@ -389,7 +394,7 @@ def main(argv=None):
     kinds = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     out = []
     for kind in kinds:
-        rows, counts = run_backend(kind, args.scale, args.rounds, lambda m: print(m, flush=True))
+        rows, counts = run_backend(kind, args.scale, args.rounds, lambda m: print(m, flush=True), args.pages)
         out.append(table("SQLite" if kind == "sqlite" else "PostgreSQL", rows, counts))
         print(out[-1], flush=True)
     print("\n\n".join(out))

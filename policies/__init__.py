@@ -26,6 +26,7 @@ from policies import service  # noqa: F401
 from policies import moveout  # noqa: F401
 from policies import attendance  # noqa: F401
 from policies import qc  # noqa: F401
+import tallies  # noqa: E402,F401  (the charts' customer counts, kept on every write)
 
 workflow.connect_late()
 connect_raiser()

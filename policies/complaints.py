@@ -555,8 +555,33 @@ def missing_return_visit(now=None, ids=None):
     return models.Customer.select().where(models.Customer.id.in_(missing))
 
 
+def solution_late_candidates(now=None):
+    """Return the open complaints with an investigation started: the only ones CMP-4 can flag."""
+    Complaint = models.Complaint
+    Investigation = models.Investigation
+    inner = Complaint.alias()
+    started = Investigation.select(SQL("1")).where(Investigation.complaint == inner.id,
+                                                   Investigation.started_at <= (now or models.utcnow()))
+    # The few open, investigated ones as a list of ids: the planner walks that list, newest first, and
+    # probes the secrecy condition for those rows only (not every complaint in id order).
+    ids = inner.select(inner.id).where(inner.status.in_(Complaint.OPEN_STATUSES), fn.EXISTS(started))
+    return Complaint.select().where(Complaint.id.in_(ids))
+
+
+def complained_recently(now=None):
+    """Return the customers with a complaint this year or last (up to now): the only ones CMP-8 can flag."""
+    Complaint = models.Complaint
+    now = now or models.utcnow()
+    start, _ = year_bounds(to_local(now).date().year - 1)
+    complained = Complaint.select(SQL("1")).where(Complaint.customer == models.Customer.id,
+                                                  Complaint.received_at >= start, Complaint.received_at <= now)
+    return models.Customer.select().where(fn.EXISTS(complained))
+
+
 flag(CMP_2, models.Complaint, overdue, badge="danger", name="overdue")
 flag(CMP_3, models.Complaint, onsite_overdue, badge="danger", name="onsite_overdue")
-flag(CMP_4, models.Complaint, solution_late, badge="warning", name="solution_late")
+flag(CMP_4, models.Complaint, solution_late, badge="warning", name="solution_late",
+     candidates=solution_late_candidates)
 flag(CMP_7, models.Complaint, progress_lacking, badge="warning", name="progress_lacking")
-flag(CMP_8, models.Customer, missing_return_visit, badge="warning", name="missing_return_visit")
+flag(CMP_8, models.Customer, missing_return_visit, badge="warning", name="missing_return_visit",
+     candidates=complained_recently)

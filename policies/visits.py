@@ -7,6 +7,7 @@ import datetime
 
 from peewee import JOIN
 
+import backend
 import models
 from policies.calendar import local_midnight
 from policies.calendar import local_today
@@ -79,10 +80,11 @@ def return_visit_overdue(today=None, ids=None):
         models.Customer.tier.in_(("strategic", "key", "general")))
     if ids is not None:
         rows = rows.where(models.Customer.id.in_(ids))
+    cut_at = {name: local_midnight(day) for name, day in cut.items()}
     for customer_id, tier, created_at in rows.tuples():
         def due(name):
             # Nothing is owed for a period before the customer was entered.
-            return created_at < local_midnight(cut[name])
+            return created_at < cut_at[name]
         if tier == "strategic":
             overdue = ((due("strategic_months") and not visited(customer_id, cut["strategic_months"], MANAGER_OR_ABOVE))
                        or (due("strategic_gm_months") and not visited(customer_id, cut["strategic_gm_months"], TOP)))
@@ -127,4 +129,15 @@ def return_visit_report(year, quarter, today=None):
     )
 
 
-flag(VIS_5, models.Customer, return_visit_overdue, badge="warning", name="return_visit_overdue")
+def return_visit_candidates(today=None):
+    """Return the customers of a tier VIS-5 covers entered before its shortest period: the only ones it can flag."""
+    today = today or local_today()
+    latest = max(months_before(today, VIS_5.get(name)) for name in VIS_5.defaults)
+    Customer = models.Customer
+    # Most customers meet both conditions: the count walks the ids, not these columns' indexes.
+    return Customer.select().where(backend.unselective(Customer.tier).in_(("strategic", "key", "general")),
+                                   backend.unselective(Customer.created_at) < local_midnight(latest))
+
+
+flag(VIS_5, models.Customer, return_visit_overdue, badge="warning", name="return_visit_overdue",
+     candidates=return_visit_candidates)

@@ -2,11 +2,16 @@
 import datetime
 import re
 
+from peewee import fn
+
+import clock
 import models
 import policies
+import tallies
 from conftest import login
 from conftest import make_user
 from factories import make
+from views import access
 from views import dashboard
 
 TEN_DAYS_AGO = models.utcnow() - datetime.timedelta(days=10)
@@ -154,3 +159,131 @@ def test_complaints_near_their_close_deadline(app):
     make(models.Complaint, customer=customers["c"], received_at=now - datetime.timedelta(days=6, hours=20))
     assert tile_count(home(app.test_client(), "dash_service"), "complaints-due") == 1
     assert tile_count(home(app.test_client(), "dash_gm"), "complaints-due") == 2
+
+
+# ---------------------------------------------------------------- at scale: the kept tally and the candidates
+def chart_truth(user):
+    """The charts' customer counts as a GROUP BY over the customers ``user`` may see (what the tally replaces)."""
+    customer = models.Customer
+    truth = {}
+    for key, field in (("tiers", customer.tier), ("stages", customer.stage)):
+        rows = access.scope(customer, customer.select(field, fn.COUNT(customer.id)), user).group_by(field).tuples()
+        found = dict(rows)
+        truth[key] = [(label, found.get(code, 0)) for code, label in field.choices]
+    return truth
+
+
+def chart_counts(app, user):
+    with app.test_request_context():
+        result = dashboard.charts(user)
+        return {key: [(label, value) for label, value, _ in result[key]] for key in ("tiers", "stages")}, \
+            chart_truth(user)
+
+
+def test_customer_charts_follow_every_write_and_each_users_secrecy(app):
+    customers = seeded()
+    east = customers["a"].department
+    west = customers["e"].department
+    s1 = models.User.get(models.User.username == "dash_s1")
+    # A normal-clearance manager of the east: east customers and their own, normal ones only.
+    make_user("dash_mgr_low", roles=("manager",), department=east, clearance="normal")
+    secret = make(models.Customer, name="己绝密客户", tier="key", stage="growth", owner=s1, department=east,
+                  confidentiality="top_secret")
+    users = [models.User.get(models.User.username == name) for name in ("dash_gm", "dash_mgr", "dash_mgr_low")]
+
+    def check():
+        for user in users:
+            shown, truth = chart_counts(app, user)
+            assert shown == truth, user.username
+
+    check()
+    assert dict(chart_counts(app, users[0])[0]["tiers"])["关键"] == 2
+    assert dict(chart_counts(app, users[2])[0]["tiers"])["关键"] == 1  # the top-secret one is not counted
+    # Edits move a customer between bars and between users' views; deletes take it out.
+    b = models.Customer.get_by_id(customers["b"].id)
+    b.tier, b.stage = "key", "retention"
+    b.save()
+    secret.confidentiality = "normal"
+    secret.department = west
+    secret.save()
+    check()
+    # A partly loaded customer saved (only its name changed) keeps its place.
+    partial = models.Customer.select(models.Customer.id, models.Customer.name, models.Customer.version,
+                                     models.Customer.approved_by).where(models.Customer.id == customers["c"].id).get()
+    assert partial.tier is None  # not loaded, while the stored row says "key"
+    partial.name = "丙关键客户(改名)"
+    partial.save(only=[models.Customer.name])
+    check()
+    models.Customer.get_by_id(customers["e"].id).delete_instance()
+    check()
+    # The database clears a deleted department on its customers; the tally follows.
+    models.Department.get_by_id(west.id).delete_instance()
+    assert not models.CustomerTally.select().where(models.CustomerTally.department == west.id).exists()
+    check()
+    def cells():
+        totals = {}
+        for r in models.CustomerTally.select():
+            key = (r.tier, r.stage, r.confidentiality, r.department, r.owner)
+            totals[key] = totals.get(key, 0) + r.count
+        return {key: n for key, n in totals.items() if n}
+
+    kept = cells()
+    tallies.rebuild()
+    assert cells() == kept and sum(kept.values()) == models.Customer.select().count()
+    check()
+
+
+def test_an_existing_database_gets_its_tally_built_on_upgrade(app):
+    seeded()
+    models.CustomerTally.delete().execute()
+    with app.test_request_context():
+        assert dashboard.charts(models.User.get(models.User.username == "dash_gm"))["tiers"][0][1] == 0
+    tallies.ensure()
+    shown, truth = chart_counts(app, models.User.get(models.User.username == "dash_gm"))
+    assert shown == truth and sum(n for _, n in shown["tiers"]) == 4
+
+
+def test_the_candidates_of_rules_finished_in_python_hold_every_row_they_flag(app):
+    """CMP-4, CMP-8 and VIS-5 are counted on the workbench by asking them about their candidates only."""
+    import demo
+    logins = demo.seed_demo()
+    assert {rule_id for rule_id, _ in policies.engine.CANDIDATES} == {"CMP-4", "CMP-8", "VIS-5"}
+    for (rule_id, model), candidates in policies.engine.CANDIDATES.items():
+        make_query = next(q for r, q, _ in policies.FLAGS[model] if r.id == rule_id)
+        flagged = {row.id for row in make_query()}
+        assert flagged, rule_id  # the demo data gives each rule something to flag
+        assert flagged <= {row.id for row in candidates()}, rule_id
+    # The GM's tiles count exactly what the rules flag among the rows they may see.
+    gm = models.User.get(models.User.username == "gm")
+    client = app.test_client()
+    login(client, "gm", logins["gm"])
+    html = client.get("/admin/").get_data(as_text=True)
+    for (rule_id, model), _ in policies.engine.CANDIDATES.items():
+        with app.test_request_context():
+            make_query = next(q for r, q, _ in policies.FLAGS[model] if r.id == rule_id)
+            visible = {pk for (pk,) in access.scope(model, model.select(model.id), gm).tuples()}
+            expected = len({row.id for row in make_query()} & visible)
+        shown = tile_count(html, f"{rule_id}-{model.__name__}")
+        assert shown == min(expected, dashboard.COUNT_CAP), (rule_id, shown, expected)
+
+
+def test_weekly_complaints_count_each_local_week_and_only_what_the_user_sees(app):
+    customers = seeded()
+    secret = make(models.Customer, name="庚绝密客户", department=customers["a"].department, confidentiality="top_secret")
+    now = models.utcnow()
+    today = dashboard.local_today()
+    monday = today - datetime.timedelta(days=today.weekday())
+    # Local Monday 00:00 opens this week's bar; a second before it belongs to last week.
+    this_week = clock.local_midnight(monday)
+    recent = max(this_week, now - datetime.timedelta(minutes=5))
+    for customer, at in ((customers["a"], this_week), (customers["a"], this_week - datetime.timedelta(seconds=1)),
+                         (customers["c"], recent), (secret, recent),
+                         (customers["e"], now - datetime.timedelta(days=7 * dashboard.CHART_WEEKS + 1))):
+        make(models.Complaint, customer=customer, received_at=at)
+    gm = models.User.get(models.User.username == "dash_gm")
+    low = make_user("dash_mgr_low2", roles=("manager",), department=customers["a"].department, clearance="normal")
+    with app.test_request_context():
+        weeks = dashboard.weekly_complaints(gm, today)
+        assert len(weeks) == dashboard.CHART_WEEKS and weeks[-1] == (f"{monday:%m-%d}", 3)
+        assert weeks[-2][1] == 1 and sum(n for _, n in weeks) == 4
+        assert dashboard.weekly_complaints(low, today)[-1][1] == 2  # not the top-secret customer's complaint

@@ -3,6 +3,7 @@ from flask_admin.contrib.peewee import filters as peewee_filters
 from flask_login import current_user
 
 import policies
+from views import access
 
 # The field naming the person who must act on a record of each type ("mine").
 OWNER_FIELDS = {
@@ -24,8 +25,9 @@ def owner_field(model):
 
 def oversees(user, model):
     """Return True when ``user`` acts on all visible rows of ``model`` (not only their own)."""
-    codes = {r.code for r in user.roles} if getattr(user, "is_authenticated", False) else set()
-    return bool(codes & (OVERSEERS | AREA_KEEPERS.get(model.__name__, set())))
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return bool(access.role_codes(user) & (OVERSEERS | AREA_KEEPERS.get(model.__name__, set())))
 
 
 def flag_query(model, rule_id):
