@@ -37,6 +37,15 @@ def is_postgres():
     return isinstance(database(), PostgresqlDatabase)
 
 
+def write_transaction():
+    """A transaction that writes: on SQLite it takes the write lock at once (BEGIN IMMEDIATE).
+
+    Concurrent writers then wait for each other at the start (busy timeout) instead of failing at
+    their first write after having read.
+    """
+    return models.db.atomic() if is_postgres() else models.db.atomic("IMMEDIATE")
+
+
 # ---------------------------------------------------------------- counts
 
 def connect_options(url):

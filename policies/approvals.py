@@ -17,10 +17,10 @@ import contextlib
 import contextvars
 import json
 
-from peewee import SqliteDatabase
 from playhouse.signals import pre_delete
 from playhouse.signals import pre_save
 
+import backend
 import models
 from policies.engine import APPROVE
 from policies.engine import NOTIFY
@@ -173,9 +173,7 @@ def refusal(approval, user):
 
 def _transaction():
     """A write transaction that serialises deciders (SQLite: BEGIN IMMEDIATE)."""
-    if isinstance(models.db.obj, SqliteDatabase):
-        return models.db.atomic("IMMEDIATE")
-    return models.db.atomic()
+    return backend.write_transaction()
 
 
 def _load_target(approval):

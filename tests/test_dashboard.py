@@ -70,6 +70,23 @@ def test_a_tile_opens_the_list_of_exactly_its_rows(app):
     assert "乙一般客户" not in listed
 
 
+def test_the_mine_filter_lists_exactly_the_users_own_rows(app):
+    # The "只看我的" filter the tiles open shares the tiles' condition (views.worklists.mine).
+    from factories import view_for
+    from views.worklists import FilterMine
+
+    seeded()
+    view = view_for(app, models.Customer)
+    index = next(i for i, f in enumerate(view._filters) if isinstance(f, FilterMine))
+    client = app.test_client()
+    login(client, "dash_s1")
+    listed = client.get(f"/admin/customer/?flt0_{index}=1").get_data(as_text=True)
+    assert {"甲战略客户", "乙一般客户"} <= set(re.findall(r"[甲乙丙戊]\w+客户", listed))
+    assert "丙关键客户" not in listed  # same department, another owner
+    unfiltered = client.get("/admin/customer/").get_data(as_text=True)
+    assert "丙关键客户" in unfiltered
+
+
 def test_a_contact_clears_the_tile(app):
     customers = seeded()
     make(models.Communication, customer=customers["a"], at=models.utcnow() - datetime.timedelta(hours=1),

@@ -69,16 +69,6 @@ def sliced_count(model, make, rows):
     return count, True
 
 
-def mine(model, owner, user):
-    """Return the condition "``user`` is responsible for the row", as the list of their rows' ids.
-
-    The planner then starts from that list (the index of ``owner``) whatever its statistics say: a column
-    that is mostly empty, like the assignee of old complaints, looks useless to SQLite's planner, which
-    would walk every open complaint instead of the clerk's none.
-    """
-    return model.id.in_(model.select(model.id).where(owner == user.id))
-
-
 def _url(endpoint, **args):
     try:
         return url_for(endpoint, **args)
@@ -121,13 +111,13 @@ def flag_tiles(user):
                 narrow = policies.engine.CANDIDATES.get((rule_obj.id, model))
                 rows = access.scope(model, (narrow() if narrow else model).select(model.id), user)
                 if not overseer:
-                    rows = rows.where(mine(model, owner, user))
+                    rows = rows.where(worklists.mine(owner, user.id))
                 count, capped = sliced_count(model, make, rows)
             else:
                 # The flag's own query, narrowed in place: the capped count can stop at COUNT_CAP + 1 rows.
                 query = access.scope(model, make().select(model.id), user)
                 if not overseer:
-                    query = query.where(mine(model, owner, user))
+                    query = query.where(worklists.mine(owner, user.id))
                 count, capped = capped_count(query)
             tiles.append(dict(
                 key=f"{rule_obj.id}-{model.__name__}", title=rule_obj.title, rule=rule_obj,

@@ -33,8 +33,8 @@ from peewee import FloatField
 from peewee import ForeignKeyField
 from peewee import IntegerField
 from peewee import IntegrityError
-from peewee import SqliteDatabase
 
+import backend
 import models
 from policies import PolicyViolation
 from policies import engine
@@ -446,13 +446,6 @@ def violation_text(exc):
     return str(exc)
 
 
-def _chunk_transaction():
-    """One transaction per chunk of rows (one disk sync); on SQLite it takes the write lock at once."""
-    if isinstance(models.db.obj, SqliteDatabase):
-        return models.db.atomic("IMMEDIATE")
-    return models.db.atomic()
-
-
 def import_chunk(model, mapping, rows, first_number, user, cache, counts, results, may_edit):
     """Check and save ``rows`` (spreadsheet rows from ``first_number``), each in its own savepoint."""
     # The natural keys of the chunk, read ahead (lookups not remembered: a row may name a record an earlier
@@ -505,7 +498,7 @@ def run_job(job_id, user_id, app=None):
             rows = data["rows"]
             for start in range(0, len(rows), BATCH):
                 # A chunk commits its rows and its progress together; a failing row rolls back alone.
-                with _chunk_transaction(), engine.settings_read_once():
+                with backend.write_transaction(), engine.settings_read_once():
                     import_chunk(model, mapping, rows[start:start + BATCH], start + 2, user, cache, counts,
                                  results, may_edit)
                     models.ImportJob.update(done=min(start + BATCH, len(rows)), **counts).where(

@@ -23,6 +23,18 @@ def owner_field(model):
     return getattr(model, name) if name else None
 
 
+def mine(field, user_id):
+    """Return the condition "the row's ``field`` (its responsible person) is ``user_id``".
+
+    Written as the list of that person's rows' ids, so the planner starts from them (the index of
+    ``field``) whatever its statistics say: a column that is mostly empty, like the assignee of old
+    complaints, looks useless to SQLite's planner, which would walk every open complaint instead.
+    Used by the workbench's tiles and by the "只看我的" filter of the lists they open.
+    """
+    model = field.model
+    return model.id.in_(model.select(model.id).where(field == user_id))
+
+
 def oversees(user, model):
     """Return True when ``user`` acts on all visible rows of ``model`` (not only their own)."""
     if not getattr(user, "is_authenticated", False):
@@ -79,8 +91,9 @@ class FilterMine(peewee_filters.BasePeeweeFilter):
         return value == "1"
 
     def apply(self, query, value):
-        user_id = current_user.id if getattr(current_user, "is_authenticated", False) else None
-        return query.where(self.column == user_id)
+        if not getattr(current_user, "is_authenticated", False):
+            return query.where(False)
+        return query.where(mine(self.column, current_user.id))
 
     def operation(self):
         return "为"
