@@ -23,6 +23,8 @@ import models
 
 # Counts are exact up to this many rows; past it the list shows an estimate (exact on click).
 COUNT_BOUND = 10_000
+# Pooled connections are closed and replaced after this many seconds.
+POOL_RECYCLE_SECONDS = 600
 # Substring search goes through the trigram index from this many characters on.
 TRIGRAM_MIN = 3
 
@@ -46,7 +48,7 @@ def write_transaction():
     return models.db.atomic() if is_postgres() else models.db.atomic("IMMEDIATE")
 
 
-# ---------------------------------------------------------------- counts
+# ---------------------------------------------------------------- connections
 
 def connect_options(url):
     """Extra connection parameters for the database at ``url``.
@@ -58,6 +60,33 @@ def connect_options(url):
     if url.startswith(("postgres", "postgresql")):
         return {"options": "-c jit=off"}
     return {}
+
+
+def pooled_url(url):
+    """Return ``url`` with peewee's pooled scheme (``sqlite+pool://``, ``postgresql+pool://``)."""
+    scheme, rest = url.split("://", 1)
+    return url if scheme.endswith("+pool") else f"{scheme}+pool://{rest}"
+
+
+def pool_options(url):
+    """Pool settings: no cap (a gunicorn sync worker holds one connection at a time, a threaded
+    server one per busy thread); connections older than ``POOL_RECYCLE_SECONDS`` are closed when given
+    back. A pooled SQLite connection may be handed to another thread of the process, never to two at once.
+    """
+    options = {"max_connections": None, "stale_timeout": POOL_RECYCLE_SECONDS}
+    if url.startswith("sqlite"):
+        options["check_same_thread"] = False
+    return options
+
+
+def release_idle_connections():
+    """Close the pooled connections no request is using (before binding another database)."""
+    target = models.db.obj
+    if target is not None and hasattr(target, "close_idle"):
+        target.close_idle()
+
+
+# ---------------------------------------------------------------- counts
 
 def bounded_count(query, bound=None):
     """Return the number of rows of ``query``, reading at most ``bound + 1`` of them."""

@@ -24,6 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
+import backend  # noqa: E402
 import models  # noqa: E402
 import pgserver  # noqa: E402
 from app import create_app  # noqa: E402
@@ -96,7 +97,7 @@ def database_check():
     """SQLite: ``PRAGMA integrity_check``; PostgreSQL: amcheck's ``bt_index_check`` on every B-tree index.
 
     Returns "ok" or what failed."""
-    if not models.db.obj.__class__.__name__.startswith("Postgres"):
+    if not backend.is_postgres():
         return "ok" if integrity_ok() else "integrity_check failed"
     models.db.connect(reuse_if_open=True)
     try:

@@ -30,7 +30,7 @@ def create_app():
     app = Flask(__name__)
     app.config["SECRET_KEY"] = "plain"
     Babel(app)  # Flask-Admin translates through Flask-Babel when it is installed
-    models.db.initialize(open_database(os.environ["DATABASE_URL"]))
+    models.db.initialize(open_database(os.environ["DATABASE_URL"], pool=False))
     admin = Admin(app, name="plain")
     admin.add_view(CustomerView(models.Customer, endpoint="customer"))
     admin.add_view(CommunicationView(models.Communication, endpoint="communication"))

@@ -16,6 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+import backend  # noqa: E402
 import models  # noqa: E402
 import policies  # noqa: E402
 from views import access  # noqa: E402
@@ -99,6 +100,7 @@ def template_db(shared_app, tmp_path_factory):
     """A database file with every table of MODELS, the holidays and the permission matrix, built once."""
     if not models.db.is_closed():
         models.db.close()
+    backend.release_idle_connections()
     if ON_POSTGRES:
         pg_admin(f"DROP DATABASE IF EXISTS {PG_TEST} WITH (FORCE)", f"CREATE DATABASE {PG_TEST}")
         models.db.initialize(open_database(pg_url(PG_TEST)))
@@ -124,6 +126,7 @@ def app(shared_app, template_db, tmp_path):
     """The app bound to a new temporary SQLite file (a copy of the template) for this test."""
     if not models.db.is_closed():
         models.db.close()
+    backend.release_idle_connections()
     if ON_POSTGRES:
         models.db.initialize(open_database(pg_url(PG_TEST)))
         models.db.execute_sql(_pg_reset["sql"])
@@ -134,6 +137,7 @@ def app(shared_app, template_db, tmp_path):
     yield shared_app
     if not models.db.is_closed():
         models.db.close()
+    backend.release_idle_connections()
 
 
 @pytest.fixture

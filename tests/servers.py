@@ -12,6 +12,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import backend
 import models
 from conftest import ROOT
 
@@ -27,7 +28,7 @@ def free_port():
 def database_url():
     """Return the URL of the database the ``app`` fixture bound (a SQLite file or the PostgreSQL test db)."""
     database = models.db.obj
-    if database.__class__.__name__.startswith("Postgres"):
+    if backend.is_postgres():
         params = database.connect_params
         return (f"postgresql://{params.get('user')}@{params.get('host')}:{params.get('port')}/"
                 f"{database.database}")
@@ -164,7 +165,7 @@ def integrity_ok():
     """``PRAGMA integrity_check`` on SQLite (True on PostgreSQL, which has no such check)."""
     models.db.connect(reuse_if_open=True)
     try:
-        if models.db.obj.__class__.__name__.startswith("Postgres"):
+        if backend.is_postgres():
             return True
         return models.db.execute_sql("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:

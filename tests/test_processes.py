@@ -1,9 +1,11 @@
 """Several server processes behave as one: sessions, CSRF and logout cross processes; writers under
 load lose nothing and never see 'database is locked'; kill -9 under load leaves a sound database."""
+import os
 import time
 
 import pytest
 
+import backend
 import models
 from conftest import PASSWORD
 from conftest import make_user
@@ -94,3 +96,73 @@ def test_kill_9_under_load_leaves_a_sound_database(served):
     browser = Browser()
     browser.login(restarted.base, "boss", PASSWORD)
     assert set(acknowledged) <= saved_department_names()
+
+
+def worker_pids(server):
+    """The gunicorn workers' process ids (children of the master)."""
+    with open(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children") as fh:
+        return [int(pid) for pid in fh.read().split()]
+
+
+def open_database_files(pid, path):
+    """How many of process ``pid``'s file descriptors are open on the SQLite file ``path``."""
+    fds = f"/proc/{pid}/fd"
+    count = 0
+    for fd in os.listdir(fds):
+        try:
+            count += os.readlink(os.path.join(fds, fd)) == path
+        except OSError:
+            pass
+    return count
+
+
+def server_connections():
+    """PostgreSQL: the process ids of the other sessions on the test database (the server's)."""
+    models.db.connect(reuse_if_open=True)
+    try:
+        return sorted(row[0] for row in models.db.execute_sql(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'").fetchall())
+    finally:
+        models.db.close()
+
+
+def test_a_worker_keeps_one_connection_across_requests_and_replaces_a_dropped_one(served):
+    server = served(workers=1)
+    browser = Browser()
+    browser.login(server.base, "boss", PASSWORD)
+    for _ in range(10):
+        status, page = browser.request(server.base + "/admin/department/")
+        assert status == 200 and "部门" in page
+    if backend.is_postgres():
+        # Between requests the worker holds one idle connection: the pool, not one per request.
+        before = server_connections()
+        assert len(before) == 1, before
+        # The server drops it (restart, idle timeout): the next request gets a new one, not an error.
+        models.db.connect(reuse_if_open=True)
+        models.db.execute_sql("SELECT pg_terminate_backend(%s)", (before[0],))
+        models.db.close()
+        status, page = browser.request(server.base + "/admin/department/")
+        assert status == 200 and "部门" in page
+        after = server_connections()
+        assert len(after) == 1 and after != before, (before, after)
+    else:
+        path = database_url().split(":///", 1)[1]
+        (worker,) = worker_pids(server)
+        assert open_database_files(worker, os.path.realpath(path)) == 1
+    assert "Traceback" not in server.log()
+
+
+def test_a_connection_given_back_inside_a_transaction_is_rolled_back(app):
+    models.db.connect(reuse_if_open=True)
+    models.db.execute_sql("BEGIN")
+    models.Department.insert(name="未提交的部门").execute()
+    models.db.close()  # back to the pool with the transaction open
+    models.db.connect()
+    try:
+        assert not models.Department.select().where(models.Department.name == "未提交的部门").exists()
+        models.Department.insert(name="提交的部门").execute()
+    finally:
+        models.db.close()
+    models.db.connect()
+    assert models.Department.select().where(models.Department.name == "提交的部门").exists()
