@@ -23,6 +23,10 @@ import models
 
 # Counts are exact up to this many rows; past it the list shows an estimate (exact on click).
 COUNT_BOUND = 10_000
+# The bound of a list whose every row is checked against its customer one by one for a user who sees one
+# department (a complaint list of a department manager): counting 10,000 visible rows there means probing
+# ~100,000 customers (~90 ms at 1M on SQLite); 1,000 costs a tenth.
+PROBED_COUNT_BOUND = 1_000
 # Pooled connections are closed and replaced after this many seconds.
 POOL_RECYCLE_SECONDS = 600
 # Substring search goes through the trigram index from this many characters on.
@@ -100,13 +104,14 @@ class Estimate(int):
 
     exact = False
 
-    def __new__(cls, value, known=True):
+    def __new__(cls, value, known=True, bound=COUNT_BOUND):
         obj = super().__new__(cls, value)
         obj.known = known
+        obj.bound = bound
         return obj
 
     def __str__(self):
-        return f"约 {int(self):,}" if self.known else f"超过 {COUNT_BOUND:,}"
+        return f"约 {int(self):,}" if self.known else f"超过 {self.bound:,}"
 
 
 def count_rows(query, model, filtered=False, exact=False, bound=None):
@@ -119,8 +124,8 @@ def count_rows(query, model, filtered=False, exact=False, bound=None):
         return counted
     guess = estimate_query_rows(query) if is_postgres() else (None if filtered else estimate_rows(model))
     if guess is None or guess <= bound:
-        return Estimate(bound + 1, known=False)
-    return Estimate(guess)
+        return Estimate(bound + 1, known=False, bound=bound)
+    return Estimate(guess, bound=bound)
 
 
 def _sql(query):

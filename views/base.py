@@ -446,6 +446,7 @@ class ModelAdmin(ModelView):
         if not self.simple_list_pager:
             narrowed = bool(search or filters) or not access.sees_everything(current_user)
             count = backend.count_rows(query, self.model, filtered=narrowed,
+                                       bound=access.count_bound(self.model, current_user),
                                        exact=has_request_context() and request.args.get("exact") == "1")
 
         filtered = query
