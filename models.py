@@ -740,6 +740,11 @@ class Customer(BaseModel):
 # (a full index on a column that is nearly always set looks useless to SQLite's planner).
 Customer.add_index(Customer.index(Customer.approved_by, name="customer_unconfirmed").where(
     Customer.approved_by.is_null()))
+# Row-level secrecy checks a child row's customer by id against its clearance, department and owner
+# (views/access.py): this narrow index answers that probe without reading the wide customer row
+# (on SQLite a complaint list's count of a department manager ~3× faster at 1M; see backend.probe_source).
+Customer.add_index(Customer.index(Customer.id, Customer.confidentiality, Customer.department, Customer.owner,
+                                  name="customer_scope"))
 
 
 class Contact(BaseModel):
@@ -1416,6 +1421,9 @@ class Complaint(BaseModel):
             (("status", "due_at"), False),
             (("status", "onsite_due_at"), False),
             (("status", "received_at"), False),
+            # Complaints per week on the workbench: a range of received_at with each row's customer, read from
+            # the index alone before the customer is checked against the user's secrecy condition.
+            (("received_at", "customer"), False),
         )
         domain = (NotFuture("received_at"), NotBefore("closed_at", "received_at"))
         workflow = Workflow(

@@ -27,8 +27,27 @@ SUMMARIES = ("电话沟通新品报价,客户表示下月采购", "上门拜访,
              "短信提醒回款,客户承诺本周付款", "走访门店,检查陈列情况")
 DEPARTMENTS = ("华东销售部", "华南销售部", "华北销售部", "西南销售部", "西北销售部", "东北销售部", "华中销售部",
                "大客户部", "渠道部", "电商部")
-# Bench users: the highest clearance (sees everything) and the lowest (normal only, all departments).
-USERS = {"bench_top": ("admin", "top_secret"), "bench_low": ("clerk", "normal")}
+# Bench users (role, clearance, department): the highest clearance (sees everything), the lowest (normal only,
+# all departments), and the lowest in one department (its manager: each child row is checked against its
+# customer's department, the most restricted plan; one tenth of the customers).
+USERS = {"bench_top": ("admin", "top_secret", None), "bench_low": ("clerk", "normal", None),
+         "bench_mgr": ("manager", "normal", DEPARTMENTS[0])}
+
+
+def ensure_users():
+    """Create the bench users that are missing (a data set made before one was added); return them by name."""
+    roles = {r.code: r for r in models.Role.select()}
+    users = {}
+    for username, (role, clearance, department) in USERS.items():
+        user = models.User.get_or_none(models.User.username == username)
+        if user is None:
+            dept = models.Department.get(models.Department.name == department) if department else None
+            user = models.User(username=username, display_name=username, clearance=clearance, department=dept)
+            user.set_password(PASSWORD)
+            user.save()
+            user.roles.add(roles[role])
+        users[username] = user
+    return users
 
 
 def _value(field, value):
@@ -131,13 +150,7 @@ def generate(customers=1_000_000, communications=3_000_000, complaints=200_000, 
         access.seed_permissions(models.MODELS)
         departments = [models.Department.create(name=name) for name in DEPARTMENTS]
         roles = {r.code: r for r in models.Role.select()}
-        users = {}
-        for username, (role, clearance) in USERS.items():
-            user = models.User(username=username, display_name=username, clearance=clearance)
-            user.set_password(PASSWORD)
-            user.save()
-            user.roles.add(roles[role])
-            users[username] = user
+        users = ensure_users()
         sellers = []
         for i in range(50):
             user = models.User(username=f"sales{i:02d}", display_name=f"业务员{i:02d}",

@@ -102,6 +102,12 @@ def _restriction(user):
     return cache[user.id]
 
 
+def user_sees_levels_only(user):
+    """Return True when only the clearance hides customers from ``user`` (every department is visible)."""
+    levels, _, owner = _restriction(user)
+    return levels is not None and owner is None
+
+
 def sees_everything(user):
     """Return True when no customer or archive file is hidden from ``user``."""
     levels, _, owner = _restriction(user)
@@ -283,11 +289,16 @@ def _customer_visible(field, user):
     A correlated EXISTS probing the customer by primary key: the list keeps its own order and
     stops after a page, and SQLite builds no filter over the whole customer table first.
     """
-    parent = models.Customer.alias()
+    parent = backend.probe_source(models.Customer, "customer_scope")
     cond = customer_condition(user, parent)
     if cond is None:
         return None
-    seen = fn.EXISTS(parent.select(SQL("1")).where(parent.id == field, cond))
+    probe = parent.select(SQL("1")).where(parent.id == field, cond)
+    _, department, _ = _restriction(user)
+    if department is not None or user_sees_levels_only(user):
+        # Many customers pass: a probe per row stops as soon as the page (or the count's bound) is full.
+        probe = backend.probe_each_row(probe)
+    seen = fn.EXISTS(probe)
     return field.is_null() | seen if field.null else seen
 
 

@@ -23,6 +23,7 @@ from peewee import SqliteDatabase
 
 import models
 from policies import audit
+from views import access
 from views.base import SecureView
 
 # Tables that every console database has; a file without them is not a backup of this console.
@@ -157,7 +158,7 @@ class BackupView(SecureView):
     """Let an admin download a fresh backup of the database."""
 
     def is_accessible(self):
-        return super().is_accessible() and "admin" in current_user.role_codes()
+        return super().is_accessible() and "admin" in access.role_codes(current_user)
 
     def inaccessible_callback(self, name, **kwargs):
         if not current_user.is_authenticated:

@@ -302,7 +302,7 @@ class PolicySettingsView(SecureView):
 
 def is_admin():
     """Return True if the current user holds the admin role."""
-    return current_user.is_authenticated and "admin" in current_user.role_codes()
+    return current_user.is_authenticated and "admin" in access.role_codes(current_user)
 
 
 def _area_counts():

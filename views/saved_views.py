@@ -10,6 +10,8 @@ from urllib.parse import urlencode
 
 from flask import abort
 from flask import flash
+from flask import g
+from flask import has_request_context
 from flask import redirect
 from flask import request
 from flask import url_for
@@ -31,19 +33,21 @@ def kept(args):
     return [(k, v) for k, v in args if k.startswith("flt") or k in KEPT_ARGS]
 
 
-def _role_ids(user):
-    return [r.id for r in user.roles]
-
-
 def views_for(model_name, user):
-    """Return the saved views of ``model_name`` that ``user`` sees: their own, then those shared with their roles."""
-    saved = models.SavedView
-    cond = saved.owner == user.id
-    roles = _role_ids(user)
-    if roles:
-        cond = cond | saved.role.in_(roles)
-    return list(saved.select().where(saved.model == model_name, cond)
-                .order_by((saved.owner != user.id), fn.LOWER(saved.name)))
+    """Return the saved views of ``model_name`` that ``user`` sees: their own, then those shared with their roles.
+
+    Read once per request (the list asks for its default view and then shows the menu of views); a request
+    that saves or deletes a view redirects, and the next request reads again.
+    """
+    cache = g.setdefault("_saved_views", {}) if has_request_context() else {}
+    key = (model_name, user.id)
+    if key not in cache:
+        saved = models.SavedView
+        held = models.UserRole.select(models.UserRole.role).where(models.UserRole.user == user.id)
+        cond = (saved.owner == user.id) | saved.role.in_(held)
+        cache[key] = list(saved.select().where(saved.model == model_name, cond)
+                          .order_by((saved.owner != user.id), fn.LOWER(saved.name)))
+    return cache[key]
 
 
 def default_for(model_name, user):
