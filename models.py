@@ -2066,6 +2066,26 @@ class CustomerTally(BaseModel):
         return f"{self.tier}/{self.stage}: {self.count}"
 
 
+class WeeklyComplaintCount(BaseModel):
+    """Complaints received in one closed local week, as one secrecy scope sees them: the workbench chart's memory.
+
+    No screen. ``views/dashboard.py`` writes a week's count the first time a scope asks for it and reads it
+    afterwards; ``tallies.py`` deletes the rows a write makes wrong, in the writing transaction (a complaint
+    added, moved or deleted in that week; a customer moved to another clearance, department or owner; a user
+    or department deleted), and the daily checks delete all of them. The current week is always counted live.
+    """
+
+    scope = CharField(max_length=200, verbose_name="可见范围")
+    week = DateField(verbose_name="周一")
+    count = IntegerField(default=0, verbose_name="投诉数")
+
+    class Meta:
+        indexes = ((("scope", "week"), True), (("week",), False))
+
+    def __str__(self):
+        return f"{self.scope} {self.week}: {self.count}"
+
+
 MODELS = (
     Role, Department, User, UserRole, Permission, AuditLog,
     Customer, Contact, Communication, VisitPlan, Visit, SatisfactionSurvey, Partner,
@@ -2076,6 +2096,7 @@ MODELS = (
     ServiceOrder, Reception, MoveOut, TenantRequest, Attendance, QCGroup, QCGroupMember, QCActivity,
     DataShare, DataIncident, AffectedCustomer, AccessReview,
     Holiday, RuleSetting, RuleEvent, Approval, ImportJob, SavedView, LoginThrottle, CustomerTally,
+    WeeklyComplaintCount,
 )
 
 

@@ -6,7 +6,13 @@ one count in the same transaction (when a save writes a key field, the stored ro
 partly loaded instance cannot skew it); a deleted owner or department is cleared here as the database clears it on the
 customer (``ON DELETE SET NULL``). ``rebuild()`` recounts everything in one statement: after a bulk
 load, when an existing database first gets the table, and in the daily checks.
+
+The complaints-per-week chart remembers closed weeks per secrecy scope (``WeeklyComplaintCount``, written by
+``views/dashboard.py``); the writes that make a remembered week wrong delete it here, in their transaction,
+and ``rebuild()`` forgets them all (a bulk write that bypassed ``save()``).
 """
+import datetime
+
 from peewee import Value
 from peewee import fn
 from playhouse.signals import post_delete
@@ -16,6 +22,7 @@ from playhouse.signals import pre_save
 
 import backend
 import models
+from clock import to_local
 
 KEY = ("tier", "stage", "confidentiality", "department", "owner")
 
@@ -44,6 +51,7 @@ def rebuild():
     c = models.Customer
     now = models.utcnow()
     with models.db.atomic():
+        forget_weeks()
         t.delete().execute()
         rows = c.select(c.tier, c.stage, c.confidentiality, c.department, c.owner, fn.COUNT(c.id),
                         Value(now), Value(now), Value(1)).group_by(
@@ -96,6 +104,9 @@ def count_saved(sender, instance, created):
         move(old, -1)
     if new is not None:
         move(new, 1)
+    if old is None or new is None or old[2:] != new[2:]:
+        # Its complaints are seen by other scopes now (clearance, department, owner).
+        forget_weeks()
 
 
 @pre_delete(sender=models.Customer, name="tally/before-delete")
@@ -116,6 +127,7 @@ def clear_owner(sender, instance):
     """Follow the database: the customers of a deleted user have no owner."""
     t = models.CustomerTally
     t.update(owner=None).where(t.owner == instance._pk).execute()
+    forget_weeks()
 
 
 @post_delete(sender=models.Department, name="tally/department-deleted")
@@ -123,3 +135,52 @@ def clear_department(sender, instance):
     """Follow the database: the customers of a deleted department have none."""
     t = models.CustomerTally
     t.update(department=None).where(t.department == instance._pk).execute()
+    forget_weeks()
+
+
+# ---------------------------------------------------------------- complaints per closed week
+# The workbench remembers the counts of closed weeks per secrecy scope (WeeklyComplaintCount); a write that
+# changes one is followed here, in its transaction, by deleting what it made wrong.
+
+def week_of(received_at):
+    """Return the local Monday of the week ``received_at`` (stored naive UTC) falls in."""
+    if isinstance(received_at, str):
+        received_at = models.Complaint.received_at.python_value(received_at)
+    day = to_local(received_at).date()
+    return day - datetime.timedelta(days=day.weekday())
+
+
+def forget_weeks(*received):
+    """Delete the remembered counts of the weeks of ``received`` (datetimes), or all of them."""
+    w = models.WeeklyComplaintCount
+    query = w.delete()
+    if received:
+        query = query.where(w.week.in_({week_of(r) for r in received if r is not None}))
+    query.execute()
+
+
+def _stored_complaint(pk):
+    c = models.Complaint
+    return c.select(c.received_at, c.customer).where(c.id == pk).tuples().first()
+
+
+@pre_save(sender=models.Complaint, name="weeks/before-save")
+def remember_complaint_week(sender, instance, created):
+    if not created and instance._pk is not None and {"received_at", "customer"} & instance._dirty:
+        instance.__dict__["_stored_week_key"] = _stored_complaint(instance._pk)
+
+
+@post_save(sender=models.Complaint, name="weeks/after-save")
+def complaint_saved(sender, instance, created):
+    """A new complaint counts in its week; one moved to another week or customer changes both weeks."""
+    if created:
+        forget_weeks(instance.received_at)
+        return
+    old = instance.__dict__.pop("_stored_week_key", None)
+    if old is not None and old != _stored_complaint(instance._pk):
+        forget_weeks(old[0], instance.received_at)
+
+
+@post_delete(sender=models.Complaint, name="weeks/after-delete")
+def complaint_deleted(sender, instance):
+    forget_weeks(instance.received_at)

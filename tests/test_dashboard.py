@@ -10,7 +10,9 @@ import policies
 import tallies
 from conftest import login
 from conftest import make_user
+from factories import fresh
 from factories import make
+from factories import run
 from views import access
 from views import dashboard
 
@@ -304,3 +306,48 @@ def test_weekly_complaints_count_each_local_week_and_only_what_the_user_sees(app
         assert len(weeks) == dashboard.CHART_WEEKS and weeks[-1] == (f"{monday:%m-%d}", 3)
         assert weeks[-2][1] == 1 and sum(n for _, n in weeks) == 4
         assert dashboard.weekly_complaints(low, today)[-1][1] == 2  # not the top-secret customer's complaint
+
+
+def test_remembered_closed_weeks_follow_every_write_that_changes_them(app):
+    """The chart remembers closed weeks per secrecy scope; each write that changes a week makes it counted again."""
+    customers = seeded()
+    today = dashboard.local_today()
+    monday = today - datetime.timedelta(days=today.weekday())
+    three_weeks_ago = clock.local_midnight(monday - datetime.timedelta(days=21)) + datetime.timedelta(hours=10)
+    gm = models.User.get(models.User.username == "dash_gm")
+    mgr = models.User.get(models.User.username == "dash_mgr")
+
+    def shown(user):
+        return dict(dashboard.weekly_complaints(user, today))
+
+    def counted(user):
+        tallies.forget_weeks()
+        return shown(user)
+
+    label = f"{monday - datetime.timedelta(days=21):%m-%d}"
+    with app.test_request_context():
+        assert shown(gm)[label] == 0 and shown(mgr)[label] == 0
+        # Two scopes remember the eleven closed weeks each; the current week is never remembered.
+        assert models.WeeklyComplaintCount.select().count() == 2 * (dashboard.CHART_WEEKS - 1)
+        complaint = make(models.Complaint, customer=customers["a"], received_at=three_weeks_ago)
+        assert shown(gm)[label] == 1 and shown(mgr)[label] == 1
+        # Its receipt time corrected a week earlier (CMP-10's correction): both weeks change.
+        run(fresh(complaint), "correct", mgr, field="received_at", value=three_weeks_ago - datetime.timedelta(days=7),
+            reason="受理时间录入错误")
+        earlier = f"{monday - datetime.timedelta(days=28):%m-%d}"
+        assert (shown(mgr)[label], shown(mgr)[earlier]) == (0, 1)
+        # Its customer moves to another department: the east manager no longer sees it, the GM still does.
+        customer = models.Customer.get_by_id(customers["a"].id)
+        customer.department = customers["e"].department
+        customer.save()
+        assert shown(mgr)[earlier] == 0 and shown(gm)[earlier] == 1
+        assert shown(mgr) == counted(mgr) and shown(gm) == counted(gm)
+        # Deleted: gone from every scope.
+        models.Complaint.get_by_id(complaint.id).delete_instance()
+        assert shown(gm)[earlier] == 0
+        # A bulk write behind save() is not seen until the daily recount forgets what was remembered.
+        models.Complaint.insert(number="BULK-1", complainant="批量", customer=customers["c"].id, category="service",
+                                content="批量", received_at=three_weeks_ago).execute()
+        assert shown(gm)[label] == 0
+        tallies.rebuild()
+        assert shown(gm)[label] == 1 and shown(mgr)[label] == 1

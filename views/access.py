@@ -20,6 +20,7 @@ from peewee import TextField
 from peewee import fn
 
 import backend
+import clock
 import models
 
 ACTIONS = tuple(code for code, _ in models.PERMISSION_ACTIONS)
@@ -100,6 +101,14 @@ def _restriction(user):
         else:
             cache[user.id] = (None if all_levels else levels, user.department_id, user.id)
     return cache[user.id]
+
+
+def scope_key(user):
+    """Return a text naming what ``user`` sees (clearance levels, department, owner) and the local time zone:
+    users with the same key see the same rows, so counts remembered under it are theirs to share."""
+    levels, department, owner = _restriction(user)
+    return (f"levels={','.join(levels) if levels is not None else '*'};department={department or '-'};"
+            f"owner={owner or '*'};zone={clock.LOCAL_ZONE.key}")
 
 
 def user_sees_levels_only(user):
