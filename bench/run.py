@@ -38,6 +38,7 @@ from app import open_database  # noqa: E402
 from bench import datagen  # noqa: E402
 from servers import Browser  # noqa: E402
 from servers import Server  # noqa: E402
+from views import access  # noqa: E402
 
 DATA = os.path.join(ROOT, "bench", "data")
 SEARCH_TERM = "杭州华"
@@ -216,7 +217,9 @@ def run_backend(kind, scale, rounds, echo, only=""):
         rows = []
         load = [os.getloadavg()[0]]
         for username in datagen.USERS:
-            rows += time_user(app, console, plain, django, url, pages, ids, username, rounds, echo)
+            with models.db.connection_context():
+                user_pages, user_ids = for_user(pages, ids, counts, username)
+            rows += time_user(app, console, plain, django, url, user_pages, user_ids, username, rounds, echo)
             load.append(os.getloadavg()[0])
         counts = dict(counts, load=load)
         return rows, counts
@@ -282,6 +285,23 @@ class DjangoServer(Server):
             "csrfmiddlewaretoken": token, "username": self.username, "password": self.password, "next": "/admin/"})
         assert status == 302, status
         return browser
+
+
+def for_user(pages, ids, counts, username):
+    """Return the pages and customer ids of ``username``: a deep page half-way through the customers the user
+    sees (a department manager sees a tenth of them), details and edits of customers the user may open."""
+    user = models.User.get(models.User.username == username)
+    visible = access.visible_customers(user)
+    seen = visible.count()
+    if seen == counts["customers"]:
+        return pages, ids
+    ids = [c.id for c in visible.where(models.Customer.id <= 50_000).order_by(models.Customer.id).limit(200)]
+    deep = max(1, seen // 2 // 50)
+    dj = "/admin/django_admin"
+    pages = [(f"深翻页(偏移 {deep * 50:,})", f"/admin/customer/?page={deep}", f"/admin/customer/?page={deep}",
+              f"{dj}/customer/?p={deep + 1}") if label.startswith("深翻页") else (label, target, plain_url, django_url)
+             for label, target, plain_url, django_url in pages]
+    return pages, ids
 
 
 def time_user(app, console, plain, django, url, pages, ids, username, rounds, echo):
