@@ -18,6 +18,7 @@ from peewee import Entity
 from peewee import ModelAlias
 from peewee import NodeList
 from peewee import PostgresqlDatabase
+from peewee import fn
 
 from playhouse.signals import post_delete
 from playhouse.signals import post_save
@@ -223,6 +224,19 @@ def unselective(expr):
     """
     if is_postgres():
         return expr
+    return NodeList((SQL("+"), expr), glue="")
+
+
+def unindexed(expr):
+    """Return ``expr`` in a form no index serves, on either database: a condition most rows meet, which should
+    filter the rows a selective condition found rather than be looked up itself.
+
+    SQLite: the unary ``+`` (see ``unselective``). PostgreSQL: ``COALESCE(expr, expr)``, the same value that
+    no index matches: its planner otherwise ANDs a bitmap of a low-cardinality index into the plan (CUS-1's
+    tiers cover 83% of the customers: a department manager's tile count 52 → 15 ms at 1M).
+    """
+    if is_postgres():
+        return fn.COALESCE(expr, expr)
     return NodeList((SQL("+"), expr), glue="")
 
 
