@@ -56,6 +56,16 @@ def write_transaction():
     return models.db.atomic() if is_postgres() else models.db.atomic("IMMEDIATE")
 
 
+def hold_off_writers(model):
+    """Inside ``write_transaction()``: make other writers of ``model``'s table wait until it ends.
+
+    SQLite's BEGIN IMMEDIATE already holds the database's one write lock; PostgreSQL takes SHARE ROW EXCLUSIVE
+    on the table, which conflicts with every INSERT, UPDATE and DELETE of it but not with reads.
+    """
+    if is_postgres():
+        models.db.execute_sql(f'LOCK TABLE "{model._meta.table_name}" IN SHARE ROW EXCLUSIVE MODE')
+
+
 # ---------------------------------------------------------------- connections
 
 def connect_options(url):
