@@ -171,11 +171,6 @@ def refusal(approval, user):
     return None
 
 
-def _transaction():
-    """A write transaction that serialises deciders (SQLite: BEGIN IMMEDIATE)."""
-    return backend.write_transaction()
-
-
 def _load_target(approval):
     model = next((m for m in models.MODELS if m.__name__ == approval.target_model), None)
     if model is None:
@@ -208,7 +203,7 @@ def decide(approval_id, user, approve, comment=""):
     if not approve and not comment:
         raise ApprovalError("驳回时必须填写审批意见。")
     try:
-        with _transaction():
+        with backend.write_transaction():  # serialises deciders (SQLite: BEGIN IMMEDIATE)
             approval = models.Approval.get_or_none(models.Approval.id == approval_id)
             if approval is None:
                 raise ApprovalError("审批记录不存在。")
@@ -269,7 +264,7 @@ def withdraw(record, user):
         raise ApprovalError("该记录没有待审批的申请。")
     if any(r.requested_by_id != user.id for r in rows) and "admin" not in _roles_of(user):
         raise ApprovalError("只有申请人可以撤回申请。")
-    with _transaction():
+    with backend.write_transaction():
         for row in rows:
             row.status = "withdrawn"
             row.decided_by = user

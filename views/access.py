@@ -111,12 +111,6 @@ def scope_key(user):
             f"owner={owner or '*'};zone={clock.LOCAL_ZONE.key}")
 
 
-def user_sees_levels_only(user):
-    """Return True when only the clearance hides customers from ``user`` (every department is visible)."""
-    levels, _, owner = _restriction(user)
-    return levels is not None and owner is None
-
-
 def sees_everything(user):
     """Return True when no customer or archive file is hidden from ``user``."""
     levels, _, owner = _restriction(user)
@@ -305,9 +299,11 @@ def _customer_visible(field, user):
     if cond is None:
         return None
     probe = parent.select(SQL("1")).where(parent.id == field, cond)
-    _, department, _ = _restriction(user)
-    if department is not None or user_sees_levels_only(user):
-        # Many customers pass: a probe per row stops as soon as the page (or the count's bound) is full.
+    _, department, owner = _restriction(user)
+    if department is not None or owner is None:
+        # A department or a clearance level: many customers pass, and a probe per row stops as soon as the
+        # page (or the count's bound) is full. Only a user who sees just their own few customers is left
+        # to PostgreSQL's hash of them.
         probe = backend.probe_each_row(probe)
     seen = fn.EXISTS(probe)
     return field.is_null() | seen if field.null else seen
