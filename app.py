@@ -1,4 +1,5 @@
 """The console's application factory, database binding and command line."""
+import hashlib
 import os
 import secrets
 import sys
@@ -12,6 +13,7 @@ from flask import request
 from flask import session
 from flask import url_for
 from flask_babel import Babel
+from werkzeug.security import safe_join
 from flask_login import LoginManager
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -32,6 +34,11 @@ from views.auth import LANGUAGES
 from views.auth import password_problem
 from views.auth import bp as auth_bp
 from views.registry import build_admin
+
+# The endpoints serving files of static/ and Flask-Admin's static folder: no database, no user.
+STATIC_ENDPOINTS = ("static", "admin.static")
+# A versioned static URL (``?v=<hash of the file>``) never changes content: browsers keep it a year.
+STATIC_MAX_AGE = 365 * 24 * 3600
 
 DEFAULTS = dict(
     DATABASE_URL=None,
@@ -149,6 +156,8 @@ def create_app(config: dict | None = None):
 
     @app.before_request
     def _connect():
+        if request.endpoint in STATIC_ENDPOINTS:
+            return
         models.db.connect(reuse_if_open=True)
         g.actor_token = models.current_actor.set(current_user.id if current_user.is_authenticated else None)
         g.ip_token = models.current_ip.set(request.remote_addr or "")
@@ -165,6 +174,7 @@ def create_app(config: dict | None = None):
             models.db.close()
 
     _init_extensions(app)
+    _version_static_files(app)
     app.register_blueprint(auth_bp)
     build_admin(app, schema)
     saved_views.install(app)
@@ -197,6 +207,49 @@ def _prepare_templates(app):
         return
     for name in app.jinja_env.list_templates(extensions=("html",)):
         app.jinja_env.get_template(name)
+
+
+def _version_static_files(app):
+    """Give every static URL the hash of its file (``?v=``) and let browsers keep such a URL for a year.
+
+    A page of the console loads about twenty style sheets and scripts. Without a lifetime the browser asks
+    for each again (or asks whether it changed) on every page, each one a request to the same few
+    workers. With the file's hash in its URL, a changed file (an upgrade) gets a new URL, so the old one
+    can be kept as long as the browser likes; a URL with another or no ``v`` is served as before.
+    """
+    hashes = {}
+
+    def file_version(endpoint, filename):
+        folder = app.static_folder if endpoint == "static" else app.blueprints[endpoint.split(".")[0]].static_folder
+        path = safe_join(folder, filename) if folder else None
+        try:
+            stat = os.stat(path) if path else None
+        except OSError:
+            stat = None
+        if stat is None:
+            return None
+        key = (path, stat.st_mtime_ns, stat.st_size)
+        if key not in hashes:
+            with open(path, "rb") as fh:
+                hashes[key] = hashlib.sha256(fh.read()).hexdigest()[:12]
+        return hashes[key]
+
+    @app.url_defaults
+    def _static_version(endpoint, values):
+        if endpoint in STATIC_ENDPOINTS and values.get("filename"):
+            version = file_version(endpoint, values["filename"])
+            if version:
+                values["v"] = version
+
+    @app.after_request
+    def _cache_versioned(response):
+        if (request.endpoint in STATIC_ENDPOINTS and response.status_code == 200 and request.args.get("v")
+                and request.args["v"] == file_version(request.endpoint, (request.view_args or {}).get("filename", ""))):
+            response.cache_control.no_cache = None
+            response.cache_control.public = True
+            response.cache_control.max_age = STATIC_MAX_AGE
+            response.cache_control.immutable = True
+        return response
 
 
 def _init_extensions(app):
@@ -235,8 +288,8 @@ def _init_extensions(app):
 
     @app.before_request
     def _force_password_change():
-        if (current_user.is_authenticated and current_user.must_change_password
-                and request.endpoint not in ("auth.change_password", "auth.logout", "static", "admin.static")):
+        if (request.endpoint not in ("auth.change_password", "auth.logout") + STATIC_ENDPOINTS
+                and current_user.is_authenticated and current_user.must_change_password):
             return redirect(url_for("auth.change_password"))
         return None
 
@@ -254,7 +307,7 @@ def _init_extensions(app):
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        if current_user.is_authenticated and request.endpoint not in ("static", "admin.static"):
+        if request.endpoint not in STATIC_ENDPOINTS and current_user.is_authenticated:
             # Pages of a logged-in user (revealed values, personal data) stay out of every cache.
             response.headers["Cache-Control"] = "no-store"
         return response

@@ -1,7 +1,10 @@
 """Web security: headers, cookies, sessions ended on logout/deactivation/password change,
 login throttling, password policy, forced change after reset, formula injection in exports."""
 import csv
+import hashlib
 import io
+import os
+import re
 
 import pytest
 
@@ -27,6 +30,26 @@ def test_security_headers_on_every_page(app, client):
         assert headers["X-Frame-Options"] == "DENY"
         assert headers["X-Content-Type-Options"] == "nosniff"
         assert headers["Referrer-Policy"] == "same-origin"
+
+
+def test_static_urls_carry_their_files_hash_and_are_kept_a_year_private_pages_never(app, admin_client):
+    page = admin_client.get("/admin/customer/").get_data(as_text=True)
+    urls = [u.replace("&amp;", "&") for u in re.findall(r'(?:href|src)="(/(?:admin/)?static/[^"]+)"', page)]
+    assert len(urls) >= 15, urls
+    for url in urls:
+        path, version = re.fullmatch(r"(/[^?]+)\?v=([0-9a-f]{12})", url).groups()
+        folder = app.static_folder if path.startswith("/static/") else app.blueprints["admin"].static_folder
+        with open(os.path.join(folder, path.split("/static/", 1)[1]), "rb") as fh:
+            assert version == hashlib.sha256(fh.read()).hexdigest()[:12], url  # a changed file gets a new URL
+        response = admin_client.get(url)
+        assert response.status_code == 200
+        assert response.cache_control.max_age == 365 * 24 * 3600 and response.cache_control.immutable, url
+        assert not response.cache_control.no_cache and not response.cache_control.no_store
+    # Another (an old) version of a file, or none, is not promised to last: the browser asks again.
+    for url in ("/static/console.css", "/static/console.css?v=000000000000"):
+        response = admin_client.get(url)
+        assert response.status_code == 200 and response.cache_control.max_age is None, url
+    assert admin_client.get("/admin/customer/").headers["Cache-Control"] == "no-store"
 
 
 def test_session_cookie_flags(app, client):

@@ -91,7 +91,8 @@ def install(app):
 
     @app.before_request
     def _default_list_view():
-        if current_user.is_authenticated and request.endpoint:
+        # Only a list can have a default view; checked first, so that other requests never load the user.
+        if (request.endpoint or "").endswith(".index_view") and current_user.is_authenticated:
             return open_default(request.endpoint, current_user)
         return None
 

@@ -349,3 +349,21 @@ def test_complaint_goes_through_its_workflow_to_closed(desk, browser, server, db
     history = page.inner_text("#history")
     assert "回访 → 已结案" in history and "调查中 → 方案待批" in history
     assert_clean(desk)
+
+
+def test_the_next_page_takes_its_style_sheets_and_scripts_from_the_browser_cache(desk):
+    """Static URLs carry their file's hash: the second page a person opens fetches none of them again."""
+    desk.login("clerk")
+    desk.goto("/admin/customer/")
+    desk.goto("/admin/contact/")
+    page = desk.page
+    entries = page.evaluate("""() => performance.getEntriesByType('resource')
+        .map(e => [e.name, e.transferSize, e.decodedBodySize])""")
+    hashed = [entry for entry in entries if re.search(r"/static/.*[?&]v=[0-9a-f]{12}$", entry[0])]
+    assert len(hashed) >= 15, entries
+    fetched = [name for name, transferred, size in hashed if transferred != 0 or size == 0]
+    assert not fetched, f"fetched again over the network: {fetched}"
+    # Still styled and scripted: Bootstrap laid out the navigation bar, the console's script ran.
+    assert page.evaluate("getComputedStyle(document.querySelector('nav.navbar')).display") == "flex"
+    assert page.evaluate("typeof window.jQuery") == "function"
+    assert_clean(desk)
