@@ -220,18 +220,17 @@ def _version_static_files(app):
     hashes = {}
 
     def file_version(endpoint, filename):
+        # Files do not change under a running server (an upgrade restarts it), except while developing.
+        key = (endpoint, filename)
+        if key in hashes and not app.debug:
+            return hashes[key]
         folder = app.static_folder if endpoint == "static" else app.blueprints[endpoint.split(".")[0]].static_folder
         path = safe_join(folder, filename) if folder else None
         try:
-            stat = os.stat(path) if path else None
-        except OSError:
-            stat = None
-        if stat is None:
-            return None
-        key = (path, stat.st_mtime_ns, stat.st_size)
-        if key not in hashes:
             with open(path, "rb") as fh:
                 hashes[key] = hashlib.sha256(fh.read()).hexdigest()[:12]
+        except (OSError, TypeError):
+            hashes[key] = None
         return hashes[key]
 
     @app.url_defaults

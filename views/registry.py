@@ -2,11 +2,15 @@
 import os
 
 from flask import g
+from flask import request
 from flask_admin import Admin
+from flask_babel import get_locale
+from flask_login import current_user
 from flask_admin.theme import Bootstrap4Theme
 
 import domains
 import models
+from views import access
 from views.approvals import register_approvals_view
 from views import display
 from views.backup import BackupView
@@ -32,6 +36,41 @@ CUSTOM_BASES = {"User": UserAdmin, "Customer": CustomerAdmin}
 # Record types whose screen stays reachable by address but has no menu entry of its own
 # (RuleSetting is edited through 制度参数; its raw table would be a second, confusing entry).
 HIDDEN_FROM_MENU = ("RuleSetting",)
+
+
+class MenuCache:
+    """The navigation bar's HTML per (rights, roles, language, open screen), kept by each process.
+
+    Which entries a person sees depends only on the rights and roles of their roles (every screen's
+    ``is_accessible``), and which one is marked open on the screen being shown. Writing the menu asked
+    some fifty screens whether they were accessible and built their URLs on every page; now a page of a
+    kind already shown to someone with the same rights copies it. A change of rights is a new key.
+    """
+
+    LIMIT = 512
+
+    def __init__(self):
+        self._menus = {}
+
+    @staticmethod
+    def _key(admin_view):
+        if not current_user.is_authenticated:
+            return None
+        return (getattr(admin_view, "endpoint", None), access.rights(current_user),
+                frozenset(access.role_codes(current_user)), str(get_locale()), request.script_root)
+
+    def get(self, admin_view):
+        key = self._key(admin_view)
+        return self._menus.get(key) if key is not None else None
+
+    def keep(self, admin_view, html):
+        """Remember the menu rendered for this page (returns nothing to print)."""
+        key = self._key(admin_view)
+        if key is not None:
+            if len(self._menus) >= self.LIMIT:
+                self._menus.clear()
+            self._menus[key] = str(html)
+        return ""
 
 
 class ScreenOptionError(Exception):
@@ -85,6 +124,7 @@ def build_admin(app, schema=None):
     check_schema(schema)
     app.jinja_env.filters["simplified"] = display.simplified
     app.jinja_env.globals.update(history_changes=display.history_changes, model_label=display.model_label)
+    app.jinja_env.globals["menu_cache"] = MenuCache()
     admin = Admin(
         app,
         name="客户管理",
