@@ -14,6 +14,7 @@ questions whose SQL is not the same on both databases:
 from peewee import SCOPE_SOURCE
 from peewee import SQL
 from peewee import Case
+from peewee import CompoundSelectQuery
 from peewee import Entity
 from peewee import ModelAlias
 from peewee import NodeList
@@ -109,7 +110,9 @@ def release_idle_connections():
 def bounded_count(query, bound=None):
     """Return the number of rows of ``query``, reading at most ``bound + 1`` of them."""
     bound = COUNT_BOUND if bound is None else bound
-    inner = query.order_by().select(SQL("1")).limit(bound + 1)
+    inner = query.order_by().limit(bound + 1)
+    if not isinstance(query, CompoundSelectQuery):
+        inner = inner.select(SQL("1"))
     return models.db.execute_sql(f"SELECT COUNT(*) FROM ({_sql(inner)}) AS bounded", _params(inner)).fetchone()[0]
 
 
@@ -235,6 +238,26 @@ def unselective(expr):
     if is_postgres():
         return expr
     return NodeList((SQL("+"), expr), glue="")
+
+
+def merged_in_order(parts, order, limit, offset):
+    """Return the rows ``limit`` from ``offset`` of the disjoint queries ``parts`` together, in ``order``.
+
+    Each part is read in ``order`` from its own index and the parts are merged (SQLite: a MERGE of the
+    UNION ALL; PostgreSQL: a Merge Append, which its planner takes when each part is limited to the rows
+    the page can need), so a deep page never sorts all of them.
+    """
+    if is_postgres():
+        parts = [part.order_by(*order).limit(offset + limit) for part in parts]
+    return union_all(parts).order_by(*order).limit(limit).offset(offset)
+
+
+def union_all(parts):
+    """Return the queries ``parts`` (disjoint, one column) as one: ``part UNION ALL part …``."""
+    merged = parts[0]
+    for part in parts[1:]:
+        merged = merged.union_all(part)
+    return merged
 
 
 def unindexed(expr):

@@ -745,6 +745,10 @@ Customer.add_index(Customer.index(Customer.approved_by, name="customer_unconfirm
 # (on SQLite a complaint list's count of a department manager ~3× faster at 1M; see backend.probe_source).
 Customer.add_index(Customer.index(Customer.id, Customer.confidentiality, Customer.department, Customer.owner,
                                   name="customer_scope"))
+# A department's customers in id order, their clearance beside (views/access.py id_order_branches): the deep
+# page of a department manager reads just them, not every customer's entry in customer_scope.
+Customer.add_index(Customer.index(Customer.department, Customer.id, Customer.confidentiality,
+                                  name="customer_department_order"))
 
 
 class Contact(BaseModel):

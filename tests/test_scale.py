@@ -278,3 +278,42 @@ def test_a_deep_page_of_a_restricted_user_holds_the_next_visible_customers(app, 
     page = client.get("/admin/customer/?page=1").get_data(as_text=True)
     shown = list(dict.fromkeys(re.findall(r"DEEP\d{5}", page)))
     assert shown == visible[50:100]
+
+
+def test_a_department_managers_pages_and_count_hold_exactly_the_customers_they_see(app, client, login_as):
+    """A manager sees their department's customers of their clearance and their own elsewhere: each page in id
+    order is read from the parts of that condition merged (views/access.py id_order_branches), and must hold
+    exactly what the plain condition holds — none hidden, none twice, with or without a filter."""
+    mine, other = make(models.Department, name="一部"), make(models.Department, name="二部")
+    manager = login_as("manager", department=mine, clearance="normal")
+    now = models.utcnow()
+    levels = ("normal", "secret", "normal", "normal", "top_secret")
+    stages = ("prospect", "growth")
+    rows = []
+    for i in range(600):
+        department = (mine.id, other.id, None)[i % 3]
+        # Every seventh customer is the manager's own, in any department (or none).
+        rows.append(dict(code=f"DEPT{i:05d}", name=f"部门客户{i}", confidentiality=levels[i % len(levels)],
+                         department=department, owner=manager.id if i % 7 == 0 else None,
+                         stage=stages[i % 2], created_at=now, updated_at=now))
+    with models.db.atomic():
+        models.Customer.insert_many(rows).execute()
+    customer = models.Customer
+    sees = (customer.confidentiality == "normal") & ((customer.department == mine) | (customer.owner == manager.id))
+    visible = [c.code for c in customer.select(customer.code).where(sees).order_by(customer.id.desc())]
+    assert len(visible) > 150 and any(r["owner"] and r["department"] != mine.id for r in rows)
+
+    for page in range(len(visible) // 50 + 1):
+        html = client.get(f"/admin/customer/?page={page}").get_data(as_text=True)
+        assert list(dict.fromkeys(re.findall(r"DEPT\d{5}", html))) == visible[page * 50:page * 50 + 50], page
+    assert list_count_label(html) == str(len(visible))
+
+    view = next(v for v in app.extensions["admin"][0]._views if getattr(v, "model", None) is models.Customer)
+    stage = next(i for i, f in enumerate(view._filters)
+                 if getattr(f.column, "name", None) == "stage" and type(f).__name__ == "FilterEqualOption")
+    growing = [c.code for c in customer.select(customer.code).where(sees, customer.stage == "growth")
+               .order_by(customer.id.desc())]
+    html = client.get(f"/admin/customer/?flt0_{stage}=growth&page=1").get_data(as_text=True)
+    assert list(dict.fromkeys(re.findall(r"DEPT\d{5}", html))) == growing[50:100]
+    assert list_count_label(html) == str(len(growing))
+    assert list_count_label(client.get("/admin/customer/?exact=1").get_data(as_text=True)) == str(len(visible))

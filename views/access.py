@@ -133,16 +133,21 @@ def customer_condition(user, customer=None):
     """Return the condition on ``customer`` (Customer or an alias) for the rows ``user`` may see, or None."""
     customer = customer or models.Customer
     levels, department, owner = _restriction(user)
-    cond = None
-    if levels is not None:
-        # Most customers are of the lowest level: the clearance rarely narrows enough to lead a plan.
-        cond = backend.unselective(customer.confidentiality).in_(levels)
+    cond = _levels_condition(customer, levels)
     if owner is not None:
         mine = customer.owner == owner
         if department is not None:
             mine = (customer.department == department) | mine
         cond = mine if cond is None else (cond & mine)
     return cond
+
+
+def _levels_condition(customer, levels):
+    """Return "the customer is of one of ``levels``" (None: every level)."""
+    if levels is None:
+        return None
+    # Most customers are of the lowest level: the clearance rarely narrows enough to lead a plan.
+    return backend.unselective(customer.confidentiality).in_(levels)
 
 
 def id_order_hint(user, model):
@@ -161,6 +166,29 @@ def id_order_hint(user, model):
         # clearance, department and owner there (the clearance index would fetch every row to test them).
         return None
     return models.Customer.confidentiality == levels[0]
+
+
+def id_order_branches(user, model):
+    """Return the conditions of the customers ``user`` sees, in disjoint parts each read in id order, or None.
+
+    A user who sees one department (and their own customers elsewhere) sees ``department = D OR owner = me``:
+    no index hands those out in id order, so a deep page walked every customer's entry in customer_scope
+    (~490,000 at 1M to skip 48,000). Split into the department (index customer_department_order) and
+    the user's customers outside it (owner index), the two parts are merged in id order
+    (``backend.merged_in_order``) and a deep page reads only the department's entries before it.
+    """
+    if model is not models.Customer:
+        return None
+    levels, department, owner = _restriction(user)
+    if department is None or owner is None:
+        return None
+    customer = models.Customer
+    elsewhere = (customer.department != department) | customer.department.is_null()
+    parts = [customer.department == department, (customer.owner == owner) & elsewhere]
+    level = _levels_condition(customer, levels)
+    # Each part is the whole condition for its rows: a part that also carried the OR of customer_condition
+    # led PostgreSQL to think the department ten times smaller than it is, and to sort it.
+    return parts if level is None else [level & part for part in parts]
 
 
 def visible_customers(user):

@@ -428,28 +428,24 @@ class ModelAdmin(ModelView):
             selected.append(alias)
         return query.select(*selected), aliases
 
-    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
-        query = self.get_query()
+    def _narrowed(self, query, search, filters):
+        """Return ``query`` with the list's search and filters applied."""
         if self._search_supported and search:
             query = self._apply_search(query, search)
-        if self._filters:
-            for index, _name, value in filters or ():
-                flt = self._filters[index]
-                query = flt.apply(query, flt.clean(value))
+        for index, _name, value in (filters or ()) if self._filters else ():
+            flt = self._filters[index]
+            query = flt.apply(query, flt.clean(value))
+        return query
 
-        count = None
-        if not self.simple_list_pager:
-            narrowed = bool(search or filters) or not access.sees_everything(current_user)
-            count = backend.count_rows(query, self.model, filtered=narrowed,
-                                       bound=access.count_bound(self.model, current_user),
-                                       exact=has_request_context() and request.args.get("exact") == "1")
-
-        filtered = query
-        query, aliases = self._with_related(query)
+    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
+        pk = self.model._meta.primary_key
+        filtered = self._narrowed(self.get_query(), search, filters)
+        query, aliases = self._with_related(filtered)
         if sort_column is not None:
             order = [(sort_column, sort_desc)]
         else:
             order = self._get_default_order() or []
+        names = [c if isinstance(c, str) else c.name for c, _ in order]
         clauses = []
         for column, desc in order:
             name = column if isinstance(column, str) else column.name
@@ -461,21 +457,34 @@ class ModelAdmin(ModelView):
                 sort_field = self.model._meta.fields.get(name, self.model._meta.primary_key)
             clauses.append(sort_field.desc() if desc else sort_field.asc())
         if not any(column in ("id", self.model.id) for column, _ in order):
-            clauses.append(self.model._meta.primary_key.desc())  # stable paging
+            clauses.append(pk.desc())  # stable paging
         query = query.order_by(*clauses)
+
+        # In id order without a search, a user who sees a department (and their own customers elsewhere) is
+        # counted and paged over the parts of that condition, each read in id order from its own index.
+        by_id = not search and all(name == pk.name for name in names)
+        branches = access.id_order_branches(current_user, self.model) if by_id else None
+        parts = [self._narrowed(self.model.select(pk).where(b), None, filters) for b in branches or ()]
+
+        count = None
+        if not self.simple_list_pager:
+            narrowed = bool(search or filters) or not access.sees_everything(current_user)
+            counted = backend.union_all(parts) if parts else filtered
+            count = backend.count_rows(counted, self.model, filtered=narrowed,
+                                       bound=access.count_bound(self.model, current_user),
+                                       exact=has_request_context() and request.args.get("exact") == "1")
 
         if page_size is None:
             page_size = self.page_size
-        if page_size and page and not any(name in aliases for name in
-                                          (c if isinstance(c, str) else c.name for c, _ in order)):
-            # A deep page: skip the offset over the bare ids, then join the related rows for this page only.
-            pk = self.model._meta.primary_key
-            page_ids = filtered.select(pk).order_by(*clauses).limit(page_size).offset(page * page_size)
-            hint = (access.id_order_hint(current_user, self.model)
-                    if not search and all(c.name == pk.name if not isinstance(c, str) else c == pk.name
-                                          for c, _ in order) else None)
-            if hint is not None:
-                page_ids = page_ids.where(hint)
+        if page_size and (page or parts) and not any(name in aliases for name in names):
+            # Skip the offset over the bare ids, then join the related rows for this page only.
+            if parts:
+                page_ids = backend.merged_in_order(parts, clauses, page_size, page * page_size)
+            else:
+                page_ids = filtered.select(pk).order_by(*clauses).limit(page_size).offset(page * page_size)
+                hint = access.id_order_hint(current_user, self.model) if by_id else None
+                if hint is not None:
+                    page_ids = page_ids.where(hint)
             query, _ = self._with_related(self.model.select().where(pk.in_(page_ids)))
             query = query.order_by(*clauses)
         elif page_size:
