@@ -242,8 +242,9 @@ def _version_static_files(app):
 
     @app.after_request
     def _cache_versioned(response):
+        filename = (request.view_args or {}).get("filename", "")
         if (request.endpoint in STATIC_ENDPOINTS and response.status_code == 200 and request.args.get("v")
-                and request.args["v"] == file_version(request.endpoint, (request.view_args or {}).get("filename", ""))):
+                and request.args["v"] == file_version(request.endpoint, filename)):
             response.cache_control.no_cache = None
             response.cache_control.public = True
             response.cache_control.max_age = STATIC_MAX_AGE
