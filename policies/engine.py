@@ -122,10 +122,7 @@ class Rule:
         row.params = json.dumps(stored, ensure_ascii=False)
         if enabled is not None:
             row.enabled = enabled
-        row.save()
-        snapshot = _SNAPSHOT.get()
-        if snapshot is not None:
-            snapshot.pop("rows", None)  # read again at the next check of the block
+        row.save()  # forget_cached_settings drops what the request or block read
         return row
 
     # ------------------------------------------------------------ outcomes
@@ -165,9 +162,12 @@ def settings_read_once():
 
 @post_save(sender=models.RuleSetting, name="rule-settings-cache")
 def forget_cached_settings(sender, instance, created=None):
-    """Drop the request's cached rule settings once one of them is written."""
+    """Drop the cached rule settings (the request's, a ``settings_read_once`` block's) once one is written."""
     if has_request_context():
         g.pop("_rule_settings", None)
+    snapshot = _SNAPSHOT.get()
+    if snapshot is not None:
+        snapshot.pop("rows", None)
 
 
 post_delete(sender=models.RuleSetting, name="rule-settings-cache-delete")(forget_cached_settings)

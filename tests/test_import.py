@@ -296,6 +296,13 @@ def test_rule_settings_are_read_once_per_block_and_a_change_in_it_counts(app):
     assert not rule.on()
     rule.configure(enabled=True)
     assert rule.on()
+    # A setting written any other way (a bare save of its row) is seen inside the block too.
+    with engine.settings_read_once():
+        assert rule.on()
+        row = models.RuleSetting.get(models.RuleSetting.rule == "CUS-2")
+        row.enabled = False
+        row.save()
+        assert not rule.on()
 
 
 def test_a_rule_switched_off_meanwhile_applies_from_the_next_chunk(app, clerk, monkeypatch):
