@@ -3,6 +3,7 @@ import contextlib
 import datetime
 import decimal
 import itertools
+import logging
 
 import pytest
 from peewee import BooleanField
@@ -344,3 +345,26 @@ def locked(record):
         record.save()
     with pytest.raises(policies.PolicyViolation, match="正在等待审批"):
         record.delete_instance()
+
+
+class StatementLog(logging.Handler):
+    """Collect the SQL statements peewee sends (its debug log), to count them."""
+
+    def __init__(self):
+        super().__init__()
+        self.statements = []
+
+    def emit(self, record):
+        if isinstance(record.msg, tuple):
+            self.statements.append(record.msg[0])
+
+    def __enter__(self):
+        self.logger = logging.getLogger("peewee")
+        self.level = self.logger.level
+        self.logger.addHandler(self)
+        self.logger.setLevel(logging.DEBUG)
+        return self
+
+    def __exit__(self, *exc):
+        self.logger.removeHandler(self)
+        self.logger.setLevel(self.level)

@@ -1,6 +1,5 @@
 """Import: template round trip, per-cell errors, partial failure, idempotent re-import, progress, permissions."""
 import csv
-import logging
 import io
 import re
 import time
@@ -12,6 +11,7 @@ import models
 from conftest import csrf_token
 from conftest import login
 from conftest import make_user
+from factories import StatementLog
 from factories import make
 from policies import engine
 from views import importer
@@ -217,27 +217,6 @@ def test_workflow_owned_fields_are_not_import_columns(app, clerk):
     assert "投诉内容" in headers and "状态" not in headers and "结案时间" not in headers
 
 
-class StatementLog(logging.Handler):
-    """Collect the SQL statements peewee sends (its debug log), to count them."""
-
-    def __init__(self):
-        super().__init__()
-        self.statements = []
-
-    def emit(self, record):
-        if isinstance(record.msg, tuple):
-            self.statements.append(record.msg[0])
-
-    def __enter__(self):
-        self.logger = logging.getLogger("peewee")
-        self.level = self.logger.level
-        self.logger.addHandler(self)
-        self.logger.setLevel(logging.DEBUG)
-        return self
-
-    def __exit__(self, *exc):
-        self.logger.removeHandler(self)
-        self.logger.setLevel(self.level)
 
 
 def import_statements(app, clerk, names):

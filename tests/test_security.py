@@ -14,6 +14,7 @@ from conftest import csrf_token
 from conftest import login
 from conftest import make_user
 from conftest import submit as submit_form
+from factories import StatementLog
 from factories import make
 
 
@@ -45,6 +46,10 @@ def test_static_urls_carry_their_files_hash_and_are_kept_a_year_private_pages_ne
         assert response.status_code == 200
         assert response.cache_control.max_age == 365 * 24 * 3600 and response.cache_control.immutable, url
         assert not response.cache_control.no_cache and not response.cache_control.no_store
+    # A static file is served without the database: no statement, not even the user's.
+    with StatementLog() as log:
+        assert admin_client.get(urls[0]).status_code == 200
+    assert log.statements == []
     # Another (an old) version of a file, or none, is not promised to last: the browser asks again.
     for url in ("/static/console.css", "/static/console.css?v=000000000000"):
         response = admin_client.get(url)

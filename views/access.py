@@ -60,11 +60,16 @@ def seed_permissions(schema):
             models.Permission.insert_many(rows[start:start + 200]).execute()
 
 
+def request_cache(name):
+    """Return a dict kept for the current request under ``name`` (a fresh one outside a request)."""
+    return g.setdefault(name, {}) if has_request_context() else {}
+
+
 def rights(user):
     """Return the set of (model name, action) ``user`` holds, cached for the request."""
     if user is None or not getattr(user, "is_authenticated", False):
         return frozenset()
-    cache = g.setdefault("_rights", {}) if has_request_context() else {}
+    cache = request_cache("_rights")
     if user.id not in cache:
         query = (models.Permission.select(models.Permission.model, models.Permission.action)
                  .join(models.UserRole, on=(models.UserRole.role == models.Permission.role))
@@ -80,7 +85,7 @@ def can(user, model, action):
 
 
 def role_codes(user):
-    cache = g.setdefault("_roles", {}) if has_request_context() else {}
+    cache = request_cache("_roles")
     if user.id not in cache:
         cache[user.id] = user.role_codes()
     return cache[user.id]
@@ -92,7 +97,7 @@ def _restriction(user):
     ``None`` levels: every level is visible; ``None`` owner: every department is visible.
     Decided once per request.
     """
-    cache = g.setdefault("_restriction", {}) if has_request_context() else {}
+    cache = request_cache("_restriction")
     if user.id not in cache:
         levels = CLEARANCE_LEVELS.get(user.clearance, ("normal",))
         all_levels = len(levels) == len(models.CONFIDENTIALITY)

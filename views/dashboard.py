@@ -319,13 +319,9 @@ def _count_weeks(user, mondays):
     bucket = Case(None, [(complaint.received_at < hi, mondays[i]) for i, hi in enumerate(bounds[1:])])
     query = access.scope(complaint, complaint.select(bucket, fn.COUNT(complaint.id)).where(
         complaint.received_at >= bounds[0], complaint.received_at < bounds[-1]).group_by(bucket), user)
-    found = {_as_date(w): n for w, n in query.tuples()}
+    # A week bound read back from SQL: a date on PostgreSQL, its text on SQLite (the date field parses both).
+    found = {models.WeeklyComplaintCount.week.python_value(w): n for w, n in query.tuples()}
     return {w: found.get(w, 0) for w in mondays[:-1]}
-
-
-def _as_date(value):
-    """A week bound read back from SQL: a date on PostgreSQL, its text on SQLite."""
-    return value if isinstance(value, datetime.date) else datetime.date.fromisoformat(str(value)[:10])
 
 
 def workbench(user):

@@ -10,8 +10,6 @@ from urllib.parse import urlencode
 
 from flask import abort
 from flask import flash
-from flask import g
-from flask import has_request_context
 from flask import redirect
 from flask import request
 from flask import url_for
@@ -39,7 +37,7 @@ def views_for(model_name, user):
     Read once per request (the list asks for its default view and then shows the menu of views); a request
     that saves or deletes a view redirects, and the next request reads again.
     """
-    cache = g.setdefault("_saved_views", {}) if has_request_context() else {}
+    cache = access.request_cache("_saved_views")
     key = (model_name, user.id)
     if key not in cache:
         saved = models.SavedView

@@ -21,18 +21,14 @@ except ImportError:  # pragma: no cover - requirements.txt pins playwright
 
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
 # No name resolves but the console's own address: a page that reaches for the network (a CDN) fails to, and
-# Session reports the request. (Not Playwright's routing: routing turns the browser's cache off, and then
-# every page fetches its twenty style sheets and scripts again, which is neither what people get nor quick.)
+# Session reports the request. (Not Playwright's routing: routing turns the browser's cache off
+# (microsoft/playwright#7220), and then every page fetches its twenty style sheets and scripts again, which is
+# neither what people get nor quick.)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
 DESK = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
-
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover - requirements.txt pins playwright
-    sync_playwright = None
 
 
 def missing_browser():
