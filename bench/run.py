@@ -9,17 +9,21 @@ For each backend: the data set (bench/datagen.py; the SQLite file and the Postgr
 bench/data/ and reused), the console under gunicorn with 2 workers, a default Flask-Admin
 (bench/plain_admin.py) and Django 5.2's admin (bench/django_admin/, bench/requirements.txt), each under
 gunicorn with 2 workers over the same tables, and the floor: the SQL statements the page sends, captured
-once and executed directly. Pages are timed round by round, interleaved (console, floor, default
-Flask-Admin, Django admin), for the user with the highest clearance and the one with the lowest (Django's
-superuser sees every row either way). Prints p50 / p95 in ms and the ratios.
+once and executed directly; Django's admin beside its own floor, taken the same way
+(bench/django_admin/capture.py). Pages are timed round by round, interleaved (console, floor, default
+Flask-Admin, Django admin, Django's floor), for the user with the highest clearance, the one with the lowest
+and a department manager (Django's superuser sees every row either way). Prints p50 / p95 in ms, the
+ratios, and the time each page spends beyond its own SQL.
 """
 import argparse
 import html.parser
 import logging
 import os
+import pickle
 import random
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -267,6 +271,7 @@ class DjangoServer(Server):
         self.log_path = os.path.join(instance, f"django-{self.port}.log")
         env = dict(os.environ, DATABASE_URL=url, DJANGO_AUTH_DB=os.path.join(instance, f"django-auth-{kind}.db"),
                    DJANGO_SETTINGS_MODULE="bench.django_admin.settings", PYTHONUNBUFFERED="1")
+        self.env, self.auth_db = env, env["DJANGO_AUTH_DB"]
         subprocess.run([sys.executable, "-m", "bench.django_admin.setup"], cwd=ROOT, env=env, check=True)
         gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
         with open(self.log_path, "w") as log:
@@ -285,6 +290,15 @@ class DjangoServer(Server):
             "csrfmiddlewaretoken": token, "username": self.username, "password": self.password, "next": "/admin/"})
         assert status == 302, status
         return browser
+
+    def statements(self, urls):
+        """Return {url: [(database alias, sql, params), …]}: what Django's admin sends for each page."""
+        found = subprocess.run([sys.executable, "-m", "bench.django_admin.capture", *urls], cwd=ROOT, env=self.env,
+                               check=True, stdout=subprocess.PIPE).stdout
+        captured = pickle.loads(found)
+        for url, (status, _) in captured.items():
+            assert status == 200, (url, status)
+        return {url: statements for url, (_, statements) in captured.items()}
 
 
 def for_user(pages, ids, counts, username):
@@ -316,7 +330,16 @@ def time_user(app, console, plain, django, url, pages, ids, username, rounds, ec
     for label, target, _, _ in pages:
         if target.startswith("/") and "{id}" not in target:
             floors[label] = capture_statements(app, username, target)
-    timings = {label: {"console": [], "floor": [], "plain": [], "django": []} for label, _, _, _ in pages}
+    # Django's admin measured the same way: its own statements (console tables and its session/user tables).
+    django_urls = {label: django_url for label, target, _, django_url in pages
+                   if django_url and label in floors and "{id}" not in django_url}
+    django_sent = django.statements(sorted(set(django_urls.values()))) if django_urls else {}
+    django_floors = {label: django_sent[u] for label, u in django_urls.items()}
+    raw_auth = sqlite3.connect(django.auth_db)
+    databases = {"default": lambda sql, params: raw.execute_sql(sql, params),
+                 "auth": lambda sql, params: raw_auth.execute(sql, params)}
+    timings = {label: {"console": [], "floor": [], "plain": [], "django": [], "django_floor": []}
+               for label, _, _, _ in pages}
     status_seen = {}
     for r in range(rounds):
         for label, target, plain_url, django_url in pages:
@@ -356,9 +379,15 @@ def time_user(app, console, plain, django, url, pages, ids, username, rounds, ec
                     django_status, _ = django_browser.request(django.base + django_url.format(id=pk), timeout=300)
                     timings[label]["django"].append(time.perf_counter() - t0)
                     status_seen.setdefault(label + " (Django)", set()).add(django_status)
+                if label in django_floors:
+                    t0 = time.perf_counter()
+                    for alias, sql, params in django_floors[label]:
+                        databases[alias](sql, params).fetchall()
+                    timings[label]["django_floor"].append(time.perf_counter() - t0)
             status_seen.setdefault(label, set()).add(status)
         echo(f"  {username}: round {r + 1}/{rounds} done")
     raw.close()
+    raw_auth.close()
     rows = []
     for label, _, _, _ in pages:
         t = timings[label]
@@ -367,7 +396,7 @@ def time_user(app, console, plain, django, url, pages, ids, username, rounds, ec
             statuses = statuses + ["默认:" + ",".join(map(str, sorted(status_seen[label + " (default)"])))]
         if t["django"]:
             statuses = statuses + ["Django:" + ",".join(map(str, sorted(status_seen[label + " (Django)"])))]
-        rows.append((username, label, t["console"], t["floor"], t["plain"], t["django"], statuses))
+        rows.append((username, label, t["console"], t["floor"], t["plain"], t["django"], t["django_floor"], statuses))
     return rows
 
 
@@ -383,18 +412,27 @@ def ratio(a, b):
     return f"{percentile(a, 50) / max(percentile(b, 50), 1e-6):.1f}"
 
 
+def excess(a, b):
+    """The p50 time a page spends beyond its own SQL (HTTP, Python, templates), in ms."""
+    if not a or not b:
+        return "–"
+    return f"{(percentile(a, 50) - percentile(b, 50)) * 1000:,.0f}"
+
+
 def table(kind, rows, counts):
     lines = [f"### {kind}: {counts['customers']:,} customers, {counts['communications']:,} communications, "
              f"{counts['complaints']:,} complaints (p50 / p95 ms); 1-minute load average at the start and after "
              f"each user: {' / '.join(f'{x:.1f}' for x in counts.get('load', ()))}", "",
-             "| user | page | HTTP | console | floor (own SQL) | console/floor | default Flask-Admin | console/default "
-             "| Django admin | console/Django |",
-             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| user | page | HTTP | console | floor (own SQL) | console/floor | console − floor "
+             "| default Flask-Admin | console/default | Django admin | Django's floor | Django/its floor "
+             "| Django − its floor | console/Django |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     who = {"bench_top": "绝密·全部门", "bench_low": "普通·录入员", "bench_mgr": "普通·部门经理"}
-    for username, label, console, floor, plain, django, statuses in rows:
+    for username, label, console, floor, plain, django, django_floor, statuses in rows:
         lines.append(f"| {who.get(username, username)} | {label} | {','.join(map(str, statuses))} | {ms(console)} | "
-                     f"{ms(floor)} | {ratio(console, floor)} | {ms(plain)} | {ratio(console, plain)} | "
-                     f"{ms(django)} | {ratio(console, django)} |")
+                     f"{ms(floor)} | {ratio(console, floor)} | {excess(console, floor)} | {ms(plain)} | "
+                     f"{ratio(console, plain)} | {ms(django)} | {ms(django_floor)} | {ratio(django, django_floor)} | "
+                     f"{excess(django, django_floor)} | {ratio(console, django)} |")
     return "\n".join(lines)
 
 
