@@ -11,6 +11,9 @@ questions whose SQL is not the same on both databases:
   ``search_condition``, ``sync_search``);
 - ``as_integer(expr)``: a text column read as an integer id.
 """
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 from peewee import SCOPE_SOURCE
 from peewee import SQL
 from peewee import Case
@@ -107,13 +110,51 @@ def release_idle_connections():
 
 # ---------------------------------------------------------------- counts
 
-def bounded_count(query, bound=None):
-    """Return the number of rows of ``query``, reading at most ``bound + 1`` of them."""
-    bound = COUNT_BOUND if bound is None else bound
+def _bounded_count_sql(query, bound):
     inner = query.order_by().limit(bound + 1)
     if not isinstance(query, CompoundSelectQuery):
         inner = inner.select(SQL("1"))
-    return models.db.execute_sql(f"SELECT COUNT(*) FROM ({_sql(inner)}) AS bounded", _params(inner)).fetchone()[0]
+    sql, params = inner.sql()
+    return f"SELECT COUNT(*) FROM ({sql}) AS bounded", params
+
+
+def bounded_count(query, bound=None):
+    """Return the number of rows of ``query``, reading at most ``bound + 1`` of them."""
+    sql, params = _bounded_count_sql(query, COUNT_BOUND if bound is None else bound)
+    return models.db.execute_sql(sql, params).fetchone()[0]
+
+
+_ASIDE = {}
+
+
+def _aside_executor():
+    """The process's background thread for counts (a new one after a fork: threads do not survive it)."""
+    pid = os.getpid()
+    if _ASIDE.get("pid") != pid:
+        _ASIDE.update(pid=pid, executor=ThreadPoolExecutor(max_workers=1, thread_name_prefix="counts-aside"))
+    return _ASIDE["executor"]
+
+
+def _count_aside(database, sql, params):
+    # The pool hands this thread its own connection (peewee keeps connection state per thread).
+    with database.connection_context():
+        return database.execute_sql(sql, params).fetchone()[0]
+
+
+def count_later(query, bound):
+    """Start ``bounded_count(query, bound)`` and return a function that waits for it and returns it.
+
+    On PostgreSQL the count is sent, as soon as its SQL is written, to a second pooled connection of the
+    process by a background thread, and the caller goes on building the next one: a page that shows many
+    independent counts (the workbench's tiles) has the database count while Python writes SQL (the idea of
+    Rails' ``load_async``). On SQLite, or inside a transaction (another connection would not see its
+    uncommitted rows), it runs at once on the caller's connection.
+    """
+    sql, params = _bounded_count_sql(query, bound)
+    if not is_postgres() or models.db.in_transaction():
+        value = models.db.execute_sql(sql, params).fetchone()[0]
+        return lambda: value
+    return _aside_executor().submit(_count_aside, database(), sql, params).result
 
 
 class Estimate(int):
@@ -143,14 +184,6 @@ def count_rows(query, model, filtered=False, exact=False, bound=None):
     if guess is None or guess <= bound:
         return Estimate(bound + 1, known=False, bound=bound)
     return Estimate(guess, bound=bound)
-
-
-def _sql(query):
-    return query.sql()[0]
-
-
-def _params(query):
-    return query.sql()[1]
 
 
 def estimate_rows(model):

@@ -348,15 +348,17 @@ def locked(record):
 
 
 class StatementLog(logging.Handler):
-    """Collect the SQL statements peewee sends (its debug log), to count them."""
+    """Collect the SQL statements peewee sends (its debug log), to count them, and the thread that sent each."""
 
     def __init__(self):
         super().__init__()
         self.statements = []
+        self.threads = []
 
     def emit(self, record):
         if isinstance(record.msg, tuple):
             self.statements.append(record.msg[0])
+            self.threads.append(record.threadName)
 
     def __enter__(self):
         self.logger = logging.getLogger("peewee")

@@ -8,9 +8,11 @@ import pytest
 import backend
 import models
 import policies
+from conftest import ON_POSTGRES
 from conftest import csrf_token
 from conftest import login
 from conftest import make_user
+from factories import StatementLog
 from factories import make
 from views import dashboard
 
@@ -317,3 +319,50 @@ def test_a_department_managers_pages_and_count_hold_exactly_the_customers_they_s
     assert list(dict.fromkeys(re.findall(r"DEPT\d{5}", html))) == growing[50:100]
     assert list_count_label(html) == str(len(growing))
     assert list_count_label(client.get("/admin/customer/?exact=1").get_data(as_text=True)) == str(len(visible))
+
+
+def test_a_count_started_aside_counts_what_the_caller_would(app):
+    """backend.count_later: on PostgreSQL the count runs on another pooled connection, in the process's background
+    thread, while the caller goes on; inside a transaction it runs on the caller's own connection, the only one
+    that sees the uncommitted rows. On SQLite it always runs at once, in the caller's thread."""
+    for i in range(3):
+        make(models.Partner, name=f"合作方{i}")
+    with StatementLog() as log:
+        assert backend.count_later(models.Partner.select(), 99)() == 3
+    assert len(log.statements) == 1 and "bounded" in log.statements[0]
+    assert log.threads[0].startswith("counts-aside") == ON_POSTGRES
+    # Read at most bound + 1 rows, as bounded_count does.
+    assert backend.count_later(models.Partner.select(), 1)() == 2
+    with models.db.atomic() as transaction:
+        make(models.Partner, name="未提交")
+        with StatementLog() as log:
+            assert backend.count_later(models.Partner.select(), 99)() == 4
+        assert not log.threads[0].startswith("counts-aside")
+        transaction.rollback()
+    assert backend.count_later(models.Partner.select(), 99)() == 3
+
+
+def test_the_workbench_tiles_are_the_same_counted_aside_or_inline(app, client, login_as):
+    """The workbench starts its flag counts first and waits for them last (aside on PostgreSQL): every tile has
+    the count, cap and colour it has when counted one after the other on the request's connection."""
+    mine = make(models.Department, name="一部")
+    manager = login_as("manager", department=mine, clearance="normal")
+    bulk_customers(120, department=mine.id)  # unconfirmed (CUS-2), more than the tile shows
+    bulk_customers(3, start=120, department=mine.id, owner=manager.id)
+    bulk_customers(4, start=123)  # another department's: not counted
+    long_ago = models.utcnow() - datetime.timedelta(days=400)
+    models.Customer.insert_many([dict(code=f"OLD{i}", name=f"久未联系{i}", tier="key", created_at=long_ago,
+                                      updated_at=long_ago, department=mine.id if i < 5 else None)
+                                 for i in range(7)]).execute()  # CUS-1: five in the department
+    with StatementLog() as log:
+        assert client.get("/admin/").status_code == 200
+    aside = [sql for sql, thread in zip(log.statements, log.threads) if thread.startswith("counts-aside")]
+    assert bool(aside) == ON_POSTGRES and all("bounded" in sql for sql in aside)
+    with app.test_request_context():
+        started = dashboard.settled(dashboard.started_flag_tiles(manager))
+        with models.db.atomic():  # inside a transaction every count runs inline
+            inline = dashboard.settled(dashboard.started_flag_tiles(manager))
+    shown = [(t["key"], t["count"], t["capped"], t["kind"]) for t in started]
+    assert shown == [(t["key"], t["count"], t["capped"], t["kind"]) for t in inline]
+    counts = {key: (count, capped) for key, count, capped, _ in shown}
+    assert counts["CUS-2-Customer"] == (dashboard.COUNT_CAP, True) and counts["CUS-1-Customer"] == (5, False)

@@ -92,8 +92,33 @@ def approval_tiles(user):
     ]
 
 
-def flag_tiles(user):
-    """Return one tile per flag rule the user acts on, counting the rows they may see (or own)."""
+def capped_count_later(query):
+    """Start ``capped_count(query)`` (aside on PostgreSQL, ``backend.count_later``); return what waits for it."""
+    wait = backend.count_later(query, COUNT_CAP)
+
+    def counted():
+        count = wait()
+        return min(count, COUNT_CAP), count > COUNT_CAP
+    return counted
+
+
+def settled(tiles):
+    """Wait for the counts of ``tiles`` (from ``started_flag_tiles``), fill them in, and order the tiles."""
+    for tile in tiles:
+        counted = tile.pop("counted")
+        count, capped = counted if isinstance(counted, tuple) else counted()
+        tile.update(count=count, capped=capped, kind=(tile.pop("badge") if count else "light"))
+    tiles.sort(key=lambda t: (t["count"] == 0, t["rule"].id))
+    return tiles
+
+
+def started_flag_tiles(user):
+    """Return one tile per flag rule the user acts on, counting the rows they may see (or own): its count
+    started, not waited for (``settled`` finishes the tiles).
+
+    A count in SQL is started as soon as it is written, so that on PostgreSQL the database counts while the
+    rules finished in Python are asked here and the rest of the workbench is built (``backend.count_later``).
+    """
     tiles = []
     for model, entries in policies.FLAGS.items():
         if not access.can(user, model, "view"):
@@ -113,21 +138,19 @@ def flag_tiles(user):
                 rows = access.scope(model, (narrow() if narrow else model).select(model.id), user)
                 if not overseer:
                     rows = rows.where(worklists.mine(owner, user.id))
-                count, capped = sliced_count(model, make, rows)
+                counted = sliced_count(model, make, rows)
             else:
                 # The flag's own query, narrowed in place: the capped count can stop at COUNT_CAP + 1 rows.
                 query = access.scope(model, make().select(model.id), user)
                 if not overseer:
                     query = query.where(worklists.mine(owner, user.id))
-                count, capped = capped_count(query)
+                counted = capped_count_later(query)
             tiles.append(dict(
                 key=f"{rule_obj.id}-{model.__name__}", title=rule_obj.title, rule=rule_obj,
-                model_label=model.label(), count=count, capped=capped,
-                kind=(badge if count else "light"), mine=not overseer,
+                model_label=model.label(), mine=not overseer, counted=counted, badge=badge,
                 url=links.worklist_url(model, rule_obj.id, mine=not overseer),
                 note=f"{model.label()} · {'我负责的' if not overseer else '全部可见'}",
             ))
-    tiles.sort(key=lambda t: (t["count"] == 0, t["rule"].id))
     return tiles
 
 
@@ -326,13 +349,15 @@ def _count_weeks(user, mondays):
 
 def workbench(user):
     """Return everything the workbench shows ``user``."""
-    return dict(
+    flags = started_flag_tiles(user)  # counted meanwhile on PostgreSQL, waited for last
+    result = dict(
         approvals=approval_tiles(user),
-        flags=flag_tiles(user),
         loans=loan_tiles(user) + fines_tile(user),
         reports=report_tiles(user) + complaint_tiles(user),
         charts=charts(user),
     )
+    result["flags"] = settled(flags)
+    return result
 
 
 class IndexView(LoginRequiredMixin, AdminIndexView):
