@@ -6,6 +6,8 @@ questions whose SQL is not the same on both databases:
 - ``estimate_rows(model)``: the planner's row count of a table (SQLite ``sqlite_stat1``
   after ``ANALYZE``, PostgreSQL ``pg_class.reltuples``), for counts past the bound;
 - ``bounded_count(query, bound)``: an exact count that stops reading at ``bound + 1``;
+  ``count_later`` starts one and returns what waits for it (on PostgreSQL it runs meanwhile, on a
+  second connection of the process);
 - the substring-search index of a large table's text columns: an FTS5 ``trigram``
   table on SQLite, ``pg_trgm`` GIN indexes on PostgreSQL (``install_search``,
   ``search_condition``, ``sync_search``);
@@ -172,18 +174,28 @@ class Estimate(int):
         return f"约 {int(self):,}" if self.known else f"超过 {self.bound:,}"
 
 
-def count_rows(query, model, filtered=False, exact=False, bound=None):
-    """Return the row count of a list: exact up to ``bound``, else an ``Estimate`` (exact when asked)."""
+def count_rows_later(query, model, filtered=False, exact=False, bound=None):
+    """Start counting the rows of a list; return a function that returns the count: exact up to ``bound``,
+    else an ``Estimate`` (exact when asked).
+
+    The bounded count is started at once (``count_later``: on PostgreSQL it runs meanwhile, while the list
+    reads its page); the estimate past the bound is asked when the count is waited for.
+    """
     bound = COUNT_BOUND if bound is None else bound
     if exact:
-        return query.order_by().count()
-    counted = bounded_count(query, bound)
-    if counted <= bound:
-        return counted
-    guess = estimate_query_rows(query) if is_postgres() else (None if filtered else estimate_rows(model))
-    if guess is None or guess <= bound:
-        return Estimate(bound + 1, known=False, bound=bound)
-    return Estimate(guess, bound=bound)
+        value = query.order_by().count()
+        return lambda: value
+    wait = count_later(query, bound)
+
+    def finish():
+        counted = wait()
+        if counted <= bound:
+            return counted
+        guess = estimate_query_rows(query) if is_postgres() else (None if filtered else estimate_rows(model))
+        if guess is None or guess <= bound:
+            return Estimate(bound + 1, known=False, bound=bound)
+        return Estimate(guess, bound=bound)
+    return finish
 
 
 def estimate_rows(model):

@@ -366,3 +366,30 @@ def test_the_workbench_tiles_are_the_same_counted_aside_or_inline(app, client, l
     assert shown == [(t["key"], t["count"], t["capped"], t["kind"]) for t in inline]
     counts = {key: (count, capped) for key, count, capped, _ in shown}
     assert counts["CUS-2-Customer"] == (dashboard.COUNT_CAP, True) and counts["CUS-1-Customer"] == (5, False)
+
+
+def test_a_lists_count_runs_while_its_page_is_read(admin_client, monkeypatch):
+    """A list starts its bounded count first and waits for it last: on PostgreSQL that one statement runs on
+    the second connection while the page's rows and badges are read; the pager shows the same count."""
+    bulk_customers(60)
+    waited = []
+    started = backend.count_later
+
+    def watched(query, bound):
+        wait = started(query, bound)
+
+        def waiting():
+            waited.append(len(log.statements))  # how many statements the request had sent by then
+            return wait()
+        return waiting
+    monkeypatch.setattr(backend, "count_later", watched)
+    with StatementLog() as log:
+        html = admin_client.get("/admin/customer/").get_data(as_text=True)
+    aside = [sql for sql, thread in zip(log.statements, log.threads) if thread.startswith("counts-aside")]
+    assert len(aside) == (1 if ON_POSTGRES else 0) and all(sql.startswith("SELECT COUNT(*)") for sql in aside)
+    # Waited for only once the page's rows (their full columns) and its badges had been read.
+    rows = next(i for i, sql in enumerate(log.statements) if '"t1"."credit_note"' in sql)
+    assert len(waited) == 1 and waited[0] > rows + 1, (waited, rows)
+    assert list_count_label(html) == "60"
+    html = admin_client.get("/admin/customer/?page=1").get_data(as_text=True)
+    assert list_count_label(html) == "60" and html.count("BULK00000") == 10

@@ -466,13 +466,14 @@ class ModelAdmin(ModelView):
         branches = access.id_order_branches(current_user, self.model) if by_id else None
         parts = [self._narrowed(self.model.select(pk).where(b), None, filters) for b in branches or ()]
 
-        count = None
+        counting = None
         if not self.simple_list_pager:
+            # Started first: on PostgreSQL it is counted meanwhile, while the page is read (backend.count_later).
             narrowed = bool(search or filters) or not access.sees_everything(current_user)
             counted = backend.union_all(parts) if parts else filtered
-            count = backend.count_rows(counted, self.model, filtered=narrowed,
-                                       bound=access.count_bound(self.model, current_user),
-                                       exact=has_request_context() and request.args.get("exact") == "1")
+            counting = backend.count_rows_later(counted, self.model, filtered=narrowed,
+                                                bound=access.count_bound(self.model, current_user),
+                                                exact=has_request_context() and request.args.get("exact") == "1")
 
         if page_size is None:
             page_size = self.page_size
@@ -497,7 +498,7 @@ class ModelAdmin(ModelView):
                 marks = policies.flags_for(self.model, [row.id for row in query])
                 for row in query:
                     row.policy_flags = marks.get(row.id, [])
-        return count, query
+        return (counting() if counting else None), query
 
     def render(self, template, **kwargs):
         """Show only the columns a saved list view chose (``cols``), in the list's own order."""
