@@ -34,10 +34,14 @@ CHART_WEEKS = 12
 MANAGERS = {"admin", "gm", "deputy", "manager"}
 
 
-def capped_count(query):
-    """Return (count, capped): exact up to COUNT_CAP, then COUNT_CAP and True."""
-    count = query.limit(COUNT_CAP + 1).count()
+def capped(count):
+    """Return (count, capped) of a count read up to COUNT_CAP + 1: exact up to COUNT_CAP, then COUNT_CAP, True."""
     return min(count, COUNT_CAP), count > COUNT_CAP
+
+
+def capped_count(query):
+    """Return (count, capped) of ``query``, reading at most COUNT_CAP + 1 rows."""
+    return capped(backend.bounded_count(query, COUNT_CAP))
 
 
 SLICE = 500
@@ -95,11 +99,7 @@ def approval_tiles(user):
 def capped_count_later(query):
     """Start ``capped_count(query)`` (aside on PostgreSQL, ``backend.count_later``); return what waits for it."""
     wait = backend.count_later(query, COUNT_CAP)
-
-    def counted():
-        count = wait()
-        return min(count, COUNT_CAP), count > COUNT_CAP
-    return counted
+    return lambda: capped(wait())
 
 
 def settled(tiles):
