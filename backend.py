@@ -14,6 +14,7 @@ questions whose SQL is not the same on both databases:
 - ``as_integer(expr)``: a text column read as an integer id.
 """
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from peewee import SCOPE_SOURCE
@@ -127,14 +128,16 @@ def bounded_count(query, bound=None):
 
 
 _ASIDE = {}
+_ASIDE_LOCK = threading.Lock()
 
 
 def _aside_executor():
     """The process's background thread for counts (a new one after a fork: threads do not survive it)."""
     pid = os.getpid()
-    if _ASIDE.get("pid") != pid:
-        _ASIDE.update(pid=pid, executor=ThreadPoolExecutor(max_workers=1, thread_name_prefix="counts-aside"))
-    return _ASIDE["executor"]
+    with _ASIDE_LOCK:
+        if _ASIDE.get("pid") != pid:
+            _ASIDE.update(pid=pid, executor=ThreadPoolExecutor(max_workers=1, thread_name_prefix="counts-aside"))
+        return _ASIDE["executor"]
 
 
 def _count_aside(database, sql, params):
