@@ -177,12 +177,13 @@ class Estimate(int):
         return f"约 {int(self):,}" if self.known else f"超过 {self.bound:,}"
 
 
-def count_rows_later(query, model, filtered=False, exact=False, bound=None):
+def count_rows_later(query, model, filtered=False, exact=False, bound=None, estimate=None):
     """Start counting the rows of a list; return a function that returns the count: exact up to ``bound``,
     else an ``Estimate`` (exact when asked).
 
     The bounded count is started at once (``count_later``: on PostgreSQL it runs meanwhile, while the list
-    reads its page); the estimate past the bound is asked when the count is waited for.
+    reads its page); the estimate past the bound is asked when the count is waited for: the caller's
+    ``estimate()`` when it gives one, else the planner's (PostgreSQL) or the table's (SQLite, unfiltered).
     """
     bound = COUNT_BOUND if bound is None else bound
     if exact:
@@ -194,7 +195,9 @@ def count_rows_later(query, model, filtered=False, exact=False, bound=None):
         counted = wait()
         if counted <= bound:
             return counted
-        guess = estimate_query_rows(query) if is_postgres() else (None if filtered else estimate_rows(model))
+        guess = estimate() if estimate is not None else None
+        if guess is None:
+            guess = estimate_query_rows(query) if is_postgres() else (None if filtered else estimate_rows(model))
         if guess is None or guess <= bound:
             return Estimate(bound + 1, known=False, bound=bound)
         return Estimate(guess, bound=bound)

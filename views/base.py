@@ -473,7 +473,8 @@ class ModelAdmin(ModelView):
             counted = backend.union_all(parts) if parts else filtered
             counting = backend.count_rows_later(counted, self.model, filtered=narrowed,
                                                 bound=access.count_bound(self.model, current_user),
-                                                exact=has_request_context() and request.args.get("exact") == "1")
+                                                exact=has_request_context() and request.args.get("exact") == "1",
+                                                estimate=lambda: self._estimate(search, filters))
 
         if page_size is None:
             page_size = self.page_size
@@ -499,6 +500,17 @@ class ModelAdmin(ModelView):
                 for row in query:
                     row.policy_flags = marks.get(row.id, [])
         return (counting() if counting else None), query
+
+    def _estimate(self, search, filters):
+        """Estimate the rows of a list whose rows are checked against their customer: the estimate of the list
+        without the secrecy condition, times the share of customers the user sees (``access.customer_share``).
+        None when that does not apply (the backend's own estimate is used)."""
+        share = access.customer_share(self.model, current_user)
+        if share is None:
+            return None
+        unscoped = self._narrowed(self.model.select(self.model._meta.primary_key), search, filters)
+        rows = backend.estimate_query_rows(unscoped) if (search or filters) else backend.estimate_rows(self.model)
+        return None if rows is None else round(rows * share)
 
     def render(self, template, **kwargs):
         """Show only the columns a saved list view chose (``cols``), in the list's own order."""
