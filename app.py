@@ -13,7 +13,6 @@ from flask import request
 from flask import session
 from flask import url_for
 from flask_babel import Babel
-from werkzeug.security import safe_join
 from flask_login import LoginManager
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -21,6 +20,7 @@ from flask_wtf.csrf import CSRFProtect
 from cryptography.fernet import Fernet
 from jinja2 import FileSystemBytecodeCache
 from playhouse.db_url import connect
+from werkzeug.security import safe_join
 
 import backend
 import models

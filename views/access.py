@@ -221,21 +221,30 @@ def _real_fks(model):
             if isinstance(f, ForeignKeyField) and f.name not in models.BaseModel.AUDIT_FIELDS]
 
 
-_GUARDED = {}
+_ROOTS = {}
+
+
+def roots(model):
+    """Return the record types (Customer, ArchiveFile) through which rows of ``model`` are hidden: itself, or
+    those its foreign keys lead to at any depth (empty: nothing hides its rows through a parent)."""
+    if model not in _ROOTS:
+        _ROOTS[model] = frozenset(_roots(model, frozenset()))
+    return _ROOTS[model]
+
+
+def _roots(model, seen):
+    if model in _root_ids():
+        return {model}
+    found = set()
+    for field in _real_fks(model):
+        if field.rel_model not in seen and field.rel_model is not model:
+            found |= _roots(field.rel_model, seen | {model})
+    return found
 
 
 def guarded(model):
     """Return True when rows of ``model`` can be hidden: a Customer or ArchiveFile, or a foreign key leading to one."""
-    if model not in _GUARDED:
-        _GUARDED[model] = _leads_to_root(model, set())
-    return _GUARDED[model]
-
-
-def _leads_to_root(model, seen):
-    if model in _root_ids():
-        return True
-    seen.add(model)
-    return any(f.rel_model not in seen and _leads_to_root(f.rel_model, seen) for f in _real_fks(model))
+    return bool(roots(model))
 
 
 def guarded_fks(model):
@@ -252,17 +261,6 @@ def references(model):
     return None if not names else tuple(model._meta.fields[n] for n in names)
 
 
-def _roots(model, seen=frozenset()):
-    """Return the record types (Customer, ArchiveFile) through which rows of ``model`` are hidden."""
-    if model in _root_ids():
-        return {model}
-    found = set()
-    for field in _real_fks(model):
-        if field.rel_model not in seen and field.rel_model is not model:
-            found |= _roots(field.rel_model, seen | {model})
-    return found
-
-
 def customer_share(model, user):
     """Return the share (0 to 1) of all customers ``user`` sees, when rows of ``model`` are hidden only through
     their customer (a probed child list); None otherwise, or when nothing is hidden from ``user``.
@@ -271,7 +269,7 @@ def customer_share(model, user):
     probe of each row's customer (a correlated EXISTS) to let half the rows through, whatever the user sees — a
     department manager's 19,621 complaints were shown as "约 100,000". Read from the kept customer tally.
     """
-    if model is models.Customer or references(model) is not None or _roots(model) != {models.Customer}:
+    if model is models.Customer or references(model) is not None or roots(model) != {models.Customer}:
         return None
     tally = models.CustomerTally
     cond = customer_condition(user, tally)

@@ -447,8 +447,7 @@ class ModelAdmin(ModelView):
             order = self._get_default_order() or []
         names = [c if isinstance(c, str) else c.name for c, _ in order]
         clauses = []
-        for column, desc in order:
-            name = column if isinstance(column, str) else column.name
+        for name, (_column, desc) in zip(names, order):
             if name in aliases:
                 target = lookup_fields(aliases[name].model)
                 alias = aliases[name]

@@ -106,8 +106,8 @@ def settled(tiles):
     """Wait for the counts of ``tiles`` (from ``started_flag_tiles``), fill them in, and order the tiles."""
     for tile in tiles:
         counted = tile.pop("counted")
-        count, capped = counted if isinstance(counted, tuple) else counted()
-        tile.update(count=count, capped=capped, kind=(tile.pop("badge") if count else "light"))
+        count, over = counted if isinstance(counted, tuple) else counted()
+        tile.update(count=count, capped=over, kind=(tile.pop("badge") if count else "light"))
     tiles.sort(key=lambda t: (t["count"] == 0, t["rule"].id))
     return tiles
 
@@ -138,7 +138,7 @@ def started_flag_tiles(user):
                 rows = access.scope(model, (narrow() if narrow else model).select(model.id), user)
                 if not overseer:
                     rows = rows.where(worklists.mine(owner, user.id))
-                counted = sliced_count(model, make, rows)
+                counted = sliced_count(model, make, rows)  # (count, capped), counted here
             else:
                 # The flag's own query, narrowed in place: the capped count can stop at COUNT_CAP + 1 rows.
                 query = access.scope(model, make().select(model.id), user)

@@ -4,9 +4,9 @@ import os
 from flask import g
 from flask import request
 from flask_admin import Admin
+from flask_admin.theme import Bootstrap4Theme
 from flask_babel import get_locale
 from flask_login import current_user
-from flask_admin.theme import Bootstrap4Theme
 
 import domains
 import models
