@@ -629,12 +629,7 @@ def _confirm_approvals(ctx, record, at, comment, approve=True):
         started = models.utcnow()
         with models.acting_as(decider), workflow.clock(decided_at):
             approvals.decide(approval.id, decider, approve, comment)
-        # Date the decision, the rows it closed and its audit entries as they happened, not at seeding time.
-        for row in models.Approval.select().where(models.Approval.target_model == model,
-                                                  models.Approval.target_id == record.id,
-                                                  models.Approval.decided_at >= started):
-            row.decided_at = decided_at
-            row.save()
+        # The engine dated the decision and the rows it closed by the clock; date its audit entries too.
         for entry in models.AuditLog.select().where(models.AuditLog.model == model,
                                                     models.AuditLog.record_id == str(record.id),
                                                     models.AuditLog.at >= started):
@@ -1068,16 +1063,10 @@ def _decide_approvals(ctx, record, status, at, comment=None):
             return
         decider = _approver(ctx, record, approval)
         default = DECISION_COMMENTS.get(approval.rule, ("同意借阅。", "理由不充分，暂不外借。"))
-        started = models.utcnow()
         last_log = models.AuditLog.select(models.AuditLog.id).order_by(models.AuditLog.id.desc()).scalar() or 0
         with models.acting_as(decider), workflow.clock(when):
             approvals.decide(approval.id, decider, approve, comment or default[0 if approve else 1])
-        # The decision, the rows it closed and its audit entries happened at ``when``, not now.
-        for row in models.Approval.select().where(
-                models.Approval.target_model == approval.target_model, models.Approval.target_id == record.id,
-                models.Approval.decided_at >= started):
-            row.decided_at = when
-            row.save()
+        # The engine dated the decision and the rows it closed by the clock; date its audit entries too.
         for entry in models.AuditLog.select().where(models.AuditLog.id > last_log):
             entry.at = entry.created_at = when
             entry.save()
@@ -1277,15 +1266,8 @@ def _decide_as(ctx, record, username, approve, at, comment=""):
     """Decide, through the engine, the pending approval of ``record`` that ``username`` may decide, dated ``at``."""
     user = ctx.users[username]
     approval = next(a for a in approvals.pending_for(record) if approvals.refusal(a, user) is None)
-    started = models.utcnow()
     with models.acting_as(user), workflow.clock(ctx.past(at)):
-        approvals.decide(approval.id, user, approve, comment)
-        # The decision and the rows it closed (a rejection withdraws the others) happened at ``at``.
-        for row in models.Approval.select().where(
-                models.Approval.target_model == approval.target_model, models.Approval.target_id == record.id,
-                models.Approval.decided_at >= started):
-            row.decided_at = ctx.past(at)
-            row.save()
+        approvals.decide(approval.id, user, approve, comment)  # dated ``at`` with the rows it closes
 
 
 def _seed_service_orders(ctx):

@@ -301,7 +301,7 @@ def refuse_delete_while_pending(sender, instance):
 
 # What an approval is and how it was decided: written by the engine only (require, decide, withdraw, re-ask).
 DECISION_FIELDS = ("target_model", "target_id", "rule", "step", "kind", "required_role", "status", "decided_by",
-                   "judged")
+                   "decided_at", "comment", "judged")
 
 
 @pre_save(sender=models.Approval, name="approvals/engine-only")

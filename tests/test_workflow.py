@@ -524,17 +524,24 @@ def test_the_undo_button_is_offered_to_its_role_only_and_refused_for_others(app,
 def test_an_approval_is_decided_only_by_the_engine_never_by_a_bare_save(app):
     destruction = make(models.Destruction, reason="到期")
     row = models.Approval.get(models.Approval.target_model == "Destruction", models.Approval.target_id == destruction.id)
-    for name, value in (("status", "approved"), ("decided_by", role_user("gm")), ("judged", "{}")):
+    when = datetime.datetime(2026, 3, 2, 9, 0)
+    for name, value in (("status", "approved"), ("decided_by", role_user("gm")), ("decided_at", when),
+                        ("comment", "同意"), ("judged", "{}")):
         typed = models.Approval.get_by_id(row.id)
         setattr(typed, name, value)
         with pytest.raises(policies.PolicyViolation, match="只能由审批引擎写入") as exc:
             typed.save()
         assert exc.value.field == name
     stored = models.Approval.get_by_id(row.id)
-    assert (stored.status, stored.decided_by_id) == ("pending", None)
+    assert (stored.status, stored.decided_by_id, stored.decided_at, stored.comment) == ("pending", None, None, "")
     assert fresh(destruction).approved_by_id is None
+    stored.save()  # saving it unchanged is not a decision
     run(fresh(destruction), "approve", role_user("gm"))
-    assert models.Approval.get_by_id(row.id).status == "approved"
+    decided = models.Approval.get_by_id(row.id)
+    assert decided.status == "approved" and decided.decided_at is not None
+    decided.decided_at = when  # nor can a bare save re-date a decision once made
+    with pytest.raises(policies.PolicyViolation, match="只能由审批引擎写入"):
+        decided.save()
 
 
 def test_issue8_a_lent_files_status_typed_on_its_edit_form_changes_nothing(app, admin_client):
