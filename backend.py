@@ -11,8 +11,10 @@ questions whose SQL is not the same on both databases:
 - the substring-search index of a large table's text columns: an FTS5 ``trigram``
   table on SQLite, ``pg_trgm`` GIN indexes on PostgreSQL (``install_search``,
   ``search_condition``, ``sync_search``);
-- ``as_integer(expr)``: a text column read as an integer id.
+- ``as_integer(expr)``: a text column read as an integer id;
+- ``among(field, ids)``: ``field IN (<ids>)`` for a page's ids, as one parameter.
 """
+import json
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from peewee import SCOPE_SOURCE
 from peewee import SQL
 from peewee import Case
+from peewee import Value
 from peewee import CompoundSelectQuery
 from peewee import Entity
 from peewee import ModelAlias
@@ -329,6 +332,23 @@ def as_integer(expr):
         return Case(None, [(expr.regexp("^[0-9]{1,18}$"), expr.cast("bigint"))], None)
     # SQLite compares a text value with an INTEGER column numerically (column affinity).
     return expr
+
+
+def among(field, ids):
+    """Return ``field IN (<ids>)`` with the ids (integers) sent as one parameter, not one placeholder each.
+
+    A page's flags and badges ask about its 50 ids in a dozen statements; peewee writes each id of each list
+    as its own placeholder (0.18 ms a list). One value instead: a JSON array read by ``json_each`` (SQLite),
+    an array compared with ``= ANY`` (PostgreSQL), both read row by row through the primary key as a list
+    is. The statement's text is then the same for every page, and SQLite prepares it once per connection.
+    Anything but integers keeps the plain list.
+    """
+    ids = list(ids)
+    if not ids or not all(type(value) is int for value in ids):
+        return field.in_(ids)
+    if is_postgres():
+        return field == fn.ANY(Value(ids, unpack=False))
+    return field.in_(SQL("(SELECT value FROM json_each(?))", [json.dumps(ids)]))
 
 
 # ---------------------------------------------------------------- substring search

@@ -4,6 +4,7 @@ import decimal
 from playhouse.signals import post_save
 from playhouse.signals import pre_save
 
+import backend
 import models
 from policies.calendar import local_today
 from policies.engine import COMPUTE
@@ -72,7 +73,7 @@ def resignation_flag(today=None):
         counts[key] = counts.get(key, 0) + 1
         if counts[key] > limit:
             ids.append(pk)
-    return Attendance.select().where(Attendance.id.in_(ids))
+    return Attendance.select().where(backend.among(Attendance.id, ids))
 
 
 def resigning_users(today=None):

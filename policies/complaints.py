@@ -13,6 +13,7 @@ from playhouse.signals import post_save
 from playhouse.signals import pre_delete
 from playhouse.signals import pre_save
 
+import backend
 import models
 from policies import approvals
 from policies import calendar
@@ -464,13 +465,13 @@ def solution_late(now=None, ids=None):
                .where(Investigation.started_at <= now, Complaint.status.not_in(Complaint.FINAL_STATUSES))
                .order_by(Investigation.started_at))
     if ids is not None:
-        started = started.where(Investigation.complaint.in_(ids))
+        started = started.where(backend.among(Investigation.complaint, ids))
     first = {}
     for complaint_id, started_at in started.tuples():
         first.setdefault(complaint_id, started_at)
     late = [pk for pk, started_at in first.items() if solution_due_at(started_at) < now]
     proposed = _complaints_with_a_standing_solution(late, now)
-    return Complaint.select().where(Complaint.id.in_([pk for pk in late if pk not in proposed]))
+    return Complaint.select().where(backend.among(Complaint.id, [pk for pk in late if pk not in proposed]))
 
 
 def _complaints_with_a_standing_solution(complaint_ids, now):
@@ -544,15 +545,15 @@ def missing_return_visit(now=None, ids=None):
     visits = Visit.select(Visit.customer, fn.MAX(Visit.visited_on)).where(Visit.kind == "return",
                                                                          Visit.visited_on <= today)
     if ids is not None:
-        complained = complained.where(Complaint.customer.in_(ids))
-        visits = visits.where(Visit.customer.in_(ids))
+        complained = complained.where(backend.among(Complaint.customer, ids))
+        visits = visits.where(backend.among(Visit.customer, ids))
     visited = dict(visits.group_by(Visit.customer).tuples())
     missing = []
     for customer_id, received_at in complained.tuples():
         last_visit = visited.get(customer_id)
         if last_visit is None or last_visit < to_local(received_at).date():
             missing.append(customer_id)
-    return models.Customer.select().where(models.Customer.id.in_(missing))
+    return models.Customer.select().where(backend.among(models.Customer.id, missing))
 
 
 def solution_late_candidates(now=None):
@@ -565,7 +566,7 @@ def solution_late_candidates(now=None):
     # The few open, investigated ones as a list of ids: the planner walks that list, newest first, and
     # probes the secrecy condition for those rows only (not every complaint in id order).
     ids = inner.select(inner.id).where(inner.status.in_(Complaint.OPEN_STATUSES), fn.EXISTS(started))
-    return Complaint.select().where(Complaint.id.in_(ids))
+    return Complaint.select().where(backend.among(Complaint.id, ids))
 
 
 def complained_recently(now=None):

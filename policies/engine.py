@@ -26,6 +26,7 @@ from playhouse.signals import post_delete
 from playhouse.signals import post_save
 from playhouse.signals import pre_save
 
+import backend
 import domains
 import models
 
@@ -272,7 +273,7 @@ def flags_for(model, ids):
             if not rule_obj.on():
                 continue
             base = query(ids=ids) if takes_ids(query) else query()
-            flagged = base.select(model.id).where(model.id.in_(ids))
+            flagged = base.select(model.id).where(backend.among(model.id, ids))
             for row in flagged.tuples():
                 result.setdefault(row[0], []).append((rule_obj, badge))
     return result

@@ -8,6 +8,7 @@ from playhouse.signals import post_delete
 from playhouse.signals import post_save
 from playhouse.signals import pre_save
 
+import backend
 import models
 from policies import approvals
 from policies.calendar import local_today
@@ -184,7 +185,7 @@ def incidents_late(now=None):
             if (moment is None and now > deadline) or (moment is not None and moment > deadline):
                 late.add(incident_id)
                 break
-    return models.DataIncident.select().where(models.DataIncident.id.in_(sorted(late)))
+    return models.DataIncident.select().where(backend.among(models.DataIncident.id, sorted(late)))
 
 
 # ---------------------------------------------------------------- CUS-8

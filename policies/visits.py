@@ -57,7 +57,7 @@ def _return_visits(since, today, ids=None):
              .where(models.Visit.kind == "return", models.Visit.visited_on >= since,
                     models.Visit.visited_on <= today))
     if ids is not None:
-        query = query.where(models.Visit.customer.in_(ids))
+        query = query.where(backend.among(models.Visit.customer, ids))
     return [(customer_id, on, roles.get(visitor or owner, set()))
             for customer_id, on, visitor, owner in query.tuples()]
 
@@ -79,7 +79,7 @@ def return_visit_overdue(today=None, ids=None):
     rows = models.Customer.select(models.Customer.id, models.Customer.tier, models.Customer.created_at).where(
         models.Customer.tier.in_(("strategic", "key", "general")))
     if ids is not None:
-        rows = rows.where(models.Customer.id.in_(ids))
+        rows = rows.where(backend.among(models.Customer.id, ids))
     cut_at = {name: local_midnight(day) for name, day in cut.items()}
     for customer_id, tier, created_at in rows.tuples():
         def due(name):
@@ -95,7 +95,7 @@ def return_visit_overdue(today=None, ids=None):
                        and due("general_sales_months") and not visited(customer_id, cut["general_sales_months"]))
         if overdue:
             late.append(customer_id)
-    return models.Customer.select().where(models.Customer.id.in_(late))
+    return models.Customer.select().where(backend.among(models.Customer.id, late))
 
 
 def quarter_bounds(year, quarter):

@@ -421,3 +421,22 @@ def test_a_lists_count_runs_while_its_page_is_read(admin_client, monkeypatch):
     assert list_count_label(html) == "60"
     html = admin_client.get("/admin/customer/?page=1").get_data(as_text=True)
     assert list_count_label(html) == "60" and html.count("BULK00000") == 10
+
+
+def test_a_pages_ids_sent_as_one_value_select_the_rows_a_list_of_them_does(app):
+    bulk_customers(60)
+    all_ids = [row.id for row in models.Customer.select(models.Customer.id).order_by(models.Customer.id)]
+    Customer = models.Customer
+
+    def chosen(condition):
+        return [row.id for row in Customer.select(Customer.id).where(condition).order_by(Customer.id)]
+
+    for ids in (all_ids[:50], all_ids[10:11], all_ids[::7] + [10 ** 9], []):
+        assert chosen(backend.among(Customer.id, ids)) == chosen(Customer.id.in_(ids)) == sorted(set(ids) - {10 ** 9})
+    # Ids that are not integers (typed into a URL) keep the plain list, and select the same.
+    typed = [str(all_ids[0]), str(all_ids[1])]
+    assert chosen(backend.among(Customer.id, typed)) == all_ids[:2]
+    # One value whatever the number of ids: the statement's text is the same for a page of 50 and of 3.
+    texts = {models.db.get_sql_context().sql(Customer.select(Customer.id).where(backend.among(Customer.id, ids)))
+             .query()[0] for ids in (all_ids[:50], all_ids[:3])}
+    assert len(texts) == 1 and texts.pop().count(models.db.param) == 1
