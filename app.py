@@ -8,7 +8,7 @@ import click
 from flask import Flask
 from flask import g
 from flask import redirect
-from flask import render_template_string
+from flask import render_template
 from flask import request
 from flask import session
 from flask import url_for
@@ -314,8 +314,12 @@ def _init_extensions(app):
 
 
 def _register_errors(app):
+    compiled = []  # the error page's template, compiled on first use (render_template_string compiles each time)
+
     def page(title, message, status, kind="danger"):
-        return render_template_string(ERROR_PAGE, title=title, message=message, kind=kind), status
+        if not compiled:
+            compiled.append(app.jinja_env.from_string(ERROR_PAGE))
+        return render_template(compiled[0], title=title, message=message, kind=kind), status
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc):
