@@ -13,6 +13,7 @@ naming a hidden one by type and id (``Meta.admin["refers_to"]``: audit log, rule
 from flask import g
 from flask import has_request_context
 from flask_login import current_user
+from peewee import JOIN
 from peewee import SQL
 from peewee import Case
 from peewee import CharField
@@ -66,16 +67,30 @@ def request_cache(name):
     return g.setdefault(name, {}) if has_request_context() else {}
 
 
+def _read_roles_and_rights(user):
+    """Read ``user``'s role codes and rights in one statement into the request's caches."""
+    query = (models.UserRole.select(models.Role.code, models.Permission.model, models.Permission.action)
+             .join(models.Role, on=(models.UserRole.role == models.Role.id))
+             .join(models.Permission, JOIN.LEFT_OUTER, on=(models.Permission.role == models.Role.id))
+             .where(models.UserRole.user == user.id))
+    codes, held = set(), set()
+    for code, model, action in query.tuples():
+        codes.add(code)
+        if model is not None:
+            held.add((model, action))
+    codes, held = frozenset(codes), frozenset(held)
+    request_cache("_roles")[user.id] = codes
+    request_cache("_rights")[user.id] = held
+    return codes, held
+
+
 def rights(user):
     """Return the set of (model name, action) ``user`` holds, cached for the request."""
     if user is None or not getattr(user, "is_authenticated", False):
         return frozenset()
     cache = request_cache("_rights")
     if user.id not in cache:
-        query = (models.Permission.select(models.Permission.model, models.Permission.action)
-                 .join(models.UserRole, on=(models.UserRole.role == models.Permission.role))
-                 .where(models.UserRole.user == user.id))
-        cache[user.id] = frozenset(query.tuples())
+        return _read_roles_and_rights(user)[1]
     return cache[user.id]
 
 
@@ -86,9 +101,10 @@ def can(user, model, action):
 
 
 def role_codes(user):
+    """Return the set of ``user``'s role codes, cached for the request (read with their rights)."""
     cache = request_cache("_roles")
     if user.id not in cache:
-        cache[user.id] = user.role_codes()
+        return _read_roles_and_rights(user)[0]
     return cache[user.id]
 
 
