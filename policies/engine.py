@@ -17,6 +17,7 @@ Order inside one save (the save's own transaction):
 """
 import contextlib
 import contextvars
+import functools
 import inspect
 import json
 
@@ -249,6 +250,7 @@ def flag(rule_obj, model, query, badge="warning", name=None, candidates=None):
         expose(model, name, query)
 
 
+@functools.lru_cache(maxsize=None)
 def takes_ids(query):
     """Return True when the flag query ``query`` accepts the ids of the rows it is asked about."""
     try:

@@ -106,7 +106,8 @@ def install(app):
             return urlencode(kept(request.args.items(multi=True)))
 
         return dict(saved_views=saved_views, saved_view_args=saved_view_args,
-                    saved_view_roles=lambda: list(models.Role.select().order_by(models.Role.id)))
+                    saved_view_roles=lambda: models.Role.select(models.Role.id, models.Role.name)
+                    .order_by(models.Role.id).namedtuples())
 
 
 class SavedViewsView(SecureView):
