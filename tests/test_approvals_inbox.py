@@ -119,6 +119,25 @@ def test_the_inbox_query_agrees_with_the_engine_for_every_user(app, office):
     assert o["contract_a"].id in {row.id for row in models.Approval.select().where(inbox.decidable(head))}
 
 
+def test_the_badge_follows_a_users_new_department_and_roles(app, office):
+    o = office
+
+    def engine_count(user):
+        pending = models.Approval.select().where(models.Approval.status == "pending")
+        return sum(1 for row in pending if approvals.refusal(row, user) is None)
+
+    user = models.User.get_by_id(o["manager_a"].id)
+    counts = [inbox.pending_count(user)]
+    assert counts[0] == engine_count(user) > 0
+    user.department = o["depts"][1]
+    user.save()
+    user = models.User.get_by_id(user.id)
+    counts.append(inbox.pending_count(user))
+    assert counts[1] == engine_count(user) != counts[0]
+    models.UserRole.delete().where(models.UserRole.user == user.id).execute()
+    assert inbox.pending_count(user) == engine_count(user) == 0
+
+
 def test_inbox_row_shows_type_summary_rule_requester_wait_and_link(app, office):
     o = office
     _, html = listed(client_for(app, o["manager_a"]))
