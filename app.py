@@ -279,7 +279,10 @@ def _init_extensions(app):
         if not user_id.isdigit() or not token:
             return None
         models.db.connect(reuse_if_open=True)
-        user = models.User.get_or_none(models.User.id == int(user_id))
+        user_id = int(user_id)
+        sql, params = models.written_once(("user", user_id), lambda: models.User.select().where(
+            models.User.id == user_id))
+        user = next(iter(models.User.raw(sql, *params)), None)
         if user is None or not user.active or not secrets.compare_digest(user.session_token, token):
             return None
         return user

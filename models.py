@@ -80,6 +80,25 @@ def acting_as(user):
         current_actor.reset(token)
 
 
+_WRITTEN = {}
+
+
+def written_once(key, build):
+    """Return (sql, params) of the query ``build()`` returns, written once per process for ``key``.
+
+    For the statements every page sends whose text and values depend on ``key`` only (the user's id, their
+    department and roles): peewee takes 0.2–1 ms to write one, and a page sends several before its own.
+    ``build()`` may return None (nothing to ask), which is remembered too.
+    """
+    key = (type(db.obj), key)
+    if key not in _WRITTEN:
+        if len(_WRITTEN) > 10_000:
+            _WRITTEN.clear()
+        query = build()
+        _WRITTEN[key] = None if query is None else query.sql()
+    return _WRITTEN[key]
+
+
 PASSWORD_HASHER = PasswordHasher()
 
 

@@ -69,12 +69,13 @@ def request_cache(name):
 
 def _read_roles_and_rights(user):
     """Read ``user``'s role codes and rights in one statement into the request's caches."""
-    query = (models.UserRole.select(models.Role.code, models.Permission.model, models.Permission.action)
-             .join(models.Role, on=(models.UserRole.role == models.Role.id))
-             .join(models.Permission, JOIN.LEFT_OUTER, on=(models.Permission.role == models.Role.id))
-             .where(models.UserRole.user == user.id))
+    statement = models.written_once(("roles-and-rights", user.id), lambda: (
+        models.UserRole.select(models.Role.code, models.Permission.model, models.Permission.action)
+        .join(models.Role, on=(models.UserRole.role == models.Role.id))
+        .join(models.Permission, JOIN.LEFT_OUTER, on=(models.Permission.role == models.Role.id))
+        .where(models.UserRole.user == user.id)))
     codes, held = set(), set()
-    for code, model, action in query.tuples():
+    for code, model, action in models.db.execute_sql(*statement):
         codes.add(code)
         if model is not None:
             held.add((model, action))

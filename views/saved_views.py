@@ -41,10 +41,14 @@ def views_for(model_name, user):
     key = (model_name, user.id)
     if key not in cache:
         saved = models.SavedView
-        held = models.UserRole.select(models.UserRole.role).where(models.UserRole.user == user.id)
-        cond = (saved.owner == user.id) | saved.role.in_(held)
-        cache[key] = list(saved.select().where(saved.model == model_name, cond)
-                          .order_by((saved.owner != user.id), fn.LOWER(saved.name)))
+
+        def build():
+            held = models.UserRole.select(models.UserRole.role).where(models.UserRole.user == user.id)
+            return (saved.select().where(saved.model == model_name, (saved.owner == user.id) | saved.role.in_(held))
+                    .order_by((saved.owner != user.id), fn.LOWER(saved.name)))
+
+        sql, params = models.written_once(("saved-views", model_name, user.id), build)
+        cache[key] = list(saved.raw(sql, *params))
     return cache[key]
 
 
