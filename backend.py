@@ -22,12 +22,12 @@ from concurrent.futures import ThreadPoolExecutor
 from peewee import SCOPE_SOURCE
 from peewee import SQL
 from peewee import Case
-from peewee import Value
 from peewee import CompoundSelectQuery
 from peewee import Entity
 from peewee import ModelAlias
 from peewee import NodeList
 from peewee import PostgresqlDatabase
+from peewee import Value
 from peewee import fn
 
 from playhouse.signals import post_delete

@@ -1,5 +1,6 @@
 """How stored values read on screen: labels for codes, names for ids, 是/否, local minutes, clean quotes."""
 import datetime
+import functools
 import re
 
 from flask import url_for
@@ -77,10 +78,14 @@ def fmt_bool(view, value, name=None):
 def fmt_flags(view, context, model, name):
     """Render the rules that flag this row: a short Chinese word with the rule id beside it."""
     marks = getattr(model, "policy_flags", None) or []
-    return Markup(" ".join(
-        f'<span class="badge badge-{kind} flag-badge" title="{escape(rule.id)} {escape(rule.title)}'
-        f'({escape(rule.source)})">{escape(badge_label(rule))}<span class="rule-id">{escape(rule.id)}</span></span>'
-        for rule, kind in marks))
+    return Markup(" ".join(flag_badge(rule, kind) for rule, kind in marks))
+
+
+@functools.lru_cache(maxsize=None)
+def flag_badge(rule, kind):
+    """Return the badge of ``rule`` in colour ``kind`` (the same on every row it flags)."""
+    return (f'<span class="badge badge-{kind} flag-badge" title="{escape(rule.id)} {escape(rule.title)}'
+            f'({escape(rule.source)})">{escape(badge_label(rule))}<span class="rule-id">{escape(rule.id)}</span></span>')
 
 
 def fmt_choice(view, context, model, name):
