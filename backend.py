@@ -341,11 +341,11 @@ def among(field, ids):
     as its own placeholder (0.18 ms a list). One value instead: a JSON array read by ``json_each`` (SQLite),
     an array compared with ``= ANY`` (PostgreSQL), both read row by row through the primary key as a list
     is. The statement's text is then the same for every page, and SQLite prepares it once per connection.
-    Anything but integers keeps the plain list.
+    Anything but a collection of integers (a subquery, typed text) keeps peewee's own ``IN``.
     """
-    ids = list(ids)
-    if not ids or not all(type(value) is int for value in ids):
+    if not isinstance(ids, (list, tuple, set, frozenset)) or not ids or not all(type(v) is int for v in ids):
         return field.in_(ids)
+    ids = list(ids)
     if is_postgres():
         return field == fn.ANY(Value(ids, unpack=False))
     return field.in_(SQL("(SELECT value FROM json_each(?))", [json.dumps(ids)]))

@@ -566,7 +566,7 @@ def solution_late_candidates(now=None):
     # The few open, investigated ones as a list of ids: the planner walks that list, newest first, and
     # probes the secrecy condition for those rows only (not every complaint in id order).
     ids = inner.select(inner.id).where(inner.status.in_(Complaint.OPEN_STATUSES), fn.EXISTS(started))
-    return Complaint.select().where(backend.among(Complaint.id, ids))
+    return Complaint.select().where(Complaint.id.in_(ids))
 
 
 def complained_recently(now=None):

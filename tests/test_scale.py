@@ -436,6 +436,11 @@ def test_a_pages_ids_sent_as_one_value_select_the_rows_a_list_of_them_does(app):
     # Ids that are not integers (typed into a URL) keep the plain list, and select the same.
     typed = [str(all_ids[0]), str(all_ids[1])]
     assert chosen(backend.among(Customer.id, typed)) == all_ids[:2]
+    # A subquery stays a subquery: it is not read into Python first.
+    newest = Customer.select(Customer.id).order_by(Customer.id.desc()).limit(3)
+    with StatementLog() as log:
+        condition = backend.among(Customer.id, newest)
+    assert not log.statements and chosen(condition) == all_ids[-3:]
     # One value whatever the number of ids: the statement's text is the same for a page of 50 and of 3.
     texts = {models.db.get_sql_context().sql(Customer.select(Customer.id).where(backend.among(Customer.id, ids)))
              .query()[0] for ids in (all_ids[:50], all_ids[:3])}
