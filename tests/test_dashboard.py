@@ -2,6 +2,7 @@
 import datetime
 import re
 
+from flask_login import login_user
 from peewee import fn
 
 import clock
@@ -351,3 +352,40 @@ def test_remembered_closed_weeks_follow_every_write_that_changes_them(app):
         assert shown(gm)[label] == 0
         tallies.rebuild()
         assert shown(gm)[label] == 1 and shown(mgr)[label] == 1
+
+
+# ---------------------------------------------------------------- loans: the tiles and the managers' chart
+def test_loan_tiles_and_chart_count_open_loans_at_their_boundaries(app):
+    from factories import make_loan
+    from factories import role_user
+
+    start = models.utcnow().replace(microsecond=0) - datetime.timedelta(days=10)
+    on_the_hour = make_loan(lent_at=start, days=3)  # due start + 3 days: "now" below, neither late nor tomorrow
+    next_day = make_loan(lent_at=start + datetime.timedelta(days=1), days=3)  # due exactly a day after "now"
+    late = make_loan(lent_at=start - datetime.timedelta(days=1), days=3)  # due a day before "now"
+    returned = make_loan(lent_at=start - datetime.timedelta(days=1), days=3)
+    policies.archives.return_loan(returned, True, role_user("archivist"))
+    recent = make_loan(lent_at=models.utcnow() - datetime.timedelta(hours=1), days=3)  # not due for days
+    now = fresh(on_the_hour).due_at
+    assert fresh(next_day).due_at == now + datetime.timedelta(days=1) and fresh(late).due_at < now
+    assert fresh(returned).returned_at is not None and fresh(recent).due_at > models.utcnow()
+    archivist = role_user("archivist")
+    with app.test_request_context():
+        tiles = {t["key"]: t["count"] for t in dashboard.loan_tiles(archivist, now=now)}
+    assert tiles == {"loans-due": 1, "loans-overdue": 1}
+    # The managers' chart: due exactly now is on time; by the clock, the three lent ten days ago are overdue.
+    gm = role_user("gm")
+    with app.test_request_context():
+        login_user(gm)
+        chart = {label: value for label, value, _ in dashboard.charts(gm, now=now)["loans"]}
+        assert chart == {"按期": 3, "逾期": 1}
+    with app.test_request_context():
+        login_user(gm)
+        chart = {label: value for label, value, _ in dashboard.charts(gm)["loans"]}
+    assert chart == {"按期": 1, "逾期": 3}
+    # A borrower who does not oversee loans counts their own only.
+    clerk = make_user("loan_clerk", roles=("clerk",))
+    make_loan(borrower=clerk, lent_at=start - datetime.timedelta(days=1), days=3)
+    with app.test_request_context():
+        mine = {t["key"]: (t["title"], t["count"]) for t in dashboard.loan_tiles(clerk, now=now)}
+    assert mine == {"loans-due": ("我借阅的档案:明天到期", 0), "loans-overdue": ("我借阅的档案:已逾期", 1)}

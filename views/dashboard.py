@@ -154,21 +154,39 @@ def started_flag_tiles(user):
     return tiles
 
 
+def open_loan_counts(user, everyone, now=None):
+    """Return (due within a day, overdue, not overdue) of the open loans ``user`` sees (``everyone``) or borrowed.
+
+    One statement of three conditional counts, kept for the request: the loan tiles and the managers' chart
+    both ask. Open loans are the files out of the archive now, a few hundred at most: counted exactly.
+    """
+    cache = access.request_cache("_open_loans")
+    key = (user.id, everyone)
+    if key not in cache or now is not None:
+        loan = models.Loan
+        now = now or models.utcnow()
+        base = loan.select().where(loan.returned_at.is_null())
+        base = access.scope(loan, base, user) if everyone else base.where(loan.borrower == user.id)
+
+        def counted(condition):
+            return fn.COALESCE(fn.SUM(Case(None, [(condition, 1)], 0)), 0)
+
+        tomorrow = now + datetime.timedelta(days=1)
+        row = base.select(counted((loan.due_at >= now) & (loan.due_at < tomorrow)), counted(loan.due_at < now),
+                          counted(loan.due_at >= now)).tuples().get()
+        cache[key] = tuple(int(n) for n in row)
+    return cache[key]
+
+
 def loan_tiles(user, now=None):
     """Return my loans due within a day and overdue (the archivist: everyone's)."""
     if not access.can(user, models.Loan, "view") and not models.Loan.select().where(
             models.Loan.borrower == user.id).exists():
         return []
-    now = now or models.utcnow()
     loan = models.Loan
-    base = loan.select(loan.id).where(loan.returned_at.is_null())
     everyone = worklists.oversees(user, loan) and access.can(user, loan, "view")
-    if everyone:
-        base = access.scope(loan, base, user)
-    else:
-        base = base.where(loan.borrower == user.id)
-    soon, soon_capped = capped_count(base.where(loan.due_at >= now, loan.due_at < now + datetime.timedelta(days=1)))
-    late, late_capped = capped_count(base.where(loan.due_at < now))
+    soon, late, _ = open_loan_counts(user, everyone, now)
+    (soon, soon_capped), (late, late_capped) = capped(soon), capped(late)
     label = "借出档案" if everyone else "我借阅的档案"
     return [
         dict(key="loans-due", title=f"{label}:明天到期", count=soon, capped=soon_capped,
@@ -269,7 +287,7 @@ def sales_report_tiles(today):
     return tiles
 
 
-def charts(user, today=None):
+def charts(user, today=None, now=None):
     """Return the managers' charts: complaints per week, open loans, customers by tier and stage."""
     if not (access.role_codes(user) & MANAGERS):
         return None
@@ -288,11 +306,8 @@ def charts(user, today=None):
             names = dict(models.Customer._meta.fields[field.name].choices)
             result[key] = [(label, found.get(code, 0)) for code, label in names.items()]
     if access.can(user, models.Loan, "view"):
-        loan = models.Loan
-        open_loans = access.scope(loan, loan.select().where(loan.returned_at.is_null()), user)
-        now = models.utcnow()
-        result["loans"] = [("按期", open_loans.where(loan.due_at >= now).count()),
-                           ("逾期", open_loans.where(loan.due_at < now).count())]
+        _, late, on_time = open_loan_counts(user, True, now)
+        result["loans"] = [("按期", on_time), ("逾期", late)]
     for key, series in result.items():
         top = max([v for _, v in series] or [0]) or 1
         result[key] = [(label, value, round(100 * value / top)) for label, value in series]
