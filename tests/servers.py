@@ -39,7 +39,7 @@ def database_url():
 class Server:
     """``gunicorn -w N app:create_app()`` on a free port, over ``url``; ``kill()`` is kill -9 of all of it."""
 
-    def __init__(self, url, instance, workers=1, log_path=None):
+    def __init__(self, url, instance, workers=1, log_path=None, root=ROOT):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path or os.path.join(instance, f"server-{self.port}.log")
@@ -49,7 +49,7 @@ class Server:
         with open(self.log_path, "w") as log:
             self.proc = subprocess.Popen(
                 [gunicorn, "--workers", str(workers), "--bind", f"127.0.0.1:{self.port}", "--timeout", "60",
-                 "app:create_app()"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                 "app:create_app()"], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)
         self.wait_up()
 
