@@ -111,3 +111,25 @@ def test_bad_input_gets_a_chinese_message(app, admin_client):
     assert "请填写方案名称" in page
     assert save_view(admin_client, "Nope", "x", "").status_code == 403
     assert models.SavedView.select().count() == 0
+
+
+def test_the_menu_names_shared_views_without_a_query_per_view(app, client):
+    from factories import StatementLog
+
+    owner = make_user("sv_sharer", roles=("sales",), display_name="共享人")
+    make_user("sv_reader", roles=("sales",))
+    sales_role = models.Role.get(models.Role.code == "sales")
+    login(client, "sv_sharer")
+    reader = app.test_client()
+    login(reader, "sv_reader")
+    counts = []
+    for n in range(1, 4):
+        save_view(client, "Customer", f"共享方案{n}", "search=视图客户", role=str(sales_role.id))
+        with StatementLog() as log:
+            menu = reader.get("/admin/customer/?all=1").get_data(as_text=True).split('id="saved-views-menu"', 1)[1]
+        assert menu.count("共享:销售") == n and menu.count("(共享人)") == n
+        counts.append(len(log.statements))
+    assert counts[0] == counts[1] == counts[2], counts
+    # The owner's page of their views names the role too.
+    page = client.get("/admin/saved-views/").get_data(as_text=True)
+    assert page.count("<td>销售") == 3 and owner.display_name == "共享人"
