@@ -339,8 +339,8 @@ def among(field, ids):
 
     A page's flags and badges ask about its 50 ids in a dozen statements; peewee writes each id of each list
     as its own placeholder (0.18 ms a list). One value instead: a JSON array read by ``json_each`` (SQLite),
-    an array compared with ``= ANY`` (PostgreSQL), both read row by row through the primary key as a list
-    is. The statement's text is then the same for every page, and SQLite prepares it once per connection.
+    an array compared with ``= ANY`` (PostgreSQL). The statement's text is then the same for every page
+    (Python's sqlite3 keeps prepared statements by their text, per connection).
     Anything but a collection of integers (a subquery, typed text) keeps peewee's own ``IN``.
     """
     if not isinstance(ids, (list, tuple, set, frozenset)) or not ids or not all(type(v) is int for v in ids):

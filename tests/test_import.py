@@ -217,8 +217,6 @@ def test_workflow_owned_fields_are_not_import_columns(app, clerk):
     assert "投诉内容" in headers and "状态" not in headers and "结案时间" not in headers
 
 
-
-
 def import_statements(app, clerk, names):
     job_id, _ = upload(clerk, "Customer", "n.csv", csv_bytes([["客户名称", "负责人"]] + [[n, "imp_owner"] for n in names]))
     with StatementLog() as log:

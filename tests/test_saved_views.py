@@ -5,6 +5,7 @@ import models
 from conftest import csrf_token
 from conftest import login
 from conftest import make_user
+from factories import StatementLog
 from factories import make
 from factories import view_for
 
@@ -114,8 +115,6 @@ def test_bad_input_gets_a_chinese_message(app, admin_client):
 
 
 def test_the_menu_names_shared_views_without_a_query_per_view(app, client):
-    from factories import StatementLog
-
     owner = make_user("sv_sharer", roles=("sales",), display_name="共享人")
     make_user("sv_reader", roles=("sales",))
     sales_role = models.Role.get(models.Role.code == "sales")

@@ -56,7 +56,8 @@ def views_for(model_name, user):
 
 def _with_names(query):
     """Return ``query`` of saved views also reading each view's role name and owner name (``role_name``,
-    ``owner_name``), which the menus show, instead of one query per view."""
+    ``owner_name``: the user's display name, else the username, as ``User.__str__``), which the menus show,
+    instead of one query per view."""
     saved, role, owner = models.SavedView, models.Role, models.User
     return (query.select_extend(role.name.alias("role_name"),
                                 fn.COALESCE(fn.NULLIF(owner.display_name, ""), owner.username).alias("owner_name"))
